@@ -1,0 +1,1 @@
+"""The `cairn` command: thin Click commands over the library."""

@@ -1,0 +1,146 @@
+"""Workspace commands: init, add, status, commit, checkout, unprotect, hooks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cairn.cli import output
+
+
+@click.command()
+@click.option("--no-scm", is_flag=True, help="Use Cairn in a directory without git.")
+@click.option("--no-hooks", is_flag=True, help="Do not install git hooks.")
+def init(no_scm: bool, no_hooks: bool) -> None:
+    """Make the current directory a Cairn repository."""
+    from cairn.workspace.init import init as do_init
+
+    result = do_init(Path.cwd(), no_scm=no_scm, hooks=not no_hooks)
+    verb = "Initialized" if result.created else "Reinitialized existing"
+    output.echo(f"{verb} Cairn repository in {result.root / '.cairn'}")
+    for name in result.hooks_skipped:
+        output.warn(f"left your own .git/hooks/{name} alone; call `cairn git-hook {name}` from it")
+    if result.created and result.git:
+        output.echo("Commit it: git add .cairn && git commit -m 'Initialize Cairn'")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+def add(paths: tuple[str, ...]) -> None:
+    """Track files or directories: store them in the cache, write PATH.cairn."""
+    from cairn.workspace.add import add as do_add
+    from cairn.workspace.project import open_project
+
+    with open_project() as project, output.progress("Adding") as advance:
+        result = do_add(project, paths, advance)
+    to_add = result.to_git_add(Path.cwd())
+    if result.staged:
+        output.echo(f"Staged in git: {' '.join(to_add)}")
+    elif project.git is not None:
+        output.echo(f"To track the changes with git, run:\n\n    git add {' '.join(to_add)}")
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@click.option("-c", "--cloud", is_flag=True, help="Compare the cache with a remote instead.")
+@click.option("-r", "--remote", help="Remote to compare with (default: core.remote).")
+@click.option("-j", "--jobs", type=int, help="Parallel requests to the remote.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(targets: tuple[str, ...], cloud: bool, remote: str | None, jobs: int | None,
+           as_json: bool) -> None:
+    """Show tracked outputs that differ from their pointer files (or from a remote)."""
+    from cairn.workspace.project import open_project
+
+    if cloud or remote:
+        from cairn.cli.transfer import show_cloud_status
+
+        show_cloud_status(targets, remote, jobs, as_json)
+        return
+    from cairn.workspace.status import status as do_status
+
+    with open_project() as project:
+        changed = [s for s in do_status(project, targets) if s.state != "unchanged"]
+    if as_json:
+        output.emit_json({s.path: s.to_dict() for s in changed})
+        return
+    if not changed:
+        output.echo("Data and pipelines are up to date.")
+        return
+    for s in changed:
+        counts = ", ".join(f"{len(v)} {k}" for k, v in s.changes.items() if v)
+        output.echo(f"\t{s.state + ':':<14}{s.path}" + (f"  ({counts})" if counts else ""))
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+def commit(targets: tuple[str, ...]) -> None:
+    """Record the current content of tracked outputs in their pointer files."""
+    from cairn.workspace.add import commit as do_commit
+    from cairn.workspace.project import open_project
+
+    with open_project() as project:
+        changed = do_commit(project, targets)
+    for path in changed:
+        output.echo(f"Updated {os.path.relpath(path)}")
+    if not changed:
+        output.echo("Nothing to commit.")
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@click.option("-f", "--force", is_flag=True, help="Discard uncommitted workspace changes.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing when all is well.")
+def checkout(targets: tuple[str, ...], force: bool, quiet: bool) -> None:
+    """Make the workspace match the pointer files (e.g. after `git checkout`)."""
+    from cairn.workspace.checkout import checkout as do_checkout
+    from cairn.workspace.project import open_project
+
+    with open_project() as project, output.progress("Checking out") as advance:
+        result = do_checkout(project, targets, force, advance)
+    if not quiet:
+        for path in result.changed:
+            output.echo(f"M\t{path}")
+        for path in result.removed:
+            output.echo(f"D\t{path}")
+    result.raise_for_problems()
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+def unprotect(paths: tuple[str, ...]) -> None:
+    """Turn linked workspace files into private writable copies, to edit them."""
+    from cairn.workspace.project import open_project
+    from cairn.workspace.protect import unprotect as do_unprotect
+
+    with open_project() as project:
+        for rel in do_unprotect(project, paths):
+            output.echo(f"Unprotected {rel}")
+
+
+@click.command("install-hooks")
+def install_hooks() -> None:
+    """Install the git hooks (post-checkout, post-merge, pre-push)."""
+    from cairn.repo import Repo
+    from cairn.scm.hooks import install_hooks as do_install
+
+    repo = Repo.find()
+    if repo.git_root is None:
+        raise click.UsageError("not in a git repository")
+    for name in do_install(repo.git_root):
+        output.warn(f"left your own .git/hooks/{name} alone; call `cairn git-hook {name}` from it")
+
+
+@click.command("git-hook", hidden=True)
+@click.argument("name")
+@click.argument("args", nargs=-1)
+def git_hook(name: str, args: tuple[str, ...]) -> None:
+    """Run by the installed git hooks."""
+    from cairn.workspace.hooks import run_hook
+
+    for line in run_hook(name, list(args)):
+        output.echo(line)
+
+
+COMMANDS = [init, add, status, commit, checkout, unprotect, install_hooks, git_hook]

@@ -1,0 +1,5 @@
+"""Maintenance commands: gc, fsck, du."""
+
+from __future__ import annotations
+
+COMMANDS: list[object] = []

@@ -1,0 +1,1 @@
+"""Content-addressed objects: hashing, the object database, directory manifests, links, stat cache."""

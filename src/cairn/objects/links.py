@@ -1,0 +1,95 @@
+"""Put a cache object into the workspace: reflink, hardlink, symlink or copy.
+
+The workspace file is replaced atomically (temp name beside it, then rename).
+Hardlinks and symlinks share the cache's read-only inode, so an editor cannot write
+through them into the cache; `cairn unprotect` swaps them for a writable copy.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
+DEFAULT_LINK_TYPES = ("reflink", "copy")
+FICLONE = 0x40049409  # linux/fs.h
+
+
+def parse_link_types(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if not value:
+        return DEFAULT_LINK_TYPES
+    items = value.split(",") if isinstance(value, str) else list(value)
+    types = tuple(t.strip() for t in items if t.strip())
+    unknown = [t for t in types if t not in LINK_TYPES]
+    if unknown or not types:
+        raise ValueError(f"unknown link type {unknown or value!r}; choose from {', '.join(LINK_TYPES)}")
+    return types
+
+
+def try_reflink(src: Path, dst: Path) -> bool:
+    """Clone `src` to a new file `dst` sharing its blocks; False where unsupported."""
+    try:
+        with open(src, "rb") as s, open(dst, "wb") as d:
+            fcntl.ioctl(d.fileno(), FICLONE, s.fileno())
+        return True
+    except OSError as e:
+        dst.unlink(missing_ok=True)
+        if e.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.EPERM,
+                       errno.ENOSYS, errno.EBADF):
+            return False
+        raise
+
+
+def _make(kind: str, src: Path, tmp: Path, mode: int) -> bool:
+    if kind == "reflink":
+        if not try_reflink(src, tmp):
+            return False
+        os.chmod(tmp, mode)
+        return True
+    try:
+        if kind == "hardlink":
+            os.link(src, tmp)
+        elif kind == "symlink":
+            os.symlink(src, tmp)
+        else:
+            shutil.copyfile(src, tmp)
+            os.chmod(tmp, mode)
+    except OSError as e:
+        if kind != "copy" and e.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            return False
+        raise
+    return True
+
+
+def link(src: Path, dst: Path, types: Sequence[str], mode: int = 0o644) -> str:
+    """Make `dst` show the bytes of cache object `src`; return the link type used."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f".{dst.name}.{uuid.uuid4().hex[:12]}.cairn-tmp"
+    for kind in types:
+        try:
+            if _make(kind, src, tmp, mode):
+                os.replace(tmp, dst)
+                return kind
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    raise OSError(f"none of the link types {', '.join(types)} works for {dst}")
+
+
+def is_linked(path: Path) -> bool:
+    """True if `path` shares the cache's read-only bytes (hardlink or symlink)."""
+    st = path.lstat()
+    return path.is_symlink() or st.st_nlink > 1
+
+
+def unprotect(path: Path) -> None:
+    """Replace a hardlink/symlink to the cache by a private writable copy."""
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.cairn-tmp"
+    shutil.copyfile(path, tmp)  # follows a symlink to the object
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

@@ -1,0 +1,134 @@
+"""The stat cache: (inode, size, mtime_ns) → digest, so unchanged files are never re-hashed.
+
+Stored in SQLite (``.cairn/tmp/state.db``, local to one machine, never committed).
+Racy-git rule: an entry whose file mtime is not clearly older than the moment the
+entry was recorded is not trusted — a file changed twice within one timestamp tick
+would otherwise keep its old digest. Such files are re-hashed and re-recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+# Linux stamps files from a coarse clock (a few ms behind); filesystems that keep
+# whole seconds (FAT, some NFS) need a window of two seconds.
+RACY_WINDOW_NS = 50_000_000
+COARSE_RACY_WINDOW_NS = 2_000_000_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    path TEXT PRIMARY KEY,
+    inode INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    recorded_ns INTEGER NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    inode: int
+    size: int
+    mtime_ns: int
+    digest: str
+    recorded_ns: int
+
+    def matches(self, st: os.stat_result) -> bool:
+        if (st.st_ino, st.st_size, st.st_mtime_ns) != (self.inode, self.size, self.mtime_ns):
+            return False
+        window = COARSE_RACY_WINDOW_NS if st.st_mtime_ns % 1_000_000_000 == 0 else RACY_WINDOW_NS
+        return self.recorded_ns - st.st_mtime_ns > window
+
+
+class StatCache:
+    """Digest lookups by path; `load_prefix` pulls a whole directory's rows at once."""
+
+    def __init__(self, db_path: Path) -> None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(db_path, timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(SCHEMA)
+        self._rows: dict[str, Entry] = {}
+        self._pending: list[tuple[str, int, int, int, str, int]] = []
+
+    def close(self) -> None:
+        self.flush()
+        self._conn.close()
+
+    def load_prefix(self, prefix: str) -> None:
+        """Read every row under directory `prefix` (absolute path) into memory."""
+        low, high = prefix.rstrip("/") + "/", prefix.rstrip("/") + "0"  # '0' follows '/'
+        rows = self._conn.execute(
+            "SELECT path, inode, size, mtime_ns, digest, recorded_ns FROM state "
+            "WHERE path >= ? AND path < ?", (low, high))
+        for path, *rest in rows:
+            self._rows[path] = Entry(*rest)
+
+    def get(self, path: str, st: os.stat_result) -> str | None:
+        entry = self._rows.get(path)
+        if entry is None:
+            row = self._conn.execute(
+                "SELECT inode, size, mtime_ns, digest, recorded_ns FROM state WHERE path = ?",
+                (path,)).fetchone()
+            if row is None:
+                return None
+            entry = self._rows[path] = Entry(*row)
+        return entry.digest if entry.matches(st) else None
+
+    def put(self, path: str, st: os.stat_result, digest: str, recorded_ns: int | None = None) -> None:
+        """Record a digest; `recorded_ns` is when the file was stat'ed before hashing."""
+        now = time.time_ns() if recorded_ns is None else recorded_ns
+        entry = Entry(st.st_ino, st.st_size, st.st_mtime_ns, digest, now)
+        if self._rows.get(path) == entry:
+            return
+        self._rows[path] = entry
+        self._pending.append((path, st.st_ino, st.st_size, st.st_mtime_ns, digest, now))
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?, ?)",
+                                   self._pending)
+        self._pending.clear()
+
+    def forget(self, paths: Iterable[str]) -> None:
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.executemany("DELETE FROM state WHERE path = ?", [(p,) for p in paths])
+
+
+class NoStatCache(StatCache):
+    """Remembers nothing: every file is hashed."""
+
+    def __init__(self) -> None:
+        self._rows = {}
+        self._pending = []
+
+    def close(self) -> None:
+        pass
+
+    def load_prefix(self, prefix: str) -> None:
+        pass
+
+    def get(self, path: str, st: os.stat_result) -> str | None:
+        return None
+
+    def put(self, path: str, st: os.stat_result, digest: str, recorded_ns: int | None = None) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def forget(self, paths: Iterable[str]) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""Git: revisions, blobs at a revision, hooks."""

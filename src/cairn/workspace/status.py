@@ -1,0 +1,105 @@
+"""`cairn status`: which tracked outputs differ from their pointer files.
+
+Unchanged files are never re-hashed: the stat cache answers for them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cairn.errors import NotFoundError
+from cairn.objects.hashing import hash_file
+from cairn.objects.tree import DirScan, scan_dir, walk_tree
+from cairn.workspace import pointer
+from cairn.workspace.pointer import Out, PointerFile
+from cairn.workspace.project import Project
+
+
+@dataclass
+class OutStatus:
+    path: str  # relative to the repository root
+    state: str  # "unchanged", "modified", "deleted", "not in cache"
+    changes: dict[str, list[str]] = field(default_factory=dict)  # added/modified/deleted
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": self.path, "state": self.state, **self.changes}
+
+
+def select_pointers(project: Project, targets: Iterable[str] = (),
+                    cwd: Path | None = None) -> list[PointerFile]:
+    """Pointer files for `targets` (tracked paths, pointer files or directories), or all."""
+    targets = list(targets)
+    if not targets:
+        return [pointer.load(p) for p in pointer.find_pointer_files(project.root)]
+    found: list[PointerFile] = []
+    for target in targets:
+        rel = project.repo.relpath(target, cwd)
+        path = project.root / rel
+        ptr_path = path if rel.endswith(pointer.SUFFIX) else pointer.pointer_path_for(path)
+        if ptr_path.is_file():
+            found.append(pointer.load(ptr_path))
+        elif path.is_dir():
+            found.extend(pointer.load(p) for p in pointer.find_pointer_files(path))
+        else:
+            raise NotFoundError(f"{rel}: not tracked by Cairn (no {ptr_path.name}); "
+                                f"track it with `cairn add {rel}`")
+    return found
+
+
+def file_digest(project: Project, path: Path, st: os.stat_result | None = None) -> str:
+    """The digest of a workspace file, from the stat cache when it is unchanged."""
+    st = st or os.stat(path)
+    known = project.state.get(str(path), st)
+    if known is not None:
+        return known
+    started = time.time_ns()
+    digest = hash_file(path, st.st_size)
+    project.state.put(str(path), st, digest, started)
+    return digest
+
+
+def scan_workspace_dir(project: Project, path: Path) -> DirScan:
+    return scan_dir(path, project.state, None, project.jobs)
+
+
+def out_status(project: Project, ptr: PointerFile, out: Out) -> OutStatus:
+    path = ptr.out_path(out)
+    rel = path.relative_to(project.root).as_posix()
+    if not os.path.lexists(path):
+        return OutStatus(rel, "deleted")
+    if out.is_dir != path.is_dir():
+        return OutStatus(rel, "modified")
+    if out.is_dir:
+        scan = scan_workspace_dir(project, path)
+        if scan.oid != out.digest:
+            return OutStatus(rel, "modified", diff_dir(project, out.digest, scan))
+    elif file_digest(project, path) != out.digest:
+        return OutStatus(rel, "modified")
+    if not project.odb.exists(out.digest):
+        return OutStatus(rel, "not in cache")
+    return OutStatus(rel, "unchanged")
+
+
+def diff_dir(project: Project, recorded: str, scan: DirScan) -> dict[str, list[str]]:
+    """Files added, modified and deleted against the recorded manifest, if it is cached."""
+    if not project.odb.exists(recorded):
+        return {}
+    before = {rel: e.digest for rel, e in walk_tree(project.odb, recorded) if not e.is_dir}
+    now = {rel: digest for rel, (digest, _, _) in scan.files.items()}
+    return {
+        "added": sorted(now.keys() - before.keys()),
+        "modified": sorted(r for r in now.keys() & before.keys() if now[r] != before[r]),
+        "deleted": sorted(before.keys() - now.keys()),
+    }
+
+
+def status(project: Project, targets: Iterable[str] = (), cwd: Path | None = None
+           ) -> list[OutStatus]:
+    result = [out_status(project, ptr, out)
+              for ptr in select_pointers(project, targets, cwd) for out in ptr.outs]
+    project.state.flush()
+    return result
