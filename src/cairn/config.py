@@ -10,6 +10,7 @@ Keys are dotted: ``core.remote``, ``cache.type``, ``remote.origin.url``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -77,8 +78,12 @@ def read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as e:
-        line = getattr(e, "lineno", None)
-        raise FormatError(f"invalid TOML ({e}); fix or remove the file", str(path), line) from None
+        # Python 3.11 puts the position only in the message: "... (at line 3, column 7)".
+        found = re.search(r"\(at line (\d+), column \d+\)", str(e))
+        line = int(found.group(1)) if found else None
+        reason = re.sub(r"\s*\(at line.*\)$", "", str(e))
+        raise FormatError(f"invalid TOML ({reason}); fix or remove the file", str(path),
+                          line) from None
 
 
 def write_toml(path: Path, data: Mapping[str, Any]) -> None:

@@ -43,9 +43,8 @@ def progress(description: str, total: int | None = None, unit: str = "files"
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    columns = [f"{description}", BarColumn(), MofNCompleteColumn(), f"{unit}",
-               TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(description, BarColumn(), MofNCompleteColumn(), unit, TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         lock = __import__("threading").Lock()
 

@@ -1,1 +1,1 @@
-"""Content-addressed objects: hashing, the object database, directory manifests, links, stat cache."""
+"""Content-addressed objects: hashing, object database, manifests, links, stat cache."""

@@ -19,7 +19,7 @@ def is_digest(value: object) -> bool:
 
 
 def hash_bytes(data: bytes | memoryview) -> str:
-    return blake3.blake3(data).hexdigest()  # type: ignore[no-any-return]
+    return str(blake3.blake3(data).hexdigest())
 
 
 def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
@@ -29,5 +29,5 @@ def hash_file(path: str | os.PathLike[str], size: int | None = None) -> str:
     if size >= MMAP_THRESHOLD:
         hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         hasher.update_mmap(os.fspath(path))
-        return hasher.hexdigest()  # type: ignore[no-any-return]
+        return str(hasher.hexdigest())
     return hash_bytes(Path(path).read_bytes())

@@ -27,7 +27,8 @@ def parse_link_types(value: str | Sequence[str] | None) -> tuple[str, ...]:
     types = tuple(t.strip() for t in items if t.strip())
     unknown = [t for t in types if t not in LINK_TYPES]
     if unknown or not types:
-        raise ValueError(f"unknown link type {unknown or value!r}; choose from {', '.join(LINK_TYPES)}")
+        raise ValueError(f"unknown link type {unknown or value!r}; "
+                         f"choose from {', '.join(LINK_TYPES)}")
     return types
 
 

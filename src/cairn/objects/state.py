@@ -84,7 +84,8 @@ class StatCache:
             entry = self._rows[path] = Entry(*row)
         return entry.digest if entry.matches(st) else None
 
-    def put(self, path: str, st: os.stat_result, digest: str, recorded_ns: int | None = None) -> None:
+    def put(self, path: str, st: os.stat_result, digest: str,
+            recorded_ns: int | None = None) -> None:
         """Record a digest; `recorded_ns` is when the file was stat'ed before hashing."""
         now = time.time_ns() if recorded_ns is None else recorded_ns
         entry = Entry(st.st_ino, st.st_size, st.st_mtime_ns, digest, now)
@@ -124,7 +125,8 @@ class NoStatCache(StatCache):
     def get(self, path: str, st: os.stat_result) -> str | None:
         return None
 
-    def put(self, path: str, st: os.stat_result, digest: str, recorded_ns: int | None = None) -> None:
+    def put(self, path: str, st: os.stat_result, digest: str,
+            recorded_ns: int | None = None) -> None:
         pass
 
     def flush(self) -> None:

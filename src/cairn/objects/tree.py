@@ -61,9 +61,10 @@ def decode_tree(data: bytes, oid: str = "") -> list[TreeEntry]:
                    for e in doc["entries"]]
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise FormatError(f"malformed manifest ({e})", where) from None
-    for e in entries:
-        if e.kind not in ("file", "dir") or not is_digest(e.digest) or _unsafe_name(e.name):
-            raise FormatError(f"bad entry {e.name!r}", where)
+    for entry in entries:
+        if entry.kind not in ("file", "dir") or not is_digest(entry.digest) \
+                or _unsafe_name(entry.name):
+            raise FormatError(f"bad entry {entry.name!r}", where)
     return entries
 
 
@@ -185,7 +186,6 @@ def _hash_files(todo: list[ScannedFile], state: StatCache, odb: ObjectDB | None,
 
 def _build_manifests(files: list[ScannedFile], dirs: list[str], odb: ObjectDB | None) -> DirScan:
     children: dict[str, list[TreeEntry]] = defaultdict(list)
-    sizes: dict[str, int] = defaultdict(int)
     scan = DirScan(oid="", size=0, nfiles=len(files))
     for f in files:
         assert f.digest is not None

@@ -147,7 +147,7 @@ def _parse_out(item: Any, node: Any, where: str) -> Out:
     if item.get("hash", HASH_NAME) != HASH_NAME:
         raise bad("hash", f"is {item.get('hash')!r}; Cairn pointer files use {HASH_NAME}")
     digest = item.get("digest")
-    if not is_digest(digest):
+    if not isinstance(digest, str) or not is_digest(digest):
         raise bad("digest", f"{digest!r} is not a {HASH_NAME} digest")
     size = item.get("size")
     if not isinstance(size, int) or size < 0:

@@ -1,0 +1,87 @@
+"""Shared fixtures: an isolated environment, temp git repositories, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cairn.cli.main import cli
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CAIRN_* from the developer's shell, no global config, a fixed git identity."""
+    for name in list(os.environ):
+        if name.startswith("CAIRN_"):
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Cairn Test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@cairn.invalid")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+@dataclass
+class CliRepo:
+    """A temporary git repository with Cairn initialised, and ways to drive it."""
+
+    root: Path
+
+    def cairn(self, *args: str, ok: bool = True) -> Result:
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+        if ok and result.exit_code != 0:
+            raise AssertionError(f"cairn {' '.join(args)} exited {result.exit_code}:\n"
+                                 f"{result.output}{result.stderr}")
+        return result
+
+    def cairn_process(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        """The real entry point in a child process (hooks, signals, concurrency)."""
+        return subprocess.run([sys.executable, "-m", "cairn", *args], cwd=self.root,
+                              capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+
+    def git(self, *args: str) -> str:
+        return git(self.root, *args)
+
+    def write(self, rel: str, data: bytes | str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode()
+        path.write_bytes(data)
+        return path
+
+
+def make_repo(path: Path, *cairn_init_args: str) -> CliRepo:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    repo = CliRepo(path)
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        repo.cairn("init", *cairn_init_args)
+    finally:
+        os.chdir(old)
+    return repo
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRepo]:
+    """A git + Cairn repository (hooks installed) as the working directory."""
+    r = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(r.root)
+    yield r

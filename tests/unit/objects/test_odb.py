@@ -1,0 +1,54 @@
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from cairn.errors import IntegrityError, ObjectNotFound, UserError
+from cairn.objects.hashing import hash_bytes
+from cairn.objects.odb import ObjectDB
+
+
+@pytest.fixture
+def odb(tmp_path: Path) -> ObjectDB:
+    return ObjectDB(tmp_path / "cache")
+
+
+def test_objects_live_under_their_digest_read_only(odb: ObjectDB, tmp_path: Path) -> None:
+    src = tmp_path / "model.bin"
+    src.write_bytes(b"weights")
+    oid, size = odb.add_file(src)
+    assert (oid, size) == (hash_bytes(b"weights"), 7)
+    path = odb.root / "objects" / oid[:2] / oid[2:]
+    assert path.read_bytes() == b"weights"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert list(odb.all_oids()) == [oid]
+    assert not any(odb.tmp_dir.iterdir())
+
+
+def test_identical_content_is_stored_once(odb: ObjectDB, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).write_bytes(b"same")
+        odb.add_file(tmp_path / name)
+    assert odb.add_bytes(b"same") == hash_bytes(b"same")
+    assert len(list(odb.all_oids())) == 1
+
+
+def test_corruption_is_detected_on_read_and_verify(odb: ObjectDB) -> None:
+    oid = odb.add_bytes(b"important bytes")
+    path = odb.oid_to_path(oid)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"importent bytes")
+    assert not odb.verify(oid)
+    with pytest.raises(IntegrityError, match="corrupt"):
+        odb.read_bytes(oid)
+    moved = odb.quarantine(oid)
+    assert moved.read_bytes() == b"importent bytes"
+    assert not odb.exists(oid)
+
+
+def test_missing_and_malformed_oids_are_refused(odb: ObjectDB) -> None:
+    with pytest.raises(ObjectNotFound):
+        odb.read_bytes(hash_bytes(b"never stored"))
+    with pytest.raises(UserError, match="not a BLAKE3 digest"):
+        odb.oid_to_path("../../etc/passwd")

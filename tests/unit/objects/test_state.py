@@ -1,0 +1,44 @@
+import os
+from pathlib import Path
+
+from cairn.objects.state import RACY_WINDOW_NS, NoStatCache, StatCache
+
+
+def test_unchanged_file_is_answered_from_the_cache(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("x")
+    st = os.stat(f)
+    cache = StatCache(tmp_path / "state.db")
+    cache.put(str(f), st, "d" * 64, st.st_mtime_ns + 10 * RACY_WINDOW_NS)
+    cache.close()
+    again = StatCache(tmp_path / "state.db")
+    assert again.get(str(f), st) == "d" * 64
+
+
+def test_racily_clean_entry_is_not_trusted(tmp_path: Path) -> None:
+    # Recorded in the same tick the file was written: a second write in that tick
+    # would keep size and mtime, so the entry must not be trusted.
+    f = tmp_path / "f"
+    f.write_text("x")
+    st = os.stat(f)
+    cache = StatCache(tmp_path / "state.db")
+    cache.put(str(f), st, "d" * 64, st.st_mtime_ns + 1)
+    assert cache.get(str(f), st) is None
+
+
+def test_changed_stat_misses(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("x")
+    cache = StatCache(tmp_path / "state.db")
+    st = os.stat(f)
+    cache.put(str(f), st, "d" * 64, st.st_mtime_ns + 10 * RACY_WINDOW_NS)
+    f.write_text("xy")
+    assert cache.get(str(f), os.stat(f)) is None
+
+
+def test_no_stat_cache_remembers_nothing(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("x")
+    cache = NoStatCache()
+    cache.put(str(f), os.stat(f), "d" * 64, 0)
+    assert cache.get(str(f), os.stat(f)) is None

@@ -1,0 +1,80 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from cairn.errors import FormatError, PathError
+from cairn.objects import tree
+from cairn.objects.odb import ObjectDB
+from cairn.objects.state import StatCache
+from cairn.objects.tree import TreeEntry, decode_tree, encode_tree, scan_dir
+
+GOLDEN = Path(__file__).parents[2] / "golden"
+A = "a" * 64
+B = "b" * 64
+
+
+def test_manifest_encoding_is_pinned() -> None:
+    entries = [TreeEntry("z.txt", "file", A, 3, "0644"), TreeEntry("sub", "dir", B, 10, "0755"),
+               TreeEntry("run.sh", "file", A, 3, "0755")]
+    assert encode_tree(entries) == (GOLDEN / "tree-v1.json").read_bytes().rstrip(b"\n")
+    assert decode_tree(encode_tree(entries)) == sorted(entries, key=lambda e: e.name)
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", ""])
+def test_manifest_names_cannot_escape(name: str) -> None:
+    bad = encode_tree([TreeEntry(name, "file", A, 1)])
+    with pytest.raises(FormatError, match="bad entry"):
+        decode_tree(bad)
+
+
+def test_unknown_manifest_format_is_refused() -> None:
+    with pytest.raises(FormatError, match="unknown manifest format"):
+        decode_tree(b'{"entries":[],"format":2}')
+
+
+def make_dataset(root: Path) -> None:
+    for d in ("a", "a/deep", "b"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+        for i in range(3):
+            (root / d / f"f{i}").write_text(f"{d}/{i}")
+
+
+def test_changing_one_file_rewrites_only_manifests_on_its_path(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    make_dataset(data)
+    odb = ObjectDB(tmp_path / "cache")
+    state = StatCache(tmp_path / "state.db")
+    before = scan_dir(data, state, odb)
+    (data / "a" / "deep" / "f0").write_text("changed")
+    after = scan_dir(data, state, odb)
+    new_manifests = set(after.manifests) - set(before.manifests)
+    assert len(new_manifests) == 3  # a/deep, a, and the root; b's manifest is shared
+    assert after.nfiles == before.nfiles == 9
+
+
+def test_unchanged_files_are_not_rehashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    make_dataset(data)
+    old = 1_000_000_000_000_000_000
+    for dirpath, _, files in os.walk(data):
+        for f in files:
+            os.utime(os.path.join(dirpath, f), ns=(old, old))
+    state = StatCache(tmp_path / "state.db")
+    first = scan_dir(data, state)
+    hashed: list[str] = []
+    real = tree.hash_file
+    monkeypatch.setattr(tree, "hash_file", lambda p, s=None: hashed.append(str(p)) or real(p, s))
+    assert scan_dir(data, state).oid == first.oid
+    assert hashed == []
+    (data / "b" / "f1").write_text("new content")
+    scan_dir(data, state)
+    assert hashed == [str(data / "b" / "f1")]
+
+
+def test_symlinked_directories_are_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    make_dataset(data)
+    (data / "loop").symlink_to(data)
+    with pytest.raises(PathError, match="symlink to a directory"):
+        scan_dir(data, StatCache(tmp_path / "state.db"))
