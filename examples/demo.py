@@ -51,7 +51,8 @@ def train(project: Path, C: float) -> None:
     model = LogisticRegression(C=C, max_iter=500).fit(iris.data, iris.target)
     (project / "models").mkdir(exist_ok=True)
     (project / "models" / "classifier.pkl").write_bytes(pickle.dumps(model))
-    print(f"\n(trained LogisticRegression(C={C}); accuracy {model.score(iris.data, iris.target):.3f})")
+    accuracy = model.score(iris.data, iris.target)
+    print(f"\n(trained LogisticRegression(C={C}); accuracy {accuracy:.3f})")
 
 
 def sha(path: Path) -> str:

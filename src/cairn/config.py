@@ -32,6 +32,7 @@ SCHEMA: dict[str, type] = {
     "cache.type": str,
 }
 REMOTE_TYPES: dict[str, type] = {"url": str, "jobs": int, "tier": str}
+TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 def global_config_path() -> Path:
@@ -54,9 +55,7 @@ def coerce(key: str, value: Any) -> Any:
             raise ValueError(text)
         return kind(text)
     except ValueError:
-        raise ConfigError(
-            f"config key {key} takes a {kind.__name__}, not {value!r}"
-        ) from None
+        raise ConfigError(f"config key {key} takes {TYPE_WORDS[kind]}, not {value!r}") from None
 
 
 def key_type(key: str) -> type:

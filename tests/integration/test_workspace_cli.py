@@ -147,7 +147,8 @@ def one_error_line(result_stderr: str) -> str:
     ("tracked_dir", ["add", "data.cairn"], "is a pointer file"),
     ("git_file", ["add", "code.py"], r"already tracked by git; run `git rm -r --cached code.py`"),
     ("bad_pointer", ["status"], r"model.pkl.cairn:4: out 'digest'"),
-    (None, ["checkout", "nothing"], r"nothing: not tracked by Cairn .*; track it with `cairn add nothing`"),
+    (None, ["checkout", "nothing"],
+     r"nothing: not tracked by Cairn .*; track it with `cairn add nothing`"),
     (None, ["config", "core.nope", "1"], r"unknown config key 'core.nope'"),
 ])
 def test_bad_input_is_one_clear_line(repo: CliRepo, setup: str | None, args: list[str],

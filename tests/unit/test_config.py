@@ -32,7 +32,7 @@ def test_values_take_their_key_type(config: Config) -> None:
     config.set("core.jobs", "4")
     assert config.get("core.autostage") is True
     assert config.get("core.jobs") == 4
-    with pytest.raises(ConfigError, match="core.jobs takes a int, not 'many'"):
+    with pytest.raises(ConfigError, match="core.jobs takes an integer, not 'many'"):
         config.set("core.jobs", "many")
     env = Config(config.dot_dir, environ={"CAIRN_CORE__AUTOSTAGE": "no"})
     assert env.get("core.autostage") is False
