@@ -3,9 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import tempfile
 from pathlib import Path
+
+
+def syncfs(path: Path) -> None:
+    """Flush every written byte of the filesystem holding `path` to stable storage.
+
+    One call makes a whole batch of writes durable, where an fsync per file would cost
+    a disk flush each (git's `core.fsyncMethod=batch` idea).
+    """
+    libc = _libc()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc is None or libc.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syncfs  # noqa: B018 — only Linux has it
+        return libc
+    except (OSError, AttributeError):
+        return None
 
 
 def fsync_dir(path: Path) -> None:

@@ -1,24 +1,26 @@
 """The object database: bytes named by their BLAKE3 digest.
 
 Layout (docs/formats.md): ``<root>/objects/<oid[:2]>/<oid[2:]>``, read-only files;
-``<root>/tmp/`` holds writes in progress; ``<root>/quarantine/`` holds objects that
-failed verification. An object appears under its final name only after its bytes are
-fully written and fsynced, so a crash never leaves a partial object there.
+``<root>/tmp/`` and ``*.tmp`` names beside objects hold writes in progress;
+``<root>/quarantine/`` holds objects that failed verification. An object appears under
+its final name only after its bytes are fully written and flushed to disk, so a crash
+never leaves a partial object there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from cairn.errors import IntegrityError, ObjectNotFound, UserError
-from cairn.fsutil import fsync_dir
+from cairn.fsutil import fsync_dir, syncfs
 from cairn.objects.hashing import hash_bytes, hash_file, is_digest
 from cairn.objects.links import try_reflink
 
@@ -31,9 +33,20 @@ def check_oid(oid: str) -> str:
     return oid
 
 
-@dataclass(frozen=True)
+SMALL_FILE = 1 << 20  # read whole and hash in memory below this size
+
+
 class ObjectDB:
-    root: Path
+    """Objects under ``root``. Inside ``with odb.batch():`` small writes share one flush."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._batch: list[tuple[Path | str, str]] | None = None
+        self._reflink_works: bool | None = None
+        self._made_dirs: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"ObjectDB({str(self.root)!r})"
 
     @property
     def objects_dir(self) -> Path:
@@ -54,6 +67,23 @@ class ObjectDB:
     def exists(self, oid: str) -> bool:
         return self.oid_to_path(oid).is_file()
 
+    def has(self, oid: str, size: int) -> bool:
+        """Present with the expected size; a truncated leftover of a crash is not."""
+        try:
+            return os.stat(self._path(oid)).st_size == size
+        except FileNotFoundError:
+            return False
+
+    def _path(self, oid: str) -> str:
+        # The hot path of add and checkout: plain strings, no pathlib.
+        check_oid(oid)
+        return f"{self.root}/objects/{oid[:2]}/{oid[2:]}"
+
+    def _ensure_dir(self, directory: str) -> None:
+        if directory not in self._made_dirs:
+            os.makedirs(directory, exist_ok=True)
+            self._made_dirs.add(directory)
+
     def size(self, oid: str) -> int:
         try:
             return self.oid_to_path(oid).stat().st_size
@@ -66,45 +96,95 @@ class ObjectDB:
 
     # -- writing -------------------------------------------------------------------
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Write many objects, then make them durable with one filesystem flush.
+
+        Objects reach their final names only after that flush, and a second flush makes
+        the renames durable before the caller writes anything that names them.
+        """
+        if self._batch is not None:
+            yield
+            return
+        self._batch = []
+        try:
+            yield
+            pending, self._batch = self._batch, None
+            if pending:
+                syncfs(self.objects_dir)
+                for tmp, oid in pending:
+                    self._place(tmp, oid)
+                syncfs(self.objects_dir)
+        finally:
+            for tmp, _ in self._batch or []:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            self._batch = None
+
     def install(self, tmp: Path, oid: str) -> None:
         """Move a fully written, fsynced temp file into place under `oid`."""
-        final = self.oid_to_path(oid)
-        if final.exists():
-            tmp.unlink()
+        self._place(tmp, oid)
+        fsync_dir(self.oid_to_path(oid).parent)
+
+    def _place(self, tmp: Path | str, oid: str) -> None:
+        final = self._path(oid)
+        if os.path.exists(final):
+            os.unlink(tmp)
             return
         os.chmod(tmp, READ_ONLY)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_dir(os.path.dirname(final))
         os.replace(tmp, final)
-        fsync_dir(final.parent)
+
+    def _tmp_beside(self, oid: str) -> str:
+        # A temp name in the object's own prefix directory: creating files in a small
+        # directory is much cheaper than in one big tmp/, and the rename stays local.
+        final = self._path(oid)
+        self._ensure_dir(os.path.dirname(final))
+        return f"{final}.{uuid.uuid4().hex[:8]}.tmp"
+
+    def _write_new(self, oid: str, data: bytes | memoryview) -> None:
+        tmp = self._tmp_beside(oid)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
+        try:
+            os.write(fd, data) if len(data) else None
+            if self._batch is None:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self._batch is not None:
+            self._batch.append((tmp, oid))
+        else:
+            self.install(tmp, oid)
 
     def add_bytes(self, data: bytes) -> str:
         oid = hash_bytes(data)
-        if self.exists(oid):
-            return oid
-        tmp = self.new_tmp_path()
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        self.install(tmp, oid)
+        if not self.has(oid, len(data)):
+            self._write_new(oid, data)
         return oid
 
     def add_file(self, src: Path, oid: str | None = None) -> tuple[str, int]:
         """Store a copy of `src`; return its digest and size.
 
-        Hashes first (on all cores for big files), then copies only if the object is
-        new — by reflink where the filesystem can, else in the kernel. A file that
-        changes while being added is refused rather than stored under a wrong name.
+        Small files are read once and hashed in memory. Large ones are hashed on all
+        cores first and copied only if new — by reflink where the filesystem can, else
+        in the kernel. A file that changes while being added is refused rather than
+        stored under a wrong name.
         """
         before = os.stat(src)
+        if before.st_size < SMALL_FILE:
+            with open(src, "rb") as f:
+                data = f.read()
+            oid = hash_bytes(data)
+            if not self.has(oid, len(data)):
+                self._write_new(oid, data)
+            return oid, len(data)
         if oid is None:
             oid = hash_file(src, before.st_size)
-        if self.exists(oid):
+        if self.has(oid, before.st_size):
             return oid, before.st_size
         tmp = self.new_tmp_path()
         try:
-            if not try_reflink(src, tmp):
-                shutil.copyfile(src, tmp)
+            self._copy(src, tmp)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             after = os.stat(src)
@@ -115,6 +195,13 @@ class ObjectDB:
             tmp.unlink(missing_ok=True)
             raise
         return oid, before.st_size
+
+    def _copy(self, src: Path, tmp: Path) -> None:
+        if self._reflink_works is not False:
+            self._reflink_works = try_reflink(src, tmp)
+            if self._reflink_works:
+                return
+        shutil.copyfile(src, tmp)
 
     # -- reading -------------------------------------------------------------------
 

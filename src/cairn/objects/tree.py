@@ -156,11 +156,17 @@ def scan_dir(root: Path, state: StatCache, odb: ObjectDB | None = None, jobs: in
     todo = []
     for f in files:
         f.digest = state.get(f.path, f.st)
-        if f.digest is None or (odb is not None and not odb.exists(f.digest)):
+        if f.digest is None or (odb is not None and not odb.has(f.digest, f.st.st_size)):
             todo.append(f)
-    _hash_files(todo, state, odb, jobs, progress)
-    state.flush()
-    return _build_manifests(files, dirs, odb)
+    if odb is None:
+        _hash_files(todo, state, odb, jobs, progress)
+        state.flush()
+        return _build_manifests(files, dirs, odb)
+    with odb.batch():
+        _hash_files(todo, state, odb, jobs, progress)
+        scan = _build_manifests(files, dirs, odb)
+    state.flush()  # only once the objects are durable
+    return scan
 
 
 def _hash_files(todo: list[ScannedFile], state: StatCache, odb: ObjectDB | None, jobs: int,

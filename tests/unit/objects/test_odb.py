@@ -23,7 +23,7 @@ def test_objects_live_under_their_digest_read_only(odb: ObjectDB, tmp_path: Path
     assert path.read_bytes() == b"weights"
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
     assert list(odb.all_oids()) == [oid]
-    assert not any(odb.tmp_dir.iterdir())
+    assert [p.name for p in odb.root.rglob("*") if p.is_file()] == [oid[2:]]  # no temp left
 
 
 def test_identical_content_is_stored_once(odb: ObjectDB, tmp_path: Path) -> None:
