@@ -173,3 +173,33 @@ def test_outside_any_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     result = CliRepo(tmp_path).cairn("status", ok=False)
     assert result.exit_code == 1
     assert "not inside a Cairn repository; run `cairn init`" in one_error_line(result.stderr)
+
+
+def test_init_lays_out_the_repository_and_hooks(repo: CliRepo) -> None:
+    dot = repo.root / ".cairn"
+    assert (dot / "config.toml").read_text() == "format = 1\n"
+    assert (dot / ".gitignore").read_text() == "/cache/\n/tmp/\n/config.local.toml\n"
+    assert (dot / "cache").is_dir() and (dot / "tmp").is_dir()
+    for hook in ("post-checkout", "post-merge", "pre-push"):
+        script = repo.root / ".git" / "hooks" / hook
+        assert os.access(script, os.X_OK)
+        assert f"-m cairn git-hook {hook}" in script.read_text()
+    repo.git("add", ".cairn")
+    assert repo.git("diff", "--cached", "--name-only").split() == [".cairn/.gitignore",
+                                                                   ".cairn/config.toml"]
+    assert "Reinitialized" in repo.cairn("init").output
+
+
+def test_init_leaves_someone_elses_hook_alone(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import git
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    git(root, "init", "-q")
+    own = root / ".git" / "hooks" / "pre-push"
+    own.write_text("#!/bin/sh\necho mine\n")
+    monkeypatch.chdir(root)
+    result = CliRepo(root).cairn("init")
+    assert "left your own .git/hooks/pre-push alone" in result.stderr
+    assert own.read_text() == "#!/bin/sh\necho mine\n"
