@@ -2,9 +2,238 @@
 
 from __future__ import annotations
 
-COMMANDS: list[object] = []
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cairn.cli import output
+
+if TYPE_CHECKING:
+    from cairn.config import Config
+    from cairn.remotes.transfer import TransferResult
+    from cairn.workspace.sync import CloudOutStatus
+
+MAX_LISTED = 10  # failures listed one per line before the summary error
+
+
+def _open_config(level: str | None) -> Config:
+    from cairn.config import Config
+    from cairn.errors import NotARepositoryError
+    from cairn.repo import Repo
+
+    try:
+        return Repo.find().config
+    except NotARepositoryError:
+        if level not in ("global", None):
+            raise
+        return Config(None)
+
+
+def _level_options(default: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--global", "level", flag_value="global",
+                         help="Write ~/.config/cairn/config.toml.")(f)
+        f = click.option("--local", "level", flag_value="local",
+                         help="Write .cairn/config.local.toml (not committed: credentials).")(f)
+        return click.option("--repo", "level", flag_value="repo",
+                            default=True if default == "repo" else None, hidden=True)(f)
+    return decorate
+
+
+@click.group("remote")
+def remote() -> None:
+    """Manage remotes: where `push` sends objects and `pull` gets them."""
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("-d", "--default", "make_default", is_flag=True,
+              help="Also make it the default remote.")
+@click.option("-f", "--force", is_flag=True, help="Replace a remote of the same name.")
+@_level_options("repo")
+def remote_add(name: str, url: str, make_default: bool, force: bool, level: str) -> None:
+    """Add remote NAME at URL: a path, s3://, gs://, azure://, ssh:// or http(s)://."""
+    from cairn.remotes.settings import remote_add as do_add
+
+    do_add(_open_config(level), name, url, default=make_default, level=level, force=force)
+    if make_default:
+        output.echo(f"Setting '{name}' as a default remote.")
+
+
+@remote.command("list")
+def remote_list() -> None:
+    """Show remotes and their URLs."""
+    from cairn.remotes.settings import remote_list as do_list
+
+    for info in do_list(_open_config(None)):
+        output.echo(f"{info.name}\t{info.url}" + ("\t(default)" if info.default else ""))
+
+
+@remote.command("modify")
+@click.argument("name")
+@click.argument("option")
+@click.argument("value", required=False)
+@click.option("--unset", is_flag=True, help="Remove OPTION instead of setting it.")
+@_level_options("repo")
+def remote_modify(name: str, option: str, value: str | None, unset: bool, level: str) -> None:
+    """Set OPTION of remote NAME (url, endpoint_url, region, profile, key, secret, jobs…)."""
+    from cairn.remotes.settings import remote_modify as do_modify
+
+    do_modify(_open_config(level), name, option, value, unset=unset, level=level)
+
+
+@remote.command("remove")
+@click.argument("name")
+@_level_options(None)
+def remote_remove(name: str, level: str | None) -> None:
+    """Remove remote NAME (from every config file, unless one is named)."""
+    from cairn.remotes.settings import remote_remove as do_remove
+
+    do_remove(_open_config(level), name, level)
+
+
+@remote.command("default")
+@click.argument("name", required=False)
+@click.option("--unset", is_flag=True, help="Have no default remote.")
+@_level_options("repo")
+def remote_default(name: str | None, unset: bool, level: str) -> None:
+    """Show the default remote, or make NAME the default."""
+    from cairn.errors import NotFoundError
+    from cairn.remotes.settings import remote_default as do_default
+
+    current = do_default(_open_config(level), name, unset=unset, level=level)
+    if name is None and not unset:
+        if current is None:
+            raise NotFoundError("no default remote; set one with `cairn remote default NAME`")
+        output.echo(current)
+
+
+def _scope_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.argument("targets", nargs=-1),
+        click.option("-r", "--remote", help="Remote to use (default: core.remote)."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1),
+                     help="Parallel transfers (default: remote.NAME.jobs, core.jobs, 8)."),
+        click.option("--rev", "revs", multiple=True, metavar="REV",
+                     help="Also the data of git revision REV (repeatable)."),
+        click.option("-T", "--all-tags", is_flag=True, help="Also the data of every git tag."),
+        click.option("-a", "--all-branches", is_flag=True,
+                     help="Also the data of every git branch."),
+        click.option("-A", "--all-commits", is_flag=True,
+                     help="Also the data of every git commit."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.command()
+@_scope_options
+def push(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: tuple[str, ...],
+         all_tags: bool, all_branches: bool, all_commits: bool) -> None:
+    """Upload tracked data that the remote lacks."""
+    from cairn.workspace.project import open_project
+    from cairn.workspace.sync import push as do_push
+
+    with open_project() as project, output.progress("Pushing", unit="files") as advance:
+        result = do_push(project, remote, jobs, targets, revs, all_tags, all_branches,
+                         all_commits, advance)
+    _report(result, "pushed")
+
+
+@click.command()
+@_scope_options
+def fetch(targets: tuple[str, ...], remote: str | None, jobs: int | None,
+          revs: tuple[str, ...], all_tags: bool, all_branches: bool, all_commits: bool) -> None:
+    """Download tracked data into the cache, without touching the workspace."""
+    from cairn.workspace.project import open_project
+    from cairn.workspace.sync import fetch as do_fetch
+
+    with open_project() as project, output.progress("Fetching", unit="files") as advance:
+        result = do_fetch(project, remote, jobs, targets, revs, all_tags, all_branches,
+                          all_commits, advance)
+    _report(result, "fetched")
+
+
+@click.command()
+@_scope_options
+@click.option("-f", "--force", is_flag=True, help="Discard uncommitted workspace changes.")
+def pull(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: tuple[str, ...],
+         all_tags: bool, all_branches: bool, all_commits: bool, force: bool) -> None:
+    """Fetch tracked data, then make the workspace match the pointer files."""
+    from cairn.workspace.project import open_project
+    from cairn.workspace.sync import pull as do_pull
+
+    with open_project() as project, output.progress("Pulling", unit="files") as advance:
+        result = do_pull(project, remote, jobs, targets, revs, all_tags, all_branches,
+                         all_commits, force, advance)
+    for path in result.checkout.changed:
+        output.echo(f"M\t{path}")
+    for path in result.checkout.removed:
+        output.echo(f"D\t{path}")
+    _report(result.fetched, "fetched", updated=len(result.checkout.changed))
+    result.checkout.raise_for_problems()
+
+
+def _report(result: TransferResult, verb: str, updated: int = 0) -> None:
+    """"N files pushed" or "Everything is up to date."; failures as one error at the end."""
+    moved = len(result.transferred)
+    if moved or updated:
+        parts = [_count(moved, "file") + f" {verb}"] if moved or not updated else []
+        parts += [_count(updated, "path") + " updated"] if updated else []
+        output.echo(" and ".join(parts))
+    elif not result.failed:
+        output.echo("Everything is up to date.")
+    if len(result.failed) > 1:
+        for error in list(result.failed.values())[:MAX_LISTED]:
+            output.warn(str(error))
+    result.raise_for_failures(verb)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def show_cloud_status(targets: tuple[str, ...], remote: str | None, jobs: int | None,
                       as_json: bool) -> None:
-    raise NotImplementedError
+    """`cairn status --cloud`: tracked outs whose objects the remote lacks."""
+    from cairn.workspace.project import open_project
+    from cairn.workspace.sync import cloud_status
+
+    with open_project() as project:
+        status = cloud_status(project, remote, targets, jobs)
+    if as_json:
+        output.emit_json({o.path: o.to_dict() for o in status.outs})
+        return
+    if status.in_sync:
+        output.echo(f"Cache and remote '{status.remote}' are in sync.")
+        return
+    for out in status.outs:
+        if out.state != "in sync":
+            output.echo(f"\t{out.state + ':':<14}{out.path}  ({_cloud_detail(out)})")
+
+
+def _cloud_detail(out: CloudOutStatus) -> str:
+    parts = []
+    if out.not_on_remote:
+        parts.append(f"{_count(out.not_on_remote, 'object')} to push, "
+                     f"{_size(out.bytes_not_on_remote)}")
+    if out.not_in_cache:
+        parts.append(f"{_count(out.not_in_cache, 'object')} to pull")
+    if out.missing:
+        parts.append(f"{_count(out.missing, 'object')} in neither cache nor remote")
+    return "; ".join(parts)
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+COMMANDS = [remote, push, fetch, pull]

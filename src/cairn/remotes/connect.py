@@ -1,0 +1,145 @@
+"""Remotes from configuration: URL schemes, fsspec options, missing backends.
+
+``remote.NAME.url`` picks the filesystem; every other ``remote.NAME.*`` key except
+``jobs`` and ``tier`` is passed to it (for S3, ``endpoint_url`` and ``region`` go into
+``client_kwargs`` as s3fs wants, and DVC's option names are accepted too).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cairn.config import Config
+from cairn.errors import RemoteError
+from cairn.remotes.remote import Remote
+
+# URL scheme → (fsspec protocol, the extra that installs its backend).
+SCHEMES: dict[str, tuple[str, str | None]] = {
+    "": ("file", None), "file": ("file", None), "memory": ("memory", None),
+    "s3": ("s3", "s3"), "gs": ("gs", "gcs"), "gcs": ("gs", "gcs"),
+    "azure": ("az", "azure"), "az": ("az", "azure"), "abfs": ("abfs", "azure"),
+    "ssh": ("ssh", "ssh"), "sftp": ("ssh", "ssh"),
+    "http": ("http", None), "https": ("https", None),
+}
+# Keys of remote.NAME.* that Cairn reads itself; every other one goes to fsspec.
+CAIRN_OPTIONS = frozenset({"url", "jobs", "tier"})
+S3_CONNECT_TIMEOUT = 3
+S3_READ_TIMEOUT = 30
+S3_MAX_ATTEMPTS = 2
+S3_ALIASES = {"access_key_id": "key", "secret_access_key": "secret", "session_token": "token"}
+
+
+def url_scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def open_remote(config: Config, name: str | None = None) -> Remote:
+    """The remote called `name`, or the default one (`core.remote`)."""
+    name = name or config.get("core.remote")
+    remotes = config.remotes()
+    if not name:
+        raise RemoteError("no remote given and no default remote; add one with "
+                          "`cairn remote add -d NAME URL`, or pass -r NAME")
+    if name not in remotes:
+        known = f" (known: {', '.join(sorted(remotes))})" if remotes else ""
+        raise RemoteError(f"unknown remote {name!r}{known}; see `cairn remote list`", name)
+    options = remotes[name]
+    url = options.get("url")
+    if not isinstance(url, str) or not url:
+        raise RemoteError(f"remote {name!r} has no url; set one with "
+                          f"`cairn remote modify {name} url URL`", name)
+    jobs = options.get("jobs")
+    fs_options = {k: v for k, v in options.items() if k not in CAIRN_OPTIONS}
+    return connect(name, resolve_url(url, config.dot_dir), fs_options,
+                   jobs if isinstance(jobs, int) else None)
+
+
+def resolve_url(url: str, config_dir: Path | None) -> str:
+    """Relative local paths in config are relative to the .cairn directory, as in DVC."""
+    if url_scheme(url):
+        return url
+    path = os.path.expanduser(url)
+    if os.path.isabs(path):
+        return path
+    return os.path.normpath((config_dir or Path.cwd()) / path)
+
+
+def connect(name: str, url: str, options: Mapping[str, Any] | None = None,
+            jobs: int | None = None) -> Remote:
+    """A Remote for `url`, its filesystem built by fsspec with `options`."""
+    scheme = url_scheme(url)
+    if scheme not in SCHEMES:
+        raise RemoteError(f"remote {name!r}: unsupported URL scheme {scheme!r} in {url}; use a "
+                          "local path, s3://, gs://, azure://, ssh:// or http(s)://", name)
+    protocol, extra = SCHEMES[scheme]
+    fs_url = url if not scheme else f"{protocol}://{url.split('://', 1)[1]}"
+    try:
+        kwargs = fs_options(protocol, dict(options or {}))
+        fs, base = _make_fs(fs_url, protocol, kwargs)
+    except ImportError:
+        package = f"'cairn[{extra}]'" if extra else "aiohttp"
+        raise RemoteError(f"remote {name!r} ({url}) needs an optional package: "
+                          f"pip install {package}", name) from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise RemoteError(f"remote {name!r}: cannot use its options ({_short(e)}); check "
+                          "them with `cairn config -l` and `cairn remote modify`", name) from None
+    endpoint = kwargs.get("client_kwargs", {}).get("endpoint_url")
+    return Remote(name, url, fs, base, protocol, jobs, endpoint)
+
+
+def fs_options(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Config options → fsspec keyword arguments, with listings never cached."""
+    if protocol == "s3":
+        options = _s3_options(options)
+    if protocol not in ("file", "memory", "http", "https", "ssh"):
+        # Another process may push meanwhile: always ask the store, never a stale listing.
+        options.setdefault("use_listings_cache", False)
+    return options
+
+
+def _s3_options(options: dict[str, Any]) -> dict[str, Any]:
+    for alias, key in S3_ALIASES.items():  # the names DVC users know
+        if alias in options:
+            options.setdefault(key, options.pop(alias))
+    client = dict(options.pop("client_kwargs", None) or {})
+    if "endpoint_url" in options:
+        client["endpoint_url"] = options.pop("endpoint_url")
+    if "region" in options:
+        client["region_name"] = options.pop("region")
+    # Modest: an unreachable endpoint must fail within seconds, not minutes. A new dict
+    # each time, since botocore rewrites `retries` in place.
+    config = {"connect_timeout": S3_CONNECT_TIMEOUT, "read_timeout": S3_READ_TIMEOUT,
+              "retries": {"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+              **(options.pop("config_kwargs", None) or {})}
+    for key in ("connect_timeout", "read_timeout"):
+        if key in options:
+            config[key] = options.pop(key)
+    return {**options, "client_kwargs": client, "config_kwargs": config}
+
+
+def _make_fs(fs_url: str, protocol: str, kwargs: dict[str, Any]) -> tuple[Any, str]:
+    import fsspec.core
+
+    if protocol == "ssh":
+        _use_sshfs()
+    fs, base = fsspec.core.url_to_fs(fs_url, **kwargs)
+    return fs, str(base)
+
+
+def _use_sshfs() -> None:
+    """ssh:// through sshfs (the `ssh` extra), not fsspec's paramiko-based default."""
+    import importlib.util
+
+    import fsspec
+
+    if importlib.util.find_spec("sshfs") is None:
+        raise ImportError("sshfs")
+    for protocol in ("ssh", "sftp"):
+        fsspec.register_implementation(protocol, "sshfs.SSHFileSystem", clobber=True)
+
+
+def _short(error: BaseException) -> str:
+    return " ".join(str(error).split())[:160]

@@ -1,0 +1,95 @@
+"""Move the objects that are missing between the cache and a remote, in parallel.
+
+Only missing objects move, so an interrupted transfer resumes by running it again.
+Bytes are verified on the way: a push hashes what it reads from the cache and refuses
+a corrupt object; a fetch hashes what it writes and installs only matching bytes.
+A failure of one object (corrupt, missing) is reported and the rest carry on; a failure
+of the remote itself (unreachable, access denied) stops the transfer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from cairn.errors import CairnError, IntegrityError, NotFoundError, RemoteError
+from cairn.remotes.remote import LocalObjects, Remote, run_parallel
+
+DEFAULT_JOBS = 8
+# Errors that concern one object; anything else concerns the remote and stops the run.
+PER_OBJECT_ERRORS: tuple[type[BaseException], ...] = (IntegrityError, NotFoundError)
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class TransferResult:
+    transferred: list[str] = field(default_factory=list)
+    present: int = 0  # already where they were going
+    failed: dict[str, CairnError] = field(default_factory=dict)  # oid → why
+    bytes: int = 0
+
+    def merge(self, other: TransferResult) -> None:
+        self.transferred.extend(other.transferred)
+        self.present += other.present
+        self.failed.update(other.failed)
+        self.bytes += other.bytes
+
+    def raise_for_failures(self, verb: str) -> None:
+        """One error for everything that failed: the failure itself when it is alone."""
+        if not self.failed:
+            return
+        first = next(iter(self.failed.values()))
+        if len(self.failed) == 1:
+            raise first
+        error = type(first) if isinstance(first, IntegrityError | RemoteError) else CairnError
+        raise error(f"{len(self.failed)} objects could not be {verb}, e.g.: {first}")
+
+
+def unique(oids: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(oids))
+
+
+def push(odb: LocalObjects, remote: Remote, oids: Iterable[str], jobs: int = DEFAULT_JOBS,
+         progress: Progress | None = None) -> TransferResult:
+    """Upload those of `oids` the remote lacks."""
+    remote.check_writable()
+    wanted = unique(oids)
+    result = TransferResult()
+    on_remote = remote.exists_many(wanted, jobs)
+    result.present = len(on_remote)
+    todo = []
+    for oid in wanted:
+        if oid in on_remote:
+            continue
+        if odb.exists(oid):
+            todo.append(oid)
+        else:
+            result.failed[oid] = NotFoundError(
+                f"object {oid} is in neither the cache nor remote {remote.name!r}; "
+                "pull it from another remote or re-add its file")
+    _move(lambda oid: remote.upload(odb, oid), todo, jobs, progress, result)
+    return result
+
+
+def fetch(odb: LocalObjects, remote: Remote, oids: Iterable[str], jobs: int = DEFAULT_JOBS,
+          progress: Progress | None = None) -> TransferResult:
+    """Download those of `oids` the cache lacks."""
+    wanted = unique(oids)
+    result = TransferResult()
+    todo = [oid for oid in wanted if not odb.exists(oid)]
+    result.present = len(wanted) - len(todo)
+    _move(lambda oid: remote.download(odb, oid), todo, jobs, progress, result)
+    return result
+
+
+def _move(one: Callable[[str], int], oids: list[str], jobs: int, progress: Progress | None,
+          result: TransferResult) -> None:
+    for oid, outcome in run_parallel(one, oids, jobs, PER_OBJECT_ERRORS):
+        if isinstance(outcome, CairnError):
+            result.failed[oid] = outcome
+        elif isinstance(outcome, int):
+            result.transferred.append(oid)
+            result.bytes += outcome
+        if progress is not None:
+            progress(1)

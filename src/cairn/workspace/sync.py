@@ -1,0 +1,319 @@
+"""`cairn push / fetch / pull`, `status --cloud` and the pre-push hook.
+
+Which objects: every out of the pointer files in scope (the workspace, plus any git
+revisions asked for), and for a directory every object below its manifest. Pushing
+reads manifests from the cache; fetching learns a directory level by level, fetching
+each manifest before the objects it names (objects are installed atomically, so a
+manifest in the cache always has whole bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from cairn.errors import (
+    CairnError,
+    FormatError,
+    IntegrityError,
+    NotFoundError,
+    ObjectNotFound,
+    UserError,
+)
+from cairn.objects.odb import ObjectDB
+from cairn.objects.tree import read_tree
+from cairn.remotes import transfer
+from cairn.remotes.connect import open_remote
+from cairn.remotes.remote import Remote
+from cairn.remotes.transfer import Progress, TransferResult, unique
+from cairn.scm.git import Git
+from cairn.workspace import pointer
+from cairn.workspace.checkout import CheckoutResult, checkout
+from cairn.workspace.pointer import Out
+from cairn.workspace.project import Project
+from cairn.workspace.status import select_pointers
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which pointer files: those in the workspace, plus those at git revisions."""
+
+    targets: tuple[str, ...] = ()
+    revs: tuple[str, ...] = ()
+    all_tags: bool = False
+    all_branches: bool = False
+    all_commits: bool = False
+
+    @property
+    def has_revisions(self) -> bool:
+        return bool(self.revs or self.all_tags or self.all_branches or self.all_commits)
+
+
+@dataclass
+class PullResult:
+    fetched: TransferResult
+    checkout: CheckoutResult
+
+
+def push(project: Project, remote: str | None = None, jobs: int | None = None,
+         targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
+         all_branches: bool = False, all_commits: bool = False,
+         progress: Progress | None = None) -> TransferResult:
+    """Upload the objects of the outs in scope that the remote lacks."""
+    store = open_remote(project.repo.config, remote)
+    scope = Scope(tuple(targets), tuple(revs), all_tags, all_branches, all_commits)
+    oids = list(objects_of(project.odb, collect_outs(project, scope)))
+    return transfer.push(project.odb, store, oids, transfer_jobs(project, store, jobs), progress)
+
+
+def fetch(project: Project, remote: str | None = None, jobs: int | None = None,
+          targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
+          all_branches: bool = False, all_commits: bool = False,
+          progress: Progress | None = None) -> TransferResult:
+    """Download the objects of the outs in scope that the cache lacks."""
+    store = open_remote(project.repo.config, remote)
+    scope = Scope(tuple(targets), tuple(revs), all_tags, all_branches, all_commits)
+    outs = collect_outs(project, scope)
+    with project.repo.lock():
+        return fetch_outs(project.odb, store, outs, transfer_jobs(project, store, jobs), progress)
+
+
+def pull(project: Project, remote: str | None = None, jobs: int | None = None,
+         targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
+         all_branches: bool = False, all_commits: bool = False, force: bool = False,
+         progress: Progress | None = None) -> PullResult:
+    """Fetch, then check out the workspace; what failed to arrive shows in both results."""
+    targets = tuple(targets)
+    fetched = fetch(project, remote, jobs, targets, revs, all_tags, all_branches, all_commits,
+                    progress)
+    return PullResult(fetched, checkout(project, targets, force=force))
+
+
+def push_for_git(project: Project) -> list[str]:
+    """The pre-push hook: push the workspace's objects to the default remote."""
+    default = project.repo.config.get("core.remote")
+    if not default:
+        return ["cairn: no default remote, so no data was pushed "
+                "(set one with `cairn remote add -d NAME URL`)"]
+    try:
+        result = push(project)
+        result.raise_for_failures("pushed")
+    except CairnError as e:
+        # Failing the hook stops `git push`: say so, and how to go ahead anyway.
+        raise CairnError(f"{e} — so git push was stopped; fix that and push again, "
+                         "or skip the data with `git push --no-verify`") from e
+    count = len(result.transferred)
+    return [f"cairn: pushed {count} object(s) to {default!r}"] if count else []
+
+
+def transfer_jobs(project: Project, store: Remote, jobs: int | None) -> int:
+    return max(1, jobs or store.jobs or project.jobs)
+
+
+# -- which objects --------------------------------------------------------------------
+
+
+def collect_outs(project: Project, scope: Scope) -> list[Out]:
+    """The outs of every pointer file in scope, each (digest, kind) once."""
+    try:
+        outs = [out for ptr in select_pointers(project, scope.targets) for out in ptr.outs]
+    except NotFoundError:
+        if not scope.has_revisions:
+            raise
+        outs = []  # a target that exists only at the revisions asked for
+    if scope.has_revisions:
+        git = _require_git(project)
+        for rev in revisions(git, scope):
+            outs.extend(outs_at(project, git, rev, scope.targets))
+    return list({(out.digest, out.is_dir): out for out in outs}.values())
+
+
+def _require_git(project: Project) -> Git:
+    git = project.git
+    if git is None:
+        raise UserError("--rev, --all-tags, --all-branches and --all-commits need a git "
+                        "repository; this Cairn repository has none")
+    return git
+
+
+def revisions(git: Git, scope: Scope) -> list[str]:
+    revs = [git.resolve(rev) for rev in scope.revs]
+    if scope.all_tags:
+        revs.extend(git.tags())
+    if scope.all_branches:
+        revs.extend(git.branches())
+    if scope.all_commits:
+        revs.extend(git.all_commits())
+    return unique(revs)
+
+
+def outs_at(project: Project, git: Git, rev: str, targets: Iterable[str] = ()) -> list[Out]:
+    """The outs of the pointer files committed at `rev` (under `targets`, if given)."""
+    inside = project.root.relative_to(git.root).as_posix()
+    prefix = "" if inside == "." else inside + "/"
+    wanted = [prefix + project.repo.relpath(t) for t in targets]
+    paths = [p for p in git.files_at(rev, pointer.SUFFIX)
+             if p.startswith(prefix) and PurePosixPath(p).name != pointer.SUFFIX
+             and (not wanted or any(_covers(t, p) for t in wanted))]
+    return [out for path, data in git.read_blobs(rev, paths)
+            for out in pointer.loads(data, Path(f"{rev}:{path}")).outs]
+
+
+def _covers(target: str, pointer_path: str) -> bool:
+    return pointer_path in (target, target + pointer.SUFFIX) or pointer_path.startswith(
+        target + "/")
+
+
+def objects_of(odb: ObjectDB, outs: Iterable[Out]) -> Iterator[str]:
+    """Every object the outs name, as far as the cache's manifests tell."""
+    seen: set[str] = set()
+    for out in outs:
+        yield out.digest
+        if out.is_dir:
+            yield from (oid for oid, _ in tree_objects(odb, out.digest, seen))
+
+
+def tree_objects(odb: ObjectDB, root: str, seen: set[str]) -> Iterator[tuple[str, int]]:
+    """(oid, size) of everything below manifest `root`, skipping manifests in `seen`.
+
+    Manifests missing from the cache or unreadable are not followed: a push reports
+    them when it tries to send them, a status counts them as not in the cache.
+    """
+    stack = [root]
+    while stack:
+        tree = stack.pop()
+        if tree in seen:
+            continue
+        seen.add(tree)
+        try:
+            entries = read_tree(odb, tree)
+        except (ObjectNotFound, IntegrityError, FormatError):
+            continue
+        for entry in entries:
+            if entry.is_dir:
+                stack.append(entry.digest)
+                yield entry.digest, _cached_size(odb, entry.digest)
+            else:
+                yield entry.digest, entry.size
+
+
+def _cached_size(odb: ObjectDB, oid: str) -> int:
+    try:
+        return odb.size(oid)
+    except ObjectNotFound:
+        return 0
+
+
+# -- fetching ---------------------------------------------------------------------------
+
+
+def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[Out], jobs: int,
+               progress: Progress | None = None) -> TransferResult:
+    """Fetch outs level by level: manifests first, then what each one names."""
+    outs = list(outs)
+    result = TransferResult()
+    batch = unique(out.digest for out in outs)
+    trees = {out.digest for out in outs if out.is_dir}
+    walked: set[str] = set()
+    while batch:
+        result.merge(transfer.fetch(odb, store, batch, jobs, progress))
+        walked |= trees
+        batch, trees = _next_level(odb, trees, result)
+        trees -= walked
+    return result
+
+
+def _next_level(odb: ObjectDB, trees: set[str], result: TransferResult
+                ) -> tuple[list[str], set[str]]:
+    """What `trees` (now in the cache, unless their fetch failed) name, and their subtrees."""
+    children: list[str] = []
+    subtrees: set[str] = set()
+    for tree in sorted(trees):
+        if not odb.exists(tree):
+            continue  # its fetch failed and is already reported
+        try:
+            entries = read_tree(odb, tree)
+        except (IntegrityError, FormatError) as e:
+            result.failed[tree] = e
+            continue
+        for entry in entries:
+            children.append(entry.digest)
+            if entry.is_dir:
+                subtrees.add(entry.digest)
+    return unique(children), subtrees
+
+
+# -- status --cloud ---------------------------------------------------------------------
+
+
+@dataclass
+class CloudOutStatus:
+    path: str  # relative to the repository root
+    objects: int = 0
+    not_on_remote: int = 0  # in the cache only: `cairn push` sends them
+    bytes_not_on_remote: int = 0
+    not_in_cache: int = 0  # on the remote only: `cairn pull` fetches them
+    missing: int = 0  # in neither
+
+    @property
+    def state(self) -> str:
+        if self.missing:
+            return "missing"
+        if self.not_on_remote:
+            return "new"
+        if self.not_in_cache:
+            return "not in cache"
+        return "in sync"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": self.path, "state": self.state, "objects": self.objects,
+                "not_on_remote": self.not_on_remote,
+                "bytes_not_on_remote": self.bytes_not_on_remote,
+                "not_in_cache": self.not_in_cache, "missing": self.missing}
+
+
+@dataclass
+class CloudStatus:
+    remote: str
+    outs: list[CloudOutStatus] = field(default_factory=list)
+
+    @property
+    def in_sync(self) -> bool:
+        return all(o.state == "in sync" for o in self.outs)
+
+
+def cloud_status(project: Project, remote: str | None = None, targets: Iterable[str] = (),
+                 jobs: int | None = None) -> CloudStatus:
+    """Per tracked out in the workspace: which of its objects the remote lacks."""
+    store = open_remote(project.repo.config, remote)
+    odb = project.odb
+    per_out: list[tuple[str, dict[str, int]]] = []
+    for ptr in select_pointers(project, targets):
+        for out in ptr.outs:
+            rel = ptr.out_path(out).relative_to(project.root).as_posix()
+            sizes = {out.digest: out.size if not out.is_dir else _cached_size(odb, out.digest)}
+            if out.is_dir:
+                sizes.update(tree_objects(odb, out.digest, set()))
+            per_out.append((rel, sizes))
+    every = {oid for _, sizes in per_out for oid in sizes}
+    on_remote = store.exists_many(every, transfer_jobs(project, store, jobs))
+    result = CloudStatus(store.name)
+    for rel, sizes in per_out:
+        result.outs.append(_out_status(rel, sizes, odb, on_remote))
+    return result
+
+
+def _out_status(rel: str, sizes: dict[str, int], odb: ObjectDB, on_remote: set[str]
+                ) -> CloudOutStatus:
+    status = CloudOutStatus(rel, objects=len(sizes))
+    for oid, size in sizes.items():
+        cached = odb.exists(oid)
+        if oid in on_remote:
+            status.not_in_cache += not cached
+        elif cached:
+            status.not_on_remote += 1
+            status.bytes_not_on_remote += size
+        else:
+            status.missing += 1
+    return status
