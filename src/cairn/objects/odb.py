@@ -121,7 +121,7 @@ class ObjectDB:
                     os.unlink(tmp)
             self._batch = None
 
-    def install(self, tmp: Path, oid: str) -> None:
+    def install(self, tmp: Path | str, oid: str) -> None:
         """Move a fully written, fsynced temp file into place under `oid`."""
         self._place(tmp, oid)
         fsync_dir(self.oid_to_path(oid).parent)
@@ -246,6 +246,16 @@ class ObjectDB:
     def remove(self, oid: str) -> None:
         self.oid_to_path(oid).unlink(missing_ok=True)
 
+    def remove_leftovers(self) -> int:
+        """Delete temp files that killed writers left; only under the repository lock."""
+        leftovers = [e.path for d in _subdirs(self.objects_dir) for e in _entries(d)
+                     if e.name.endswith(".tmp")]
+        leftovers += [e.path for e in _entries(str(self.tmp_dir))]
+        for path in leftovers:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        return len(leftovers)
+
     def quarantine(self, oid: str) -> Path:
         """Move a corrupt object aside so nothing links it; `pull` fetches it again."""
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
@@ -256,3 +266,19 @@ class ObjectDB:
     def is_protected(self, oid: str) -> bool:
         mode = self.oid_to_path(oid).stat().st_mode
         return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _entries(directory: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as it:
+            return [e for e in it if e.is_file(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+
+
+def _subdirs(directory: Path) -> list[str]:
+    try:
+        with os.scandir(directory) as it:
+            return [e.path for e in it if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []

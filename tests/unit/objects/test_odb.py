@@ -52,3 +52,14 @@ def test_missing_and_malformed_oids_are_refused(odb: ObjectDB) -> None:
         odb.read_bytes(hash_bytes(b"never stored"))
     with pytest.raises(UserError, match="not a BLAKE3 digest"):
         odb.oid_to_path("../../etc/passwd")
+
+
+def test_leftovers_of_killed_writers_are_removable(odb: ObjectDB) -> None:
+    oid = odb.add_bytes(b"kept")
+    stray = odb.oid_to_path(oid).with_name("ffff.12345678.tmp")
+    stray.write_bytes(b"half an obj")
+    odb.tmp_dir.mkdir(parents=True, exist_ok=True)
+    (odb.tmp_dir / "0123abcd").write_bytes(b"half a download")
+    assert list(odb.all_oids()) == [oid]  # temp names are never taken for objects
+    assert odb.remove_leftovers() == 2
+    assert not stray.exists() and odb.read_bytes(oid) == b"kept"

@@ -1,0 +1,391 @@
+"""`cairn gc`: delete cache (and remote) objects that nothing in scope references.
+
+What is referenced:
+- every out of every pointer file in the workspace (always in scope);
+- with a git scope, every pointer file at each tag, branch or commit, read from git;
+- whatever the reference providers name (the model registry, pipeline locks, packages):
+  those are kept whatever the scope.
+A directory out references its manifest and every object below it.
+
+Safety: gc never deletes the only copy. A cache object is deleted only when the remote
+(`-r`, else `core.remote`) holds it, unless `--force`; with no remote, nothing leaves the
+cache without `--force`. gc cannot see inside a referenced manifest it cannot read; that
+is harmless for the cache (the remote-copy rule still protects the children) but not
+for `--cloud` or `--force`, which then refuse instead of guessing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from cairn.errors import CairnError, ConfigError, FormatError, NotFoundError, UserError
+from cairn.objects.hashing import hash_bytes
+from cairn.objects.odb import ObjectDB
+from cairn.objects.tree import TreeEntry, decode_tree
+from cairn.scm.git import Git
+from cairn.workspace import pointer
+from cairn.workspace.project import Project
+
+WORKSPACE = "workspace"
+
+
+# -- what references an object ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reference:
+    """One object something in scope needs; `path` and `source` are for messages."""
+
+    oid: str
+    is_tree: bool = False
+    path: str = ""  # the tracked path (relative to the repository root) or another label
+    source: str = WORKSPACE  # "workspace", "tag v1", "commit 1a2b3c4", "registry", …
+
+    def describe(self) -> str:
+        if self.source == WORKSPACE:
+            return f"{self.path} in the workspace"
+        return f"{self.path} from {self.source}" if self.path else self.source
+
+
+# A provider names objects that must survive gc. `revisions` are the git commits in
+# scope (empty for the workspace scope), for providers whose references live in git.
+ReferenceProvider = Callable[[Project, Sequence[str]], Iterable[Reference]]
+
+# Always consulted by gc, whatever its scope. Other packages add themselves here.
+REFERENCE_PROVIDERS: list[ReferenceProvider] = []
+
+
+def register_reference_provider(provider: ReferenceProvider) -> ReferenceProvider:
+    """Make gc keep everything `provider` names (usable as a decorator)."""
+    if provider not in REFERENCE_PROVIDERS:
+        REFERENCE_PROVIDERS.append(provider)
+    return provider
+
+
+def out_references(ptr: pointer.PointerFile, rel_dir: str, source: str) -> Iterator[Reference]:
+    for out in ptr.outs:
+        path = f"{rel_dir}/{out.path}" if rel_dir else out.path
+        yield Reference(out.digest, out.is_dir, path, source)
+
+
+def workspace_references(project: Project) -> Iterator[Reference]:
+    """The outs of every pointer file in the workspace."""
+    for ptr_path in pointer.find_pointer_files(project.root):
+        ptr = pointer.load(ptr_path)
+        rel_dir = ptr.directory.relative_to(project.root).as_posix()
+        yield from out_references(ptr, "" if rel_dir == "." else rel_dir, WORKSPACE)
+
+
+# -- revisions in scope ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GcScope:
+    """The workspace is always in scope; these add git history."""
+
+    all_tags: bool = False
+    all_branches: bool = False
+    all_commits: bool = False
+
+    @property
+    def uses_git(self) -> bool:
+        return self.all_tags or self.all_branches or self.all_commits
+
+    def describe(self) -> str:
+        parts = [WORKSPACE]
+        parts += ["all tags"] if self.all_tags else []
+        parts += ["all branches"] if self.all_branches else []
+        parts += ["all commits"] if self.all_commits else []
+        return ", ".join(parts)
+
+
+def ref_commits(git: Git, prefix: str) -> dict[str, str]:
+    """Refs under `prefix` → the commit each points to; refs to blobs or trees are left out."""
+    fmt = "%(refname:short)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
+    found: dict[str, str] = {}
+    for line in git.run("for-each-ref", f"--format={fmt}", prefix).decode().splitlines():
+        name, kind, oid, peeled_kind, peeled = line.split("\0")
+        if kind == "commit" or peeled_kind == "commit":
+            found[name] = oid if kind == "commit" else peeled
+        elif kind == "tag":  # a tag of a tag: let git peel all the way
+            # One that ends at a blob or tree has no commit, so no pointer files.
+            with contextlib.suppress(UserError):
+                found[name] = git.resolve(f"{prefix}{name}")
+    return found
+
+
+def scope_revisions(git: Git, scope: GcScope) -> dict[str, str]:
+    """Commit sha → how to name it to the user, for every commit in scope."""
+    revisions: dict[str, str] = {}
+    if scope.all_commits:
+        revisions.update((sha, f"commit {sha[:10]}") for sha in git.all_commits())
+    if scope.all_branches:
+        revisions.update((sha, f"branch {name}")
+                         for name, sha in ref_commits(git, "refs/heads/").items())
+    if scope.all_tags:
+        revisions.update((sha, f"tag {name}")
+                         for name, sha in ref_commits(git, "refs/tags/").items())
+    return revisions
+
+
+def git_references(project: Project, git: Git, revisions: dict[str, str]) -> Iterator[Reference]:
+    """The outs of every pointer file committed at each of `revisions`."""
+    prefix = _project_prefix(project, git)
+    parsed: dict[bytes, list[tuple[str, str, bool]]] = {}  # one parse per distinct blob
+    for sha, source in revisions.items():
+        paths = [p for p in git.files_at(sha, pointer.SUFFIX)
+                 if p.rsplit("/", 1)[-1] != pointer.SUFFIX]
+        for git_path, data in git.read_blobs(sha, paths):
+            if data not in parsed:
+                parsed[data] = _parse_committed(git, git_path, data, source)
+            rel_dir = _rel_dir(git_path, prefix)
+            for out_path, oid, is_dir in parsed[data]:
+                path = f"{rel_dir}/{out_path}" if rel_dir else out_path
+                yield Reference(oid, is_dir, path, source)
+
+
+def _project_prefix(project: Project, git: Git) -> str:
+    rel = project.root.resolve().relative_to(git.root.resolve()).as_posix()
+    return "" if rel == "." else rel + "/"
+
+
+def _rel_dir(git_path: str, prefix: str) -> str:
+    directory = git_path.rpartition("/")[0] + "/"
+    rel = directory.removeprefix(prefix) if directory.startswith(prefix) else directory
+    return rel.strip("/")
+
+
+def _parse_committed(git: Git, git_path: str, data: bytes,
+                     source: str) -> list[tuple[str, str, bool]]:
+    try:
+        ptr = pointer.loads(data, git.root / git_path)
+    except FormatError as e:
+        # Skipping it could delete what it names, so stop and say where.
+        raise FormatError(f"{e} (in {source}); gc cannot tell what it references — "
+                          "leave that revision out of the gc scope") from None
+    return [(o.path, o.digest, o.is_dir) for o in ptr.outs]
+
+
+def collect_references(project: Project, scope: GcScope,
+                       providers: Sequence[ReferenceProvider] | None = None) -> list[Reference]:
+    refs = list(workspace_references(project))
+    revisions: dict[str, str] = {}
+    if scope.uses_git:
+        git = project.git
+        if git is None:
+            raise UserError(f"gc over {scope.describe()} reads git history, but {project.root} "
+                            "is not in a git repository; drop --all-tags/--all-branches/"
+                            "--all-commits")
+        revisions = scope_revisions(git, scope)
+        refs.extend(git_references(project, git, revisions))
+    for provider in REFERENCE_PROVIDERS if providers is None else providers:
+        refs.extend(provider(project, list(revisions)))
+    return refs
+
+
+# -- looking inside directory manifests ------------------------------------------------
+
+class RemoteObjects(Protocol):
+    """What gc, fsck and du need of a remote: `cairn.remotes.Remote`, or a test's fake."""
+
+    name: str
+
+    def exists_many(self, oids: Iterable[str], jobs: int = ...) -> set[str]: ...
+
+    def list_oids(self) -> Iterable[str]: ...
+
+    def sizes(self, oids: Iterable[str] | None = None, jobs: int = ...) -> dict[str, int]:
+        """Sizes of `oids` (default: every object) that the remote has."""
+        ...
+
+    def open(self, oid: str) -> BinaryIO:
+        """The object's bytes, unverified; ObjectNotFound if it is not there."""
+        ...
+
+    def remove(self, oids: Iterable[str]) -> None: ...
+
+
+ManifestReader = Callable[[str], list[TreeEntry] | None]
+
+
+def manifest_reader(odb: ObjectDB, remote: RemoteObjects | None = None) -> ManifestReader:
+    """Read a manifest from the cache, else the remote; None when neither has a good copy."""
+
+    def read(oid: str) -> list[TreeEntry] | None:
+        for data in _manifest_copies(odb, remote, oid):
+            if hash_bytes(data) != oid:
+                continue  # a corrupt copy: try the next place
+            try:
+                return decode_tree(data, oid)
+            except FormatError:
+                return None  # good bytes we cannot read (e.g. a newer format)
+        return None
+
+    return read
+
+
+def _manifest_copies(odb: ObjectDB, remote: RemoteObjects | None, oid: str) -> Iterator[bytes]:
+    if odb.exists(oid):
+        yield odb.read_bytes(oid, verify=False)
+    if remote is not None:
+        try:
+            with remote.open(oid) as f:
+                yield f.read()
+        except NotFoundError:
+            return
+
+
+@dataclass
+class ReferencedObjects:
+    oids: set[str] = field(default_factory=set)
+    unseen_trees: dict[str, Reference] = field(default_factory=dict)  # manifests not readable
+    paths: dict[str, list[str]] = field(default_factory=dict)  # oid → paths, when asked
+
+
+def expand_references(refs: Iterable[Reference], read: ManifestReader,
+                      with_paths: bool = False) -> ReferencedObjects:
+    """Every object `refs` name, directories followed down through their manifests."""
+    found = ReferencedObjects()
+    expanded: set[str] = set()
+    stack = list(refs)
+    while stack:
+        ref = stack.pop()
+        found.oids.add(ref.oid)
+        if with_paths:
+            found.paths.setdefault(ref.oid, []).append(ref.path)
+        if not ref.is_tree or ref.oid in expanded:
+            continue
+        expanded.add(ref.oid)
+        entries = read(ref.oid)
+        if entries is None:
+            found.unseen_trees.setdefault(ref.oid, ref)
+            continue
+        stack.extend(Reference(e.digest, e.is_dir, f"{ref.path}/{e.name}", ref.source)
+                     for e in entries)
+    return found
+
+
+# -- remotes ---------------------------------------------------------------------------
+
+def open_named_remote(project: Project, name: str | None,
+                      required_for: str | None = None) -> RemoteObjects | None:
+    """The remote called `name`, else the default one, else None (or an error if required)."""
+    config = project.repo.config
+    if name is None and not config.get("core.remote"):
+        if required_for is not None:
+            raise ConfigError(f"{required_for} needs a remote and none is the default; "
+                              "pass -r NAME or run `cairn remote default NAME`")
+        return None
+    from cairn.remotes import open_remote
+
+    remote: RemoteObjects = open_remote(config, name)
+    return remote
+
+
+# -- gc --------------------------------------------------------------------------------
+
+@dataclass
+class GcResult:
+    scope: str
+    dry_run: bool
+    remote: str | None  # checked for copies (and cleaned with --cloud); None: no remote
+    cloud: bool = False
+    referenced: int = 0
+    removed: dict[str, int] = field(default_factory=dict)  # cache oid → bytes
+    removed_from_remote: dict[str, int] = field(default_factory=dict)
+    kept_only_copy: dict[str, int] = field(default_factory=dict)  # unreferenced, not on remote
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(self.removed.values())
+
+    @property
+    def remote_bytes_freed(self) -> int:
+        return sum(self.removed_from_remote.values())
+
+    @property
+    def bytes_kept(self) -> int:
+        return sum(self.kept_only_copy.values())
+
+    def to_dict(self) -> dict[str, object]:
+        return {"scope": self.scope, "dry_run": self.dry_run, "remote": self.remote,
+                "cloud": self.cloud, "referenced": self.referenced, "removed": self.removed,
+                "removed_from_remote": self.removed_from_remote,
+                "kept_only_copy": self.kept_only_copy, "bytes_freed": self.bytes_freed,
+                "remote_bytes_freed": self.remote_bytes_freed}
+
+
+def gc(project: Project, scope: GcScope = GcScope(), *, cloud: bool = False,
+       remote: str | None = None, force: bool = False, dry_run: bool = False,
+       jobs: int | None = None,
+       providers: Sequence[ReferenceProvider] | None = None) -> GcResult:
+    """Delete unreferenced objects from the cache (and with `cloud`, the remote)."""
+    jobs = jobs or project.jobs
+    with project.repo.lock():
+        store = open_named_remote(project, remote, "gc --cloud" if cloud else None)
+        refs = collect_references(project, scope, providers)
+        referenced = expand_references(refs, manifest_reader(project.odb, store))
+        if referenced.unseen_trees and (cloud or force):
+            raise _unseen_tree_error(referenced.unseen_trees, store, cloud)
+        result = GcResult(scope.describe(), dry_run, store.name if store else None, cloud,
+                          len(referenced.oids))
+        _plan_cache(project.odb, referenced.oids, store, force, jobs, result)
+        if cloud:
+            assert store is not None
+            _plan_remote(store, referenced.oids, jobs, result)
+        if not dry_run:
+            _sweep(project, store, result)
+    return result
+
+
+def _unseen_tree_error(unseen: dict[str, Reference], store: RemoteObjects | None,
+                       cloud: bool) -> CairnError:
+    oid, ref = next(iter(unseen.items()))
+    where = f"the cache or remote {store.name!r}" if store else "the cache"
+    flag = "--cloud" if cloud else "--force"
+    more = f" (and {len(unseen) - 1} more)" if len(unseen) > 1 else ""
+    return NotFoundError(f"cannot read the manifest {oid} of {ref.describe()}{more} from "
+                         f"{where}, so gc cannot tell what is inside it; fetch it first "
+                         f"(`cairn fetch`, with the same --all-… options), or run gc without "
+                         f"{flag}")
+
+
+def _plan_cache(odb: ObjectDB, referenced: set[str], store: RemoteObjects | None,
+                force: bool, jobs: int, result: GcResult) -> None:
+    garbage = {oid: size for oid in odb.all_oids()
+               if oid not in referenced and (size := _cache_size(odb, oid)) is not None}
+    if force:
+        result.removed = garbage
+        return
+    on_remote = store.exists_many(list(garbage), jobs) if store and garbage else set()
+    for oid, size in garbage.items():
+        (result.removed if oid in on_remote else result.kept_only_copy)[oid] = size
+
+
+def _cache_size(odb: ObjectDB, oid: str) -> int | None:
+    try:
+        return odb.size(oid)
+    except NotFoundError:
+        return None
+
+
+def _plan_remote(store: RemoteObjects, referenced: set[str], jobs: int,
+                 result: GcResult) -> None:
+    listing = store.sizes(None, jobs)  # one listing gives names and sizes
+    result.removed_from_remote = {oid: size for oid, size in listing.items()
+                                  if oid not in referenced}
+
+
+def _sweep(project: Project, store: RemoteObjects | None, result: GcResult) -> None:
+    project.odb.remove_leftovers()  # temp files of killed writers; we hold the lock
+    # Remote first: if that fails half way, the cache still holds a copy.
+    if result.removed_from_remote and store is not None:
+        store.remove(list(result.removed_from_remote))
+    paths: list[Path] = []
+    for oid in result.removed:
+        paths.append(project.odb.oid_to_path(oid))
+        project.odb.remove(oid)
+    # A later object at a reused inode must not inherit this one's verified digest.
+    project.state.forget(str(p) for p in paths)

@@ -1,0 +1,308 @@
+"""gc: what is referenced in each scope, the only-copy rule, dry runs, providers, --cloud."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from cairn.errors import FormatError, LockError, NotFoundError, ObjectNotFound, UserError
+from cairn.lock import repo_lock
+from cairn.objects.hashing import hash_bytes
+from cairn.objects.odb import ObjectDB
+from cairn.objects.tree import read_tree
+from cairn.workspace import gc as gc_module
+from cairn.workspace import pointer
+from cairn.workspace.add import add
+from cairn.workspace.gc import GcScope, Reference, gc, register_reference_provider
+from cairn.workspace.init import init
+from cairn.workspace.project import Project, open_project
+
+
+class FakeRemote:
+    """A remote held in memory, implementing what gc, fsck and du use."""
+
+    def __init__(self, name: str = "origin") -> None:
+        self.name = name
+        self.objects: dict[str, bytes] = {}
+
+    def exists_many(self, oids: Iterable[str], jobs: int = 8) -> set[str]:
+        return {oid for oid in oids if oid in self.objects}
+
+    def list_oids(self) -> list[str]:
+        return sorted(self.objects)
+
+    def remove(self, oids: Iterable[str]) -> None:
+        for oid in oids:
+            self.objects.pop(oid, None)
+
+    def open(self, oid: str) -> BinaryIO:
+        if oid not in self.objects:
+            raise ObjectNotFound(oid, f"remote {self.name}")
+        return io.BytesIO(self.objects[oid])
+
+    def sizes(self, oids: Iterable[str] | None = None, jobs: int = 8) -> dict[str, int]:
+        wanted = self.objects if oids is None else oids
+        return {oid: len(self.objects[oid]) for oid in wanted if oid in self.objects}
+
+    def push(self, odb: ObjectDB, oids: Iterable[str] | None = None) -> None:
+        for oid in odb.all_oids() if oids is None else oids:
+            self.objects[oid] = odb.read_bytes(oid)
+
+
+def run_git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    root = tmp_path / "repo"
+    root.mkdir()
+    run_git(root, "init", "-q", "-b", "main")
+    init(root, hooks=False)
+    monkeypatch.chdir(root)
+    with open_project(root) as p:
+        yield p
+
+
+@pytest.fixture
+def remote(monkeypatch: pytest.MonkeyPatch) -> FakeRemote:
+    """A default remote: what `open_named_remote` returns for any name."""
+    fake = FakeRemote()
+
+    def open_fake(project: Project, name: str | None,
+                  required_for: str | None = None) -> FakeRemote:
+        return fake
+
+    for module in ("cairn.workspace.gc", "cairn.workspace.fsck", "cairn.workspace.du"):
+        monkeypatch.setattr(f"{module}.open_named_remote", open_fake)
+    return fake
+
+
+def track(project: Project, rel: str, data: bytes | str) -> str:
+    """Write `rel` and `cairn add` it; return its digest."""
+    path = project.root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    add(project, [rel])
+    return pointer.load(pointer.pointer_path_for(path)).outs[0].digest
+
+
+def commit(project: Project, message: str, tag: str | None = None) -> None:
+    run_git(project.root, "add", "-A")
+    run_git(project.root, "commit", "-qm", message)
+    if tag:
+        run_git(project.root, "tag", tag)
+
+
+def cached(project: Project) -> set[str]:
+    return set(project.odb.all_oids())
+
+
+def test_keeps_what_the_workspace_references_and_removes_the_rest(project: Project) -> None:
+    old = track(project, "model.pkl", "model v1")
+    new = track(project, "model.pkl", "model v2")
+    result = gc(project, force=True)
+    assert result.removed == {old: len("model v1")}
+    assert result.bytes_freed == 8 and not result.dry_run
+    assert cached(project) == {new}
+
+
+def test_all_tags_keeps_a_tagged_old_version(project: Project) -> None:
+    old = track(project, "model.pkl", "model v1")
+    commit(project, "v1", tag="model-v1")
+    new = track(project, "model.pkl", "model v2")
+    commit(project, "v2")
+    assert gc(project, GcScope(all_tags=True), force=True).removed == {}
+    assert cached(project) == {old, new}
+    assert old in gc(project, force=True).removed  # outside the workspace scope
+    assert cached(project) == {new}
+
+
+def test_all_branches_and_all_commits_widen_the_scope(project: Project) -> None:
+    v1 = track(project, "model.pkl", "v1")
+    commit(project, "v1")
+    v2 = track(project, "model.pkl", "v2")
+    commit(project, "v2")
+    run_git(project.root, "branch", "experiment")
+    v3 = track(project, "model.pkl", "v3")
+    commit(project, "v3")
+    v4 = track(project, "model.pkl", "v4 in the workspace only")
+    assert set(gc(project, GcScope(all_branches=True), dry_run=True, force=True).removed) \
+        == {v1}
+    assert gc(project, GcScope(all_commits=True), force=True).removed == {}
+    assert cached(project) == {v1, v2, v3, v4}
+
+
+def test_annotated_tags_and_tags_of_blobs(project: Project) -> None:
+    old = track(project, "model.pkl", "v1")
+    commit(project, "v1")
+    run_git(project.root, "tag", "-a", "-m", "release", "release-1")
+    blob = run_git(project.root, "hash-object", "-w", "model.pkl.cairn").strip()
+    run_git(project.root, "tag", "a-blob", blob)  # no commit, so no pointer files
+    track(project, "model.pkl", "v2")
+    assert gc(project, GcScope(all_tags=True), force=True).removed == {}
+    assert old in cached(project)
+
+
+def test_directories_keep_manifests_and_files_shared_between_versions(project: Project) -> None:
+    for i in range(3):
+        (project.root / "data" / "sub").mkdir(parents=True, exist_ok=True)
+        (project.root / f"data/sub/f{i}.txt").write_text(f"row {i}")
+    v1 = _add_dir(project)
+    commit(project, "v1", tag="v1")
+    (project.root / "data/sub/f2.txt").write_text("row 2, fixed")
+    v2 = _add_dir(project)
+    result = gc(project, force=True)
+    assert hash_bytes(b"row 2") in result.removed
+    assert {hash_bytes(b"row 0"), hash_bytes(b"row 2, fixed")} <= cached(project)
+    assert v1 in result.removed and v2 in cached(project)
+    sub = next(e.digest for e in read_tree(project.odb, v2) if e.name == "sub")
+    assert sub in cached(project)
+
+
+def _add_dir(project: Project) -> str:
+    add(project, ["data"])
+    return pointer.load(project.root / "data.cairn").outs[0].digest
+
+
+def test_dry_run_lists_everything_and_changes_nothing(project: Project) -> None:
+    old = track(project, "model.pkl", b"x" * 1000)
+    track(project, "model.pkl", "v2")
+    before = cached(project)
+    result = gc(project, force=True, dry_run=True)
+    assert result.dry_run and result.removed == {old: 1000} and result.bytes_freed == 1000
+    assert cached(project) == before
+
+
+def test_without_a_remote_nothing_is_deleted_without_force(project: Project) -> None:
+    old = track(project, "model.pkl", "v1")
+    track(project, "model.pkl", "v2")
+    result = gc(project)
+    assert result.remote is None
+    assert result.removed == {} and result.kept_only_copy == {old: 2}
+    assert old in cached(project)
+
+
+def test_only_objects_the_remote_holds_leave_the_cache(project: Project,
+                                                       remote: FakeRemote) -> None:
+    pushed = track(project, "a.bin", "pushed v1")
+    remote.push(project.odb)
+    track(project, "a.bin", "pushed v2")
+    unpushed = track(project, "b.bin", "never pushed")
+    track(project, "b.bin", "b v2")
+    result = gc(project)
+    assert result.remote == "origin"
+    assert set(result.removed) == {pushed}
+    assert set(result.kept_only_copy) == {unpushed}
+    assert pushed not in cached(project) and unpushed in cached(project)
+    assert pushed in remote.objects  # the cache-only gc never touches the remote
+
+
+def test_cloud_deletes_unreferenced_remote_objects_too(project: Project,
+                                                       remote: FakeRemote) -> None:
+    old = track(project, "model.pkl", "v1")
+    commit(project, "v1", tag="v1")
+    older = track(project, "model.pkl", "v2")
+    current = track(project, "model.pkl", "v3")
+    remote.push(project.odb)
+    dry = gc(project, GcScope(all_tags=True), cloud=True, dry_run=True)
+    assert dry.removed_from_remote == {older: 2} and dry.remote_bytes_freed == 2
+    assert set(remote.objects) == {old, older, current}
+    result = gc(project, GcScope(all_tags=True), cloud=True)
+    assert set(remote.objects) == {old, current}
+    assert cached(project) == {old, current} and set(result.removed) == {older}
+
+
+def test_cloud_without_any_remote_is_refused(project: Project) -> None:
+    track(project, "a.bin", "a")
+    with pytest.raises(UserError, match=r"gc --cloud needs a remote.*-r NAME"):
+        gc(project, cloud=True)
+
+
+def test_cloud_reads_a_manifest_missing_locally_from_the_remote(project: Project,
+                                                                remote: FakeRemote) -> None:
+    (project.root / "data").mkdir()
+    (project.root / "data/a.txt").write_text("a")
+    tree = _add_dir(project)
+    remote.push(project.odb)
+    project.odb.remove(tree)  # the cache lost the manifest; the remote still has it
+    gc(project, cloud=True)
+    assert set(remote.objects) == {tree, hash_bytes(b"a")}
+
+
+def test_a_manifest_that_is_nowhere_stops_cloud_and_force(project: Project,
+                                                          remote: FakeRemote) -> None:
+    (project.root / "data").mkdir()
+    (project.root / "data/a.txt").write_text("a")
+    tree = _add_dir(project)
+    remote.push(project.odb)
+    project.odb.remove(tree)
+    del remote.objects[tree]
+    for kwargs in ({"cloud": True}, {"force": True}):
+        with pytest.raises(NotFoundError, match=f"cannot read the manifest {tree} of data"):
+            gc(project, **kwargs)  # type: ignore[arg-type]
+    assert hash_bytes(b"a") in remote.objects
+    # Without either, the child is safe anyway: the remote holds a copy.
+    assert set(gc(project).removed) == {hash_bytes(b"a")}
+
+
+def test_providers_references_are_always_kept(project: Project,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    registered = track(project, "model.pkl", "a registered model")
+    track(project, "model.pkl", "the next model")
+    seen: list[Sequence[str]] = []
+
+    def registry(project: Project, revisions: Sequence[str]) -> list[Reference]:
+        seen.append(revisions)
+        return [Reference(registered, path="models:/fraud/3", source="registry")]
+
+    monkeypatch.setattr(gc_module, "REFERENCE_PROVIDERS", [])
+    register_reference_provider(registry)
+    register_reference_provider(registry)  # once is enough
+    providers = gc_module.REFERENCE_PROVIDERS
+    assert providers == [registry]
+    assert gc(project, force=True).removed == {}
+    assert registered in cached(project) and seen == [[]]
+
+
+def test_a_malformed_pointer_in_history_stops_gc(project: Project) -> None:
+    track(project, "model.pkl", "v1")
+    (project.root / "model.pkl.cairn").write_text("outs: [oops\n")
+    commit(project, "broken", tag="broken")
+    (project.root / "model.pkl.cairn").unlink()
+    with pytest.raises(FormatError, match=r"model.pkl.cairn.*\(in tag broken\).*out of the gc"):
+        gc(project, GcScope(all_tags=True), force=True)
+
+
+def test_pointer_paths_in_a_subdirectory_project(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    run_git(tmp_path, "init", "-q", "-b", "main")
+    root = tmp_path / "ml"
+    root.mkdir()
+    init(root, hooks=False)
+    monkeypatch.chdir(root)
+    with open_project(root) as project:
+        old = track(project, "models/m.pkl", "v1")
+        commit(project, "v1", tag="v1")
+        track(project, "models/m.pkl", "v2")
+        refs = gc_module.collect_references(project, GcScope(all_tags=True), providers=[])
+        assert Reference(old, False, "models/m.pkl", "tag v1") in refs
+
+
+def test_git_scopes_need_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    init(tmp_path, no_scm=True)
+    monkeypatch.chdir(tmp_path)
+    with open_project(tmp_path) as project, pytest.raises(UserError, match="not in a git"):
+        gc(project, GcScope(all_tags=True))
+
+
+def test_gc_takes_the_repository_lock(project: Project) -> None:
+    project.repo.config.set("core.lock_timeout", "0.1")
+    with repo_lock(project.repo.tmp_dir / "lock"), pytest.raises(LockError):
+        gc(project, force=True)
