@@ -389,3 +389,28 @@ def test_a_wrong_key_is_access_denied(repo: CliRepo, request: pytest.FixtureRequ
         assert result.exit_code != 0
         line = stderr_line(result)
         assert "remote 'origin'" in line and "access denied" in line, command
+
+
+def test_hooks_carry_every_pushed_version_and_fetch_on_checkout(
+        repo: CliRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    repo.git("remote", "add", "origin", str(tmp_path / "origin.git"))
+    repo.cairn("remote", "add", "-d", "storage", str(tmp_path / "store"))
+    repo.write("model.bin", b"weights v1")
+    repo.cairn("add", "model.bin")
+    commit(repo, "v1", tag="model-v1")
+    replace(repo, "model.bin", b"weights v2")
+    repo.cairn("add", "model.bin")
+    commit(repo, "v2", tag="model-v2")
+    repo.git("push", "-q", "origin", "main", "--tags")  # pre-push: data of both tags
+    for data in (b"weights v1", b"weights v2"):
+        oid = hash_bytes(data)
+        assert (tmp_path / "store" / "objects" / oid[:2] / oid[2:]).read_bytes() == data
+
+    other = clone(repo, tmp_path / "clone", monkeypatch)
+    other.cairn("install-hooks")
+    other.cairn("pull")
+    assert (other.root / "model.bin").read_bytes() == b"weights v2"
+    # post-checkout: the cache lacks v1, so the hook fetches it from the default remote
+    other.git("checkout", "-q", "model-v1")
+    assert (other.root / "model.bin").read_bytes() == b"weights v1"

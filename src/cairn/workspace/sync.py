@@ -90,14 +90,15 @@ def pull(project: Project, remote: str | None = None, jobs: int | None = None,
     return PullResult(fetched, checkout(project, targets, force=force))
 
 
-def push_for_git(project: Project) -> list[str]:
-    """The pre-push hook: push the workspace's objects to the default remote."""
+def push_for_git(project: Project, revs: Iterable[str] = ()) -> list[str]:
+    """The pre-push hook: push the data of the commits being pushed (and the workspace's)
+    to the default remote, so a clone of any pushed tag can pull its data."""
     default = project.repo.config.get("core.remote")
     if not default:
         return ["cairn: no default remote, so no data was pushed "
                 "(set one with `cairn remote add -d NAME URL`)"]
     try:
-        result = push(project)
+        result = push(project, revs=revs)
         result.raise_for_failures("pushed")
     except CairnError as e:
         # Failing the hook stops `git push`: say so, and how to go ahead anyway.
