@@ -63,6 +63,19 @@ def test_progress_advances_once_per_object_moved(odb: ObjectDB, remote: Remote) 
     assert ticks == [1] * 12
 
 
+def test_on_total_hears_how_many_objects_will_move(odb: ObjectDB, clone_odb: ObjectDB,
+                                                  remote: Remote) -> None:
+    oids = add_objects(odb, 5)
+    transfer.push(odb, remote, oids[:2], jobs=2)
+    totals: list[int] = []
+    ticks: list[int] = []
+    transfer.push(odb, remote, oids + oids[:1], jobs=2, progress=ticks.append,
+                  on_total=totals.append)
+    assert totals == [3] and ticks == [1] * 3  # present and duplicate ones do not count
+    transfer.fetch(clone_odb, remote, oids, jobs=2, on_total=totals.append)
+    assert totals == [3, 5]
+
+
 def test_push_refuses_a_corrupt_cache_object_and_sends_the_rest(odb: ObjectDB,
                                                                  remote: Remote) -> None:
     oids = add_objects(odb, 5)

@@ -11,18 +11,6 @@ from cairn.cli import output
 if TYPE_CHECKING:
     from cairn.workspace.gc import GcResult
 
-UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in UNITS:
-        if size < 1024 or unit == UNITS[-1]:
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 @click.command()
 @click.option("-w", "--workspace", is_flag=True,
               help="Keep what the workspace's pointer files reference (always on).")
@@ -41,11 +29,11 @@ def human_size(n: int) -> str:
 def gc(workspace: bool, all_tags: bool, all_branches: bool, all_commits: bool, cloud: bool,
        remote: str | None, force: bool, dry_run: bool, jobs: int | None, as_json: bool) -> None:
     """Delete cache (and with --cloud, remote) objects that nothing in scope references."""
-    from cairn.workspace.gc import GcScope
     from cairn.workspace.gc import gc as do_gc
     from cairn.workspace.project import open_project
+    from cairn.workspace.revisions import RevisionScope
 
-    scope = GcScope(all_tags=all_tags, all_branches=all_branches, all_commits=all_commits)
+    scope = RevisionScope(all_tags=all_tags, all_branches=all_branches, all_commits=all_commits)
     with open_project() as project:
         result = do_gc(project, scope, cloud=cloud, remote=remote, force=force,
                        dry_run=dry_run, jobs=jobs)
@@ -58,9 +46,10 @@ def gc(workspace: bool, all_tags: bool, all_branches: bool, all_commits: bool, c
 def _show_gc(result: GcResult) -> None:
     if result.dry_run:  # one line per object: full digests, never cut to fit a table
         for oid, size in sorted(result.removed.items()):
-            output.echo(f"would remove {oid}  {human_size(size):>10}  from the cache")
+            output.echo(f"would remove {oid}  {output.human_size(size):>10}  from the cache")
         for oid, size in sorted(result.removed_from_remote.items()):
-            output.echo(f"would remove {oid}  {human_size(size):>10}  from {result.remote!r}")
+            output.echo(f"would remove {oid}  {output.human_size(size):>10}  "
+                        f"from {result.remote!r}")
     output.echo(_freed(result, "the cache", result.removed) +
                 f"; kept {result.referenced} object(s) referenced in scope ({result.scope}).")
     if result.cloud:
@@ -74,14 +63,14 @@ def _freed(result: GcResult, where: str, removed: dict[str, int]) -> str:
         return f"Nothing to remove from {where}"
     total = sum(removed.values())
     verb = "Would remove" if result.dry_run else "Removed"
-    return (f"{verb} {len(removed)} object(s) from {where}, freeing {human_size(total)} "
+    return (f"{verb} {len(removed)} object(s) from {where}, freeing {output.human_size(total)} "
             f"({total} bytes)")
 
 
 def _warn_only_copies(result: GcResult) -> None:
     if not result.kept_only_copy:
         return
-    count, size = len(result.kept_only_copy), human_size(result.bytes_kept)
+    count, size = len(result.kept_only_copy), output.human_size(result.bytes_kept)
     if result.remote is None:
         output.warn(f"no default remote is configured, so gc deleted nothing from the cache: "
                     f"{count} unreferenced object(s) ({size}) may be their only copy; rerun "
@@ -133,11 +122,11 @@ def du(remote: str | None, jobs: int | None, as_json: bool) -> None:
     if as_json:
         output.emit_json(usage.to_dict())
         return
-    rows: list[tuple[str, str, str, str]] = [
-        ("tracked (logical)", f"{usage.files} file(s)", human_size(usage.logical_bytes), "")]
+    rows: list[tuple[str, str, str, str]] = [("tracked (logical)", f"{usage.files} file(s)",
+                                              output.human_size(usage.logical_bytes), "")]
     for store in usage.stores:
         ratio = usage.dedup_ratio(store)
-        rows.append((store.store, f"{store.objects} object(s)", human_size(store.bytes),
+        rows.append((store.store, f"{store.objects} object(s)", output.human_size(store.bytes),
                      "-" if ratio is None else f"{ratio:.2f}x"))
     output.table(["", "count", "size", "dedup ratio"], rows)
 

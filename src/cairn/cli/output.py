@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
+
+SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def echo(message: str = "") -> None:
@@ -33,23 +40,47 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     Console(soft_wrap=True).print(t)
 
 
+def human_size(n: int) -> str:
+    """`n` bytes for people: "512 B", "1.5 KiB", … "2.0 PiB"."""
+    size = float(n)
+    for unit in SIZE_UNITS:
+        if size < 1024 or unit == SIZE_UNITS[-1]:
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+class ProgressBar:
+    """What `progress()` yields: call it to advance by n; `add_total(n)` when n more are
+    known to come. Without a Rich bar (not a terminal) both do nothing."""
+
+    def __init__(self, bar: RichProgress | None = None, task: TaskID | None = None,
+                 total: int | None = None) -> None:
+        self._bar, self._task, self._total = bar, task, total
+        self._lock = threading.Lock()  # transfers advance from worker threads
+
+    def __call__(self, n: int) -> None:
+        if self._bar is not None and self._task is not None:
+            with self._lock:
+                self._bar.advance(self._task, n)
+
+    def add_total(self, n: int) -> None:
+        if self._bar is not None and self._task is not None:
+            with self._lock:
+                self._total = (self._total or 0) + n
+                self._bar.update(self._task, total=self._total)
+
+
 @contextmanager
 def progress(description: str, total: int | None = None, unit: str = "files"
-             ) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar on a terminal; silent otherwise. Yields `advance(n)`."""
+             ) -> Iterator[ProgressBar]:
+    """A Rich progress bar on a terminal; silent otherwise."""
     if not sys.stderr.isatty():
-        yield lambda n: None
+        yield ProgressBar()
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     with Progress(description, BarColumn(), MofNCompleteColumn(), unit, TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        lock = __import__("threading").Lock()
-
-        def advance(n: int) -> None:
-            with lock:
-                bar.advance(task, n)
-
-        yield advance
+        yield ProgressBar(bar, bar.add_task(description, total=total), total)

@@ -137,9 +137,9 @@ def push(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
     from cairn.workspace.project import open_project
     from cairn.workspace.sync import push as do_push
 
-    with open_project() as project, output.progress("Pushing", unit="files") as advance:
+    with open_project() as project, output.progress("Pushing", unit="files") as bar:
         result = do_push(project, remote, jobs, targets, revs, all_tags, all_branches,
-                         all_commits, advance)
+                         all_commits, bar, bar.add_total)
     _report(result, "pushed")
 
 
@@ -151,9 +151,9 @@ def fetch(targets: tuple[str, ...], remote: str | None, jobs: int | None,
     from cairn.workspace.project import open_project
     from cairn.workspace.sync import fetch as do_fetch
 
-    with open_project() as project, output.progress("Fetching", unit="files") as advance:
+    with open_project() as project, output.progress("Fetching", unit="files") as bar:
         result = do_fetch(project, remote, jobs, targets, revs, all_tags, all_branches,
-                          all_commits, advance)
+                          all_commits, bar, bar.add_total)
     _report(result, "fetched")
 
 
@@ -166,9 +166,9 @@ def pull(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
     from cairn.workspace.project import open_project
     from cairn.workspace.sync import pull as do_pull
 
-    with open_project() as project, output.progress("Pulling", unit="files") as advance:
+    with open_project() as project, output.progress("Pulling", unit="files") as bar:
         result = do_pull(project, remote, jobs, targets, revs, all_tags, all_branches,
-                         all_commits, force, advance)
+                         all_commits, force, bar, bar.add_total)
     for path in result.checkout.changed:
         output.echo(f"M\t{path}")
     for path in result.checkout.removed:
@@ -219,21 +219,12 @@ def _cloud_detail(out: CloudOutStatus) -> str:
     parts = []
     if out.not_on_remote:
         parts.append(f"{_count(out.not_on_remote, 'object')} to push, "
-                     f"{_size(out.bytes_not_on_remote)}")
+                     f"{output.human_size(out.bytes_not_on_remote)}")
     if out.not_in_cache:
         parts.append(f"{_count(out.not_in_cache, 'object')} to pull")
     if out.missing:
         parts.append(f"{_count(out.missing, 'object')} in neither cache nor remote")
     return "; ".join(parts)
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 COMMANDS = [remote, push, fetch, pull]

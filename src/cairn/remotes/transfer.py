@@ -51,8 +51,9 @@ def unique(oids: Iterable[str]) -> list[str]:
 
 
 def push(odb: LocalObjects, remote: Remote, oids: Iterable[str], jobs: int = DEFAULT_JOBS,
-         progress: Progress | None = None) -> TransferResult:
-    """Upload those of `oids` the remote lacks."""
+         progress: Progress | None = None,
+         on_total: Callable[[int], None] | None = None) -> TransferResult:
+    """Upload those of `oids` the remote lacks; `on_total` hears how many will move."""
     remote.check_writable()
     wanted = unique(oids)
     result = TransferResult()
@@ -68,23 +69,26 @@ def push(odb: LocalObjects, remote: Remote, oids: Iterable[str], jobs: int = DEF
             result.failed[oid] = NotFoundError(
                 f"object {oid} is in neither the cache nor remote {remote.name!r}; "
                 "pull it from another remote or re-add its file")
-    _move(lambda oid: remote.upload(odb, oid), todo, jobs, progress, result)
+    _move(lambda oid: remote.upload(odb, oid), todo, jobs, progress, on_total, result)
     return result
 
 
 def fetch(odb: LocalObjects, remote: Remote, oids: Iterable[str], jobs: int = DEFAULT_JOBS,
-          progress: Progress | None = None) -> TransferResult:
-    """Download those of `oids` the cache lacks."""
+          progress: Progress | None = None,
+          on_total: Callable[[int], None] | None = None) -> TransferResult:
+    """Download those of `oids` the cache lacks; `on_total` hears how many will move."""
     wanted = unique(oids)
     result = TransferResult()
     todo = [oid for oid in wanted if not odb.exists(oid)]
     result.present = len(wanted) - len(todo)
-    _move(lambda oid: remote.download(odb, oid), todo, jobs, progress, result)
+    _move(lambda oid: remote.download(odb, oid), todo, jobs, progress, on_total, result)
     return result
 
 
 def _move(one: Callable[[str], int], oids: list[str], jobs: int, progress: Progress | None,
-          result: TransferResult) -> None:
+          on_total: Callable[[int], None] | None, result: TransferResult) -> None:
+    if on_total is not None:
+        on_total(len(oids))  # `progress` is called once for each of them
     for oid, outcome in run_parallel(one, oids, jobs, PER_OBJECT_ERRORS):
         if isinstance(outcome, CairnError):
             result.failed[oid] = outcome

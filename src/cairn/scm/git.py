@@ -34,13 +34,6 @@ class Git:
             raise UserError(f"{rev!r} is not a git revision here; see `git log` or `git tag`")
         return out.decode().strip()
 
-    def tags(self) -> list[str]:
-        return self.run("tag", "--list").decode().split()
-
-    def branches(self) -> list[str]:
-        out = self.run("for-each-ref", "--format=%(refname)", "refs/heads/")
-        return out.decode().split()
-
     def all_commits(self) -> list[str]:
         return self.run("rev-list", "--all").decode().split()
 

@@ -16,7 +16,6 @@ for `--cloud` or `--force`, which then refuse instead of guessing.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from cairn.objects.tree import TreeEntry, decode_tree
 from cairn.scm.git import Git
 from cairn.workspace import pointer
 from cairn.workspace.project import Project
+from cairn.workspace.revisions import RevisionScope, commits_in_scope, pointers_at
 
 WORKSPACE = "workspace"
 
@@ -79,96 +79,30 @@ def workspace_references(project: Project) -> Iterator[Reference]:
         yield from out_references(ptr, "" if rel_dir == "." else rel_dir, WORKSPACE)
 
 
-# -- revisions in scope ----------------------------------------------------------------
+# -- references in git history --------------------------------------------------------
 
-@dataclass(frozen=True)
-class GcScope:
-    """The workspace is always in scope; these add git history."""
-
-    all_tags: bool = False
-    all_branches: bool = False
-    all_commits: bool = False
-
-    @property
-    def uses_git(self) -> bool:
-        return self.all_tags or self.all_branches or self.all_commits
-
-    def describe(self) -> str:
-        parts = [WORKSPACE]
-        parts += ["all tags"] if self.all_tags else []
-        parts += ["all branches"] if self.all_branches else []
-        parts += ["all commits"] if self.all_commits else []
-        return ", ".join(parts)
-
-
-def ref_commits(git: Git, prefix: str) -> dict[str, str]:
-    """Refs under `prefix` → the commit each points to; refs to blobs or trees are left out."""
-    fmt = "%(refname:short)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
-    found: dict[str, str] = {}
-    for line in git.run("for-each-ref", f"--format={fmt}", prefix).decode().splitlines():
-        name, kind, oid, peeled_kind, peeled = line.split("\0")
-        if kind == "commit" or peeled_kind == "commit":
-            found[name] = oid if kind == "commit" else peeled
-        elif kind == "tag":  # a tag of a tag: let git peel all the way
-            # One that ends at a blob or tree has no commit, so no pointer files.
-            with contextlib.suppress(UserError):
-                found[name] = git.resolve(f"{prefix}{name}")
-    return found
-
-
-def scope_revisions(git: Git, scope: GcScope) -> dict[str, str]:
-    """Commit sha → how to name it to the user, for every commit in scope."""
-    revisions: dict[str, str] = {}
-    if scope.all_commits:
-        revisions.update((sha, f"commit {sha[:10]}") for sha in git.all_commits())
-    if scope.all_branches:
-        revisions.update((sha, f"branch {name}")
-                         for name, sha in ref_commits(git, "refs/heads/").items())
-    if scope.all_tags:
-        revisions.update((sha, f"tag {name}")
-                         for name, sha in ref_commits(git, "refs/tags/").items())
-    return revisions
+GcScope = RevisionScope  # its name from when gc had a scope type of its own
+WORKSPACE_ONLY = RevisionScope()
 
 
 def git_references(project: Project, git: Git, revisions: dict[str, str]) -> Iterator[Reference]:
-    """The outs of every pointer file committed at each of `revisions`."""
-    prefix = _project_prefix(project, git)
-    parsed: dict[bytes, list[tuple[str, str, bool]]] = {}  # one parse per distinct blob
+    """The outs of every pointer file committed at each of `revisions` (sha → label).
+
+    Pointer files outside the project count too: with a shared cache, or a project that
+    moved within its git repository, they may name objects in this cache.
+    """
+    parsed: dict[bytes, pointer.PointerFile] = {}
     for sha, source in revisions.items():
-        paths = [p for p in git.files_at(sha, pointer.SUFFIX)
-                 if p.rsplit("/", 1)[-1] != pointer.SUFFIX]
-        for git_path, data in git.read_blobs(sha, paths):
-            if data not in parsed:
-                parsed[data] = _parse_committed(git, git_path, data, source)
-            rel_dir = _rel_dir(git_path, prefix)
-            for out_path, oid, is_dir in parsed[data]:
-                path = f"{rel_dir}/{out_path}" if rel_dir else out_path
-                yield Reference(oid, is_dir, path, source)
+        try:
+            for rel, ptr in pointers_at(project, git, sha, beyond_project=True, parsed=parsed):
+                yield from out_references(ptr, rel.rpartition("/")[0], source)
+        except FormatError as e:
+            # Skipping it could delete what it names, so stop and say where.
+            raise FormatError(f"{e} (in {source}); gc cannot tell what it references — "
+                              "leave that revision out of the gc scope") from None
 
 
-def _project_prefix(project: Project, git: Git) -> str:
-    rel = project.root.resolve().relative_to(git.root.resolve()).as_posix()
-    return "" if rel == "." else rel + "/"
-
-
-def _rel_dir(git_path: str, prefix: str) -> str:
-    directory = git_path.rpartition("/")[0] + "/"
-    rel = directory.removeprefix(prefix) if directory.startswith(prefix) else directory
-    return rel.strip("/")
-
-
-def _parse_committed(git: Git, git_path: str, data: bytes,
-                     source: str) -> list[tuple[str, str, bool]]:
-    try:
-        ptr = pointer.loads(data, git.root / git_path)
-    except FormatError as e:
-        # Skipping it could delete what it names, so stop and say where.
-        raise FormatError(f"{e} (in {source}); gc cannot tell what it references — "
-                          "leave that revision out of the gc scope") from None
-    return [(o.path, o.digest, o.is_dir) for o in ptr.outs]
-
-
-def collect_references(project: Project, scope: GcScope,
+def collect_references(project: Project, scope: RevisionScope,
                        providers: Sequence[ReferenceProvider] | None = None) -> list[Reference]:
     refs = list(workspace_references(project))
     revisions: dict[str, str] = {}
@@ -178,7 +112,7 @@ def collect_references(project: Project, scope: GcScope,
             raise UserError(f"gc over {scope.describe()} reads git history, but {project.root} "
                             "is not in a git repository; drop --all-tags/--all-branches/"
                             "--all-commits")
-        revisions = scope_revisions(git, scope)
+        revisions = commits_in_scope(git, scope)
         refs.extend(git_references(project, git, revisions))
     for provider in REFERENCE_PROVIDERS if providers is None else providers:
         refs.extend(provider(project, list(revisions)))
@@ -317,7 +251,7 @@ class GcResult:
                 "remote_bytes_freed": self.remote_bytes_freed}
 
 
-def gc(project: Project, scope: GcScope = GcScope(), *, cloud: bool = False,
+def gc(project: Project, scope: RevisionScope = WORKSPACE_ONLY, *, cloud: bool = False,
        remote: str | None = None, force: bool = False, dry_run: bool = False,
        jobs: int | None = None,
        providers: Sequence[ReferenceProvider] | None = None) -> GcResult:

@@ -9,9 +9,8 @@ manifest in the cache always has whole bytes).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 
 from cairn.errors import (
     CairnError,
@@ -28,26 +27,11 @@ from cairn.remotes.connect import open_remote
 from cairn.remotes.remote import Remote
 from cairn.remotes.transfer import Progress, TransferResult, unique
 from cairn.scm.git import Git
-from cairn.workspace import pointer
 from cairn.workspace.checkout import CheckoutResult, checkout
-from cairn.workspace.pointer import Out
+from cairn.workspace.pointer import Out, PointerFile
 from cairn.workspace.project import Project
+from cairn.workspace.revisions import RevisionScope, commits_in_scope, pointers_at
 from cairn.workspace.status import select_pointers
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Which pointer files: those in the workspace, plus those at git revisions."""
-
-    targets: tuple[str, ...] = ()
-    revs: tuple[str, ...] = ()
-    all_tags: bool = False
-    all_branches: bool = False
-    all_commits: bool = False
-
-    @property
-    def has_revisions(self) -> bool:
-        return bool(self.revs or self.all_tags or self.all_branches or self.all_commits)
 
 
 @dataclass
@@ -59,34 +43,39 @@ class PullResult:
 def push(project: Project, remote: str | None = None, jobs: int | None = None,
          targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
          all_branches: bool = False, all_commits: bool = False,
-         progress: Progress | None = None) -> TransferResult:
+         progress: Progress | None = None,
+         on_total: Callable[[int], None] | None = None) -> TransferResult:
     """Upload the objects of the outs in scope that the remote lacks."""
     store = open_remote(project.repo.config, remote)
-    scope = Scope(tuple(targets), tuple(revs), all_tags, all_branches, all_commits)
-    oids = list(objects_of(project.odb, collect_outs(project, scope)))
-    return transfer.push(project.odb, store, oids, transfer_jobs(project, store, jobs), progress)
+    scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
+    oids = list(objects_of(project.odb, collect_outs(project, tuple(targets), scope)))
+    return transfer.push(project.odb, store, oids, transfer_jobs(project, store, jobs), progress,
+                         on_total)
 
 
 def fetch(project: Project, remote: str | None = None, jobs: int | None = None,
           targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
           all_branches: bool = False, all_commits: bool = False,
-          progress: Progress | None = None) -> TransferResult:
+          progress: Progress | None = None,
+          on_total: Callable[[int], None] | None = None) -> TransferResult:
     """Download the objects of the outs in scope that the cache lacks."""
     store = open_remote(project.repo.config, remote)
-    scope = Scope(tuple(targets), tuple(revs), all_tags, all_branches, all_commits)
-    outs = collect_outs(project, scope)
+    scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
+    outs = collect_outs(project, tuple(targets), scope)
     with project.repo.lock():
-        return fetch_outs(project.odb, store, outs, transfer_jobs(project, store, jobs), progress)
+        return fetch_outs(project.odb, store, outs, transfer_jobs(project, store, jobs), progress,
+                          on_total)
 
 
 def pull(project: Project, remote: str | None = None, jobs: int | None = None,
          targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
          all_branches: bool = False, all_commits: bool = False, force: bool = False,
-         progress: Progress | None = None) -> PullResult:
+         progress: Progress | None = None,
+         on_total: Callable[[int], None] | None = None) -> PullResult:
     """Fetch, then check out the workspace; what failed to arrive shows in both results."""
     targets = tuple(targets)
     fetched = fetch(project, remote, jobs, targets, revs, all_tags, all_branches, all_commits,
-                    progress)
+                    progress, on_total)
     return PullResult(fetched, checkout(project, targets, force=force))
 
 
@@ -115,18 +104,21 @@ def transfer_jobs(project: Project, store: Remote, jobs: int | None) -> int:
 # -- which objects --------------------------------------------------------------------
 
 
-def collect_outs(project: Project, scope: Scope) -> list[Out]:
+def collect_outs(project: Project, targets: tuple[str, ...], scope: RevisionScope
+                 ) -> list[Out]:
     """The outs of every pointer file in scope, each (digest, kind) once."""
     try:
-        outs = [out for ptr in select_pointers(project, scope.targets) for out in ptr.outs]
+        outs = [out for ptr in select_pointers(project, targets) for out in ptr.outs]
     except NotFoundError:
-        if not scope.has_revisions:
+        if not scope.uses_git:
             raise
         outs = []  # a target that exists only at the revisions asked for
-    if scope.has_revisions:
+    if scope.uses_git:
         git = _require_git(project)
-        for rev in revisions(git, scope):
-            outs.extend(outs_at(project, git, rev, scope.targets))
+        parsed: dict[bytes, PointerFile] = {}
+        for sha in commits_in_scope(git, scope):
+            outs.extend(out for _, ptr in pointers_at(project, git, sha, targets, parsed=parsed)
+                        for out in ptr.outs)
     return list({(out.digest, out.is_dir): out for out in outs}.values())
 
 
@@ -136,34 +128,6 @@ def _require_git(project: Project) -> Git:
         raise UserError("--rev, --all-tags, --all-branches and --all-commits need a git "
                         "repository; this Cairn repository has none")
     return git
-
-
-def revisions(git: Git, scope: Scope) -> list[str]:
-    revs = [git.resolve(rev) for rev in scope.revs]
-    if scope.all_tags:
-        revs.extend(git.tags())
-    if scope.all_branches:
-        revs.extend(git.branches())
-    if scope.all_commits:
-        revs.extend(git.all_commits())
-    return unique(revs)
-
-
-def outs_at(project: Project, git: Git, rev: str, targets: Iterable[str] = ()) -> list[Out]:
-    """The outs of the pointer files committed at `rev` (under `targets`, if given)."""
-    inside = project.root.relative_to(git.root).as_posix()
-    prefix = "" if inside == "." else inside + "/"
-    wanted = [prefix + project.repo.relpath(t) for t in targets]
-    paths = [p for p in git.files_at(rev, pointer.SUFFIX)
-             if p.startswith(prefix) and PurePosixPath(p).name != pointer.SUFFIX
-             and (not wanted or any(_covers(t, p) for t in wanted))]
-    return [out for path, data in git.read_blobs(rev, paths)
-            for out in pointer.loads(data, Path(f"{rev}:{path}")).outs]
-
-
-def _covers(target: str, pointer_path: str) -> bool:
-    return pointer_path in (target, target + pointer.SUFFIX) or pointer_path.startswith(
-        target + "/")
 
 
 def objects_of(odb: ObjectDB, outs: Iterable[Out]) -> Iterator[str]:
@@ -210,15 +174,19 @@ def _cached_size(odb: ObjectDB, oid: str) -> int:
 
 
 def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[Out], jobs: int,
-               progress: Progress | None = None) -> TransferResult:
-    """Fetch outs level by level: manifests first, then what each one names."""
+               progress: Progress | None = None,
+               on_total: Callable[[int], None] | None = None) -> TransferResult:
+    """Fetch outs level by level: manifests first, then what each one names.
+
+    `on_total` hears of each level's count as it becomes known, so the total grows.
+    """
     outs = list(outs)
     result = TransferResult()
     batch = unique(out.digest for out in outs)
     trees = {out.digest for out in outs if out.is_dir}
     walked: set[str] = set()
     while batch:
-        result.merge(transfer.fetch(odb, store, batch, jobs, progress))
+        result.merge(transfer.fetch(odb, store, batch, jobs, progress, on_total))
         walked |= trees
         batch, trees = _next_level(odb, trees, result)
         trees -= walked

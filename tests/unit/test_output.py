@@ -1,0 +1,37 @@
+"""cli.output: sizes for people, and a progress bar that learns its total late."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.progress import Progress
+
+from cairn.cli import output
+
+
+def test_human_size() -> None:
+    assert output.human_size(0) == "0 B"
+    assert output.human_size(1023) == "1023 B"
+    assert output.human_size(1536) == "1.5 KiB"
+    assert output.human_size(5 * 1024**3) == "5.0 GiB"
+    assert output.human_size(3 * 1024**5) == "3.0 PiB"
+    assert output.human_size(2048 * 1024**5) == "2048.0 PiB"  # the largest unit
+
+
+def test_progress_is_silent_off_a_terminal() -> None:
+    with output.progress("Pushing") as bar:  # pytest's stderr is not a terminal
+        bar(3)
+        bar.add_total(10)
+
+
+def test_a_bar_learns_its_total_as_work_becomes_known() -> None:
+    with Progress(console=Console(file=io.StringIO())) as rich_bar:
+        task = rich_bar.add_task("Fetching", total=None)
+        bar = output.ProgressBar(rich_bar, task)
+        bar.add_total(3)
+        bar(2)
+        bar.add_total(4)  # the next level of a directory
+        bar(1)
+        state = rich_bar.tasks[0]
+        assert (state.total, state.completed) == (7, 3)
