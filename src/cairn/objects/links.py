@@ -32,7 +32,7 @@ def parse_link_types(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return types
 
 
-def try_reflink(src: Path, dst: Path) -> bool:
+def try_reflink(src: Path | str, dst: Path) -> bool:
     """Clone `src` to a new file `dst` sharing its blocks; False where unsupported."""
     try:
         with open(src, "rb") as s, open(dst, "wb") as d:

@@ -113,7 +113,7 @@ class ObjectDB:
             if pending:
                 syncfs(self.objects_dir)
                 for tmp, oid in pending:
-                    self._place(tmp, oid)
+                    self._place(tmp, oid, fresh=True)
                 syncfs(self.objects_dir)
         finally:
             for tmp, _ in self._batch or []:
@@ -126,12 +126,16 @@ class ObjectDB:
         self._place(tmp, oid)
         fsync_dir(self.oid_to_path(oid).parent)
 
-    def _place(self, tmp: Path | str, oid: str) -> None:
+    def _place(self, tmp: Path | str, oid: str, fresh: bool = False) -> None:
+        """Rename `tmp` to `oid`'s name. `fresh`: we created it read-only and found no
+        object by that name, so the checks can be skipped (a duplicate in one batch just
+        replaces identical bytes)."""
         final = self._path(oid)
-        if os.path.exists(final):
-            os.unlink(tmp)
-            return
-        os.chmod(tmp, READ_ONLY)
+        if not fresh:
+            if os.path.exists(final):
+                os.unlink(tmp)
+                return
+            os.chmod(tmp, READ_ONLY)
         self._ensure_dir(os.path.dirname(final))
         os.replace(tmp, final)
 
@@ -162,7 +166,8 @@ class ObjectDB:
             self._write_new(oid, data)
         return oid
 
-    def add_file(self, src: Path, oid: str | None = None) -> tuple[str, int]:
+    def add_file(self, src: Path | str, oid: str | None = None,
+                 st: os.stat_result | None = None) -> tuple[str, int]:
         """Store a copy of `src`; return its digest and size.
 
         Small files are read once and hashed in memory. Large ones are hashed on all
@@ -170,7 +175,7 @@ class ObjectDB:
         in the kernel. A file that changes while being added is refused rather than
         stored under a wrong name.
         """
-        before = os.stat(src)
+        before = st or os.stat(src)
         if before.st_size < SMALL_FILE:
             with open(src, "rb") as f:
                 data = f.read()
@@ -196,7 +201,7 @@ class ObjectDB:
             raise
         return oid, before.st_size
 
-    def _copy(self, src: Path, tmp: Path) -> None:
+    def _copy(self, src: Path | str, tmp: Path) -> None:
         if self._reflink_works is not False:
             self._reflink_works = try_reflink(src, tmp)
             if self._reflink_works:

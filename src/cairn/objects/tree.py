@@ -174,7 +174,7 @@ def _hash_files(todo: list[ScannedFile], state: StatCache, odb: ObjectDB | None,
     def one(f: ScannedFile) -> None:
         started = time.time_ns()
         if odb is not None:
-            f.digest, _ = odb.add_file(Path(f.path), f.digest)
+            f.digest, _ = odb.add_file(f.path, f.digest, f.st)
         else:
             f.digest = hash_file(f.path, f.st.st_size)
         state.put(f.path, f.st, f.digest, started)
