@@ -106,6 +106,15 @@ class DataCache:
         subprocess.run(["cp", "-a", str(self.source(spec) / spec.path), str(repo)], check=True)
 
 
+def settle(*roots: Path) -> None:
+    """Warm the page cache with ``roots``, then flush dirty pages left by the preparation.
+
+    Without the sync, writeback of data copied just before would compete with the timed run.
+    """
+    warm(*roots)
+    os.sync()
+
+
 def warm(*roots: Path) -> None:
     """Read every file under ``roots`` (skipping .git) so the page cache holds them."""
     for root in roots:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
 import subprocess
-import threading
-import time
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+SPAWN = Path(__file__).with_name("spawn.py")
 
 
 @dataclass(frozen=True)
 class Sample:
     seconds: float
-    peak_mib: float  # ru_maxrss of the child itself, as reported by wait4
+    peak_mib: float  # ru_maxrss of the command (and its reaped children), from wait4
     returncode: int
     timed_out: bool = False
 
@@ -55,43 +57,30 @@ def measure(
     log_path: Path,
     timeout: float,
 ) -> Sample:
-    """Run ``cmd`` once; wall time from spawn to reap, peak RSS from ``os.wait4``."""
+    """Run ``cmd`` once through the launcher; wall time from fork to reap, peak RSS by wait4."""
+    result_file = log_path.with_name(log_path.name + ".result")
+    result_file.unlink(missing_ok=True)
     with open(log_path, "ab") as log:
         log.write(f"$ {' '.join(cmd)}\n".encode())
         log.flush()
-        started = time.perf_counter()
         proc = subprocess.Popen(
-            list(cmd),
+            [sys.executable, "-I", "-S", str(SPAWN), str(result_file), *cmd],
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # its own process group, so a timeout can kill it all
         )
-        timed_out = threading.Event()
-        timer = threading.Timer(timeout, _kill_group, (proc.pid, timed_out))
-        timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    return Sample(
-        seconds=elapsed,
-        peak_mib=usage.ru_maxrss / 1024,  # KiB on Linux
-        returncode=proc.returncode,
-        timed_out=timed_out.is_set(),
-    )
-
-
-def _kill_group(pid: int, flag: threading.Event) -> None:
-    flag.set()
-    try:
-        os.killpg(pid, signal.SIGKILL)  # the child's own session, started above
-    except ProcessLookupError:
-        pass
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return Sample(timeout, 0.0, -signal.SIGKILL, timed_out=True)
+    seconds, maxrss_kib, code = result_file.read_text().split()
+    return Sample(seconds=float(seconds), peak_mib=int(maxrss_kib) / 1024, returncode=int(code))
 
 
 def tail(path: Path, lines: int = 15) -> str:

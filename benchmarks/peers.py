@@ -13,6 +13,7 @@ import subprocess
 import sys
 import venv
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def ensure_dvc(venv_dir: Path = DVC_VENV, *, quiet: bool = False) -> Path:
         return dvc
     if not _venv_bin(venv_dir, "python").exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
-    pip = [str(_venv_bin(venv_dir, "python")), "-m", "pip", "install", "--disable-pip-version-check"]
+    python = str(_venv_bin(venv_dir, "python"))
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
     if quiet:
         pip.append("--quiet")
     subprocess.run([*pip, *DVC_PACKAGES], check=True)
@@ -44,7 +46,7 @@ def ensure_dvc(venv_dir: Path = DVC_VENV, *, quiet: bool = False) -> Path:
 
 
 def cairn_executable(override: str | None = None) -> Path:
-    """The Cairn console script: ``--cairn``/``CAIRN_BENCH_EXE`` if given, else ``.venv/bin/cairn``."""
+    """The Cairn console script: ``override``, else $CAIRN_BENCH_EXE, else .venv/bin/cairn."""
     chosen = override or os.environ.get("CAIRN_BENCH_EXE")
     exe = Path(chosen) if chosen else _venv_bin(PROJECT_ROOT / ".venv", "cairn")
     if not exe.exists():
@@ -116,7 +118,6 @@ class Dvc(Peer):
             self.run("init", "--quiet"),
             self.run("config", "core.analytics", "false"),
             self.run("config", "core.autostage", "false"),
-            self.run("config", "core.check_update", "false"),
             self.run("config", "core.site_cache_dir", str(site_dir)),
         ]
 
@@ -155,7 +156,7 @@ class Cairn(Peer):
 
 def make_peers(names: list[str], cairn_override: str | None = None) -> list[Peer]:
     """Instantiate the requested peers in order, installing DVC on first use."""
-    factories = {
+    factories: dict[str, Callable[[], Peer]] = {
         "dvc": lambda: Dvc(ensure_dvc()),
         "cairn": lambda: Cairn(cairn_executable(cairn_override)),
     }
