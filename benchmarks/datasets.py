@@ -113,6 +113,7 @@ def settle(*roots: Path) -> None:
     """
     warm(*roots)
     os.sync()
+    time.sleep(1)  # let the filesystem finish the deletes and writeback of the setup
 
 
 def warm(*roots: Path) -> None:

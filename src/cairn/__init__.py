@@ -6,11 +6,6 @@ when a name that needs them is used, so ``import cairn`` stays fast.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("cairn")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+__version__ = "0.1.0"  # the single source: pyproject.toml reads it from here
 
 __all__ = ["__version__"]

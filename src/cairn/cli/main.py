@@ -7,6 +7,7 @@ import traceback
 
 import click
 
+from cairn import __version__
 from cairn.errors import CairnError
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
@@ -38,7 +39,7 @@ class CairnGroup(click.Group):
 
 @click.group(cls=CairnGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
-@click.version_option(package_name="cairn")
+@click.version_option(version=__version__, prog_name="cairn")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Cairn: version data and models by content, with git."""

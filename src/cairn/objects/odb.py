@@ -10,6 +10,7 @@ never leaves a partial object there.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import stat
@@ -144,7 +145,7 @@ class ObjectDB:
         # directory is much cheaper than in one big tmp/, and the rename stays local.
         final = self._path(oid)
         self._ensure_dir(os.path.dirname(final))
-        return f"{final}.{uuid.uuid4().hex[:8]}.tmp"
+        return f"{final}.{_unique()}.tmp"
 
     def _write_new(self, oid: str, data: bytes | memoryview) -> None:
         tmp = self._tmp_beside(oid)
@@ -177,8 +178,7 @@ class ObjectDB:
         """
         before = st or os.stat(src)
         if before.st_size < SMALL_FILE:
-            with open(src, "rb") as f:
-                data = f.read()
+            data = _read_small(src, before.st_size)
             oid = hash_bytes(data)
             if not self.has(oid, len(data)):
                 self._write_new(oid, data)
@@ -287,3 +287,23 @@ def _subdirs(directory: Path) -> list[str]:
             return [e.path for e in it if e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
         return []
+
+
+_counter = itertools.count()
+
+
+def _unique() -> str:
+    # Unique among this host's writers (pid) and this process's (counter); cheaper than
+    # uuid4's random bytes in a loop of ten thousand files.
+    return f"{os.getpid():x}-{next(_counter):x}"
+
+
+def _read_small(path: Path | str, size: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, size + 1)]  # one more byte than expected: did it grow?
+        while chunks[-1]:
+            chunks.append(os.read(fd, 1 << 20))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -28,8 +28,33 @@ CREATE TABLE IF NOT EXISTS state (
     mtime_ns INTEGER NOT NULL,
     digest TEXT NOT NULL,
     recorded_ns INTEGER NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS trees (
+    path TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    nfiles INTEGER NOT NULL,
+    recorded_ns INTEGER NOT NULL
+);
 """
+
+
+def is_racy(mtime_ns: int, recorded_ns: int) -> bool:
+    """Could the file have changed again within its timestamp tick after recording?"""
+    window = COARSE_RACY_WINDOW_NS if mtime_ns % 1_000_000_000 == 0 else RACY_WINDOW_NS
+    return recorded_ns - mtime_ns <= window
+
+
+@dataclass(frozen=True)
+class TreeRecord:
+    """A directory's digest, valid while the stats of everything in it are unchanged."""
+
+    fingerprint: str
+    digest: str
+    size: int
+    nfiles: int
+    recorded_ns: int
 
 
 @dataclass(frozen=True)
@@ -43,8 +68,7 @@ class Entry:
     def matches(self, st: os.stat_result) -> bool:
         if (st.st_ino, st.st_size, st.st_mtime_ns) != (self.inode, self.size, self.mtime_ns):
             return False
-        window = COARSE_RACY_WINDOW_NS if st.st_mtime_ns % 1_000_000_000 == 0 else RACY_WINDOW_NS
-        return self.recorded_ns - st.st_mtime_ns > window
+        return not is_racy(st.st_mtime_ns, self.recorded_ns)
 
 
 class StatCache:
@@ -56,7 +80,7 @@ class StatCache:
                                      check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(SCHEMA)
+        self._conn.executescript(SCHEMA)
         self._rows: dict[str, Entry] = {}
         self._pending: list[tuple[str, int, int, int, str, int]] = []
 
@@ -103,6 +127,18 @@ class StatCache:
                                    self._pending)
         self._pending.clear()
 
+    def get_tree(self, path: str) -> TreeRecord | None:
+        row = self._conn.execute(
+            "SELECT fingerprint, digest, size, nfiles, recorded_ns FROM trees WHERE path = ?",
+            (path,)).fetchone()
+        return TreeRecord(*row) if row else None
+
+    def put_tree(self, path: str, record: TreeRecord) -> None:
+        with self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?, ?)",
+                               (path, record.fingerprint, record.digest, record.size,
+                                record.nfiles, record.recorded_ns))
+
     def forget(self, paths: Iterable[str]) -> None:
         with self._conn:
             self._conn.execute("BEGIN")
@@ -133,4 +169,10 @@ class NoStatCache(StatCache):
         pass
 
     def forget(self, paths: Iterable[str]) -> None:
+        pass
+
+    def get_tree(self, path: str) -> TreeRecord | None:
+        return None
+
+    def put_tree(self, path: str, record: TreeRecord) -> None:
         pass

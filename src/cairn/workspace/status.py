@@ -62,8 +62,8 @@ def file_digest(project: Project, path: Path, st: os.stat_result | None = None) 
     return digest
 
 
-def scan_workspace_dir(project: Project, path: Path) -> DirScan:
-    return scan_dir(path, project.state, None, project.jobs)
+def scan_workspace_dir(project: Project, path: Path, want_files: bool = True) -> DirScan:
+    return scan_dir(path, project.state, None, project.jobs, want_files=want_files)
 
 
 def out_status(project: Project, ptr: PointerFile, out: Out) -> OutStatus:
@@ -74,8 +74,10 @@ def out_status(project: Project, ptr: PointerFile, out: Out) -> OutStatus:
     if out.is_dir != path.is_dir():
         return OutStatus(rel, "modified")
     if out.is_dir:
-        scan = scan_workspace_dir(project, path)
+        scan = scan_workspace_dir(project, path, want_files=False)
         if scan.oid != out.digest:
+            if not scan.files:  # answered from the directory cache: look inside now
+                scan = scan_workspace_dir(project, path)
             return OutStatus(rel, "modified", diff_dir(project, out.digest, scan))
     elif file_digest(project, path) != out.digest:
         return OutStatus(rel, "modified")

@@ -78,3 +78,32 @@ def test_symlinked_directories_are_refused(tmp_path: Path) -> None:
     (data / "loop").symlink_to(data)
     with pytest.raises(PathError, match="symlink to a directory"):
         scan_dir(data, StatCache(tmp_path / "state.db"))
+
+
+def test_unchanged_tree_is_answered_without_looking_at_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    make_dataset(data)
+    old = 1_000_000_000_000_000_000
+    for dirpath, _, files in os.walk(data):
+        for f in files:
+            os.utime(os.path.join(dirpath, f), ns=(old, old))
+    state = StatCache(tmp_path / "state.db")
+    first = scan_dir(data, state)
+    looked: list[str] = []
+    monkeypatch.setattr(state, "load_prefix", lambda prefix: looked.append(prefix))
+    again = scan_dir(data, state, want_files=False)
+    assert (again.oid, again.size, again.nfiles) == (first.oid, first.size, first.nfiles)
+    assert looked == [] and again.files == {}
+    (data / "a" / "f1").write_text("changed!")  # same size, new mtime
+    changed = scan_dir(data, state, want_files=False)
+    assert changed.oid != first.oid and looked == [str(data)]
+
+
+def test_racily_recorded_tree_is_not_trusted(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    make_dataset(data)  # written just now: mtimes inside the racy window
+    state = StatCache(tmp_path / "state.db")
+    scan_dir(data, state)
+    (data / "b" / "f0").write_text("b/X")  # same size, maybe the same timestamp tick
+    assert scan_dir(data, state, want_files=False).files != {}
