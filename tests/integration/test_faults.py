@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -59,7 +60,7 @@ def test_sigkill_while_copying_a_large_file(repo: CliRepo) -> None:
     tmp = repo.root / ".cairn" / "cache" / "tmp"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
-        if tmp.exists() and any(f.stat().st_size > 0 for f in tmp.iterdir()):
+        if any(size > 0 for size in file_sizes(tmp)):
             break
         time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)
@@ -68,6 +69,15 @@ def test_sigkill_while_copying_a_large_file(repo: CliRepo) -> None:
     every_object_is_whole(repo)
     repo.cairn("add", "big.bin")
     assert every_object_is_whole(repo) == 1
+
+
+def file_sizes(directory: Path) -> list[int]:
+    """Sizes of the files in `directory`, which another process is renaming away."""
+    sizes = []
+    for f in directory.iterdir() if directory.exists() else []:
+        with contextlib.suppress(FileNotFoundError):
+            sizes.append(f.stat().st_size)
+    return sizes
 
 
 def test_two_adds_at_once_both_land_or_one_waits(repo: CliRepo) -> None:

@@ -249,19 +249,16 @@ SLOW_PUSH = """
 import sys, time
 import cairn.remotes.remote as remote
 from cairn.cli.main import main
-copy = remote.copy_hashing
+write_all = remote.write_all
 
-class Halting:
-    def __init__(self, out):
-        self.out = out
-    def write(self, data):
-        half = len(data) // 2
-        self.out.write(data[:half])
-        self.out.flush()
-        time.sleep(0.02)
-        self.out.write(data[half:])
+def halting(fd, data):
+    half = len(data) // 2
+    write_all(fd, data[:half])
+    time.sleep(0.02)
+    write_all(fd, data[half:])
 
-remote.copy_hashing = lambda src, out, hasher=None: copy(src, Halting(out), hasher)
+remote.write_all = halting
+remote.BATCH_OBJECTS = 2  # objects reach their final names two at a time
 sys.argv = ["cairn", "push", "-j", "1"]
 main()
 """

@@ -111,7 +111,7 @@ def test_download_refuses_corrupt_bytes_and_installs_nothing(
     with pytest.raises(IntegrityError, match="corrupt.*nothing was installed"):
         remote.download(other_odb, oid)
     assert not other_odb.exists(oid)
-    assert list(other_odb.tmp_dir.iterdir()) == []
+    assert [p for p in other_odb.root.rglob("*") if p.is_file()] == []  # no leftovers
 
 
 def test_download_of_an_absent_object_is_not_found(remote: Remote, odb: ObjectDB) -> None:
@@ -146,8 +146,12 @@ def test_remove_deletes_and_ignores_absent_objects(remote: Remote, odb: ObjectDB
 
 def test_local_remote_leaves_no_temp_files(tmp_path: Path, odb: ObjectDB) -> None:
     remote = connect("origin", str(tmp_path / "store"))
-    remote.upload(odb, odb.add_bytes(b"data"))
-    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+    oid = odb.add_bytes(b"data")
+    remote.upload(odb, oid)
+    with remote.batch():
+        remote.upload(odb, odb.add_bytes(b"more data"))
+    files = sorted(p.name for p in (tmp_path / "store").rglob("*") if p.is_file())
+    assert files == sorted([oid[2:], hash_bytes(b"more data")[2:]])  # no temp files left
 
 
 # -- errors are one line naming the remote ---------------------------------------------

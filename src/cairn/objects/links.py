@@ -82,6 +82,24 @@ def link(src: Path, dst: Path, types: Sequence[str], mode: int = 0o644) -> str:
     raise OSError(f"none of the link types {', '.join(types)} works for {dst}")
 
 
+def write_copy(dst: Path, data: bytes, mode: int = 0o644) -> None:
+    """Put bytes already read (and verified) from the cache at `dst`: a copy without
+    reading the object twice. Replaced atomically like every other link."""
+    tmp = dst.parent / f".{dst.name}.{uuid.uuid4().hex[:12]}.cairn-tmp"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, dst)
+
+
 def is_linked(path: Path) -> bool:
     """True if `path` shares the cache's read-only bytes (hardlink or symlink)."""
     st = path.lstat()

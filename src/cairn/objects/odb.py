@@ -35,6 +35,7 @@ def check_oid(oid: str) -> str:
 
 
 SMALL_FILE = 1 << 20  # read whole and hash in memory below this size
+BATCH_OBJECTS = 4096  # objects written between two flushes inside `batch()`
 
 
 class ObjectDB:
@@ -110,17 +111,20 @@ class ObjectDB:
         self._batch = []
         try:
             yield
-            pending, self._batch = self._batch, None
-            if pending:
-                syncfs(self.objects_dir)
-                for tmp, oid in pending:
-                    self._place(tmp, oid, fresh=True)
-                syncfs(self.objects_dir)
+            self._flush_batch()
         finally:
             for tmp, _ in self._batch or []:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
             self._batch = None
+
+    def _flush_batch(self) -> None:
+        pending, self._batch = self._batch or [], []
+        if pending:
+            syncfs(self.objects_dir)
+            for tmp, oid in pending:
+                self._place(tmp, oid, fresh=True)
+            syncfs(self.objects_dir)
 
     def install(self, tmp: Path | str, oid: str) -> None:
         """Move a fully written, fsynced temp file into place under `oid`."""
@@ -156,10 +160,18 @@ class ObjectDB:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        if self._batch is not None:
-            self._batch.append((tmp, oid))
-        else:
+        if self._batch is None:
             self.install(tmp, oid)
+            return
+        self._batch.append((tmp, oid))
+        # Bounded, so a killed command keeps most of its progress for the rerun.
+        if len(self._batch) >= BATCH_OBJECTS:
+            self._flush_batch()
+
+    def put_verified(self, oid: str, data: bytes) -> None:
+        """Store bytes the caller has already hashed to `oid` (a verified download)."""
+        if not self.has(oid, len(data)):
+            self._write_new(oid, data)
 
     def add_bytes(self, data: bytes) -> str:
         oid = hash_bytes(data)

@@ -71,6 +71,22 @@ class Entry:
         return not is_racy(st.st_mtime_ns, self.recorded_ns)
 
 
+def _prepare(conn: sqlite3.Connection, attempts: int = 200) -> None:
+    """WAL mode and the tables. Switching the journal mode does not wait for other
+    connections the way statements do (SQLite answers "locked" at once), so retry."""
+    for attempt in range(attempts):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 class StatCache:
     """Digest lookups by path; `load_prefix` pulls a whole directory's rows at once."""
 
@@ -78,9 +94,7 @@ class StatCache:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(db_path, timeout=30, isolation_level=None,
                                      check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(SCHEMA)
+        _prepare(self._conn)
         self._rows: dict[str, Entry] = {}
         self._pending: list[tuple[str, int, int, int, str, int]] = []
 

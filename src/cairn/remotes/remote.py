@@ -18,8 +18,8 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar, cast
@@ -27,11 +27,14 @@ from typing import Any, BinaryIO, Protocol, TypeVar, cast
 import blake3
 
 from cairn.errors import CairnError, IntegrityError, ObjectNotFound, RemoteError
+from cairn.fsutil import syncfs
 from cairn.remotes.errors import missing_bucket, range_refused, translate_error
 
 CHUNK = 4 << 20
 # Objects up to this size travel in one request, read into memory.
 SINGLE_REQUEST_LIMIT = 16 << 20
+# Uploads to a local remote are flushed and renamed into place this many at a time.
+BATCH_OBJECTS = 2048
 # Above this many objects, one listing of the remote beats a request per object.
 FEW = 32
 
@@ -55,6 +58,10 @@ class LocalObjects(Protocol):
 
     def install(self, tmp: Path, oid: str) -> None: ...
 
+    def put_verified(self, oid: str, data: bytes) -> None: ...
+
+    def batch(self) -> AbstractContextManager[None]: ...
+
     def exists(self, oid: str) -> bool: ...
 
 
@@ -67,6 +74,8 @@ class Remote:
     scheme: str  # "file", "s3", "gs", "az", "ssh", "http", "memory", …
     jobs: int | None = None  # remote.NAME.jobs
     endpoint: str | None = None  # for messages about reaching it
+    # Renames waiting for one flush of a local remote's filesystem (see `batch`).
+    _pending: list[tuple[str, str]] | None = field(default=None, init=False, repr=False)
 
     @property
     def read_only(self) -> bool:
@@ -161,13 +170,66 @@ class Remote:
             raise ObjectNotFound(oid) from None
         with src, self._talking(f"upload object {oid}"):
             size = os.fstat(src.fileno()).st_size
-            if self.renames:
+            if self.scheme == "file" and size <= SINGLE_REQUEST_LIMIT:
+                self._put_local(src, oid)
+            elif self.renames:
                 self._put_by_rename(src, oid)
             elif size <= SINGLE_REQUEST_LIMIT:
                 self._put_whole(src, oid)
             else:
                 self._put_multipart(src, oid)
         return size
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Uploads to a local remote share one flush: temp files are written, the
+        filesystem flushed once, all renamed into place, and flushed again — so no
+        object is ever under its final name before its bytes are durable."""
+        if self.scheme != "file" or self._pending is not None:
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+            self._flush_pending()
+        finally:
+            for tmp, _ in self._pending or []:
+                with suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            self._pending = None
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending or [], []
+        if pending:
+            with self._talking("finish uploads"):
+                syncfs(Path(self.objects_dir))
+                for tmp, final in pending:
+                    os.replace(tmp, final)
+                syncfs(Path(self.objects_dir))
+
+    def _put_local(self, src: BinaryIO, oid: str) -> None:
+        data = src.read()
+        check_cache_digest(str(blake3.blake3(data).hexdigest()), oid)
+        final = self.oid_to_path(oid)
+        tmp = f"{final}.{uuid.uuid4().hex[:12]}.tmp"  # beside it: a cheap, local rename
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            write_all(fd, data)
+            if self._pending is None:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        if self._pending is None:
+            os.replace(tmp, final)
+            return
+        self._pending.append((tmp, final))
+        # Bounded, so a killed push keeps most of its progress for the rerun.
+        if len(self._pending) >= BATCH_OBJECTS:
+            self._flush_pending()
 
     def _put_whole(self, src: BinaryIO, oid: str) -> None:
         data = src.read()
@@ -207,25 +269,55 @@ class Remote:
     def download(self, odb: LocalObjects, oid: str) -> int:
         """Fetch `oid` into the cache, verifying its digest; return its size.
 
-        Bytes go to a temp file in the cache's tmp dir and are installed only if they
-        hash to `oid`; otherwise IntegrityError and nothing is installed.
+        A small object arrives in one request and is stored from memory (inside the
+        caller's `odb.batch()`, without a flush of its own); a large one streams to a
+        temp file. Either way only bytes that hash to `oid` are installed; otherwise
+        IntegrityError and nothing is installed.
         """
+        first = self._read_head(oid)
+        if first is not None:
+            self._check_download(str(blake3.blake3(first).hexdigest()), oid)
+            odb.put_verified(oid, first)
+            return len(first)
         tmp = odb.new_tmp_path()
         try:
             with open(tmp, "wb") as out:
                 digest, size = self._read_into(oid, out)
                 out.flush()
                 os.fsync(out.fileno())
-            if digest != oid:
-                raise IntegrityError(
-                    f"remote {self.name!r}: object {oid} is corrupt (its bytes hash to "
-                    f"{digest[:12]}…); nothing was installed — push a good copy from a "
-                    "cache that has it", oid)
+            self._check_download(digest, oid)
             odb.install(tmp, oid)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return size
+
+    def _check_download(self, digest: str, oid: str) -> None:
+        if digest != oid:
+            raise IntegrityError(
+                f"remote {self.name!r}: object {oid} is corrupt (its bytes hash to "
+                f"{digest[:12]}…); nothing was installed — push a good copy from a "
+                "cache that has it", oid)
+
+    def _read_head(self, oid: str) -> bytes | None:
+        """The whole object if it is shorter than one chunk, else None (stream it)."""
+        path = self.oid_to_path(oid)
+        with self._talking(f"download object {oid}"):
+            try:
+                if self.scheme == "file":  # plain reads: no fsspec layers per object
+                    with open(path, "rb") as f:
+                        head = f.read(CHUNK)
+                else:
+                    head = bytes(self.fs.cat_file(path, start=0, end=CHUNK))
+            except FileNotFoundError as e:
+                if missing_bucket(e):
+                    raise
+                raise self._not_found(oid) from None
+            except OSError as e:
+                if not range_refused(e):
+                    raise
+                return None  # S3 refuses a range on an empty object: stream it
+        return head if len(head) < CHUNK else None
 
     def _read_into(self, oid: str, out: BinaryIO) -> tuple[str, int]:
         path = self.oid_to_path(oid)
@@ -310,6 +402,12 @@ def oid_from_path(path: str) -> str | None:
         return None
     oid = parts[1] + parts[2]
     return oid if is_oid(oid) else None
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def check_cache_digest(digest: str, oid: str) -> None:

@@ -42,3 +42,23 @@ def test_no_stat_cache_remembers_nothing(tmp_path: Path) -> None:
     cache = NoStatCache()
     cache.put(str(f), os.stat(f), "d" * 64, 0)
     assert cache.get(str(f), os.stat(f)) is None
+
+
+def test_opening_waits_for_another_process_holding_the_database(tmp_path: Path) -> None:
+    # Regression: two `cairn add` at once died with "database is locked" while the
+    # first one switched a new state.db to WAL mode.
+    import sqlite3
+    import threading
+    import time
+
+    db = tmp_path / "state.db"
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
+    started = time.monotonic()
+    cache = StatCache(db)  # waits for the holder instead of failing
+    assert time.monotonic() - started >= 0.2
+    cache.close()
+    holder.close()
