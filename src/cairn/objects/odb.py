@@ -67,17 +67,17 @@ class ObjectDB:
         return self.objects_dir / oid[:2] / oid[2:]
 
     def exists(self, oid: str) -> bool:
-        return self.oid_to_path(oid).is_file()
+        return os.path.isfile(self.object_path(oid))
 
     def has(self, oid: str, size: int) -> bool:
         """Present with the expected size; a truncated leftover of a crash is not."""
         try:
-            return os.stat(self._path(oid)).st_size == size
+            return os.stat(self.object_path(oid)).st_size == size
         except FileNotFoundError:
             return False
 
-    def _path(self, oid: str) -> str:
-        # The hot path of add and checkout: plain strings, no pathlib.
+    def object_path(self, oid: str) -> str:
+        """`oid_to_path` as a plain string: the hot paths of add, push and checkout."""
         check_oid(oid)
         return f"{self.root}/objects/{oid[:2]}/{oid[2:]}"
 
@@ -135,7 +135,7 @@ class ObjectDB:
         """Rename `tmp` to `oid`'s name. `fresh`: we created it read-only and found no
         object by that name, so the checks can be skipped (a duplicate in one batch just
         replaces identical bytes)."""
-        final = self._path(oid)
+        final = self.object_path(oid)
         if not fresh:
             if os.path.exists(final):
                 os.unlink(tmp)
@@ -147,7 +147,7 @@ class ObjectDB:
     def _tmp_beside(self, oid: str) -> str:
         # A temp name in the object's own prefix directory: creating files in a small
         # directory is much cheaper than in one big tmp/, and the rename stays local.
-        final = self._path(oid)
+        final = self.object_path(oid)
         self._ensure_dir(os.path.dirname(final))
         return f"{final}.{_unique()}.tmp"
 

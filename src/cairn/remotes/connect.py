@@ -14,7 +14,7 @@ from typing import Any
 
 from cairn.config import Config
 from cairn.errors import RemoteError
-from cairn.remotes.remote import Remote
+from cairn.remotes.remote import LazyFileSystem, Remote
 
 # URL scheme → (fsspec protocol, the extra that installs its backend).
 SCHEMES: dict[str, tuple[str, str | None]] = {
@@ -78,6 +78,10 @@ def connect(name: str, url: str, options: Mapping[str, Any] | None = None,
     fs_url = url if not scheme else f"{protocol}://{url.split('://', 1)[1]}"
     try:
         kwargs = fs_options(protocol, dict(options or {}))
+        if protocol == "file":
+            base = os.path.abspath(fs_url.removeprefix("file://"))
+            return Remote(name, url, LazyFileSystem(lambda: _make_fs(base, "file", kwargs)[0]),
+                          base, protocol, jobs, None)
         fs, base = _make_fs(fs_url, protocol, kwargs)
     except ImportError:
         package = f"'cairn[{extra}]'" if extra else "aiohttp"

@@ -54,6 +54,8 @@ class LocalObjects(Protocol):
 
     def oid_to_path(self, oid: str) -> Path: ...
 
+    def object_path(self, oid: str) -> str: ...
+
     def new_tmp_path(self) -> Path: ...
 
     def install(self, tmp: Path, oid: str) -> None: ...
@@ -76,6 +78,7 @@ class Remote:
     endpoint: str | None = None  # for messages about reaching it
     # Renames waiting for one flush of a local remote's filesystem (see `batch`).
     _pending: list[tuple[str, str]] | None = field(default=None, init=False, repr=False)
+    _made_dirs: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def read_only(self) -> bool:
@@ -115,6 +118,9 @@ class Remote:
         return {oid for oid, found in run_parallel(self.exists, sorted(wanted), jobs) if found}
 
     def list_oids(self) -> Iterator[str]:
+        if self.scheme == "file":  # names from the directories, no stat per object
+            yield from _local_oids(self.objects_dir)
+            return
         for path in self._find():
             oid = oid_from_path(path)
             if oid is not None:
@@ -165,7 +171,7 @@ class Remote:
         """
         self.check_writable()
         try:
-            src = open(odb.oid_to_path(oid), "rb")  # noqa: SIM115 - closed by `with` below
+            src = open(odb.object_path(oid), "rb")  # noqa: SIM115 - closed by `with` below
         except FileNotFoundError:
             raise ObjectNotFound(oid) from None
         with src, self._talking(f"upload object {oid}"):
@@ -212,7 +218,10 @@ class Remote:
         check_cache_digest(str(blake3.blake3(data).hexdigest()), oid)
         final = self.oid_to_path(oid)
         tmp = f"{final}.{uuid.uuid4().hex[:12]}.tmp"  # beside it: a cheap, local rename
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+        directory = os.path.dirname(final)
+        if directory not in self._made_dirs:
+            os.makedirs(directory, exist_ok=True)
+            self._made_dirs.add(directory)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             write_all(fd, data)
@@ -404,6 +413,33 @@ def oid_from_path(path: str) -> str | None:
     return oid if is_oid(oid) else None
 
 
+def _local_oids(objects_dir: str) -> Iterator[str]:
+    try:
+        prefixes = [e for e in os.scandir(objects_dir) if len(e.name) == 2 and e.is_dir()]
+    except FileNotFoundError:
+        return  # nothing pushed yet
+    for prefix in prefixes:
+        with os.scandir(prefix.path) as entries:
+            for entry in entries:
+                oid = prefix.name + entry.name
+                if is_oid(oid):
+                    yield oid
+
+
+class LazyFileSystem:
+    """Builds the fsspec filesystem on first use: local remotes often never need it,
+    and importing fsspec is a good part of a no-op push."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._fs: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._fs is None:
+            self._fs = self._make()
+        return getattr(self._fs, name)
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -446,7 +482,13 @@ def run_parallel(fn: Callable[[T], R], items: Iterable[T], jobs: int,
     the run: queued work is cancelled and the exception raised. At most 2 * jobs items are
     in flight, so millions of objects do not mean millions of futures.
     """
-    jobs = max(1, jobs)
+    if jobs <= 1:  # in this thread: no hand-off per item
+        for item in items:
+            try:
+                yield item, fn(item)
+            except per_item as e:
+                yield item, e
+        return
     todo = iter(items)
     pool = ThreadPoolExecutor(max_workers=jobs)
     pending: dict[Future[R], T] = {}
