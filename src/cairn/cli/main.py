@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import traceback
 
 import click
 
@@ -21,7 +20,7 @@ class CairnGroup(click.Group):
             return super().invoke(ctx)
         except CairnError as e:
             if ctx.meta.get("cairn.verbose"):
-                traceback.print_exc()
+                _print_traceback()
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
@@ -31,10 +30,16 @@ class CairnGroup(click.Group):
             sys.exit(130)
         except Exception as e:  # anything else is a bug in Cairn
             if ctx.meta.get("cairn.verbose"):
-                traceback.print_exc()
+                _print_traceback()
             click.echo(f"internal error: {type(e).__name__}: {e} "
                        "(this is a bug in Cairn; rerun with -v for the traceback)", err=True)
             sys.exit(INTERNAL_ERROR_EXIT)
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    traceback.print_exc()
 
 
 @click.group(cls=CairnGroup, context_settings={"help_option_names": ["-h", "--help"]})

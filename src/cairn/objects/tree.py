@@ -8,7 +8,6 @@ to one file rewrites only the manifests on its path.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import time
@@ -47,11 +46,15 @@ def encode_tree(entries: list[TreeEntry]) -> bytes:
         {"digest": e.digest, "kind": e.kind, "mode": e.mode, "name": e.name, "size": e.size}
         for e in sorted(entries, key=lambda e: e.name)
     ]
+    import json  # here, not at the top: `cairn status` on an unchanged tree never needs it
+
     doc = {"entries": items, "format": TREE_FORMAT}
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def decode_tree(data: bytes, oid: str = "") -> list[TreeEntry]:
+    import json
+
     where = f"tree manifest {oid}" if oid else "tree manifest"
     try:
         doc = json.loads(data)

@@ -15,12 +15,11 @@ Unknown keys are kept when Cairn rewrites the file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-import yaml
 
 from cairn.errors import FormatError
 from cairn.fsutil import atomic_write
@@ -31,8 +30,50 @@ POINTER_FORMAT = 1
 # Never looked into when searching the workspace for pointer files.
 SKIP_DIRS = frozenset({".git", ".cairn", "__pycache__", "node_modules"})
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# The form Cairn writes, read without importing PyYAML (a good part of a command's
+# start-up); anything else — quotes, comments, extra keys — goes to the YAML parser.
+_CANONICAL_OUT = re.compile(
+    r"- path: (?P<path>[A-Za-z0-9_][A-Za-z0-9_.\-/]*)\n"
+    r"  hash: blake3\n"
+    r"  digest: (?P<digest>[0-9a-f]{64})\n"
+    r"  size: (?P<size>0|[1-9][0-9]*)\n"
+    r"(?:  nfiles: (?P<nfiles>0|[1-9][0-9]*)\n)?")
+# Plain scalars YAML would not read as strings.
+_NOT_STRINGS = re.compile(r"(?i)(y|n|yes|no|true|false|on|off|null|~|[-+0-9.][0-9._:eE+\-]*"
+                          r"|\.inf|\.nan)")
+
+
+def _yaml() -> Any:
+    import yaml
+
+    return yaml
+
+
+def _loader() -> Any:
+    yaml = _yaml()
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _loads_canonical(data: bytes, path: Path) -> PointerFile | None:
+    """Parse the exact form `dumps` writes; None when the file is anything else."""
+    if not data.startswith(b"outs:\n"):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    outs, pos = [], len("outs:\n")
+    while pos < len(text):
+        match = _CANONICAL_OUT.match(text, pos)
+        out_path = match["path"] if match else ""
+        if (match is None or _NOT_STRINGS.fullmatch(out_path) or ".." in out_path
+                or PurePosixPath(out_path).as_posix() != out_path):
+            return None
+        nfiles = match["nfiles"]
+        outs.append(Out(out_path, match["digest"], int(match["size"]),
+                        int(nfiles) if nfiles is not None else None))
+        pos = match.end()
+    return PointerFile(path, tuple(outs)) if outs else None
 
 
 @dataclass(frozen=True)
@@ -84,7 +125,9 @@ def pointer_path_for(path: Path) -> Path:
 def dumps(pointer: PointerFile) -> bytes:
     doc: dict[str, Any] = {"outs": [o.to_dict() for o in pointer.outs]}
     doc.update({k: v for k, v in pointer.extra.items() if k != "outs"})
-    text: str = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+    yaml = _yaml()
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text: str = yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False,
                           allow_unicode=True)
     return text.encode()
 
@@ -94,9 +137,16 @@ def write(pointer: PointerFile) -> None:
 
 
 def loads(data: bytes, path: Path) -> PointerFile:
+    fast = _loads_canonical(data, path)
+    return fast if fast is not None else loads_yaml(data, path)
+
+
+def loads_yaml(data: bytes, path: Path) -> PointerFile:
+    """The general reader: any YAML, with errors naming the file and line."""
     where = str(path)
+    yaml = _yaml()
     try:
-        root = yaml.compose(data.decode("utf-8"), Loader=_Loader)
+        root = yaml.compose(data.decode("utf-8"), Loader=_loader())
     except UnicodeDecodeError:
         raise FormatError("not UTF-8 text; restore it from git", where) from None
     except yaml.YAMLError as e:
@@ -107,7 +157,7 @@ def loads(data: bytes, path: Path) -> PointerFile:
                           where, line) from None
     if not isinstance(root, yaml.MappingNode):
         raise FormatError("expected a mapping with an `outs` list", where, _line(root))
-    doc = yaml.load(data, Loader=_Loader)
+    doc = yaml.load(data, Loader=_loader())
     version = doc.get("format", POINTER_FORMAT)
     if version != POINTER_FORMAT:
         raise FormatError(f"pointer format {version!r} is newer than this Cairn knows "
@@ -124,7 +174,7 @@ def _line(node: Any) -> int | None:
     return node.start_mark.line + 1 if node is not None else None
 
 
-def _child(node: yaml.MappingNode, key: str) -> Any:
+def _child(node: Any, key: str) -> Any:
     for k, v in node.value:
         if getattr(k, "value", None) == key:
             return v

@@ -1,4 +1,4 @@
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -52,3 +52,12 @@ def test_find_pointer_files_skips_tracked_directories(tmp_path: Path) -> None:
     (tmp_path / "models" / "m.pkl.cairn").write_text("")
     found = [p.relative_to(tmp_path).as_posix() for p in pointer.find_pointer_files(tmp_path)]
     assert found == ["data.cairn", "models/m.pkl.cairn"]
+
+
+@pytest.mark.parametrize("name", ["model.pkl", "data", "sub/dir-1/x_y.csv", "123", "yes",
+                                  "null", "1e5", "-rf", "with space", "ümlaut", "a//b", "./a"])
+def test_the_fast_reader_agrees_with_yaml(tmp_path: Path, name: str) -> None:
+    ptr = PointerFile(tmp_path / "x.cairn", (Out(name, A, 7), Out("d", B, 9, 2)))
+    data = pointer.dumps(ptr)
+    assert pointer.loads(data, ptr.path) == pointer.loads_yaml(data, ptr.path)
+    assert pointer.loads(data, ptr.path).outs[0].path == PurePosixPath(name).as_posix()
