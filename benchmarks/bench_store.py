@@ -90,6 +90,8 @@ class Bench:
                 results[peer.name] = self.run_peer(wl, peer)
         if not self.opts.keep:
             shutil.rmtree(self.opts.workdir / "runs" / wl.name, ignore_errors=True)
+            os.sync()
+            time.sleep(3)  # ext4 with online discard stays slow for a while after deletes
         return Outcome(wl, results)
 
     def run_peer(self, wl: Workload, peer: Peer) -> Summary:
@@ -111,8 +113,9 @@ class Bench:
         return summary
 
     def discard(self, repo: Repo | None) -> None:
-        if repo is not None and not self.opts.keep:
-            shutil.rmtree(repo.base, ignore_errors=True)
+        """Repositories are deleted with their workload, not between runs: on this kind
+        of disk (ext4, online discard) mass deletes slow the file creations of the next
+        timed run for seconds, which would measure the previous run, not this one."""
 
     def timed_run(self, wl: Workload, repo: Repo, summary: Summary) -> bool:
         settle(repo.base)
