@@ -96,18 +96,6 @@ def test_exists_many_asks_one_by_one_or_lists(remote: Remote, odb: ObjectDB,
     assert remote.exists_many([], jobs=4) == set()
 
 
-def test_a_large_object_store_is_listed_prefix_by_prefix(
-        remote: Remote, odb: ObjectDB, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cairn.remotes.remote as remote_module
-
-    oids = [odb.add_bytes(f"object {i}".encode()) for i in range(60)]
-    for oid in oids:
-        remote.upload(odb, oid)
-    monkeypatch.setattr(remote_module, "PARALLEL_LISTING", -1)  # as if it held millions
-    assert sorted(remote.list_oids(jobs=4)) == sorted(oids)
-    assert remote.exists_many([*oids, hash_bytes(b"absent")], jobs=4) == set(oids)
-
-
 def test_an_empty_remote_lists_nothing(remote: Remote) -> None:
     assert list(remote.list_oids()) == []
     assert remote.sizes() == {}

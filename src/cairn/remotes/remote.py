@@ -35,8 +35,6 @@ CHUNK = 4 << 20
 SINGLE_REQUEST_LIMIT = 16 << 20
 # Uploads to a local remote are flushed and renamed into place this many at a time.
 BATCH_OBJECTS = 2048
-# Estimated objects above which a remote's prefixes are listed in parallel.
-PARALLEL_LISTING = 2048
 # Above this many objects, one listing of the remote beats a request per object.
 FEW = 32
 
@@ -116,38 +114,17 @@ class Remote:
         """Which of `oids` the remote has: a request each when few, else one listing."""
         wanted = set(oids)
         if len(wanted) > FEW and not self.read_only:
-            return wanted.intersection(self.list_oids(jobs))
+            return wanted.intersection(self.list_oids())
         return {oid for oid, found in run_parallel(self.exists, sorted(wanted), jobs) if found}
 
-    def list_oids(self, jobs: int = 8) -> Iterator[str]:
+    def list_oids(self) -> Iterator[str]:
         if self.scheme == "file":  # names from the directories, no stat per object
             yield from _local_oids(self.objects_dir)
             return
-        if not self.renames:  # an object store: maybe list its 256 prefixes in parallel
-            first = self._list_prefix("00")
-            if len(first) * 256 > PARALLEL_LISTING:
-                yield from first
-                rest = [f"{i:02x}" for i in range(1, 256)]
-                for _, found in run_parallel(self._list_prefix, rest, jobs):
-                    yield from cast(list[str], found)
-                return
         for path in self._find():
             oid = oid_from_path(path)
             if oid is not None:
                 yield oid
-
-    def _list_prefix(self, prefix: str) -> list[str]:
-        """The oids under ``objects/<prefix>/``: one short listing, cheap to parallelise
-        (one long paginated listing is serial, and slow to render for some servers)."""
-        with self._talking("list objects"):
-            try:
-                names = self.fs.ls(f"{self.objects_dir}/{prefix}", detail=False)
-            except FileNotFoundError as e:
-                if missing_bucket(e):
-                    raise
-                return []
-        oids = (oid_from_path(str(name)) for name in names)
-        return [oid for oid in oids if oid is not None]
 
     def sizes(self, oids: Iterable[str] | None = None, jobs: int = 8) -> dict[str, int]:
         """Sizes in bytes of `oids` (default: every object) that the remote has."""
