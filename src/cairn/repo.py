@@ -116,3 +116,14 @@ class Repo:
         if parent_real != real_root and real_root not in parent_real.parents:
             raise PathError(f"{path}: resolves outside the repository through a symlink", str(path))
         return rel.as_posix()
+
+
+def find_config(level: str | None = None) -> Config:
+    """The configuration seen from here: the repository's, or outside any repository only
+    the global one (enough for reading, or for writing with --global)."""
+    try:
+        return Repo.find().config
+    except NotARepositoryError:
+        if level not in ("global", None):
+            raise
+        return Config(None)

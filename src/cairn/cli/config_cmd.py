@@ -7,20 +7,6 @@ import click
 from cairn.cli import output
 
 
-def open_config(level: str) -> tuple[object, str]:
-    from cairn.config import Config
-    from cairn.errors import NotARepositoryError
-    from cairn.repo import Repo
-
-    try:
-        repo = Repo.find()
-        return Config(repo.dot_dir), level
-    except NotARepositoryError:
-        if level != "global":
-            raise
-        return Config(None), level
-
-
 @click.command("config")
 @click.argument("key", required=False)
 @click.argument("value", required=False)
@@ -31,10 +17,10 @@ def open_config(level: str) -> tuple[object, str]:
 @click.option("-l", "--list", "list_all", is_flag=True, help="Show every key in effect.")
 def config(key: str | None, value: str | None, level: str, unset: bool, list_all: bool) -> None:
     """Get or set a config KEY (dotted, e.g. core.remote, remote.origin.url)."""
-    from cairn.config import Config, key_type
+    from cairn.config import key_type
+    from cairn.repo import find_config
 
-    cfg, level = open_config(level)
-    assert isinstance(cfg, Config)
+    cfg = find_config(level)
     if list_all or key is None:
         for k, v in _flatten(cfg.merged()):
             output.echo(f"{k}={v}")

@@ -10,24 +10,10 @@ import click
 from cairn.cli import output
 
 if TYPE_CHECKING:
-    from cairn.config import Config
     from cairn.remotes.transfer import TransferResult
     from cairn.workspace.sync import CloudOutStatus
 
 MAX_LISTED = 10  # failures listed one per line before the summary error
-
-
-def _open_config(level: str | None) -> Config:
-    from cairn.config import Config
-    from cairn.errors import NotARepositoryError
-    from cairn.repo import Repo
-
-    try:
-        return Repo.find().config
-    except NotARepositoryError:
-        if level not in ("global", None):
-            raise
-        return Config(None)
 
 
 def _level_options(default: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -56,8 +42,9 @@ def remote() -> None:
 def remote_add(name: str, url: str, make_default: bool, force: bool, level: str) -> None:
     """Add remote NAME at URL: a path, s3://, gs://, azure://, ssh:// or http(s)://."""
     from cairn.remotes.settings import remote_add as do_add
+    from cairn.repo import find_config
 
-    do_add(_open_config(level), name, url, default=make_default, level=level, force=force)
+    do_add(find_config(level), name, url, default=make_default, level=level, force=force)
     if make_default:
         output.echo(f"Setting '{name}' as a default remote.")
 
@@ -66,8 +53,9 @@ def remote_add(name: str, url: str, make_default: bool, force: bool, level: str)
 def remote_list() -> None:
     """Show remotes and their URLs."""
     from cairn.remotes.settings import remote_list as do_list
+    from cairn.repo import find_config
 
-    for info in do_list(_open_config(None)):
+    for info in do_list(find_config(None)):
         output.echo(f"{info.name}\t{info.url}" + ("\t(default)" if info.default else ""))
 
 
@@ -80,8 +68,9 @@ def remote_list() -> None:
 def remote_modify(name: str, option: str, value: str | None, unset: bool, level: str) -> None:
     """Set OPTION of remote NAME (url, endpoint_url, region, profile, key, secret, jobs…)."""
     from cairn.remotes.settings import remote_modify as do_modify
+    from cairn.repo import find_config
 
-    do_modify(_open_config(level), name, option, value, unset=unset, level=level)
+    do_modify(find_config(level), name, option, value, unset=unset, level=level)
 
 
 @remote.command("remove")
@@ -90,8 +79,9 @@ def remote_modify(name: str, option: str, value: str | None, unset: bool, level:
 def remote_remove(name: str, level: str | None) -> None:
     """Remove remote NAME (from every config file, unless one is named)."""
     from cairn.remotes.settings import remote_remove as do_remove
+    from cairn.repo import find_config
 
-    do_remove(_open_config(level), name, level)
+    do_remove(find_config(level), name, level)
 
 
 @remote.command("default")
@@ -102,8 +92,9 @@ def remote_default(name: str | None, unset: bool, level: str) -> None:
     """Show the default remote, or make NAME the default."""
     from cairn.errors import NotFoundError
     from cairn.remotes.settings import remote_default as do_default
+    from cairn.repo import find_config
 
-    current = do_default(_open_config(level), name, unset=unset, level=level)
+    current = do_default(find_config(level), name, unset=unset, level=level)
     if name is None and not unset:
         if current is None:
             raise NotFoundError("no default remote; set one with `cairn remote default NAME`")

@@ -40,6 +40,17 @@ def make_dataset(root: Path) -> None:
             (root / d / f"f{i}").write_text(f"{d}/{i}")
 
 
+def settled_dataset(tmp_path: Path) -> Path:
+    """A dataset whose files were last written long ago: no racy timestamps."""
+    data = tmp_path / "data"
+    make_dataset(data)
+    old = 1_000_000_000_000_000_000
+    for dirpath, _, files in os.walk(data):
+        for f in files:
+            os.utime(os.path.join(dirpath, f), ns=(old, old))
+    return data
+
+
 def test_changing_one_file_rewrites_only_manifests_on_its_path(tmp_path: Path) -> None:
     data = tmp_path / "data"
     make_dataset(data)
@@ -54,12 +65,7 @@ def test_changing_one_file_rewrites_only_manifests_on_its_path(tmp_path: Path) -
 
 
 def test_unchanged_files_are_not_rehashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = tmp_path / "data"
-    make_dataset(data)
-    old = 1_000_000_000_000_000_000
-    for dirpath, _, files in os.walk(data):
-        for f in files:
-            os.utime(os.path.join(dirpath, f), ns=(old, old))
+    data = settled_dataset(tmp_path)
     state = StatCache(tmp_path / "state.db")
     first = scan_dir(data, state)
     hashed: list[str] = []
@@ -82,12 +88,7 @@ def test_symlinked_directories_are_refused(tmp_path: Path) -> None:
 
 def test_unchanged_tree_is_answered_without_looking_at_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = tmp_path / "data"
-    make_dataset(data)
-    old = 1_000_000_000_000_000_000
-    for dirpath, _, files in os.walk(data):
-        for f in files:
-            os.utime(os.path.join(dirpath, f), ns=(old, old))
+    data = settled_dataset(tmp_path)
     state = StatCache(tmp_path / "state.db")
     first = scan_dir(data, state)
     looked: list[str] = []
