@@ -203,3 +203,27 @@ def test_init_leaves_someone_elses_hook_alone(tmp_path: Path,
     result = CliRepo(root).cairn("init")
     assert "left your own .git/hooks/pre-push alone" in result.stderr
     assert own.read_text() == "#!/bin/sh\necho mine\n"
+
+
+def test_without_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    plain = CliRepo(root)
+    assert "git init" in plain.cairn("init", ok=False).stderr
+    plain.cairn("init", "--no-scm")
+    plain.write("model.bin", "weights")
+    assert "git add" not in plain.cairn("add", "model.bin").output
+    (root / "model.bin").unlink()
+    plain.cairn("checkout")
+    assert (root / "model.bin").read_text() == "weights"
+
+
+def test_global_config_outside_a_repository(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    anywhere = CliRepo(tmp_path)
+    anywhere.cairn("config", "--global", "core.jobs", "4")
+    assert anywhere.cairn("config", "--global", "core.jobs").output.strip() == "4"
+    result = anywhere.cairn("config", "core.jobs", "2", ok=False)
+    assert "not inside a Cairn repository" in result.stderr
