@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from cairn.fsutil import write_new
+
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
 FICLONE = 0x40049409  # linux/fs.h
@@ -87,16 +89,8 @@ def write_copy(dst: Path, data: bytes, mode: int = 0o644) -> None:
     reading the object twice. Replaced atomically like every other link."""
     tmp = dst.parent / f".{dst.name}.{uuid.uuid4().hex[:12]}.cairn-tmp"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
+    # Not fsynced: the cache holds the durable copy; the workspace is a view of it.
+    write_new(str(tmp), data, mode, durable=False)
     os.replace(tmp, dst)
 
 

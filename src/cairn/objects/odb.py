@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cairn.errors import IntegrityError, ObjectNotFound, UserError
-from cairn.fsutil import fsync_dir, syncfs
+from cairn.fsutil import fsync_dir, syncfs, write_new
 from cairn.objects.hashing import hash_bytes, hash_file, is_digest
 from cairn.objects.links import try_reflink
 
@@ -153,13 +153,7 @@ class ObjectDB:
 
     def _write_new(self, oid: str, data: bytes | memoryview) -> None:
         tmp = self._tmp_beside(oid)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
-        try:
-            os.write(fd, data) if len(data) else None
-            if self._batch is None:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_new(tmp, data, READ_ONLY, durable=self._batch is None)
         if self._batch is None:
             self.install(tmp, oid)
             return
