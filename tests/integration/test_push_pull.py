@@ -411,3 +411,36 @@ def test_hooks_carry_every_pushed_version_and_fetch_on_checkout(
     # post-checkout: the cache lacks v1, so the hook fetches it from the default remote
     other.git("checkout", "-q", "model-v1")
     assert (other.root / "model.bin").read_bytes() == b"weights v1"
+
+
+def test_a_no_op_push_trusts_what_this_clone_knows_and_status_cloud_corrects_it(
+        repo: CliRepo, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    repo.cairn("remote", "add", "-d", "origin", str(store))
+    repo.write("a.bin", b"a")
+    repo.cairn("add", "a.bin")
+    assert repo.cairn("push").output.strip() == "1 file pushed"
+    store.rename(tmp_path / "wiped")  # someone else empties the remote
+    # Nothing new to send, and this clone pushed it: the remote is not asked.
+    assert repo.cairn("push").output.strip() == "Everything is up to date."
+    assert "a.bin" in repo.cairn("status", "--cloud").output  # asks, and learns
+    assert repo.cairn("push").output.strip() == "1 file pushed"
+    store.rename(tmp_path / "wiped-again")
+    repo.write("b.bin", b"b")
+    repo.cairn("add", "b.bin")
+    # Something new: the remote is asked about everything, so a.bin goes again too.
+    assert repo.cairn("push").output.strip() == "2 files pushed"
+
+
+def test_gc_cloud_makes_this_clone_forget_what_it_deleted(repo: CliRepo, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    repo.cairn("remote", "add", "-d", "origin", str(store))
+    repo.write("a.bin", b"a")
+    repo.cairn("add", "a.bin")
+    repo.cairn("push")
+    (repo.root / "a.bin.cairn").unlink()
+    repo.cairn("gc", "--cloud", "--force")
+    repo.cairn("add", "a.bin")
+    assert repo.cairn("push").output.strip() == "1 file pushed"
+    oid = hash_bytes(b"a")
+    assert (store / "objects" / oid[:2] / oid[2:]).read_bytes() == b"a"

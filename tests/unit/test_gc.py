@@ -28,6 +28,7 @@ class FakeRemote:
 
     def __init__(self, name: str = "origin") -> None:
         self.name = name
+        self.url = f"memory://{name}"
         self.objects: dict[str, bytes] = {}
 
     def exists_many(self, oids: Iterable[str], jobs: int = 8) -> set[str]:

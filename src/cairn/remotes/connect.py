@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,23 @@ def url_scheme(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else ""
 
 
+@dataclass(frozen=True)
+class RemoteConfig:
+    """A remote as configured, before anything is imported or connected."""
+
+    name: str
+    url: str  # resolved: relative local paths made absolute
+    options: dict[str, Any]
+    jobs: int | None
+
+
 def open_remote(config: Config, name: str | None = None) -> Remote:
     """The remote called `name`, or the default one (`core.remote`)."""
+    found = configured_remote(config, name)
+    return connect(found.name, found.url, found.options, found.jobs)
+
+
+def configured_remote(config: Config, name: str | None = None) -> RemoteConfig:
     name = name or config.get("core.remote")
     remotes = config.remotes()
     if not name:
@@ -53,8 +69,8 @@ def open_remote(config: Config, name: str | None = None) -> Remote:
                           f"`cairn remote modify {name} url URL`", name)
     jobs = options.get("jobs")
     fs_options = {k: v for k, v in options.items() if k not in CAIRN_OPTIONS}
-    return connect(name, resolve_url(url, config.dot_dir), fs_options,
-                   jobs if isinstance(jobs, int) else None)
+    return RemoteConfig(name, resolve_url(url, config.dot_dir), fs_options,
+                        jobs if isinstance(jobs, int) else None)
 
 
 def resolve_url(url: str, config_dir: Path | None) -> str:

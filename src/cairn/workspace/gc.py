@@ -125,6 +125,7 @@ class RemoteObjects(Protocol):
     """What gc, fsck and du need of a remote: `cairn.remotes.Remote`, or a test's fake."""
 
     name: str
+    url: str
 
     def exists_many(self, oids: Iterable[str], jobs: int = ...) -> set[str]: ...
 
@@ -316,6 +317,9 @@ def _sweep(project: Project, store: RemoteObjects | None, result: GcResult) -> N
     project.odb.remove_leftovers()  # temp files of killed writers; we hold the lock
     # Remote first: if that fails half way, the cache still holds a copy.
     if result.removed_from_remote and store is not None:
+        index = project.remote_index()
+        index.forget(store.url, result.removed_from_remote)  # before: a crash between
+        index.close()                                       # must not leave it believed
         store.remove(list(result.removed_from_remote))
     paths: list[Path] = []
     for oid in result.removed:

@@ -11,6 +11,7 @@ from cairn.errors import ConfigError
 from cairn.objects.links import parse_link_types
 from cairn.objects.odb import ObjectDB
 from cairn.objects.state import StatCache
+from cairn.remotes.index import RemoteIndex
 from cairn.repo import Repo
 from cairn.scm.git import Git
 
@@ -38,6 +39,10 @@ class Project:
             return parse_link_types(self.repo.config.get("cache.type"))
         except ValueError as e:
             raise ConfigError(f"cache.type: {e}") from None
+
+    def remote_index(self) -> RemoteIndex:
+        """What this clone knows its remotes hold (see cairn.remotes.index)."""
+        return RemoteIndex(self.repo.tmp_dir / "remotes.db")
 
     @property
     def jobs(self) -> int:

@@ -23,7 +23,8 @@ from cairn.errors import (
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
 from cairn.remotes import transfer
-from cairn.remotes.connect import open_remote
+from cairn.remotes.connect import configured_remote, connect, open_remote
+from cairn.remotes.index import RemoteIndex
 from cairn.remotes.remote import Remote
 from cairn.remotes.transfer import Progress, TransferResult, unique
 from cairn.scm.git import Git
@@ -45,12 +46,25 @@ def push(project: Project, remote: str | None = None, jobs: int | None = None,
          all_branches: bool = False, all_commits: bool = False,
          progress: Progress | None = None,
          on_total: Callable[[int], None] | None = None) -> TransferResult:
-    """Upload the objects of the outs in scope that the remote lacks."""
-    store = open_remote(project.repo.config, remote)
+    """Upload the objects of the outs in scope that the remote lacks.
+
+    When this clone knows the remote has every one of them (it pushed, fetched or saw
+    them there), the remote is not asked at all; otherwise it is asked about all.
+    """
+    found = configured_remote(project.repo.config, remote)
     scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
     oids = list(objects_of(project.odb, collect_outs(project, tuple(targets), scope)))
-    return transfer.push(project.odb, store, oids, transfer_jobs(project, store, jobs), progress,
-                         on_total)
+    index = project.remote_index()
+    try:
+        if oids and index.has_all(found.url, oids):
+            return TransferResult(present=len(oids))
+        store = connect(found.name, found.url, found.options, found.jobs)
+        result = transfer.push(project.odb, store, oids, transfer_jobs(project, store, jobs),
+                               progress, on_total)
+        index.add(found.url, (oid for oid in oids if oid not in result.failed))
+        return result
+    finally:
+        index.close()
 
 
 def fetch(project: Project, remote: str | None = None, jobs: int | None = None,
@@ -62,9 +76,13 @@ def fetch(project: Project, remote: str | None = None, jobs: int | None = None,
     store = open_remote(project.repo.config, remote)
     scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
     outs = collect_outs(project, tuple(targets), scope)
-    with project.repo.lock():
-        return fetch_outs(project.odb, store, outs, transfer_jobs(project, store, jobs), progress,
-                          on_total)
+    index = project.remote_index()
+    try:
+        with project.repo.lock():
+            return fetch_outs(project.odb, store, outs, transfer_jobs(project, store, jobs),
+                              progress, on_total, index)
+    finally:
+        index.close()
 
 
 def pull(project: Project, remote: str | None = None, jobs: int | None = None,
@@ -175,7 +193,8 @@ def _cached_size(odb: ObjectDB, oid: str) -> int:
 
 def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[Out], jobs: int,
                progress: Progress | None = None,
-               on_total: Callable[[int], None] | None = None) -> TransferResult:
+               on_total: Callable[[int], None] | None = None,
+               index: RemoteIndex | None = None) -> TransferResult:
     """Fetch outs level by level: manifests first, then what each one names.
 
     `on_total` hears of each level's count as it becomes known, so the total grows.
@@ -186,7 +205,10 @@ def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[Out], jobs: int,
     trees = {out.digest for out in outs if out.is_dir}
     walked: set[str] = set()
     while batch:
-        result.merge(transfer.fetch(odb, store, batch, jobs, progress, on_total))
+        fetched = transfer.fetch(odb, store, batch, jobs, progress, on_total)
+        if index is not None:
+            index.add(store.url, fetched.transferred)
+        result.merge(fetched)
         walked |= trees
         batch, trees = _next_level(odb, trees, result)
         trees -= walked
@@ -267,6 +289,10 @@ def cloud_status(project: Project, remote: str | None = None, targets: Iterable[
             per_out.append((rel, sizes))
     every = {oid for _, sizes in per_out for oid in sizes}
     on_remote = store.exists_many(every, transfer_jobs(project, store, jobs))
+    index = project.remote_index()  # a live answer: correct what this clone knew
+    index.add(store.url, on_remote)
+    index.forget(store.url, every - on_remote)
+    index.close()
     result = CloudStatus(store.name)
     for rel, sizes in per_out:
         result.outs.append(_out_status(rel, sizes, odb, on_remote))
