@@ -444,3 +444,23 @@ def test_gc_cloud_makes_this_clone_forget_what_it_deleted(repo: CliRepo, tmp_pat
     assert repo.cairn("push").output.strip() == "1 file pushed"
     oid = hash_bytes(b"a")
     assert (store / "objects" / oid[:2] / oid[2:]).read_bytes() == b"a"
+
+
+def test_pre_push_sends_the_data_of_every_commit_pushed(repo: CliRepo, tmp_path: Path) -> None:
+    # Regression: only the branch tip's data was pushed, not the commits before it.
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    repo.git("remote", "add", "origin", str(tmp_path / "origin.git"))
+    repo.cairn("remote", "add", "-d", "storage", str(tmp_path / "store"))
+    versions = [b"weights 1", b"weights 2", b"weights 3"]
+    repo.write("model.bin", versions[0])
+    repo.cairn("add", "model.bin")
+    commit(repo, "v1")
+    repo.git("push", "-q", "origin", "main")
+    for data in versions[1:]:
+        replace(repo, "model.bin", data)
+        repo.cairn("add", "model.bin")
+        commit(repo, data.decode())
+    repo.git("push", "-q", "origin", "main")
+    for data in versions:
+        oid = hash_bytes(data)
+        assert (tmp_path / "store" / "objects" / oid[:2] / oid[2:]).read_bytes() == data

@@ -227,3 +227,34 @@ def test_global_config_outside_a_repository(tmp_path: Path,
     assert anywhere.cairn("config", "--global", "core.jobs").output.strip() == "4"
     result = anywhere.cairn("config", "core.jobs", "2", ok=False)
     assert "not inside a Cairn repository" in result.stderr
+
+
+def test_checkout_when_a_directory_inside_became_a_file(repo: CliRepo) -> None:
+    # Regression: the emptied directory was taken for a conflict on the first checkout.
+    repo.write("d/a/f", "inside")
+    repo.cairn("add", "d")
+    as_dir = (repo.root / "d.cairn").read_bytes()
+    repo.cairn("unprotect", "d")
+    (repo.root / "d/a/f").unlink()
+    (repo.root / "d/a").rmdir()
+    repo.write("d/a", "now a file")
+    repo.cairn("commit", "d")
+    as_file = (repo.root / "d.cairn").read_bytes()
+    (repo.root / "d.cairn").write_bytes(as_dir)
+    repo.cairn("checkout", "--force")
+    assert (repo.root / "d/a/f").read_text() == "inside"
+    (repo.root / "d.cairn").write_bytes(as_file)
+    repo.cairn("checkout")  # the workspace holds only committed bytes: no conflict
+    assert (repo.root / "d/a").read_text() == "now a file"
+
+
+def test_status_of_a_symlink_whose_object_is_gone(repo: CliRepo) -> None:
+    # Regression: a dangling link (cache.type symlink, object quarantined) crashed status.
+    repo.cairn("config", "cache.type", "symlink")
+    repo.write("model.bin", "weights")
+    repo.cairn("add", "model.bin")
+    obj = repo.root / ".cairn/cache/objects" / hash_bytes(b"weights")[:2] / \
+        hash_bytes(b"weights")[2:]
+    obj.unlink()
+    report = json.loads(repo.cairn("status", "--json").output)
+    assert report["model.bin"]["state"] == "deleted"

@@ -137,9 +137,10 @@ class ObjectDB:
         replaces identical bytes)."""
         final = self.object_path(oid)
         if not fresh:
-            if os.path.exists(final):
+            if self.has(oid, os.stat(tmp).st_size):
                 os.unlink(tmp)
                 return
+            # Absent, or a truncated leftover of a crash: the good copy replaces it.
             os.chmod(tmp, READ_ONLY)
         self._ensure_dir(os.path.dirname(final))
         os.replace(tmp, final)

@@ -34,6 +34,15 @@ class Git:
             raise UserError(f"{rev!r} is not a git revision here; see `git log` or `git tag`")
         return out.decode().strip()
 
+    def commits_to_push(self, tip: str, remote_tip: str | None, remote: str | None
+                        ) -> list[str]:
+        """Commits reachable from `tip` that the remote lacks: those after `remote_tip`,
+        or, for a new ref, those on none of `remote`'s branches. Just `tip` if git
+        cannot tell (e.g. the remote's commit was never fetched)."""
+        exclude = [remote_tip] if remote_tip else [f"--remotes={remote}"] if remote else []
+        out = self.run("rev-list", tip, "--not", *exclude, "--", check=False)
+        return out.decode().split() or [tip]
+
     def all_commits(self) -> list[str]:
         return self.run("rev-list", "--all").decode().split()
 

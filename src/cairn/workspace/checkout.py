@@ -169,6 +169,8 @@ class _Checkout:
         for rel in sorted(current.keys() - wanted.keys()):
             (path / rel).unlink()
             self.result.removed.append(self.rel(path / rel))
+        if path.is_dir():  # a directory that is now a file must be gone before linking
+            _remove_empty_dirs(path, dirs)
         for rel, entry in wanted.items():
             if current.get(rel, ("",))[0] != entry.digest:
                 self.file(path / rel, entry.digest, entry.mode)

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable
 
 from cairn.errors import CairnError
+from cairn.scm.git import Git
 from cairn.workspace.checkout import checkout
 from cairn.workspace.project import Project, open_project
 
@@ -32,7 +33,8 @@ def run_hook(name: str, args: list[str], stdin: Iterable[str] | None = None) -> 
 
         lines = sys.stdin if stdin is None else stdin
         with open_project() as project:
-            return push_for_git(project, pushed_commits(lines))
+            remote = args[0] if args else None
+            return push_for_git(project, pushed_commits(lines, project.git, remote))
     raise CairnError(f"unknown hook {name!r}; expected post-checkout, post-merge or pre-push")
 
 
@@ -51,11 +53,15 @@ def _update_workspace(project: Project) -> list[str]:
     return lines
 
 
-def pushed_commits(lines: Iterable[str]) -> list[str]:
-    """Local commits from git's pre-push input: `<ref> <sha> <remote ref> <remote sha>`."""
-    commits = []
+def pushed_commits(lines: Iterable[str], git: Git | None, remote: str | None) -> list[str]:
+    """Every commit a push sends, from git's pre-push input lines
+    `<local ref> <local sha> <remote ref> <remote sha>`: the tips and what lies between
+    them and what the remote has, so each pushed commit's data can be pulled."""
+    commits: list[str] = []
     for line in lines:
         parts = line.split()
-        if len(parts) == 4 and parts[1] != NULL_SHA:  # NULL: the remote ref is deleted
-            commits.append(parts[1])
-    return commits
+        if len(parts) != 4 or parts[1] == NULL_SHA:  # NULL local: the ref is deleted
+            continue
+        remote_tip = None if parts[3] == NULL_SHA else parts[3]
+        commits.extend(git.commits_to_push(parts[1], remote_tip, remote) if git else [parts[1]])
+    return list(dict.fromkeys(commits))

@@ -69,7 +69,7 @@ def scan_workspace_dir(project: Project, path: Path, want_files: bool = True) ->
 def out_status(project: Project, ptr: PointerFile, out: Out) -> OutStatus:
     path = ptr.out_path(out)
     rel = path.relative_to(project.root).as_posix()
-    if not os.path.lexists(path):
+    if not os.path.exists(path):  # also a symlink whose target is gone
         return OutStatus(rel, "deleted")
     if out.is_dir != path.is_dir():
         return OutStatus(rel, "modified")

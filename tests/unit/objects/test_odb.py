@@ -63,3 +63,19 @@ def test_leftovers_of_killed_writers_are_removable(odb: ObjectDB) -> None:
     assert list(odb.all_oids()) == [oid]  # temp names are never taken for objects
     assert odb.remove_leftovers() == 2
     assert not stray.exists() and odb.read_bytes(oid) == b"kept"
+
+
+@pytest.mark.parametrize("size", [100, 3 << 20], ids=["small", "large"])
+def test_a_truncated_object_is_replaced_by_a_good_copy(odb: ObjectDB, tmp_path: Path,
+                                                       size: int) -> None:
+    # Regression: re-adding kept the truncated leftover and threw the good copy away.
+    src = tmp_path / "data.bin"
+    src.write_bytes(os.urandom(size))
+    oid, _ = odb.add_file(src)
+    obj = odb.oid_to_path(oid)
+    os.chmod(obj, 0o644)
+    with open(obj, "r+b") as f:
+        f.truncate(size // 2)
+    odb.add_file(src)
+    assert obj.read_bytes() == src.read_bytes()
+    assert odb.verify(oid) and stat.S_IMODE(obj.stat().st_mode) == 0o444
