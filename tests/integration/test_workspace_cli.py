@@ -258,3 +258,20 @@ def test_status_of_a_symlink_whose_object_is_gone(repo: CliRepo) -> None:
     obj.unlink()
     report = json.loads(repo.cairn("status", "--json").output)
     assert report["model.bin"]["state"] == "deleted"
+
+
+def test_dangling_links_in_a_tracked_directory_are_repaired_by_checkout(repo: CliRepo) -> None:
+    # Regression: with cache.type symlink, a quarantined object left a dangling link
+    # that made status and checkout (and so pull) fail.
+    repo.cairn("config", "cache.type", "symlink")
+    repo.write("d/a.txt", "a")
+    repo.write("d/b.txt", "b")
+    repo.cairn("add", "d")
+    obj = repo.root / ".cairn/cache/objects" / hash_bytes(b"a")[:2] / hash_bytes(b"a")[2:]
+    obj.unlink()
+    report = json.loads(repo.cairn("status", "--json").output)
+    assert report["d"]["deleted"] == ["a.txt"]
+    obj.parent.mkdir(parents=True, exist_ok=True)
+    obj.write_bytes(b"a")  # as `cairn pull` would bring it back
+    repo.cairn("checkout")
+    assert (repo.root / "d/a.txt").read_text() == "a"

@@ -119,7 +119,8 @@ class DirScan:
     manifests: dict[str, bytes] = field(default_factory=dict)
 
 
-def _list_files(root: Path) -> tuple[list[ScannedFile], list[str]]:
+def _list_files(root: Path, skip_broken_links: bool = False
+                ) -> tuple[list[ScannedFile], list[str]]:
     files: list[ScannedFile] = []
     dirs: list[str] = [""]
     stack = [("", str(root))]
@@ -137,6 +138,8 @@ def _list_files(root: Path) -> tuple[list[ScannedFile], list[str]]:
                 try:
                     st = entry.stat()  # follows a symlink to a file
                 except FileNotFoundError:
+                    if skip_broken_links:  # no content: as if absent (status, checkout)
+                        continue
                     raise PathError(f"{entry.path}: broken symlink; remove it or fix its target",
                                     entry.path) from None
                 if stat.S_ISDIR(st.st_mode):
@@ -170,7 +173,7 @@ def scan_dir(root: Path, state: StatCache, odb: ObjectDB | None = None, jobs: in
     stored before the manifests that name them.
     """
     started = time.time_ns()
-    files, dirs = _list_files(root)
+    files, dirs = _list_files(root, skip_broken_links=odb is None)
     stats_print, newest = fingerprint(files, dirs)
     if not want_files and odb is None:
         known = state.get_tree(str(root))
