@@ -88,3 +88,39 @@ def write_new(path: str, data: bytes | memoryview, mode: int, durable: bool,
         os.unlink(path)
         raise
     os.close(fd)
+
+
+class RenameBatch:
+    """Temp files written without a flush of their own, made durable together.
+
+    `flush` flushes the filesystem once (`syncfs`), renames every file to its final
+    name, and flushes again — so nothing reaches its final name before its bytes are on
+    disk, and the renames are durable before anything that names them is written (git's
+    `core.fsyncMethod=batch`). Bounded by `limit`, so a killed run keeps most of its
+    progress for the rerun.
+    """
+
+    def __init__(self, root: Path, limit: int) -> None:
+        self.root = root
+        self.limit = limit
+        self._pending: list[tuple[str, str]] = []
+
+    def add(self, tmp: str, final: str) -> None:
+        self._pending.append((tmp, final))
+        if len(self._pending) >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            syncfs(self.root)
+            for tmp, final in pending:
+                os.replace(tmp, final)
+            syncfs(self.root)
+
+    def discard(self) -> None:
+        """Remove the temp files of a batch that will not be flushed."""
+        for tmp, _ in self._pending:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self._pending = []

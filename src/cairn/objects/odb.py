@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cairn.errors import IntegrityError, ObjectNotFound, UserError
-from cairn.fsutil import fsync_dir, syncfs, write_new
+from cairn.fsutil import RenameBatch, fsync_dir, write_new
 from cairn.objects.hashing import hash_bytes, hash_file, is_digest
 from cairn.objects.links import try_reflink
 
@@ -43,7 +43,7 @@ class ObjectDB:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._batch: list[tuple[Path | str, str]] | None = None
+        self._batch: RenameBatch | None = None
         self._reflink_works: bool | None = None
         self._made_dirs: set[str] = set()
 
@@ -108,42 +108,25 @@ class ObjectDB:
         if self._batch is not None:
             yield
             return
-        self._batch = []
+        self._batch = RenameBatch(self.objects_dir, BATCH_OBJECTS)
         try:
             yield
-            self._flush_batch()
+            self._batch.flush()
         finally:
-            for tmp, _ in self._batch or []:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            self._batch.discard()
             self._batch = None
-
-    def _flush_batch(self) -> None:
-        pending, self._batch = self._batch or [], []
-        if pending:
-            syncfs(self.objects_dir)
-            for tmp, oid in pending:
-                self._place(tmp, oid, fresh=True)
-            syncfs(self.objects_dir)
 
     def install(self, tmp: Path | str, oid: str) -> None:
         """Move a fully written, fsynced temp file into place under `oid`."""
-        self._place(tmp, oid)
-        fsync_dir(self.oid_to_path(oid).parent)
-
-    def _place(self, tmp: Path | str, oid: str, fresh: bool = False) -> None:
-        """Rename `tmp` to `oid`'s name. `fresh`: we created it read-only and found no
-        object by that name, so the checks can be skipped (a duplicate in one batch just
-        replaces identical bytes)."""
         final = self.object_path(oid)
-        if not fresh:
-            if self.has(oid, os.stat(tmp).st_size):
-                os.unlink(tmp)
-                return
-            # Absent, or a truncated leftover of a crash: the good copy replaces it.
-            os.chmod(tmp, READ_ONLY)
+        if self.has(oid, os.stat(tmp).st_size):
+            os.unlink(tmp)
+            return
+        # Absent, or a truncated leftover of a crash: the good copy replaces it.
+        os.chmod(tmp, READ_ONLY)
         self._ensure_dir(os.path.dirname(final))
         os.replace(tmp, final)
+        fsync_dir(Path(final).parent)
 
     def _tmp_beside(self, oid: str) -> str:
         # A temp name in the object's own prefix directory: creating files in a small
@@ -157,11 +140,8 @@ class ObjectDB:
         write_new(tmp, data, READ_ONLY, durable=self._batch is None)
         if self._batch is None:
             self.install(tmp, oid)
-            return
-        self._batch.append((tmp, oid))
-        # Bounded, so a killed command keeps most of its progress for the rerun.
-        if len(self._batch) >= BATCH_OBJECTS:
-            self._flush_batch()
+        else:  # created read-only beside its final name: a plain rename places it
+            self._batch.add(tmp, self.object_path(oid))
 
     def put_verified(self, oid: str, data: bytes) -> None:
         """Store bytes the caller has already hashed to `oid` (a verified download)."""

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar, cast
 import blake3
 
 from cairn.errors import CairnError, IntegrityError, ObjectNotFound, RemoteError
-from cairn.fsutil import syncfs, write_all, write_new
+from cairn.fsutil import RenameBatch, write_all, write_new
 from cairn.remotes.errors import missing_bucket, range_refused, translate_error
 
 CHUNK = 4 << 20
@@ -77,7 +77,7 @@ class Remote:
     jobs: int | None = None  # remote.NAME.jobs
     endpoint: str | None = None  # for messages about reaching it
     # Renames waiting for one flush of a local remote's filesystem (see `batch`).
-    _pending: list[tuple[str, str]] | None = field(default=None, init=False, repr=False)
+    _pending: RenameBatch | None = field(default=None, init=False, repr=False)
     _made_dirs: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
@@ -194,24 +194,14 @@ class Remote:
         if self.scheme != "file" or self._pending is not None:
             yield
             return
-        self._pending = []
+        self._pending = RenameBatch(Path(self.objects_dir), BATCH_OBJECTS)
         try:
             yield
-            self._flush_pending()
-        finally:
-            for tmp, _ in self._pending or []:
-                with suppress(FileNotFoundError):
-                    os.unlink(tmp)
-            self._pending = None
-
-    def _flush_pending(self) -> None:
-        pending, self._pending = self._pending or [], []
-        if pending:
             with self._talking("finish uploads"):
-                syncfs(Path(self.objects_dir))
-                for tmp, final in pending:
-                    os.replace(tmp, final)
-                syncfs(Path(self.objects_dir))
+                self._pending.flush()
+        finally:
+            self._pending.discard()
+            self._pending = None
 
     def _put_local(self, src: BinaryIO, oid: str) -> None:
         data = src.read()
@@ -226,11 +216,8 @@ class Remote:
         write_new(tmp, data, 0o444, durable=self._pending is None, write=write_all)
         if self._pending is None:
             os.replace(tmp, final)
-            return
-        self._pending.append((tmp, final))
-        # Bounded, so a killed push keeps most of its progress for the rerun.
-        if len(self._pending) >= BATCH_OBJECTS:
-            self._flush_pending()
+        else:
+            self._pending.add(tmp, final)
 
     def _put_whole(self, src: BinaryIO, oid: str) -> None:
         data = src.read()
