@@ -52,9 +52,10 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from cairn.cli import config_cmd, data, maintenance, transfer
+    from cairn.cli import (config_cmd, data, maintenance, metrics, models, pipeline, tracking,
+                           transfer)
 
-    for module in (data, config_cmd, transfer, maintenance):
+    for module in (data, config_cmd, transfer, maintenance, pipeline, metrics, tracking, models):
         for command in module.COMMANDS:
             cli.add_command(command)
 

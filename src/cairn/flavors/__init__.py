@@ -1,0 +1,1 @@
+"""Model flavors: save and load scikit-learn (skops), generic Python and ONNX models."""

@@ -1,0 +1,1 @@
+"""The model registry: Client, model URIs, stages, aliases, and load_model."""

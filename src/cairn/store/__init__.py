@@ -1,0 +1,1 @@
+"""The metadata store: one MetadataStore interface, SQL (SQLite/PostgreSQL) and REST implementations."""
