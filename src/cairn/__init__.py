@@ -29,14 +29,14 @@ _LAZY = {
     "log_metrics": "cairn.tracking.fluent:log_metrics",
     "log_param": "cairn.tracking.fluent:log_param",
     "log_params": "cairn.tracking.fluent:log_params",
-    "onnx": "cairn.flavors.onnx",
-    "pyfunc": "cairn.flavors.pyfunc",
+    "onnx": "cairn.onnx",
+    "pyfunc": "cairn.pyfunc",
     "register_model": "cairn.registry.client:register_model",
     "set_experiment": "cairn.tracking.fluent:set_experiment",
     "set_tag": "cairn.tracking.fluent:set_tag",
     "set_tags": "cairn.tracking.fluent:set_tags",
     "set_tracking_uri": "cairn.tracking.fluent:set_tracking_uri",
-    "sklearn": "cairn.flavors.sklearn",
+    "sklearn": "cairn.sklearn",
     "start_run": "cairn.tracking.fluent:start_run",
 }
 

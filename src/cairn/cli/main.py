@@ -52,10 +52,11 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from cairn.cli import (config_cmd, data, maintenance, metrics, models, pipeline, tracking,
-                           transfer)
+    from cairn.cli import (config_cmd, data, maintenance, metrics, models, pipeline, repro,
+                           tracking, transfer)
 
-    for module in (data, config_cmd, transfer, maintenance, pipeline, metrics, tracking, models):
+    for module in (data, config_cmd, transfer, maintenance, pipeline, repro, metrics, tracking,
+                   models):
         for command in module.COMMANDS:
             cli.add_command(command)
 
