@@ -1,0 +1,216 @@
+"""MetadataStore: the one interface to runs, experiments and the model registry.
+
+`SqlStore` (SQLite, PostgreSQL) implements it now; `RestStore` (a Cairn server) later.
+Everything above this layer — the tracking API, `cairn.Client`, the CLI — is written
+against this class only. Each method is one transaction: it either happens whole or
+not at all, whatever other processes do at the same time.
+
+Errors: unknown ids/names raise NotFoundError; names already taken, or an operation the
+current state forbids, raise ConflictError; malformed input (a bad filter string, a bad
+stage) raises UserError. Nothing else escapes on purpose.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from cairn.store.entities import (
+    Artifact,
+    AuditEntry,
+    Experiment,
+    Metric,
+    ModelVersion,
+    PagedList,
+    Param,
+    RegisteredModel,
+    Run,
+    RunTag,
+)
+
+ACTIVE_ONLY = "ACTIVE_ONLY"
+DELETED_ONLY = "DELETED_ONLY"
+ALL = "ALL"
+DEFAULT_EXPERIMENT_ID = "0"  # "Default", as in MLflow; the first created one is "1"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+class MetadataStore(ABC):
+    # -- experiments -----------------------------------------------------------------
+
+    @abstractmethod
+    def create_experiment(self, name: str, artifact_location: str | None = None,
+                          tags: dict[str, str] | None = None) -> str:
+        """A new experiment's id; ConflictError if the name is taken."""
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+
+    @abstractmethod
+    def get_experiment_by_name(self, name: str) -> Experiment | None: ...
+
+    @abstractmethod
+    def search_experiments(self, view_type: str = ACTIVE_ONLY, max_results: int = 1000,
+                           filter_string: str | None = None,
+                           order_by: Sequence[str] | None = None,
+                           page_token: str | None = None) -> PagedList[Experiment]: ...
+
+    @abstractmethod
+    def delete_experiment(self, experiment_id: str) -> None: ...
+
+    @abstractmethod
+    def restore_experiment(self, experiment_id: str) -> None: ...
+
+    @abstractmethod
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None: ...
+
+    # -- runs ------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_run(self, experiment_id: str, user_id: str, start_time: int,
+                   tags: Sequence[RunTag] = (), run_name: str | None = None) -> Run:
+        """A RUNNING run; a name is generated when none is given."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run: ...
+
+    @abstractmethod
+    def update_run_info(self, run_id: str, status: str | None = None,
+                        end_time: int | None = None, run_name: str | None = None) -> Run: ...
+
+    @abstractmethod
+    def delete_run(self, run_id: str) -> None:
+        """Soft delete (lifecycle_stage = deleted); ConflictError if a registered model
+        version references the run — deleting it would break that version's lineage."""
+
+    @abstractmethod
+    def restore_run(self, run_id: str) -> None: ...
+
+    @abstractmethod
+    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
+                  params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> None:
+        """The one write path for run data, many rows in one transaction. Params are
+        write-once: logging a different value for a logged key is a ConflictError."""
+
+    @abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    @abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every logged value of `key`, by step then timestamp."""
+
+    @abstractmethod
+    def search_runs(self, experiment_ids: Sequence[str], filter_string: str = "",
+                    run_view_type: str = ACTIVE_ONLY, max_results: int = 1000,
+                    order_by: Sequence[str] | None = None,
+                    page_token: str | None = None) -> PagedList[Run]:
+        """MLflow's filter syntax (metrics.x > 1 AND params.p = 'v' AND tags.t LIKE 'a%'
+        AND attributes.status = 'FINISHED'), plus OR and parentheses."""
+
+    @abstractmethod
+    def log_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
+        """Record paths of the run's artifact tree (replacing entries at the same path)."""
+
+    @abstractmethod
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
+        """Entries at `path` and below (all of them when None)."""
+
+    # -- registered models -----------------------------------------------------------
+
+    @abstractmethod
+    def create_registered_model(self, name: str, tags: dict[str, str] | None = None,
+                                description: str = "") -> RegisteredModel: ...
+
+    @abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+
+    @abstractmethod
+    def search_registered_models(self, filter_string: str = "", max_results: int = 100,
+                                 order_by: Sequence[str] | None = None,
+                                 page_token: str | None = None
+                                 ) -> PagedList[RegisteredModel]: ...
+
+    @abstractmethod
+    def update_registered_model(self, name: str, description: str) -> RegisteredModel: ...
+
+    @abstractmethod
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel: ...
+
+    @abstractmethod
+    def delete_registered_model(self, name: str) -> None: ...
+
+    @abstractmethod
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def delete_registered_model_tag(self, name: str, key: str) -> None: ...
+
+    # -- model versions --------------------------------------------------------------
+
+    @abstractmethod
+    def create_model_version(self, name: str, source: str, digest: str,
+                             run_id: str | None = None, tags: dict[str, str] | None = None,
+                             description: str = "", user_id: str = "") -> ModelVersion:
+        """Version N+1 of `name` (created if absent), with an audit entry. Concurrent
+        callers get distinct consecutive numbers: no gap, no duplicate."""
+
+    @abstractmethod
+    def get_model_version(self, name: str, version: int) -> ModelVersion: ...
+
+    @abstractmethod
+    def update_model_version(self, name: str, version: int, description: str) -> ModelVersion:
+        ...
+
+    @abstractmethod
+    def delete_model_version(self, name: str, version: int, user_id: str = "") -> None: ...
+
+    @abstractmethod
+    def transition_model_version_stage(self, name: str, version: int, stage: str,
+                                       archive_existing_versions: bool = False,
+                                       user_id: str = "", reason: str = "",
+                                       details: dict[str, object] | None = None
+                                       ) -> ModelVersion:
+        """Move a version to a stage in one transaction with its audit entry. With
+        `archive_existing_versions`, every other version in that stage becomes Archived
+        in the same transaction, so exactly one holds it even under concurrent calls."""
+
+    @abstractmethod
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
+                            ) -> list[ModelVersion]:
+        """The newest version in each of `stages` (each stage that has one, if None)."""
+
+    @abstractmethod
+    def search_model_versions(self, filter_string: str = "", max_results: int = 10000,
+                              order_by: Sequence[str] | None = None,
+                              page_token: str | None = None) -> PagedList[ModelVersion]:
+        """name, version, run_id, source, tags.x, and beyond MLflow: current_stage and
+        alias (`alias = 'champion'`), with OR and parentheses."""
+
+    @abstractmethod
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None: ...
+
+    @abstractmethod
+    def set_registered_model_alias(self, name: str, alias: str, version: int,
+                                   user_id: str = "") -> None: ...
+
+    @abstractmethod
+    def delete_registered_model_alias(self, name: str, alias: str, user_id: str = "") -> None:
+        ...
+
+    @abstractmethod
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
+
+    @abstractmethod
+    def get_audit_log(self, name: str, version: int | None = None) -> list[AuditEntry]:
+        """Every change to `name` (or one version), oldest first."""
+
+    @abstractmethod
+    def referenced_digests(self) -> set[str]:
+        """Digests of every registered model version and every artifact of runs that are
+        not deleted: what retention and gc must never delete."""
+
+    def close(self) -> None:
+        """Release connections (a no-op where there are none)."""

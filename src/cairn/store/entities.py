@@ -1,0 +1,144 @@
+"""What the metadata store holds, as small frozen values named as MLflow users know them.
+
+Times are milliseconds since the epoch (MLflow's convention), versions are integers.
+Run artifacts and model versions name objects by digest: the bytes live in the
+content-addressed store, the database holds only the digests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+ACTIVE = "active"
+DELETED = "deleted"
+
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+STAGES = ("None", "Staging", "Production", "Archived")
+
+T = TypeVar("T")
+
+
+class PagedList(list[T], Generic[T]):
+    """A page of results; `token` fetches the next page (None on the last one)."""
+
+    def __init__(self, items: list[T], token: str | None = None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
+@dataclass(frozen=True)
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str = ACTIVE
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int = 0
+    last_update_time: int = 0
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class Param:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RunTag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str
+    status: str
+    start_time: int
+    end_time: int | None
+    lifecycle_stage: str
+    artifact_uri: str  # "runs:/<run_id>" resolves through the store's artifact records
+    user_id: str = ""
+
+    @property
+    def run_uuid(self) -> str:  # MLflow's older name
+        return self.run_id
+
+
+@dataclass(frozen=True)
+class RunData:
+    metrics: dict[str, float] = field(default_factory=dict)  # latest value of each key
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    info: RunInfo
+    data: RunData
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One path in a run's artifact tree, naming an object (a file or a manifest)."""
+
+    run_id: str
+    path: str  # relative to the run's artifact root, posix
+    digest: str  # blake3 of the file, or of the directory manifest
+    size: int
+    is_dir: bool = False
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    current_stage: str = "None"
+    description: str = ""
+    user_id: str = ""
+    source: str = ""  # what the user registered: runs:/…/model, a path
+    run_id: str | None = None
+    status: str = "READY"
+    digest: str = ""  # the immutable model: manifest digest of its directory
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    run_link: str = ""
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version
+    latest_versions: tuple[ModelVersion, ...] = ()  # the newest version in each stage
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change to a model's versions: who, when, what it was, what it became, why."""
+
+    id: int
+    name: str
+    version: int | None
+    action: str  # register, transition, set_alias, delete_alias, delete_version, update
+    from_value: str | None  # a stage, an alias's previous version…
+    to_value: str | None
+    user_id: str
+    timestamp: int
+    reason: str = ""
+    details: dict[str, object] = field(default_factory=dict)  # e.g. gate results
