@@ -3,7 +3,11 @@
 DVC is never imported: it lives in ``benchmarks/.venv-dvc`` and is only ever run as a
 subprocess, so its dependency pins cannot leak into Cairn's environment.
 
-Run ``python benchmarks/peers.py`` to create the DVC virtualenv ahead of a benchmark.
+MLflow likewise lives in ``benchmarks/.venv-mlflow`` (with scikit-learn, for its models);
+the tracking benchmark runs workload scripts with that interpreter.
+
+Run ``python benchmarks/peers.py`` to create the DVC virtualenv ahead of a benchmark,
+``python benchmarks/peers.py mlflow`` for the MLflow one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
 DVC_VENV = BENCH_DIR / ".venv-dvc"
 DVC_PACKAGES = ("dvc", "dvc-s3")
+MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
+MLFLOW_PACKAGES = ("mlflow", "scikit-learn")
 _INSTALLED_MARKER = ".cairn-bench-installed"
 
 
@@ -43,6 +49,22 @@ def ensure_dvc(venv_dir: Path = DVC_VENV, *, quiet: bool = False) -> Path:
     subprocess.run([str(dvc), "--version"], check=True, capture_output=True)
     (venv_dir / _INSTALLED_MARKER).write_text(" ".join(DVC_PACKAGES) + "\n")
     return dvc
+
+
+def ensure_mlflow(venv_dir: Path = MLFLOW_VENV, *, quiet: bool = False) -> Path:
+    """Create (once) a virtualenv with MLflow and scikit-learn; return its ``python``."""
+    python = _venv_bin(venv_dir, "python")
+    if (venv_dir / _INSTALLED_MARKER).exists() and python.exists():
+        return python
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
+    if quiet:
+        pip.append("--quiet")
+    subprocess.run([*pip, *MLFLOW_PACKAGES], check=True)
+    subprocess.run([str(python), "-c", "import mlflow, sklearn"], check=True, capture_output=True)
+    (venv_dir / _INSTALLED_MARKER).write_text(" ".join(MLFLOW_PACKAGES) + "\n")
+    return python
 
 
 def cairn_executable(override: str | None = None) -> Path:
@@ -167,4 +189,5 @@ def make_peers(names: list[str], cairn_override: str | None = None) -> list[Peer
 
 
 if __name__ == "__main__":
-    print(ensure_dvc(quiet="-q" in sys.argv[1:]))
+    _quiet = "-q" in sys.argv[1:]
+    print(ensure_mlflow(quiet=_quiet) if "mlflow" in sys.argv[1:] else ensure_dvc(quiet=_quiet))
