@@ -16,26 +16,25 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cairn.config import Config
 from cairn.errors import IntegrityError, NotFoundError, ObjectNotFound, PathError, UserError
-from cairn.objects.hashing import hash_file
-from cairn.objects.odb import ObjectDB
-from cairn.objects.tree import TreeEntry, decode_tree
 from cairn.repo import DOT_DIR, find_git_root
 from cairn.scm.git import Git
-from cairn.workspace import pointer
+
+if TYPE_CHECKING:  # the rest is imported where needed: `metrics diff` must start fast
+    from cairn.objects.odb import ObjectDB
+    from cairn.objects.tree import TreeEntry
 
 LOCK_FILE = "cairn.lock"
 WORKSPACE = "workspace"
-SKIP_DIRS = pointer.SKIP_DIRS
+POINTER_SUFFIX = ".cairn"
+SKIP_DIRS = frozenset({".git", ".cairn", "__pycache__", "node_modules"})
 
 
 # -- the files of a repository at a revision ------------------------------------------
@@ -190,7 +189,7 @@ def find_artifact(snap: Snapshot, path: str) -> Artifact:
     blob = snap.read([path]).get(path)
     if blob is not None:
         return Artifact(path, size=len(blob), blob=blob)
-    raise NotFoundError(f"{path} is not tracked at {snap.label}: no {path}{pointer.SUFFIX} "
+    raise NotFoundError(f"{path} is not tracked at {snap.label}: no {path}{POINTER_SUFFIX} "
                         f"or pointer file of a directory above it, no {LOCK_FILE} output, "
                         "not in git; check the path and the revision")
 
@@ -201,7 +200,9 @@ def _ancestors(path: str) -> list[str]:
 
 
 def _from_pointers(snap: Snapshot, path: str) -> Artifact | None:
-    candidates = [a + pointer.SUFFIX for a in _ancestors(path)]
+    from cairn.workspace import pointer
+
+    candidates = [a + POINTER_SUFFIX for a in _ancestors(path)]
     found = snap.read(candidates)
     for candidate in candidates:  # the deepest pointer file wins
         if candidate in found:
@@ -281,6 +282,8 @@ class ObjectSource:
     def paths(self, oids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         missing = []
+        from cairn.objects.hashing import hash_file
+
         for oid in dict.fromkeys(oids):
             # A corrupt cache copy is passed over: the remote may still have a good one.
             local = next((odb.object_path(oid) for odb in self.caches
@@ -327,12 +330,18 @@ class ObjectSource:
         return self._remote
 
     def _scratch_db(self) -> ObjectDB:
+        import tempfile
+
+        from cairn.objects.odb import ObjectDB
+
         if self._scratch is None:
             self._scratch_dir = tempfile.mkdtemp(prefix="cairn-get-")
             self._scratch = ObjectDB(Path(self._scratch_dir))
         return self._scratch
 
     def close(self) -> None:
+        import shutil
+
         if self._scratch_dir is not None:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
@@ -397,6 +406,7 @@ def is_url(repo: str) -> bool:
 @contextlib.contextmanager
 def open_repo(repo: str | None = None) -> Iterator[SourceRepo]:
     """`repo`: None or "." (the repository here), a local path, or a git URL to clone."""
+    from cairn.objects.odb import ObjectDB
     from cairn.repo import Repo
 
     here = _here()
@@ -440,6 +450,8 @@ def _local_root(repo: str) -> Path:
 
 
 def _clone(url: str, stack: contextlib.ExitStack) -> Path:
+    import tempfile
+
     tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cairn-clone-"))
     dest = Path(tmp) / "repo"
     proc = subprocess.run(["git", "clone", "--no-checkout", "--quiet", url, str(dest)],
@@ -472,6 +484,8 @@ def descend(artifact: Artifact, objects: ObjectSource) -> Artifact:
     """For a path inside a tracked directory: the entry it names there."""
     if not artifact.inner:
         return artifact
+    from cairn.objects.tree import decode_tree
+
     digest, parts = artifact.digest, artifact.inner.split("/")
     for i, name in enumerate(parts):
         entries = {e.name: e for e in decode_tree(objects.read(digest), digest)}
@@ -530,6 +544,8 @@ def get(repo: str | None, path: str, rev: str | None = None, out: str | None = N
 
 
 def _walk(objects: ObjectSource, digest: str, prefix: str) -> Iterator[tuple[str, TreeEntry]]:
+    from cairn.objects.tree import decode_tree
+
     for entry in decode_tree(objects.read(digest), digest):
         if entry.is_dir:
             yield from _walk(objects, entry.digest, f"{prefix}{entry.name}/")
@@ -538,6 +554,8 @@ def _walk(objects: ObjectSource, digest: str, prefix: str) -> Iterator[tuple[str
 
 
 def _copy_durable(src: str, dest: Path, mode: int = 0o644) -> None:
+    import shutil
+
     shutil.copyfile(src, dest)
     os.chmod(dest, mode)
     with open(dest, "rb+") as f:
@@ -545,6 +563,9 @@ def _copy_durable(src: str, dest: Path, mode: int = 0o644) -> None:
 
 
 def _replace_file(dest: Path, src: str) -> None:
+    import shutil
+    import tempfile
+
     from cairn.fsutil import fsync_dir
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -565,6 +586,9 @@ def _replace_file(dest: Path, src: str) -> None:
 def _replace_dir(dest: Path, files: list[tuple[str, TreeEntry]], sources: dict[str, str]
                  ) -> None:
     """Build the directory beside `dest`, then rename it into place in one step."""
+    import shutil
+    import tempfile
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     try:
