@@ -162,6 +162,34 @@ def metrics_diff(a_rev: str | None, b_rev: str | None, all_keys: bool, as_json: 
                  as_json, as_md)
 
 
+# -- plots ------------------------------------------------------------------------------
+
+
+@click.group()
+def plots() -> None:
+    """Plots files of the pipeline across revisions."""
+
+
+@plots.command("diff")
+@click.argument("revisions", nargs=-1)
+@click.option("-o", "--out", type=click.Path(dir_okay=False),
+              help="The HTML file to write (default: plots.html).")
+@click.option("--png", is_flag=True, help="Also write the charts as a PNG beside it.")
+def plots_diff(revisions: tuple[str, ...], out: str | None, png: bool) -> None:
+    """Draw the plots of REVISIONS (default: HEAD and the workspace) into one HTML file."""
+    from pathlib import Path
+
+    from cairn.pipeline.compare import open_revisions
+    from cairn.pipeline.plots import plots_diff as do_diff
+
+    with open_revisions() as revs:
+        written, warnings = do_diff(revs, revisions, Path(out) if out else None, png)
+    for why in warnings:
+        output.warn(why)
+    for path in written:
+        output.echo(str(path))
+
+
 # -- get --------------------------------------------------------------------------------
 
 
@@ -184,4 +212,4 @@ def get(repo: str, path: str, rev: str | None, out: str | None, remote: str | No
     output.echo(f"Wrote {result.path} ({files}{output.human_size(result.size)})")
 
 
-COMMANDS: list[click.Command] = [params, metrics, get]
+COMMANDS: list[click.Command] = [params, metrics, plots, get]
