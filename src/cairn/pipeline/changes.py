@@ -1,0 +1,174 @@
+"""Has a stage changed since it last ran? Its cmd, deps, params and outs against cairn.lock.
+
+Deps and outs are compared by content digest, never by timestamp: a file touched but
+unchanged is the same dep. The stat cache (`objects/state.py`) answers for files whose
+stat is unchanged, and a directory whose every stat is unchanged is answered from its
+recorded fingerprint, so a clean check reads no file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cairn.errors import UserError
+from cairn.pipeline.lock import LockedPath, LockedStage
+from cairn.pipeline.schema import Stage
+from cairn.workspace.project import Project
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """A stage's deps and params as they are now (None: the dep does not exist)."""
+
+    deps: tuple[LockedPath | None, ...]
+    params: dict[str, dict[str, Any]]
+
+
+class Workspace:
+    """Digests of workspace paths and values of params, each found once per repro.
+
+    A stage that runs changes what its outs (and the directories around them) hash to:
+    `forget` them after it ran.
+    """
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._paths: dict[str, LockedPath | None] = {}
+        self._params_files: dict[str, dict[str, Any]] = {}
+
+    def path(self, rel: str) -> LockedPath | None:
+        if rel not in self._paths:
+            self._paths[rel] = self._digest(rel)
+        return self._paths[rel]
+
+    def _digest(self, rel: str) -> LockedPath | None:
+        from cairn.workspace.status import file_digest, scan_workspace_dir
+
+        path = self.project.root / rel
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if os.path.isdir(path):
+            scan = scan_workspace_dir(self.project, path, want_files=False)
+            return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
+        return LockedPath(rel, file_digest(self.project, path, st), st.st_size)
+
+    def known(self, found: LockedPath) -> None:
+        """Record a digest computed elsewhere (a stage's outs, just stored)."""
+        self._paths[found.path] = found
+
+    def forget(self, rel: str) -> None:
+        """`rel` was rewritten: forget it, what is inside it and what contains it."""
+        for known in list(self._paths):
+            if known == rel or known.startswith(rel + "/") or rel.startswith(known + "/"):
+                del self._paths[known]
+
+    def params(self, stage: Stage) -> dict[str, dict[str, Any]]:
+        """``{file: {key: value}}`` of the params `stage` uses (all keys of a file named
+        without keys); UserError for a key the file does not have."""
+        from cairn.pipeline.params import load_params_file, lookup
+
+        values: dict[str, dict[str, Any]] = {}
+        for ref in stage.params:
+            if ref.file not in self._params_files:
+                self._params_files[ref.file] = load_params_file(self.project.root, ref.file,
+                                                                stage.name)
+            params = self._params_files[ref.file]
+            found = values.setdefault(ref.file, {})
+            if ref.key is None:
+                found.update(params)
+                continue
+            try:
+                found[ref.key] = lookup(params, ref.key)
+            except KeyError:
+                raise UserError(f"unknown param '{ref.key}' in {ref.file} (stage {stage.name}); "
+                                f"add it to {ref.file} or fix the stage's params") from None
+        return values
+
+    def inputs(self, stage: Stage) -> StageInputs:
+        return StageInputs(tuple(self.path(d) for d in stage.deps), self.params(stage))
+
+
+def reasons_to_run(stage: Stage, locked: LockedStage | None, inputs: StageInputs,
+                   ws: Workspace) -> list[str]:
+    """Why `stage` must run, in the user's words; empty when nothing changed."""
+    if stage.always_changed:
+        return ["always_changed"]
+    if locked is None:
+        return ["never run before"]
+    reasons = [] if tuple(stage.cmd) == locked.cmd else ["cmd changed"]
+    reasons += _dep_reasons(stage, locked, inputs)
+    reasons += _param_reasons(locked.params, inputs.params)
+    reasons += _out_reasons(stage, locked, ws)
+    return reasons
+
+
+def _dep_reasons(stage: Stage, locked: LockedStage, inputs: StageInputs) -> list[str]:
+    reasons = []
+    for rel, now in zip(stage.deps, inputs.deps, strict=True):
+        before = locked.dep(rel)
+        if now is None:
+            reasons.append(f"dep {rel} missing")
+        elif before is None:
+            reasons.append(f"dep {rel} added")
+        elif before.digest != now.digest:
+            reasons.append(f"dep {rel} changed")
+    reasons += [f"dep {d.path} removed" for d in locked.deps if d.path not in stage.deps]
+    return reasons
+
+
+def _param_reasons(before: Any, now: dict[str, dict[str, Any]]) -> list[str]:
+    reasons = []
+    for file in sorted(set(before) | set(now)):
+        old, new = before.get(file, {}), now.get(file, {})
+        for key in list(dict.fromkeys([*new, *old])):
+            if key not in old:
+                reasons.append(f"param {key} added")
+            elif key not in new:
+                reasons.append(f"param {key} removed")
+            elif not _same(old[key], new[key]):
+                reasons.append(f"param {key} {_show(old[key])} → {_show(new[key])}")
+    return reasons
+
+
+def _same(a: Any, b: Any) -> bool:
+    # 1 and 1.0 and True compare equal in Python; in a params file they are different.
+    return type(a) is type(b) and a == b
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value if value and " " not in value else repr(value)
+    from cairn.pipeline.lock import _value
+
+    return _value(value)
+
+
+def _out_reasons(stage: Stage, locked: LockedStage, ws: Workspace) -> list[str]:
+    reasons = []
+    for out in stage.outs:
+        before = locked.out(out.path)
+        now = ws.path(out.path)
+        if now is None:
+            reasons.append(f"out {out.path} missing")
+        elif before is None:
+            reasons.append(f"out {out.path} added")
+        elif before.digest != now.digest:
+            reasons.append(f"out {out.path} changed")
+    declared = {o.path for o in stage.outs}
+    reasons += [f"out {o.path} removed" for o in locked.outs if o.path not in declared]
+    return reasons
+
+
+def outs_state(stage: Stage, ws: Workspace) -> tuple[LockedPath, ...]:
+    """The stage's outs as they are (all exist: checked by the caller)."""
+    found = [ws.path(o.path) for o in stage.outs]
+    return tuple(f for f in found if f is not None)
+
+
+def stage_root(project: Project, stage: Stage) -> Path:
+    return project.root / stage.wdir if stage.wdir else project.root

@@ -1,0 +1,293 @@
+"""`cairn.lock`: what each stage last ran with and produced (docs/formats.md).
+
+One lock file beside each pipeline file (``cairn.yaml`` or ``dvc.yaml``; Cairn never
+writes ``dvc.lock``). YAML, written by Cairn in one canonical form::
+
+    schema: cairn-lock/1
+    stages:
+      train:
+        cmd: python src/train.py
+        deps:
+        - path: data/processed
+          digest: 5d41…          # blake3 of the file, or of the directory manifest
+          size: 2048
+          nfiles: 3              # directories only
+        params:
+          params.yaml:
+            train.epochs: 50
+        outs:
+        - path: models/classifier.pkl
+          digest: 9f1c…
+          size: 48213
+
+Paths are relative to the lock file's directory. Unknown keys of a stage entry and of
+the file are kept when Cairn rewrites it; a `schema` it does not know is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cairn.errors import FormatError
+from cairn.objects.hashing import is_digest
+
+LOCK_NAME = "cairn.lock"
+LOCK_SCHEMA = "cairn-lock/1"
+
+# Strings written without quotes: they read back as the same string (not a number,
+# bool, null, date, alias or tag) — everything else is double-quoted.
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+=\-]*(?:[ ,][A-Za-z0-9_./@+=\-]+)*")
+_PLAIN_BUT_NOT_STR = re.compile(r"(?i)(y|n|yes|no|true|false|on|off|null)")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class LockedPath:
+    """A dep or out as it was: `path` relative to the repository root."""
+
+    path: str
+    digest: str
+    size: int
+    nfiles: int | None = None  # directories only
+
+    @property
+    def is_dir(self) -> bool:
+        return self.nfiles is not None
+
+
+@dataclass(frozen=True)
+class LockedStage:
+    cmd: tuple[str, ...]
+    deps: tuple[LockedPath, ...]
+    params: Mapping[str, Mapping[str, Any]]  # params file (root-relative) → key → value
+    outs: tuple[LockedPath, ...]
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def dep(self, path: str) -> LockedPath | None:
+        return next((d for d in self.deps if d.path == path), None)
+
+    def out(self, path: str) -> LockedPath | None:
+        return next((o for o in self.outs if o.path == path), None)
+
+
+@dataclass
+class LockFile:
+    path: str  # relative to the repository root
+    stages: dict[str, LockedStage] = field(default_factory=dict)  # by name within its file
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def directory(self) -> str:
+        return posixpath.dirname(self.path)
+
+
+def lock_path_for(pipeline_file: str) -> str:
+    """The lock file that records the stages of `pipeline_file` (root-relative)."""
+    return posixpath.join(posixpath.dirname(pipeline_file), LOCK_NAME)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def read_lock(root: Path, rel: str) -> LockFile:
+    """The lock file at `rel`, or an empty one if there is none yet."""
+    try:
+        data = (root / rel).read_bytes()
+    except FileNotFoundError:
+        return LockFile(rel)
+    return loads(data, rel)
+
+
+def loads(data: bytes, rel: str) -> LockFile:
+    from cairn.pipeline import yamlfile
+
+    doc = yamlfile.load(data, rel)
+    if doc is None:
+        return LockFile(rel)
+    if not isinstance(doc, dict):
+        raise _bad(data, rel, [], "expected a mapping with `schema` and `stages`")
+    schema = doc.get("schema")
+    if schema != LOCK_SCHEMA:
+        raise _bad(data, rel, ["schema"],
+                   f"schema {schema!r} is not {LOCK_SCHEMA!r}; this Cairn cannot read it — "
+                   "upgrade Cairn, or delete the file to rerun every stage")
+    stages = doc.get("stages") or {}
+    if not isinstance(stages, dict):
+        raise _bad(data, rel, ["stages"], "`stages` must map stage names to entries")
+    lock = LockFile(rel, extra={k: v for k, v in doc.items() if k not in ("schema", "stages")})
+    base = posixpath.dirname(rel)
+    for name, entry in stages.items():
+        try:
+            lock.stages[str(name)] = _parse_stage(entry, base)
+        except (TypeError, ValueError, KeyError) as e:
+            raise _bad(data, rel, ["stages", str(name)],
+                       f"stage {name!r}: {e}; delete the entry to rerun the stage") from None
+    return lock
+
+
+def _bad(data: bytes, rel: str, keypath: list[str | int], message: str) -> FormatError:
+    from cairn.pipeline import yamlfile
+
+    return FormatError(message, rel, yamlfile.line_of(data, keypath))
+
+
+def _parse_stage(entry: Any, base: str) -> LockedStage:
+    if not isinstance(entry, dict):
+        raise TypeError("expected a mapping")
+    cmd = entry.get("cmd", ())
+    cmds = (cmd,) if isinstance(cmd, str) else tuple(cmd)
+    if not all(isinstance(c, str) for c in cmds):
+        raise TypeError("cmd must be a string or a list of strings")
+    params = entry.get("params") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        raise TypeError("params must map params files to {key: value}")
+    known = {"cmd", "deps", "params", "outs"}
+    return LockedStage(
+        cmd=cmds,
+        deps=tuple(_parse_path(d, base) for d in entry.get("deps") or ()),
+        params={_join(base, str(f)): dict(v) for f, v in params.items()},
+        outs=tuple(_parse_path(o, base) for o in entry.get("outs") or ()),
+        extra={k: v for k, v in entry.items() if k not in known},
+    )
+
+
+def _parse_path(item: Any, base: str) -> LockedPath:
+    if not isinstance(item, dict):
+        raise TypeError("each dep and out must be a mapping with path and digest")
+    path, digest, size = item["path"], item["digest"], item.get("size", 0)
+    nfiles = item.get("nfiles")
+    if not isinstance(path, str) or not is_digest(digest):
+        raise ValueError(f"bad path or digest in {item!r}")
+    if not isinstance(size, int) or (nfiles is not None and not isinstance(nfiles, int)):
+        raise ValueError(f"size and nfiles must be integers in {item!r}")
+    return LockedPath(_join(base, path), digest, size, nfiles)
+
+
+def _join(base: str, path: str) -> str:
+    return posixpath.normpath(posixpath.join(base, path)) if base else posixpath.normpath(path)
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def dumps(lock: LockFile, order: Iterable[str] = ()) -> bytes:
+    """The canonical text; stages in `order` first (the pipeline's), then the rest."""
+    names = [n for n in dict.fromkeys(order) if n in lock.stages]
+    names += [n for n in lock.stages if n not in names]
+    base = lock.directory
+    lines = [f"schema: {LOCK_SCHEMA}"]
+    lines += [f"{_key(k)}: {_value(v)}" for k, v in lock.extra.items()]
+    lines.append("stages:" if names else "stages: {}")
+    for name in names:
+        lines.append(f"  {_key(name)}:")
+        lines.extend(_stage_lines(lock.stages[name], base))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _stage_lines(stage: LockedStage, base: str) -> list[str]:
+    cmd: Any = stage.cmd[0] if len(stage.cmd) == 1 else list(stage.cmd)
+    lines = [f"    cmd: {_value(cmd)}"]
+    if stage.deps:
+        lines.append("    deps:")
+        lines.extend(line for d in stage.deps for line in _path_lines(d, base))
+    if stage.params:
+        lines.append("    params:")
+        for file, values in stage.params.items():
+            lines.append(f"      {_key(_rel(base, file))}:" + ("" if values else " {}"))
+            lines.extend(f"        {_key(k)}: {_value(v)}" for k, v in values.items())
+    if stage.outs:
+        lines.append("    outs:")
+        lines.extend(line for o in stage.outs for line in _path_lines(o, base))
+    lines.extend(f"    {_key(k)}: {_value(v)}" for k, v in stage.extra.items())
+    return lines
+
+
+def _path_lines(p: LockedPath, base: str) -> list[str]:
+    lines = [f"    - path: {_value(_rel(base, p.path))}", f"      digest: {p.digest}",
+             f"      size: {p.size}"]
+    if p.nfiles is not None:
+        lines.append(f"      nfiles: {p.nfiles}")
+    return lines
+
+
+def _rel(base: str, path: str) -> str:
+    return posixpath.relpath(path, base) if base else path
+
+
+def _key(key: Any) -> str:
+    return _value(key) if isinstance(key, str) else _value(str(key))
+
+
+def _value(value: Any) -> str:
+    """One YAML value on one line, read back as exactly `value`."""
+    if isinstance(value, str):
+        if _PLAIN.fullmatch(value) and not _PLAIN_BUT_NOT_STR.fullmatch(value):
+            return value
+        if value.isprintable():
+            import json
+
+            return json.dumps(value, ensure_ascii=False)
+    elif value is None:
+        return "null"
+    elif isinstance(value, bool):
+        return "true" if value else "false"
+    elif isinstance(value, int):
+        return str(value)
+    elif isinstance(value, float) and math.isfinite(value) and _NUMBER.fullmatch(repr(value)):
+        return repr(value)
+    return _yaml_flow(value)
+
+
+def _yaml_flow(value: Any) -> str:
+    """Anything else (lists, mappings, 1e-05, odd strings): PyYAML, in flow style."""
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text: str = yaml.dump(value, Dumper=dumper, default_flow_style=True, width=math.inf,
+                          allow_unicode=True, sort_keys=False)
+    return text.removesuffix("\n...\n").strip()
+
+
+def write_lock(root: Path, lock: LockFile, order: Iterable[str] = (),
+               durable: bool = True) -> None:
+    """Replace the lock file in one rename (readers see the old file or the new one).
+
+    `durable=False` skips the flush to disk: repro flushes once at the end instead of
+    once per stage (see docs/formats.md, "cairn.lock").
+    """
+    path = root / lock.path
+    data = dumps(lock, order)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        sync_lock(path)
+
+
+def sync_lock(path: Path) -> None:
+    """Flush a lock file written with durable=False, and its rename, to disk."""
+    from cairn.fsutil import fsync_dir
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)

@@ -1,0 +1,193 @@
+"""A stage's outputs: set aside before it runs, stored after, restored from the cache.
+
+Before a stage runs, its outs are moved aside (non-persist outs: the command starts
+without them, as in DVC) or copied aside (persist outs: the command sees them). If the
+command fails, what it wrote is removed and the set-aside outs are moved back, so a
+failed stage leaves the workspace as it was. After success they are deleted.
+
+Outs with ``cache: true`` are stored in the object cache (directories as manifest
+trees, as `cairn add` does) and git-ignored; ``cache: false`` outs (metrics) stay for
+git, though their bytes are kept too so the run cache can bring them back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cairn.errors import IntegrityError, ObjectNotFound, UserError
+from cairn.objects.hashing import hash_file
+from cairn.objects.links import link
+from cairn.objects.tree import scan_dir, walk_tree
+from cairn.pipeline.changes import Workspace
+from cairn.pipeline.lock import LockedPath
+from cairn.pipeline.schema import Output, Stage
+from cairn.workspace.add import track
+from cairn.workspace.ignore import ensure_ignored
+from cairn.workspace.project import Project
+
+ASIDE_DIR = "repro"  # under .cairn/tmp: outs set aside while their stage runs
+
+
+def aside_root(project: Project) -> Path:
+    return project.repo.tmp_dir / ASIDE_DIR
+
+
+def clear_leftovers(project: Project) -> None:
+    """Outs a killed repro set aside: their stage's lock entry still names the old
+    digests, so the stage reruns; the bytes, if cached, are in the cache."""
+    shutil.rmtree(aside_root(project), ignore_errors=True)
+
+
+@dataclass
+class SetAside:
+    """The outs of one running stage, out of its way until it succeeds or fails."""
+
+    project: Project
+    stage: Stage
+    moved: dict[str, Path] = field(default_factory=dict)  # out path → where it is now
+    place: Path | None = None
+
+    def __enter__(self) -> SetAside:
+        for out in self.stage.outs:
+            path = self.project.root / out.path
+            if os.path.lexists(path):
+                self._set_aside(out, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def _set_aside(self, out: Output, path: Path) -> None:
+        if self.place is None:
+            self.place = aside_root(self.project) / uuid.uuid4().hex
+            self.place.mkdir(parents=True)
+        kept = self.place / str(len(self.moved))
+        if out.persist:  # the command works on it in place: keep a copy
+            if path.is_dir() and not path.is_symlink():
+                shutil.copytree(path, kept, symlinks=True)
+            else:
+                shutil.copy2(path, kept, follow_symlinks=False)
+        else:
+            os.replace(path, kept)
+        self.moved[out.path] = kept
+
+    def __exit__(self, *exc: object) -> None:
+        if self.place is not None:
+            shutil.rmtree(self.place, ignore_errors=True)
+
+    def restore(self) -> None:
+        """The command failed: remove what it wrote, put the old outs back."""
+        for out in self.stage.outs:
+            path = self.project.root / out.path
+            _remove(path)
+            kept = self.moved.get(out.path)
+            if kept is not None:
+                os.replace(kept, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def missing_outs(stage: Stage, root: Path) -> list[str]:
+    return [o.path for o in stage.outs if not os.path.lexists(root / o.path)]
+
+
+def store_outs(project: Project, stage: Stage, ws: Workspace, ignores: list[Path]
+               ) -> tuple[LockedPath, ...]:
+    """Digest every out of a stage that just ran; cache and git-ignore the cached ones
+    (.gitignore files changed are added to `ignores`)."""
+    stored = []
+    for out in stage.outs:
+        path = project.root / out.path
+        ws.forget(out.path)
+        found = _store(project, out.path, path, linked=out.cache)
+        if out.cache and (changed := ensure_ignored(path)) is not None:
+            ignores.append(changed)
+        ws.known(found)
+        stored.append(found)
+    return tuple(stored)
+
+
+def _store(project: Project, rel: str, path: Path, linked: bool = True) -> LockedPath:
+    """Store an out's bytes; `linked=False` (cache: false outs, which git tracks) leaves
+    the workspace file alone whatever the link type."""
+    if not path.exists():
+        raise UserError(f"{rel}: the stage's command did not create this out")
+    if linked:
+        tracked = track(project, path)
+        return LockedPath(rel, tracked.digest, tracked.size, tracked.nfiles)
+    if path.is_dir():
+        scan = scan_dir(path, project.state, project.odb, project.jobs)
+        return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
+    st = os.stat(path)
+    oid, size = project.odb.add_file(path, project.state.get(str(path), st), st)
+    project.state.put(str(path), st, oid)
+    return LockedPath(rel, oid, size)
+
+
+def commit_missing(project: Project, stage: Stage, outs: tuple[LockedPath, ...]) -> None:
+    """Outs that are as recorded but whose objects the cache lacks (a repro killed
+    before its objects were flushed, or a cleaned cache): store them again."""
+    cached = {o.path for o in stage.outs if o.cache}
+    for found in outs:
+        if found.path in cached and not project.odb.exists(found.digest):
+            _store(project, found.path, project.root / found.path)
+
+
+def can_restore(project: Project, outs: tuple[LockedPath, ...]) -> bool:
+    """Does the cache hold every object needed to check these outs out?"""
+    odb = project.odb
+    try:
+        for out in outs:
+            if not odb.exists(out.digest):
+                return False
+            if out.is_dir:
+                for _, entry in walk_tree(odb, out.digest):
+                    if not odb.exists(entry.digest):
+                        return False
+    except (ObjectNotFound, IntegrityError, UserError):
+        return False
+    return True
+
+
+def restore_outs(project: Project, stage: Stage, outs: tuple[LockedPath, ...],
+                 ignores: list[Path]) -> None:
+    """Put recorded outs into the workspace from the cache (verified before linking)."""
+    specs = {o.path: o for o in stage.outs}
+    for out in outs:
+        path = project.root / out.path
+        types = project.link_types if specs[out.path].cache else ("copy",)
+        _remove(path)
+        if out.is_dir:
+            path.mkdir(parents=True)
+            for rel, entry in walk_tree(project.odb, out.digest):
+                if entry.is_dir:
+                    (path / rel).mkdir(exist_ok=True)
+                else:
+                    _link_verified(project, entry.digest, path / rel, types, int(entry.mode, 8))
+        else:
+            _link_verified(project, out.digest, path, types, 0o644)
+        if specs[out.path].cache and (changed := ensure_ignored(path)) is not None:
+            ignores.append(changed)
+
+
+def _link_verified(project: Project, oid: str, path: Path, types: tuple[str, ...],
+                   mode: int) -> None:
+    obj = project.odb.oid_to_path(oid)
+    st = obj.stat()
+    if project.state.get(str(obj), st) != oid:
+        if hash_file(obj, st.st_size) != oid:
+            project.odb.quarantine(oid)
+            raise IntegrityError(f"cache object {oid} for {path} is corrupt; it was "
+                                 "quarantined — rerun, or `cairn pull` a good copy", oid)
+        project.state.put(str(obj), st, oid)
+    link(obj, path, types, mode)
+    project.state.put(str(path), os.stat(path), oid)

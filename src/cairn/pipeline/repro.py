@@ -1,0 +1,326 @@
+"""`cairn repro`: run, in dependency order, only the stages whose inputs changed.
+
+For each stage of the plan (`Graph.stages_to_run`), once its upstream stages are done:
+frozen → skip; nothing changed against cairn.lock → skip; the run cache has its exact
+inputs → restore the outs from the cache; else run its commands with ``sh -c`` in its
+wdir, store its outs and record it in cairn.lock. Stages whose upstream stages are done
+run in parallel with ``jobs > 1``; a failure stops new stages from starting.
+
+Durability is paid once per repro, not once per stage: objects, run-cache entries and
+the lock are written under temp names and renamed into place (so a killed repro leaves
+every file whole), and one flush at the end makes them durable (docs/formats.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cairn.errors import CairnError
+from cairn.pipeline import runcache
+from cairn.pipeline.changes import StageInputs, Workspace, reasons_to_run, stage_root
+from cairn.pipeline.lock import LockedPath, LockedStage, LockFile, lock_path_for, read_lock
+from cairn.pipeline.outputs import (
+    SetAside,
+    can_restore,
+    clear_leftovers,
+    commit_missing,
+    missing_outs,
+    restore_outs,
+    store_outs,
+)
+from cairn.pipeline.schema import Pipeline, Stage
+from cairn.workspace.project import Project
+
+
+@dataclass
+class StageResult:
+    stage: str
+    action: str  # "ran", "skipped", "restored", "frozen", "would-run", "failed"
+    reasons: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # files to commit to git afterwards
+
+    @property
+    def line(self) -> str:
+        why = "; ".join(self.reasons)
+        return {
+            "ran": f"Running stage '{self.stage}': {why}",
+            "failed": f"Running stage '{self.stage}': {why}",
+            "skipped": f"Stage '{self.stage}' didn't change, skipping",
+            "restored": f"Restored stage '{self.stage}' from the run cache",
+            "frozen": f"Stage '{self.stage}' is frozen, skipping",
+            "would-run": f"Would run stage '{self.stage}': {why}",
+        }[self.action]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "action": self.action, "reasons": self.reasons}
+
+
+class StageFailedError(CairnError):
+    """A stage's command failed; `results` says what happened to every stage before."""
+
+    def __init__(self, message: str, results: list[StageResult]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+Report = Callable[[StageResult], None]
+
+
+def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
+          dry: bool = False, downstream: bool = False, jobs: int = 1,
+          report: Report | None = None, command_stdout: int | None = None,
+          pipeline: Pipeline | None = None) -> list[StageResult]:
+    """Bring the pipeline up to date; `report` hears of each stage as it is decided (a
+    running stage before its command starts). `command_stdout` redirects the commands'
+    standard output (e.g. to stderr, under --json)."""
+    from cairn.pipeline.graph import build_graph
+    from cairn.pipeline.schema import load_pipeline
+
+    pipeline = pipeline or load_pipeline(project.root)
+    graph = build_graph(pipeline, project.root)
+    plan = graph.stages_to_run(list(targets), downstream)
+    upstream = {s.name: {u.name for u in graph.upstream(s)} for s in plan}
+    if dry:
+        return _Run(project, pipeline, plan, upstream, force, True, 1, report,
+                    command_stdout).go()
+    with project.repo.lock():
+        clear_leftovers(project)
+        run = _Run(project, pipeline, plan, upstream, force, False, max(1, jobs), report,
+                   command_stdout)
+        with _durable_at_end(project, run):
+            return run.go()
+
+
+@contextlib.contextmanager
+def _durable_at_end(project: Project, run: _Run) -> Iterator[None]:
+    """Objects stored by every stage share one flush (see the module docstring). With
+    hardlink/symlink links the workspace points into the cache, so each object must be
+    in place at once: no deferral then."""
+    links_into_cache = project.link_types[0] in ("hardlink", "symlink")
+    batch = contextlib.nullcontext() if links_into_cache else project.odb.batch()
+    error: BaseException | None = None
+    with batch:
+        try:
+            yield
+        except BaseException as e:  # still flush what finished stages recorded
+            error = e
+    run.sync()
+    if error is not None:
+        raise error
+
+
+class _Run:
+    def __init__(self, project: Project, pipeline: Pipeline, plan: list[Stage],
+                 upstream: dict[str, set[str]], force: bool, dry: bool, jobs: int,
+                 report: Report | None, command_stdout: int | None) -> None:
+        self.project, self.pipeline, self.plan = project, pipeline, plan
+        self.planned = {s.name for s in plan}
+        self.upstream = {name: ups & self.planned for name, ups in upstream.items()}
+        self.force, self.dry, self.jobs = force, dry, jobs
+        self.report, self.command_stdout = report, command_stdout
+        self.ws = Workspace(project)
+        self.locks: dict[str, LockFile] = {}
+        self.written: set[str] = set()
+        self.results: dict[str, StageResult] = {}
+        self.done: set[str] = set()  # decided, or finished running
+        self.failures: list[str] = []
+
+    # -- the schedule ------------------------------------------------------------------
+
+    def go(self) -> list[StageResult]:
+        todo = list(self.plan)
+        running: dict[Future[int], tuple[Stage, StageInputs, SetAside]] = {}
+        pool = ThreadPoolExecutor(self.jobs) if self.jobs > 1 else None
+        try:
+            while todo or running:
+                ready = [] if self.failures else [s for s in todo if self._is_ready(s)]
+                for stage in ready:
+                    todo.remove(stage)
+                    started = self._start(stage, pool)
+                    if started is not None:
+                        running[started[0]] = started[1]
+                if not running:
+                    if self.failures or not ready:
+                        break
+                    continue
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    self._finish(*running.pop(future), future)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        results = [self.results[s.name] for s in self.plan if s.name in self.results]
+        if self.failures:
+            raise StageFailedError("; ".join(self.failures), results)
+        return results
+
+    def _is_ready(self, stage: Stage) -> bool:
+        return self.upstream[stage.name] <= self.done
+
+    def _start(self, stage: Stage, pool: ThreadPoolExecutor | None
+               ) -> tuple[Future[int], tuple[Stage, StageInputs, SetAside]] | None:
+        """Decide about `stage`; if it must run, start its commands and return them."""
+        result = self._decide(stage)
+        if result is not None:
+            self._emit(result)
+            self.done.add(stage.name)
+            return None
+        inputs = self.ws.inputs(stage)
+        aside = SetAside(self.project, stage).__enter__()
+        future: Future[int]
+        if pool is None:
+            future = Future()
+            try:
+                future.set_result(self._run_commands(stage))
+            except BaseException as e:
+                aside.restore()
+                aside.__exit__()
+                raise e
+        else:
+            future = pool.submit(self._run_commands, stage)
+        return future, (stage, inputs, aside)
+
+    # -- deciding ----------------------------------------------------------------------
+
+    def _decide(self, stage: Stage) -> StageResult | None:
+        """The result of a stage that does not run its command; None if it must run
+        (after reporting it)."""
+        if stage.frozen:
+            return StageResult(stage.name, "frozen")
+        inputs = self.ws.inputs(stage)
+        locked = self._lock(stage).stages.get(stage.short_name)
+        reasons = ["forced"] if self.force else reasons_to_run(stage, locked, inputs, self.ws)
+        if not reasons and self.dry:
+            reasons = self._upstream_would_run(stage)
+        if not reasons:
+            if locked is not None and not self.dry:
+                commit_missing(self.project, stage, locked.outs)
+            return StageResult(stage.name, "skipped")
+        if self.dry:
+            return StageResult(stage.name, "would-run", reasons)
+        missing = [rel for rel, now in zip(stage.deps, inputs.deps, strict=True) if now is None]
+        if missing:
+            self.failures.append(f"stage '{stage.name}' cannot run: its dep {missing[0]} does "
+                                 "not exist; create it or add the stage that produces it")
+            return StageResult(stage.name, "failed", [f"dep {missing[0]} missing"])
+        if not self.force and runcache.cacheable(stage):
+            restored = self._restore(stage, inputs)
+            if restored is not None:
+                return restored
+        self._emit(StageResult(stage.name, "ran", reasons))
+        return None
+
+    def _upstream_would_run(self, stage: Stage) -> list[str]:
+        # A dry run cannot know what an upstream stage would write: assume it changes.
+        return [f"upstream stage '{u}' would run" for u in sorted(self.upstream[stage.name])
+                if self.results[u].action == "would-run"]
+
+    def _restore(self, stage: Stage, inputs: StageInputs) -> StageResult | None:
+        deps = tuple(d for d in inputs.deps if d is not None)
+        key = runcache.run_key(runcache.stage_inputs(stage, deps, inputs.params))
+        entry = runcache.lookup(self.project.odb.root, key)
+        if entry is None or [o.path for o in entry.outs] != [o.path for o in stage.outs] \
+                or not can_restore(self.project, entry.outs):
+            return None
+        ignores: list[Path] = []
+        restore_outs(self.project, stage, entry.outs, ignores)
+        for out in entry.outs:
+            self.ws.forget(out.path)
+            self.ws.known(out)
+        files = self._save_lock(stage, inputs, entry.outs, ignores)
+        return StageResult(stage.name, "restored", files=files)
+
+    # -- running -----------------------------------------------------------------------
+
+    def _run_commands(self, stage: Stage) -> int:
+        """Run the stage's commands in order (in a worker thread under -j); the exit code
+        of the first that fails, or 0."""
+        cwd = stage_root(self.project, stage)
+        for cmd in stage.cmd:
+            code = subprocess.call(["/bin/sh", "-c", cmd], cwd=cwd, stdout=self.command_stdout)
+            if code != 0:
+                return code
+        return 0
+
+    def _finish(self, stage: Stage, inputs: StageInputs, aside: SetAside,
+                future: Future[int]) -> None:
+        try:
+            code = future.result()
+            missing = missing_outs(stage, self.project.root) if code == 0 else []
+            if code != 0 or missing:
+                aside.restore()
+                self._fail(stage, code, missing)
+                return
+            ignores: list[Path] = []
+            outs = store_outs(self.project, stage, self.ws, ignores)
+            files = self._save_lock(stage, inputs, outs, ignores)
+            if runcache.cacheable(stage):
+                deps = tuple(d for d in inputs.deps if d is not None)
+                runcache.save(self.project.odb.root, runcache.RunEntry(
+                    runcache.stage_inputs(stage, deps, inputs.params), outs))
+            self.results[stage.name].files = files
+        except BaseException:
+            aside.restore()
+            raise
+        finally:
+            aside.__exit__()
+            self.done.add(stage.name)
+
+    def _fail(self, stage: Stage, code: int, missing: list[str]) -> None:
+        self.results[stage.name].action = "failed"
+        where = self._lock(stage).path
+        if code != 0:
+            what = f"`{stage.cmd[-1] if len(stage.cmd) == 1 else ' && '.join(stage.cmd)}` " \
+                   f"exited with code {code}"
+        else:
+            what = f"its command did not create out {missing[0]}"
+        self.failures.append(f"stage '{stage.name}' failed: {what}; its outputs and {where} "
+                             "were left as they were")
+
+    # -- recording ---------------------------------------------------------------------
+
+    def _emit(self, result: StageResult) -> None:
+        self.results[result.stage] = result
+        if self.report is not None:
+            self.report(result)
+
+    def _lock(self, stage: Stage) -> LockFile:
+        rel = lock_path_for(stage.file)
+        if rel not in self.locks:
+            self.locks[rel] = read_lock(self.project.root, rel)
+        return self.locks[rel]
+
+    def _save_lock(self, stage: Stage, inputs: StageInputs, outs: tuple[LockedPath, ...],
+                   ignores: list[Path]) -> list[str]:
+        """Record the stage in its lock file; return the files changed for git."""
+        from cairn.pipeline.lock import write_lock
+
+        lock = self._lock(stage)
+        deps = tuple(d for d in inputs.deps if d is not None)
+        entry = LockedStage(tuple(stage.cmd), deps, inputs.params, outs)
+        changed = [p.relative_to(self.project.root).as_posix() for p in ignores]
+        if lock.stages.get(stage.short_name) == entry:
+            return changed
+        lock.stages[stage.short_name] = entry
+        order = [s.short_name for s in self.pipeline.stages.values() if s.file == stage.file]
+        write_lock(self.project.root, lock, order, durable=False)
+        self.written.add(lock.path)
+        return [lock.path, *changed]
+
+    def sync(self) -> None:
+        """Make the locks written this run durable (objects were flushed by the batch)."""
+        from cairn.pipeline.lock import sync_lock
+
+        for rel in sorted(self.written):
+            sync_lock(self.project.root / rel)
+
+
+def lock_files_changed(results: Sequence[StageResult]) -> list[str]:
+    """Files a user should `git add` after the run, each once."""
+    return list(dict.fromkeys(f for r in results for f in r.files))
