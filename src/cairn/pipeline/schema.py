@@ -12,7 +12,10 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cairn.pipeline.parse import Source
 
 PIPELINE_FILES = ("cairn.yaml", "dvc.yaml")
 # Never searched for pipeline files: git, Cairn's and DVC's own dirs, caches, venvs.
@@ -69,11 +72,19 @@ def load_pipeline(root: Path) -> Pipeline:
 
     A repository without pipeline files has an empty pipeline.
     """
-    from cairn.pipeline.parse import DiskSource, PipelineBuilder
+    from cairn.pipeline.parse import DiskSource
 
-    builder = PipelineBuilder(DiskSource(root))
+    return load_workspace_pipeline(root, DiskSource(root))
+
+
+def load_workspace_pipeline(root: Path, source: Source) -> Pipeline:
+    """`load_pipeline` reading file contents through `source` (e.g. a file about to be
+    written, checked before it is)."""
+    from cairn.pipeline.parse import PipelineBuilder
+
+    builder = PipelineBuilder(source)
     for name in PIPELINE_FILES:
-        if (root / name).is_file():
+        if source.read(name) is not None:
             builder.add_file(name)
     skip = {o.path for s in builder.stages.values() for o in s.outs}
     for relpath in _find_nested_pipeline_files(root, skip):

@@ -47,7 +47,8 @@ def load(data: bytes | str, path: str) -> Any:
     try:
         return yaml.load(data, Loader=loader())
     except DuplicateKey as e:
-        raise FormatError(f"key {e.key!r} appears twice; keep one", path, e.line) from None
+        raise FormatError(f"{e.key!r} is defined twice in one mapping (a stage, key or option "
+                          "name must be unique there); keep one", path, e.line) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
