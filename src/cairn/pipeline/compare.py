@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cairn.errors import UserError
+from cairn.errors import FormatError, UserError
 from cairn.scm.git import Git
 from cairn.workspace.get import (
     WORKSPACE,
@@ -133,7 +133,21 @@ def load_pipeline_from(snap: Snapshot) -> Pipeline | None:
     files.update(snap.read(sorted(needed - set(files))))
     from cairn.pipeline.schema import load_pipeline_at
 
-    return load_pipeline_at(files)
+    with naming_revision(snap):
+        return load_pipeline_at(files)
+
+
+@contextlib.contextmanager
+def naming_revision(snap: Snapshot) -> Iterator[None]:
+    """A malformed file of a past revision: say which revision, since the workspace's
+    copy may be fine."""
+    try:
+        yield
+    except FormatError as e:
+        if isinstance(snap, WorkspaceSnapshot):
+            raise
+        raise FormatError(f"{e} (as of {snap.label}; fix it in a new commit, or compare "
+                          "other revisions)") from None
 
 
 def _vars_files(data: bytes) -> Iterator[str]:
@@ -254,7 +268,8 @@ def params_at(revs: Revisions, snap: Snapshot) -> dict[str, dict[str, Any]]:
                 keys.add(ref.key)
     found: dict[str, dict[str, Any]] = {}
     for path, data in snap.read(wanted).items():
-        params = read_params(f"{snap.label}:{path}", data)
+        with naming_revision(snap):
+            params = read_params(path, data)
         keys = wanted[path]
         if keys is None:
             found[path] = flatten(params)

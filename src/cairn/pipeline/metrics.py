@@ -49,8 +49,8 @@ def metrics_at(revs: Revisions, snap: Snapshot) -> RevisionMetrics:
         if path in contents:
             try:
                 result.metrics[path] = parse_metrics(path, contents[path])
-            except FormatError as e:
-                result.errors[path] = str(e)
+            except FormatError as e:  # one bad file must not hide the others
+                result.errors[path] = f"{e} (as of {snap.label})"
     return result
 
 
