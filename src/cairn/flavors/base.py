@@ -301,7 +301,7 @@ def resolve_signature(signature: Signature | Mapping[str, Any] | None, input_exa
     if isinstance(signature, Signature):
         return signature
     if signature is not None:
-        return Signature.from_dict(signature, "signature=")
+        return Signature.from_dict(signature)
     if input_example is None:
         return None
     inputs = infer_schema(input_example)

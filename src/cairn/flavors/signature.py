@@ -66,15 +66,17 @@ class Signature:
         return out
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "signature") -> Signature:
+    def from_dict(cls, data: Any, path: str | None = None) -> Signature:
+        """The signature `data` describes; `path` names the file it came from in errors."""
         if not isinstance(data, Mapping) or "inputs" not in data:
-            raise FormatError(f"{where} must be a mapping with 'inputs'")
+            raise FormatError("signature must be a mapping with 'inputs'", path)
         outputs = data.get("outputs")
-        return cls(schema_from_dict(data["inputs"], f"{where}.inputs"),
-                   None if outputs is None else schema_from_dict(outputs, f"{where}.outputs"))
+        return cls(schema_from_dict(data["inputs"], "signature.inputs", path),
+                   None if outputs is None
+                   else schema_from_dict(outputs, "signature.outputs", path))
 
 
-def schema_from_dict(data: Any, where: str) -> Schema:
+def schema_from_dict(data: Any, where: str, path: str | None = None) -> Schema:
     try:
         if "columns" in data:
             return ColumnSchema(tuple(ColumnSpec(str(c["name"]), str(c["dtype"]))
@@ -83,10 +85,10 @@ def schema_from_dict(data: Any, where: str) -> Schema:
                                    None if t.get("name") is None else str(t["name"]))
                         for t in data["tensors"])
     except (TypeError, KeyError, ValueError, AttributeError) as e:
-        raise FormatError(f"{where} is malformed ({e!r}); expected 'columns' or 'tensors'") \
-            from None
+        raise FormatError(f"{where} is malformed ({e!r}); expected 'columns' or 'tensors'",
+                          path) from None
     if not tensors:
-        raise FormatError(f"{where} names no tensor")
+        raise FormatError(f"{where} names no tensor", path)
     return TensorSchema(tensors)
 
 
@@ -237,8 +239,10 @@ def _cast(values: Any, dtype: str, what: str) -> Any:
         source, target = np.dtype(got), np.dtype(dtype)
     except TypeError:
         raise _bad_dtype(what, got, dtype) from None
-    if np.can_cast(source, target, casting="safe"):
+    exact = source.kind == target.kind or (source.kind == "b" and target.kind != "f")
+    if exact and np.can_cast(source, target, casting="safe"):
         return values.astype(target)
+    # numpy calls int64 -> float64 safe; check values instead (2**53 + 1 is not a float)
     if source.kind in "biuf" and target.kind in "iuf" and not (
             source.kind == "f" and target.kind in "iu"):
         converted = values.astype(target)
