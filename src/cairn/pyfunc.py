@@ -1,0 +1,42 @@
+"""Generic Python models and the flavor-independent loader, as `mlflow.pyfunc` has them.
+
+`load_model` loads a model of any flavor and returns it with a ``predict`` that checks
+its input against the saved signature, and ``metadata`` that carries its lineage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cairn.flavors.base import LoadedModel
+from cairn.flavors.pyfunc import PythonModel, PythonModelContext, save_model
+from cairn.registry.facade import log_and_register
+from cairn.registry.loading import load_model as _load_model
+from cairn.tracking.models import ModelInfo
+
+__all__ = ["LoadedModel", "PythonModel", "PythonModelContext", "load_model", "log_model",
+           "save_model"]
+
+
+def log_model(artifact_path: str = "model", *, python_model: Any,
+              artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
+              code_paths: Sequence[str | os.PathLike[str]] | None = None,
+              input_example: Any = None, signature: Any = None,
+              registered_model_name: str | None = None,
+              metadata: Mapping[str, Any] | None = None,
+              pip_requirements: list[str] | None = None) -> ModelInfo:
+    """Save a generic Python model into the active run's artifacts; optionally register."""
+    def save(path: os.PathLike[str]) -> Any:
+        return save_model(path, python_model=python_model, artifacts=artifacts,
+                          code_paths=code_paths, input_example=input_example,
+                          signature=signature, metadata=metadata,
+                          pip_requirements=pip_requirements)
+
+    return log_and_register(save, artifact_path, registered_model_name)
+
+
+def load_model(model_uri: str | os.PathLike[str], trusted: bool = False) -> LoadedModel:
+    """Any model (models:/…, runs:/…, or a directory), with a schema-checking predict."""
+    return _load_model(model_uri, trusted=trusted)

@@ -1,0 +1,133 @@
+"""`load_model(uri)`: resolve → digest → a verified, read-only model directory → flavor.
+
+A model is materialized once per digest under ``<tmp>/models/<digest>`` (the project's
+``.cairn/tmp``, else beside the object store): built in a temp sibling from verified
+objects, made read-only, then renamed into place, so a reader sees it whole or not at
+all. A stamp beside it records each file's size and mtime; a later load that finds
+them unchanged skips re-hashing, and one that finds any change rebuilds from the
+(verified) objects. A tampered object is refused with an IntegrityError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cairn.errors import UserError
+from cairn.registry import uris
+from cairn.tracking.artifacts import materialize
+from cairn.tracking.backend import Backend, backend
+
+if TYPE_CHECKING:
+    from cairn.flavors.base import LoadedModel
+
+MODELS_DIR = "models"
+STAMP_SUFFIX = ".verified"
+
+
+def load_model(model_uri: str | os.PathLike[str], trusted: bool = False,
+               dst_path: str | None = None) -> LoadedModel:
+    """A model with `.predict` (checked against its input schema) and `.metadata`
+    (its lineage in `.metadata.lineage`). `model_uri`: models:/…, runs:/…, or a path to
+    a model directory. Pickle-based models load only with `trusted=True`."""
+    from cairn.flavors.base import load
+
+    path, lineage = model_path(str(model_uri))
+    model = load(path, trusted=trusted, source=str(model_uri))
+    if lineage:
+        model.metadata = model.metadata.with_lineage(lineage)
+    return model
+
+
+def model_path(model_uri: str, b: Backend | None = None) -> tuple[Path, dict[str, Any]]:
+    """The local model directory for `model_uri`, and the lineage to attach to it."""
+    if not uris.is_model_uri(model_uri):
+        local = Path(model_uri)
+        if not local.is_dir():
+            raise UserError(f"{model_uri} is neither a model directory nor a model URI "
+                            f"({uris.FORMS})")
+        return local, {}
+    b = b or backend()
+    resolved = uris.resolve(b.store, model_uri)
+    if not resolved.is_dir:
+        raise UserError(f"{model_uri} names a file, not a model directory; "
+                        "name the directory log_model wrote (e.g. runs:/<id>/model)")
+    from cairn.registry.lineage import load_lineage
+
+    return materialized(b, resolved.digest), load_lineage(b.store, resolved)
+
+
+def materialized(b: Backend, digest: str) -> Path:
+    """The read-only, verified directory of manifest `digest`, built if needed."""
+    root = b.tmp_dir / MODELS_DIR
+    final = root / digest
+    stamp = root / (digest + STAMP_SUFFIX)
+    if final.is_dir() and _unchanged(final, stamp):
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{digest[:16]}.", suffix=".tmp", dir=root))
+    try:
+        built = work / "model"
+        materialize(b.odb, digest, True, built)
+        _stamp(built, work / "stamp")
+        _make_read_only(built)
+        if final.exists():  # stale or tampered: replace it
+            _remove(final)
+        try:
+            os.rename(built, final)  # the top directory stays writable until here
+        except OSError:
+            if not final.is_dir():  # not another process that won the race
+                raise
+            return final
+        os.chmod(final, 0o555)
+        os.replace(work / "stamp", stamp)
+    finally:
+        _remove(work)
+    return final
+
+
+def _file_stats(root: Path) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            st = os.lstat(os.path.join(dirpath, name))
+            rel = os.path.relpath(os.path.join(dirpath, name), root)
+            found[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]
+    return found
+
+
+def _stamp(root: Path, out: Path) -> None:
+    out.write_text(json.dumps(_file_stats(root), sort_keys=True))
+
+
+def _unchanged(root: Path, stamp: Path) -> bool:
+    try:
+        recorded = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(recorded == _file_stats(root))
+
+
+def _make_read_only(root: Path) -> None:
+    """Files and sub-directories; the top one last, after it has moved into place."""
+    for dirpath, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) & ~0o222)
+        if dirpath != str(root):
+            os.chmod(dirpath, 0o555)
+
+
+def _remove(path: Path) -> None:
+    if not path.exists():
+        return
+    for dirpath, _dirs, _files in os.walk(path):
+        with contextlib.suppress(OSError):
+            os.chmod(dirpath, 0o755)
+    shutil.rmtree(path, ignore_errors=True)

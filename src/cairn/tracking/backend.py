@@ -1,0 +1,187 @@
+"""Where tracking data goes: the metadata store (a URI) and the object store beside it.
+
+The tracking URI, first found wins: `set_tracking_uri()`, the environment variable
+``CAIRN_TRACKING_URI``, the config key ``tracking.uri``, the project's
+``.cairn/cairn.db`` when the working directory is inside a Cairn project, else
+``~/.cairn/cairn.db``. A plain path means a SQLite file.
+
+Artifacts (run files, models) are objects: inside a project they go to the project's
+cache (``.cairn/cache``), so `cairn push` and `cairn gc` see them; outside one they go
+to ``cache/`` next to the SQLite file (``~/.cairn/cache``), or ``~/.cairn/cache`` for
+a database server. Materialized models live in ``tmp/models`` beside that cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cairn.errors import NotARepositoryError, UserError
+from cairn.objects.odb import ObjectDB
+from cairn.repo import Repo
+
+if TYPE_CHECKING:
+    from cairn.store.base import MetadataStore
+    from cairn.tracking.buffer import MetricBuffer
+
+ENV_URI = "CAIRN_TRACKING_URI"
+DB_NAME = "cairn.db"
+DEFAULT_FLUSH_INTERVAL = 1.0  # seconds a logged metric may wait in memory
+DEFAULT_FLUSH_ROWS = 1000  # a buffer this full is written at once
+
+_lock = threading.RLock()
+_explicit_uri: str | None = None
+_backends: dict[tuple[str, str], Backend] = {}
+
+
+def home_dir() -> Path:
+    return Path.home() / ".cairn"
+
+
+def find_repo(start: Path | None = None) -> Repo | None:
+    try:
+        return Repo.find(start)
+    except NotARepositoryError:
+        return None
+
+
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Use `uri` from now on in this process; None goes back to the default."""
+    global _explicit_uri
+    _explicit_uri = None if uri is None or str(uri) == "" else normalize_uri(str(uri))
+
+
+def get_tracking_uri() -> str:
+    if _explicit_uri is not None:
+        return _explicit_uri
+    from_env = os.environ.get(ENV_URI)
+    if from_env:
+        return normalize_uri(from_env)
+    repo = find_repo()
+    configured = repo.config.get("tracking.uri") if repo else None
+    if configured:
+        return normalize_uri(str(configured))
+    if repo is not None:
+        return normalize_uri(str(repo.dot_dir / DB_NAME))
+    return normalize_uri(str(home_dir() / DB_NAME))
+
+
+def normalize_uri(uri: str) -> str:
+    """A URI the store understands: plain paths and ``file:`` become ``sqlite:///abs``."""
+    if uri.startswith(("sqlite://", "postgresql://", "postgresql+", "postgres://",
+                       "http://", "https://")):
+        return uri
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    elif "://" in uri:
+        raise UserError(f"tracking URI {uri!r} has an unknown scheme; use a path, "
+                        "sqlite:///path/to/cairn.db or postgresql://user@host/db")
+    path = Path(os.path.expanduser(uri)).absolute()
+    return f"sqlite:///{path}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+@dataclass
+class Backend:
+    """One tracking URI opened: its store, its objects, its metric buffer."""
+
+    uri: str
+    store: MetadataStore
+    odb: ObjectDB
+    repo: Repo | None
+    _buffer: MetricBuffer | None = field(default=None, repr=False)
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.repo.tmp_dir if self.repo else self.odb.root.parent / "tmp"
+
+    @property
+    def root(self) -> Path | None:
+        """The project root, where lineage is read from (None outside a project)."""
+        return self.repo.root if self.repo else None
+
+    @property
+    def buffer(self) -> MetricBuffer:
+        with _lock:
+            if self._buffer is None:
+                from cairn.tracking.buffer import MetricBuffer
+
+                interval, rows = flush_settings(self.repo)
+                self._buffer = MetricBuffer(self.store, interval, rows)
+            return self._buffer
+
+    @contextlib.contextmanager
+    def writing_objects(self) -> Iterator[None]:
+        """Hold the project lock while objects are written and recorded, so a concurrent
+        `cairn gc` cannot delete them between the two."""
+        if self.repo is None:
+            yield
+            return
+        self.odb.root.mkdir(parents=True, exist_ok=True)
+        with self.repo.lock():
+            yield
+
+
+def flush_settings(repo: Repo | None) -> tuple[float, int]:
+    from cairn.repo import find_config
+
+    config = repo.config if repo else find_config()
+    interval = float(config.get("tracking.flush_interval", DEFAULT_FLUSH_INTERVAL))
+    rows = int(config.get("tracking.flush_rows", DEFAULT_FLUSH_ROWS))
+    if interval < 0 or rows < 1:
+        raise UserError("tracking.flush_interval must be >= 0 seconds and tracking.flush_rows "
+                        ">= 1; fix them with `cairn config`")
+    return interval, rows
+
+
+def objects_root(uri: str, repo: Repo | None) -> Path:
+    if repo is not None:
+        return repo.cache_dir
+    db = sqlite_path(uri)
+    return db.parent / "cache" if db is not None else home_dir() / "cache"
+
+
+def backend(uri: str | None = None) -> Backend:
+    """The backend for `uri` (default: the current tracking URI), opened once per process."""
+    uri = normalize_uri(uri) if uri else get_tracking_uri()
+    repo = find_repo()
+    key = (uri, str(repo.root) if repo else "")
+    with _lock:
+        found = _backends.get(key)
+        if found is None:
+            found = Backend(uri, _open_store(uri), ObjectDB(objects_root(uri, repo)), repo)
+            _backends[key] = found
+        return found
+
+
+def _open_store(uri: str) -> MetadataStore:
+    db = sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    from cairn.store.open import open_store
+
+    return open_store(uri)
+
+
+def all_backends() -> list[Backend]:
+    with _lock:
+        return list(_backends.values())
+
+
+def forget_backends() -> None:
+    """Flush and drop every opened backend (tests; a forked child)."""
+    with _lock:
+        backends = list(_backends.values())
+        _backends.clear()
+    for b in backends:
+        if b._buffer is not None:
+            b._buffer.close()
+        b.store.close()

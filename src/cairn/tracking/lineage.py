@@ -1,0 +1,212 @@
+"""What every run records without being asked: code, data, params and environment.
+
+All of it becomes run tags under ``cairn.`` (values are strings; structured ones JSON):
+
+    cairn.git.commit, cairn.git.branch, cairn.git.dirty ("true"/"false"),
+    cairn.git.diff_digest (blake3 of `git diff HEAD --binary`, only when dirty),
+    cairn.source.argv (JSON list), cairn.source.entry_point, cairn.user, cairn.host,
+    cairn.python, cairn.packages (JSON {distribution: version}),
+    cairn.data (JSON {path: digest} of pointer-file outs and cairn.lock deps/outs),
+    cairn.stages (JSON {stage: [out paths]} from cairn.lock),
+    cairn.params (JSON of params.yaml)
+
+Cheap by design: two `git` calls at most, package versions from installed metadata
+(nothing is imported), pointer files read without YAML when Cairn wrote them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cairn.errors import CairnError
+from cairn.objects.hashing import hash_bytes
+
+PREFIX = "cairn."
+PARENT_RUN_TAG = "cairn.parentRunId"
+PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "torch", "tensorflow", "xgboost",
+            "lightgbm", "onnx", "onnxruntime", "skops", "cairn")
+LOCK_FILE = "cairn.lock"
+PARAMS_FILE = "params.yaml"
+
+
+def capture(root: Path | None) -> dict[str, str]:
+    """The lineage tags of a run started now, in project (or git work tree) `root`."""
+    tags = environment()
+    work_tree = root or _git_toplevel()
+    if work_tree is not None:
+        tags.update(git_state(work_tree))
+        tags["cairn.source.entry_point"] = entry_point(work_tree)
+    if root is not None:
+        tags.update(data_state(root))
+    return tags
+
+
+def environment() -> dict[str, str]:
+    return {
+        "cairn.source.argv": json.dumps(sys.argv),
+        "cairn.source.entry_point": entry_point(None),
+        "cairn.user": current_user(),
+        "cairn.host": socket.gethostname(),
+        "cairn.python": platform.python_version(),
+        "cairn.packages": json.dumps(package_versions(), sort_keys=True),
+    }
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return os.environ.get("USER", "unknown")
+
+
+def entry_point(root: Path | None) -> str:
+    script = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if not script or script == "-c" or not os.path.exists(script):
+        return script or "<interactive>"
+    path = Path(script).absolute()
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    found: dict[str, str] = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+# -- git -------------------------------------------------------------------------------
+
+def _git(root: Path, *args: str) -> bytes | None:
+    try:
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
+    except OSError:  # no git installed
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _git_toplevel() -> Path | None:
+    out = _git(Path.cwd(), "rev-parse", "--show-toplevel")
+    return Path(out.decode().strip()) if out else None
+
+
+def git_state(root: Path) -> dict[str, str]:
+    """Commit, branch, dirty flag (tracked files only) and, when dirty, a diff digest."""
+    out = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=no")
+    if out is None:
+        return {}
+    commit, branch, dirty = "", "", False
+    for record in out.split(b"\0"):
+        if record.startswith(b"# branch.oid "):
+            commit = record[len(b"# branch.oid "):].decode()
+        elif record.startswith(b"# branch.head "):
+            branch = record[len(b"# branch.head "):].decode()
+        elif record and not record.startswith(b"#"):
+            dirty = True
+    tags = {"cairn.git.dirty": "true" if dirty else "false"}
+    if commit and commit != "(initial)":
+        tags["cairn.git.commit"] = commit
+        if dirty:
+            diff = _git(root, "diff", "HEAD", "--binary")
+            if diff is not None:
+                tags["cairn.git.diff_digest"] = hash_bytes(diff)
+    if branch and branch != "(detached)":
+        tags["cairn.git.branch"] = branch
+    return tags
+
+
+# -- data and params -------------------------------------------------------------------
+
+def data_state(root: Path) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    data = pointer_digests(root)
+    stages = lock_outs(root / LOCK_FILE, data)
+    if data:
+        tags["cairn.data"] = json.dumps(data, sort_keys=True)
+    if stages:
+        tags["cairn.stages"] = json.dumps(stages, sort_keys=True)
+    params = read_params(root / PARAMS_FILE)
+    if params is not None:
+        tags["cairn.params"] = json.dumps(params, sort_keys=True, default=str)
+    return tags
+
+
+def pointer_digests(root: Path) -> dict[str, str]:
+    from cairn.workspace import pointer
+
+    found: dict[str, str] = {}
+    for path in pointer.find_pointer_files(root):
+        try:
+            ptr = pointer.load(path)
+        except CairnError:
+            continue  # a broken pointer file is `cairn status`'s business, not the run's
+        rel_dir = ptr.directory.relative_to(root).as_posix()
+        for out in ptr.outs:
+            found[out.path if rel_dir == "." else f"{rel_dir}/{out.path}"] = out.digest
+    return found
+
+
+def lock_outs(lock: Path, data: dict[str, str]) -> dict[str, list[str]]:
+    """Stage name → its out paths, from cairn.lock; deps and outs are added to `data`."""
+    doc = _read_yaml(lock)
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    if not isinstance(stages, dict):
+        return {}
+    found: dict[str, list[str]] = {}
+    for name, stage in stages.items():
+        if not isinstance(stage, dict):
+            continue
+        for kind in ("deps", "outs"):
+            for entry in stage.get(kind) or ():
+                if isinstance(entry, dict) and "path" in entry and "digest" in entry:
+                    data[str(entry["path"])] = str(entry["digest"])
+                    if kind == "outs":
+                        found.setdefault(str(name), []).append(str(entry["path"]))
+    return found
+
+
+def read_params(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    return _read_yaml(path)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    import yaml
+
+    try:
+        return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None  # unreadable: recorded as absent rather than failing the run
+
+
+def json_tag(tags: dict[str, str], key: str) -> Any:
+    """A JSON-valued lineage tag decoded, or None when absent or not JSON."""
+    value = tags.get(key)
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
