@@ -1,0 +1,83 @@
+"""Small pieces both halves of the SQL store use: clocks, upserts, chunking, names."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Table
+
+from cairn.errors import UserError
+
+T = TypeVar("T")
+CHUNK = 500  # ids per IN (…): far below SQLite's and PostgreSQL's parameter limits
+MAX_KEY = 250
+
+_ADJECTIVES = (
+    "amber", "bold", "brave", "bright", "calm", "clever", "crisp", "dapper", "eager", "fair",
+    "gentle", "glad", "golden", "grand", "honest", "keen", "kind", "lively", "lucky", "merry",
+    "misty", "noble", "polite", "proud", "quick", "quiet", "rare", "silent", "sleek", "smart",
+    "sunny", "swift", "tidy", "vast", "warm", "wise", "witty", "zesty",
+)
+_NOUNS = (
+    "ant", "badger", "bear", "bird", "cairn", "carp", "cat", "crane", "deer", "dove", "eagle",
+    "elk", "fawn", "finch", "fox", "frog", "goat", "hare", "hawk", "heron", "horse", "lark",
+    "lynx", "mole", "moth", "newt", "otter", "owl", "panda", "quail", "robin", "seal", "shrew",
+    "sloth", "snail", "stag", "swan", "toad", "trout", "wolf", "wren",
+)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def run_name() -> str:
+    """A readable name like MLflow's: adjective-noun-NNN."""
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(0, 999):03d}"
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
+           keys: Sequence[str], update: Iterable[str],
+           only_if: Callable[[Any], Any] | None = None) -> None:
+    """Insert `rows`, updating `update` columns of rows whose `keys` exist (one executemany).
+
+    `only_if(excluded)` limits the update to rows where it holds (ON CONFLICT … WHERE).
+    """
+    if not rows:
+        return
+    stmt = dialect_insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in update},
+        where=only_if(stmt.excluded) if only_if is not None else None)
+    conn.execute(stmt, list(rows))
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """INSERT with ON CONFLICT support, for the connection's database."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+    return postgresql_insert(table)
+
+
+def check_key(kind: str, key: object) -> str:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY:
+        raise UserError(f"invalid {kind} key {key!r}: use a non-empty string of at most "
+                        f"{MAX_KEY} characters")
+    return key
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching strings that start with `prefix` (escape char '\\')."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"

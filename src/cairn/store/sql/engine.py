@@ -1,0 +1,81 @@
+"""Engines and transactions for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode (readers never block the writer) with synchronous=NORMAL: a
+commit is durable against a crash of the process or the OS, and only a power loss may
+roll back the last transactions — never corrupt the file. Every write transaction
+starts with BEGIN IMMEDIATE, so concurrent writers queue on the busy timeout instead of
+failing with "database is locked" when a read lock would need upgrading.
+
+PostgreSQL runs at READ COMMITTED; writes that must serialize (version numbers,
+promotions) lock the registered model row with SELECT … FOR UPDATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+
+from cairn.errors import CairnError
+
+BUSY_TIMEOUT_S = 60.0
+WRITE = "cairn_write"  # execution option: this transaction writes
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` (an SQLAlchemy URL: sqlite:///… or postgresql+psycopg://…)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def transaction(engine: Engine, write: bool) -> Iterator[Connection]:
+    """One transaction, committed when the block ends, rolled back on any error."""
+    try:
+        with engine.connect() as conn:
+            if write:
+                conn = conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                yield conn
+    except exc.OperationalError as e:
+        raise DatabaseError(f"database error at {safe_url(engine)}: "
+                            f"{_first_line(e.orig)}") from e
+
+
+class DatabaseError(CairnError):
+    """The database cannot be reached or refused an operation (not the caller's input)."""
+
+
+def safe_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

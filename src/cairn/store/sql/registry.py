@@ -1,0 +1,501 @@
+"""The model registry in the SQL store: registered models, versions, stages, aliases, audit.
+
+Every write that depends on the registry's current state (the next version number, who
+holds a stage) first locks the registered model's row: SELECT … FOR UPDATE on
+PostgreSQL, BEGIN IMMEDIATE on SQLite. Concurrent callers therefore queue, and each
+sees what the previous one committed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, exists, func, select, tuple_, union
+
+from cairn.errors import ConflictError, NotFoundError, UserError
+from cairn.store.base import MetadataStore
+from cairn.store.entities import (
+    ACTIVE,
+    STAGES,
+    AuditEntry,
+    ModelVersion,
+    PagedList,
+    RegisteredModel,
+)
+from cairn.store.search import Value, check_max_results, decode_page_token, encode_page_token
+from cairn.store.sql import filters
+from cairn.store.sql.common import check_key, chunks, dialect_insert, now_ms, upsert
+from cairn.store.sql.engine import transaction
+from cairn.store.sql.tables import (
+    audit_log,
+    model_aliases,
+    model_version_tags,
+    model_versions,
+    registered_model_tags,
+    registered_models,
+    run_artifacts,
+    runs,
+)
+
+MAX_MODELS = 1000
+MAX_VERSIONS = 200000
+ACTIVE_STAGES = ("Staging", "Production")
+_CANONICAL_STAGE = {s.lower(): s for s in STAGES}
+_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+mv, rm = model_versions, registered_models
+
+
+class RegistryStore(MetadataStore):
+    """The model registry half of SqlStore."""
+
+    _engine: Engine
+
+    # -- registered models -----------------------------------------------------------
+
+    def create_registered_model(self, name: str, tags: dict[str, str] | None = None,
+                                description: str = "") -> RegisteredModel:
+        _check_name(name)
+        with transaction(self._engine, write=True) as conn:
+            if _model_row(conn, name, missing_ok=True) is not None:
+                raise ConflictError(f"registered model '{name}' already exists; register a new "
+                                    "version of it or choose another name")
+            now = now_ms()
+            model_id = _insert_model(conn, name, description, now)
+            if model_id is None:
+                raise ConflictError(f"registered model '{name}' already exists")
+            _set_tags(conn, registered_model_tags, {"model_id": model_id}, tags or {})
+            return _models(conn, [_model_row(conn, name)])[0]
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        with transaction(self._engine, write=False) as conn:
+            return _models(conn, [_model_row(conn, name)])[0]
+
+    def search_registered_models(self, filter_string: str = "", max_results: int = 100,
+                                 order_by: Sequence[str] | None = None,
+                                 page_token: str | None = None
+                                 ) -> PagedList[RegisteredModel]:
+        check_max_results(max_results, MAX_MODELS)
+        query = select(rm)
+        condition = filters.where(filter_string, MODEL_TARGET)
+        if condition is not None:
+            query = query.where(condition)
+        query = query.order_by(*filters.order(order_by, MODEL_TARGET), rm.c.name)
+        with transaction(self._engine, write=False) as conn:
+            rows, token = _page(conn, query, max_results, page_token)
+            return PagedList(_models(conn, rows), token)
+
+    def update_registered_model(self, name: str, description: str) -> RegisteredModel:
+        with transaction(self._engine, write=True) as conn:
+            row = _model_row(conn, name, for_update=True)
+            conn.execute(rm.update().where(rm.c.model_id == row.model_id)
+                         .values(description=description, last_updated_time=now_ms()))
+            return _models(conn, [_model_row(conn, name)])[0]
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        _check_name(new_name)
+        with transaction(self._engine, write=True) as conn:
+            row = _model_row(conn, name, for_update=True)
+            if _model_row(conn, new_name, missing_ok=True) is not None:
+                raise ConflictError(f"cannot rename '{name}' to '{new_name}': a registered "
+                                    "model with that name exists")
+            conn.execute(rm.update().where(rm.c.model_id == row.model_id)
+                         .values(name=new_name, last_updated_time=now_ms()))
+            _audit(conn, row.model_id, new_name, None, "rename", name, new_name, "")
+            return _models(conn, [_model_row(conn, new_name)])[0]
+
+    def delete_registered_model(self, name: str) -> None:
+        with transaction(self._engine, write=True) as conn:
+            row = _model_row(conn, name, for_update=True)
+            where_model = {"model_id": row.model_id}
+            for table in (model_aliases, model_version_tags, mv, registered_model_tags):
+                conn.execute(table.delete().filter_by(**where_model))
+            conn.execute(rm.delete().where(rm.c.model_id == row.model_id))
+            _audit(conn, row.model_id, name, None, "delete_model", None, None, "")
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        with transaction(self._engine, write=True) as conn:
+            row = _model_row(conn, name)
+            _set_tags(conn, registered_model_tags, {"model_id": row.model_id}, {key: value})
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        with transaction(self._engine, write=True) as conn:
+            row = _model_row(conn, name)
+            t = registered_model_tags
+            if not conn.execute(t.delete().where(t.c.model_id == row.model_id,
+                                                 t.c.key == key)).rowcount:
+                raise NotFoundError(f"registered model '{name}' has no tag '{key}'")
+
+    # -- model versions --------------------------------------------------------------
+
+    def create_model_version(self, name: str, source: str, digest: str,
+                             run_id: str | None = None, tags: dict[str, str] | None = None,
+                             description: str = "", user_id: str = "") -> ModelVersion:
+        _check_name(name)
+        with transaction(self._engine, write=True) as conn:
+            if run_id and conn.execute(select(runs.c.run_id)
+                                       .where(runs.c.run_id == run_id)).first() is None:
+                raise NotFoundError(f"run '{run_id}' does not exist; register a model from a "
+                                    "logged run, or leave run_id out")
+            now = now_ms()
+            _insert_model(conn, name, "", now)  # no-op when it exists
+            model = _model_row(conn, name, for_update=True)
+            version = model.last_version + 1
+            conn.execute(rm.update().where(rm.c.model_id == model.model_id)
+                         .values(last_version=version, last_updated_time=now))
+            conn.execute(mv.insert().values(
+                model_id=model.model_id, version=version, creation_time=now,
+                last_updated_time=now, current_stage="None", description=description,
+                user_id=user_id, source=source, run_id=run_id or None, status="READY",
+                digest=digest, run_link=""))
+            _set_tags(conn, model_version_tags,
+                      {"model_id": model.model_id, "version": version}, tags or {})
+            _audit(conn, model.model_id, name, version, "register", None, "None", user_id,
+                   details={"source": source, "digest": digest, "run_id": run_id})
+            return _versions(conn, [_version_row(conn, name, version)])[0]
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        with transaction(self._engine, write=False) as conn:
+            return _versions(conn, [_version_row(conn, name, version)])[0]
+
+    def update_model_version(self, name: str, version: int, description: str) -> ModelVersion:
+        with transaction(self._engine, write=True) as conn:
+            row = _version_row(conn, name, version)
+            conn.execute(mv.update().where(mv.c.model_id == row.model_id,
+                                           mv.c.version == row.version)
+                         .values(description=description, last_updated_time=now_ms()))
+            _audit(conn, row.model_id, name, row.version, "update", None, None, "",
+                   details={"description": description})
+            return _versions(conn, [_version_row(conn, name, version)])[0]
+
+    def delete_model_version(self, name: str, version: int, user_id: str = "") -> None:
+        with transaction(self._engine, write=True) as conn:
+            _model_row(conn, name, for_update=True)
+            row = _version_row(conn, name, version)
+            key = {"model_id": row.model_id, "version": row.version}
+            for table in (model_aliases, model_version_tags, mv):
+                conn.execute(table.delete().filter_by(**key))
+            _audit(conn, row.model_id, name, row.version, "delete_version", row.current_stage,
+                   None, user_id, details={"digest": row.digest})
+
+    def transition_model_version_stage(self, name: str, version: int, stage: str,
+                                       archive_existing_versions: bool = False,
+                                       user_id: str = "", reason: str = "",
+                                       details: dict[str, object] | None = None
+                                       ) -> ModelVersion:
+        stage = canonical_stage(stage)
+        if archive_existing_versions and stage not in ACTIVE_STAGES:
+            raise UserError(f"archive_existing_versions needs a target stage of Staging or "
+                            f"Production, not {stage}")
+        with transaction(self._engine, write=True) as conn:
+            model = _model_row(conn, name, for_update=True)  # promotions of one model queue
+            row = _version_row(conn, name, version)
+            now = now_ms()
+            if archive_existing_versions:
+                _archive_others(conn, model, row.version, stage, user_id, now)
+            conn.execute(mv.update().where(mv.c.model_id == model.model_id,
+                                           mv.c.version == row.version)
+                         .values(current_stage=stage, last_updated_time=now))
+            _audit(conn, model.model_id, name, row.version, "transition", row.current_stage,
+                   stage, user_id, reason, details, now)
+            return _versions(conn, [_version_row(conn, name, version)])[0]
+
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
+                            ) -> list[ModelVersion]:
+        wanted = list(STAGES) if not stages else [canonical_stage(s) for s in stages]
+        with transaction(self._engine, write=False) as conn:
+            model = _model_row(conn, name)
+            newest = conn.execute(
+                select(mv.c.current_stage, func.max(mv.c.version))
+                .where(mv.c.model_id == model.model_id, mv.c.current_stage.in_(wanted))
+                .group_by(mv.c.current_stage)).tuples().all()
+            by_stage = dict(newest)
+            rows = [_version_row(conn, name, by_stage[s]) for s in wanted if s in by_stage]
+            return _versions(conn, rows)
+
+    def search_model_versions(self, filter_string: str = "", max_results: int = 10000,
+                              order_by: Sequence[str] | None = None,
+                              page_token: str | None = None) -> PagedList[ModelVersion]:
+        check_max_results(max_results, MAX_VERSIONS)
+        query = select(mv, rm.c.name).join(rm, rm.c.model_id == mv.c.model_id)
+        condition = filters.where(filter_string, VERSION_TARGET)
+        if condition is not None:
+            query = query.where(condition)
+        query = query.order_by(*filters.order(order_by, VERSION_TARGET), rm.c.name,
+                               mv.c.version.desc())
+        with transaction(self._engine, write=False) as conn:
+            rows, token = _page(conn, query, max_results, page_token)
+            return PagedList(_versions(conn, rows), token)
+
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        with transaction(self._engine, write=True) as conn:
+            row = _version_row(conn, name, version)
+            _set_tags(conn, model_version_tags,
+                      {"model_id": row.model_id, "version": row.version}, {key: value})
+
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
+        with transaction(self._engine, write=True) as conn:
+            row = _version_row(conn, name, version)
+            t = model_version_tags
+            if not conn.execute(t.delete().where(t.c.model_id == row.model_id,
+                                                 t.c.version == row.version,
+                                                 t.c.key == key)).rowcount:
+                raise NotFoundError(f"model '{name}' version {version} has no tag '{key}'")
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int,
+                                   user_id: str = "") -> None:
+        _check_alias(alias)
+        with transaction(self._engine, write=True) as conn:
+            model = _model_row(conn, name, for_update=True)
+            row = _version_row(conn, name, version)
+            previous = _alias_version(conn, model.model_id, alias)
+            upsert(conn, model_aliases, [{"model_id": model.model_id, "alias": alias,
+                                          "version": row.version}],
+                   ["model_id", "alias"], ["version"])
+            _audit(conn, model.model_id, name, row.version, "set_alias",
+                   None if previous is None else str(previous), str(row.version), user_id,
+                   details={"alias": alias})
+
+    def delete_registered_model_alias(self, name: str, alias: str, user_id: str = "") -> None:
+        with transaction(self._engine, write=True) as conn:
+            model = _model_row(conn, name, for_update=True)
+            previous = _alias_version(conn, model.model_id, alias)
+            if previous is None:
+                raise NotFoundError(f"registered model '{name}' has no alias '{alias}'")
+            conn.execute(model_aliases.delete().where(model_aliases.c.model_id == model.model_id,
+                                                      model_aliases.c.alias == alias))
+            _audit(conn, model.model_id, name, previous, "delete_alias", str(previous), None,
+                   user_id, details={"alias": alias})
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        with transaction(self._engine, write=False) as conn:
+            model = _model_row(conn, name)
+            version = _alias_version(conn, model.model_id, alias)
+            if version is None:
+                raise NotFoundError(f"registered model '{name}' has no alias '{alias}'")
+            return _versions(conn, [_version_row(conn, name, version)])[0]
+
+    def get_audit_log(self, name: str, version: int | None = None) -> list[AuditEntry]:
+        a = audit_log
+        with transaction(self._engine, write=False) as conn:
+            model = _model_row(conn, name)
+            query = select(a).where(a.c.model_id == model.model_id).order_by(a.c.id)
+            if version is not None:
+                query = query.where(a.c.version == int(version))
+            return [AuditEntry(r.id, name, r.version, r.action, r.from_value, r.to_value,
+                               r.user_id, r.timestamp, r.reason, json.loads(r.details))
+                    for r in conn.execute(query)]
+
+    def referenced_digests(self) -> set[str]:
+        artifacts = (select(run_artifacts.c.digest)
+                     .join(runs, runs.c.run_id == run_artifacts.c.run_id)
+                     .where(runs.c.lifecycle_stage == ACTIVE))
+        with transaction(self._engine, write=False) as conn:
+            rows = conn.execute(union(select(mv.c.digest), artifacts)).scalars()
+            return {d for d in rows if d}
+
+
+# -- helpers ------------------------------------------------------------------------
+
+def canonical_stage(stage: str) -> str:
+    canonical = _CANONICAL_STAGE.get(str(stage).lower())
+    if canonical is None:
+        raise UserError(f"invalid stage {stage!r}: use one of {', '.join(STAGES)}")
+    return canonical
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > 256 or "/" in name:
+        raise UserError(f"invalid model name {name!r}: use a non-empty string of at most "
+                        "256 characters without '/'")
+
+
+def _check_alias(alias: object) -> None:
+    if not isinstance(alias, str) or not alias or len(alias) > 256 \
+            or _RESERVED_ALIAS.match(alias) or "/" in alias or "@" in alias:
+        raise UserError(f"invalid alias {alias!r}: use a name like 'champion' (not 'latest' "
+                        "or 'v<number>', which models:/ URIs reserve)")
+
+
+def _insert_model(conn: Connection, name: str, description: str, now: int) -> int | None:
+    """Insert the model unless it exists (concurrent registrations race here safely)."""
+    stmt = dialect_insert(conn, rm).values(name=name, description=description, creation_time=now,
+                             last_updated_time=now, last_version=0)
+    result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"])
+                          .returning(rm.c.model_id)).first()
+    return None if result is None else int(result[0])
+
+
+def _model_row(conn: Connection, name: str, for_update: bool = False,
+               missing_ok: bool = False) -> Any:
+    query = select(rm).where(rm.c.name == name)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
+    if row is None and not missing_ok:
+        raise NotFoundError(f"registered model '{name}' does not exist; `cairn models list` "
+                            "shows the ones that do")
+    return row
+
+
+def _version_row(conn: Connection, name: str, version: int) -> Row[Any]:
+    number = _version_number(version)
+    row = conn.execute(select(mv, rm.c.name).join(rm, rm.c.model_id == mv.c.model_id)
+                       .where(rm.c.name == name, mv.c.version == number)).first()
+    if row is None:
+        _model_row(conn, name)  # names the model when it is the model that is missing
+        raise NotFoundError(f"registered model '{name}' has no version {version}")
+    return row
+
+
+def _version_number(version: object) -> int:
+    try:
+        number = int(str(version))
+    except ValueError:
+        raise UserError(f"invalid model version {version!r}: use a number like 3") from None
+    if number < 1:
+        raise UserError(f"invalid model version {version!r}: versions start at 1")
+    return number
+
+
+def _alias_version(conn: Connection, model_id: int, alias: str) -> int | None:
+    a = model_aliases
+    return conn.execute(select(a.c.version).where(a.c.model_id == model_id,
+                                                  a.c.alias == alias)).scalar()
+
+
+def _archive_others(conn: Connection, model: Any, version: int, stage: str, user_id: str,
+                    now: int) -> None:
+    others = conn.execute(select(mv.c.version).where(
+        mv.c.model_id == model.model_id, mv.c.current_stage == stage,
+        mv.c.version != version)).scalars().all()
+    for other in others:
+        conn.execute(mv.update().where(mv.c.model_id == model.model_id, mv.c.version == other)
+                     .values(current_stage="Archived", last_updated_time=now))
+        _audit(conn, model.model_id, model.name, other, "transition", stage, "Archived",
+               user_id, f"archived: version {version} moved to {stage}", None, now)
+
+
+def _audit(conn: Connection, model_id: int, name: str, version: int | None, action: str,
+           from_value: str | None, to_value: str | None, user_id: str, reason: str = "",
+           details: dict[str, object] | None = None, now: int | None = None) -> None:
+    conn.execute(audit_log.insert().values(
+        model_id=model_id, model_name=name, version=version, action=action,
+        from_value=from_value, to_value=to_value, user_id=user_id or "",
+        timestamp=now or now_ms(), reason=reason or "",
+        details=json.dumps(details or {}, sort_keys=True, default=str)))
+
+
+def _set_tags(conn: Connection, table: Any, owner: dict[str, Any],
+              values: dict[str, str]) -> None:
+    rows = [{**owner, "key": check_key("tag", k), "value": str(v)} for k, v in values.items()]
+    upsert(conn, table, rows, [*owner, "key"], ["value"])
+
+
+def _page(conn: Connection, query: Any, max_results: int, page_token: str | None
+          ) -> tuple[list[Row[Any]], str | None]:
+    offset = decode_page_token(page_token)
+    rows = list(conn.execute(query.offset(offset).limit(max_results + 1)).all())
+    if len(rows) > max_results:
+        return rows[:max_results], encode_page_token(offset + max_results)
+    return rows, None
+
+
+def _versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
+    """Versions with their tags and aliases, in two queries per chunk."""
+    keys = [(r.model_id, r.version) for r in rows]
+    tag_map: dict[tuple[int, int], dict[str, str]] = {k: {} for k in keys}
+    alias_map: dict[tuple[int, int], list[str]] = {k: [] for k in keys}
+    t, a = model_version_tags, model_aliases
+    for part in chunks(keys):
+        for tag in conn.execute(select(t).where(tuple_(t.c.model_id, t.c.version).in_(part))):
+            tag_map[(tag.model_id, tag.version)][tag.key] = tag.value
+        for al in conn.execute(select(a).where(tuple_(a.c.model_id, a.c.version).in_(part))
+                               .order_by(a.c.alias)):
+            alias_map[(al.model_id, al.version)].append(al.alias)
+    return [ModelVersion(
+        name=r.name, version=r.version, creation_timestamp=r.creation_time,
+        last_updated_timestamp=r.last_updated_time, current_stage=r.current_stage,
+        description=r.description, user_id=r.user_id, source=r.source, run_id=r.run_id,
+        status=r.status, digest=r.digest, tags=tag_map[(r.model_id, r.version)],
+        aliases=tuple(alias_map[(r.model_id, r.version)]), run_link=r.run_link)
+        for r in rows]
+
+
+def _models(conn: Connection, rows: Sequence[Any]) -> list[RegisteredModel]:
+    ids = [r.model_id for r in rows]
+    tag_map: dict[int, dict[str, str]] = {i: {} for i in ids}
+    alias_map: dict[int, dict[str, int]] = {i: {} for i in ids}
+    latest: dict[int, list[ModelVersion]] = {i: [] for i in ids}
+    for part in chunks(ids):
+        t, a = registered_model_tags, model_aliases
+        for tag in conn.execute(select(t).where(t.c.model_id.in_(part))):
+            tag_map[tag.model_id][tag.key] = tag.value
+        for al in conn.execute(select(a).where(a.c.model_id.in_(part))):
+            alias_map[al.model_id][al.alias] = al.version
+        newest = (select(mv.c.model_id, func.max(mv.c.version).label("version"))
+                  .where(mv.c.model_id.in_(part))
+                  .group_by(mv.c.model_id, mv.c.current_stage).subquery())
+        version_rows = conn.execute(
+            select(mv, rm.c.name).join(rm, rm.c.model_id == mv.c.model_id)
+            .join(newest, (newest.c.model_id == mv.c.model_id)
+                  & (newest.c.version == mv.c.version))
+            .order_by(mv.c.version)).all()
+        for version in _versions(conn, version_rows):
+            latest[_model_id(version_rows, version)].append(version)
+    return [RegisteredModel(r.name, r.creation_time, r.last_updated_time, r.description,
+                            tag_map[r.model_id], alias_map[r.model_id],
+                            tuple(latest[r.model_id])) for r in rows]
+
+
+def _model_id(rows: Sequence[Any], version: ModelVersion) -> int:
+    return next(int(r.model_id) for r in rows
+                if r.name == version.name and r.version == version.version)
+
+
+def _alias_filter(op: str, value: Value) -> Any:
+    a = model_aliases
+    return exists().where(a.c.model_id == mv.c.model_id, a.c.version == mv.c.version,
+                          filters.compare(a.c.alias, op, value))
+
+
+def _model_alias_filter(op: str, value: Value) -> Any:
+    a = model_aliases
+    return exists().where(a.c.model_id == rm.c.model_id, filters.compare(a.c.alias, op, value))
+
+
+def _stage_filter(op: str, value: Value) -> Any:
+    values = value if isinstance(value, tuple) else (value,)
+    stages = tuple(canonical_stage(str(v)) for v in values) if op not in ("LIKE", "ILIKE") \
+        else values
+    return filters.compare(mv.c.current_stage, op, stages if isinstance(value, tuple)
+                           else stages[0])
+
+
+VERSION_TARGET = filters.Target(
+    what="model versions",
+    strings={"name": rm.c.name, "run_id": mv.c.run_id, "source": mv.c.source,
+             "current_stage": mv.c.current_stage, "user_id": mv.c.user_id,
+             "status": mv.c.status, "digest": mv.c.digest, "description": mv.c.description},
+    numbers={"version": mv.c.version, "version_number": mv.c.version,
+             "creation_timestamp": mv.c.creation_time,
+             "last_updated_timestamp": mv.c.last_updated_time},
+    entities={"tag": lambda key, compare: exists().where(
+        model_version_tags.c.model_id == mv.c.model_id,
+        model_version_tags.c.version == mv.c.version,
+        model_version_tags.c.key == key, compare(model_version_tags.c.value))},
+    special={"alias": _alias_filter, "current_stage": _stage_filter,
+             "stage": _stage_filter},
+)
+
+MODEL_TARGET = filters.Target(
+    what="registered models",
+    strings={"name": rm.c.name, "description": rm.c.description},
+    numbers={"creation_timestamp": rm.c.creation_time,
+             "last_updated_timestamp": rm.c.last_updated_time},
+    entities={"tag": lambda key, compare: exists().where(
+        registered_model_tags.c.model_id == rm.c.model_id,
+        registered_model_tags.c.key == key, compare(registered_model_tags.c.value))},
+    special={"alias": _model_alias_filter},
+)
