@@ -24,8 +24,16 @@ if TYPE_CHECKING:
 DEFAULT_PARAMS_FILE = "params.yaml"
 
 
-def read_params(path: str, data: bytes) -> dict[str, Any]:
-    """The params in `data`, the contents of `path`; FormatError (file:line) if malformed."""
+def yaml_cache_dir(root: Path) -> Path | None:
+    """Where parsed YAML of the workspace at `root` is kept: inside .cairn/tmp (ignored
+    by git), or nowhere outside a Cairn repository."""
+    dot_dir = root / ".cairn"
+    return dot_dir / "tmp" / "yaml" if dot_dir.is_dir() else None
+
+
+def read_params(path: str, data: bytes, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The params in `data`, the contents of `path`; FormatError (file:line) if malformed.
+    `cache_dir`: where parsed YAML may be kept (see `yamlfile.load`)."""
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
     if suffix == "json":
         doc = _read_json(path, data)
@@ -36,7 +44,7 @@ def read_params(path: str, data: bytes) -> dict[str, Any]:
     else:
         from cairn.pipeline import yamlfile
 
-        doc = yamlfile.load(data, path)
+        doc = yamlfile.load(data, path, cache_dir)
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -182,7 +190,7 @@ def load_params_file(root: Path, relpath: str, stage_name: str | None = None) ->
                         "stage's params") from None
     except IsADirectoryError:
         raise UserError(f"params file {relpath} is a directory") from None
-    return read_params(relpath, data)
+    return read_params(relpath, data, yaml_cache_dir(root))
 
 
 def stage_param_values(root: Path, stage: Stage) -> dict[str, dict[str, Any]]:

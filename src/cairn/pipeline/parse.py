@@ -14,7 +14,7 @@ from typing import Any, NoReturn, Protocol
 
 from cairn.errors import FormatError, UserError
 from cairn.pipeline import resolve, yamlfile
-from cairn.pipeline.params import DEFAULT_PARAMS_FILE, read_params
+from cairn.pipeline.params import DEFAULT_PARAMS_FILE, read_params, yaml_cache_dir
 from cairn.pipeline.resolve import KeyPath, ResolveError
 from cairn.pipeline.schema import Output, ParamRef, Pipeline, Stage
 
@@ -28,12 +28,15 @@ _BAD_NAME_CHARS = set("/:@\\")
 
 
 class Source(Protocol):
+    cache_dir: Path | None  # where parsed YAML may be kept (see yamlfile.load)
+
     def read(self, relpath: str) -> bytes | None: ...
 
 
 class DiskSource:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.cache_dir = yaml_cache_dir(root)
 
     def read(self, relpath: str) -> bytes | None:
         try:
@@ -43,6 +46,8 @@ class DiskSource:
 
 
 class MappingSource:
+    cache_dir: Path | None = None
+
     def __init__(self, files: Mapping[str, bytes]) -> None:
         self.files = files
 
@@ -84,7 +89,7 @@ class PipelineBuilder:
             data = self.source.read(relpath)
             if data is None:
                 return None
-            self._params_cache[relpath] = read_params(relpath, data)
+            self._params_cache[relpath] = read_params(relpath, data, self.source.cache_dir)
         return self._params_cache[relpath]
 
     def build(self) -> Pipeline:
@@ -96,7 +101,7 @@ class PipelineFile:
     def __init__(self, relpath: str, data: bytes, builder: PipelineBuilder) -> None:
         self.relpath, self.data, self.builder = relpath, data, builder
         self.dir = posixpath.dirname(relpath)
-        doc = yamlfile.load(data, relpath)
+        doc = yamlfile.load(data, relpath, builder.source.cache_dir)
         if doc is None:
             doc = {}
         if not isinstance(doc, dict):
@@ -106,7 +111,15 @@ class PipelineFile:
                 self.fail(f"unknown top-level key {key!r}{_suggest(key, TOP_KEYS)}; expected "
                           f"one of: {', '.join(TOP_KEYS)}", (key,))
         self.doc: dict[str, Any] = doc
-        self.context = self._global_context()
+        # without any ${…} there is nothing to template: params.yaml is not even read
+        self.templated = b"${" in data or b"vars" in data
+        self._context: dict[str, Any] | None = None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        if self._context is None:
+            self._context = self._global_context()
+        return self._context
 
     # -- errors -------------------------------------------------------------------------
 
@@ -215,7 +228,7 @@ class PipelineFile:
                 yield f"{prefix}{name}@{suffix}", template, {**self.context, "item": item}, \
                     keypath
         else:
-            yield f"{prefix}{name}", definition, self.context, keypath
+            yield f"{prefix}{name}", definition, self.context if self.templated else {}, keypath
 
     def top_level_outs(self, section: str) -> list[Output]:
         """Top-level `plots:` (ids with props), `metrics:` or `params:` (file lists)."""
@@ -224,7 +237,8 @@ class PipelineFile:
             return []
         keypath: KeyPath = (section,)
         try:
-            items = resolve.interpolate(items, self.context, keypath)
+            if self.templated:
+                items = resolve.interpolate(items, self.context, keypath)
         except ResolveError as e:
             raise self.error(str(e), e.keypath) from None
         if not isinstance(items, list):
@@ -266,6 +280,8 @@ class StageParser:
         raise self.file.error(f"stage '{self.name}': {message}", (*self.keypath, *keys))
 
     def value(self, definition: dict[str, Any], key: str) -> Any:
+        if not self.file.templated:
+            return definition.get(key)
         return resolve.interpolate(definition.get(key), self.context, (*self.keypath, key),
                                    in_cmd=key == "cmd")
 
@@ -278,7 +294,7 @@ class StageParser:
         if wdir is not None and not isinstance(wdir, str):
             self.fail("`wdir` must be a path", "wdir")
         self.wdir = self.inside_repo(posixpath.join(self.file.dir, wdir or "."), "wdir")
-        if definition.get("vars") is not None:
+        if definition.get("vars") is not None and self.file.templated:
             self.context = self.file._load_vars(definition["vars"], self.context, self.wdir,
                                                 (*self.keypath, "vars"))
         outs = [*self.outputs(definition, "outs"), *self.outputs(definition, "metrics"),

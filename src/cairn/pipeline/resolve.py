@@ -126,18 +126,39 @@ def _value(expression: str, context: Mapping[str, Any], keypath: KeyPath, text: 
 def interpolate(value: Any, context: Mapping[str, Any], keypath: KeyPath = (),
                 in_cmd: bool = False) -> Any:
     """`value` with every ``${…}`` in its strings (and mapping keys) replaced; `in_cmd`
-    for a stage's cmd, where a mapping may be written out as options."""
+    for a stage's cmd, where a mapping may be written out as options. A ResolveError's
+    key path is `keypath` plus the path inside `value`."""
+    try:
+        return _interpolate(value, context, in_cmd)
+    except ResolveError as e:
+        e.keypath = (*keypath, *e.keypath)
+        raise
+
+
+def _interpolate(value: Any, context: Mapping[str, Any], in_cmd: bool) -> Any:
+    # the key path is added only on the way out of an error: a good file pays nothing
     if isinstance(value, str):
-        return interpolate_str(value, context, keypath, in_cmd)
+        return interpolate_str(value, context, (), in_cmd) if "${" in value else value
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            new_key = interpolate_str(k, context, (*keypath, k)) if isinstance(k, str) else k
-            out[new_key if isinstance(new_key, (str, int, float, bool)) else str(new_key)] = \
-                interpolate(v, context, (*keypath, k), in_cmd)
+            try:
+                new_key = interpolate_str(k, context, (), in_cmd) if isinstance(k, str) else k
+                out[new_key if isinstance(new_key, (str, int, float, bool)) else str(new_key)] \
+                    = _interpolate(v, context, in_cmd)
+            except ResolveError as e:
+                e.keypath = (k, *e.keypath)
+                raise
         return out
     if isinstance(value, list):
-        return [interpolate(v, context, (*keypath, i), in_cmd) for i, v in enumerate(value)]
+        items = []
+        for i, v in enumerate(value):
+            try:
+                items.append(_interpolate(v, context, in_cmd))
+            except ResolveError as e:
+                e.keypath = (i, *e.keypath)
+                raise
+        return items
     return value
 
 

@@ -3,8 +3,13 @@ refused, and the line of any value found again (only when an error needs it)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import marshal
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cairn.errors import FormatError
@@ -40,8 +45,66 @@ class DuplicateKey(Exception):
         self.key, self.line = key, line
 
 
-def load(data: bytes | str, path: str) -> Any:
-    """Parse `data` (the contents of `path`), or a FormatError naming path and line."""
+def load(data: bytes | str, path: str, cache_dir: Path | None = None) -> Any:
+    """Parse `data` (the contents of `path`), or a FormatError naming path and line.
+
+    Parsed documents are kept by content digest, in this process and, given
+    `cache_dir`, on disk: the YAML constructor runs in Python and costs milliseconds per
+    hundred lines, where reading the kept copy costs microseconds (`repro` with nothing
+    to do must be fast). A copy is returned each time, so callers may change it.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    digest = hashlib.blake2b(raw, digest_size=16, person=_CACHE_FORMAT).digest()
+    kept = _memo.get((path, digest))
+    if kept is None and cache_dir is not None:
+        kept = _read_kept(cache_dir, path, digest)
+    if kept is not None:
+        with contextlib.suppress(ValueError, EOFError, TypeError):
+            return marshal.loads(kept)
+    doc = _parse(data, path)
+    try:
+        kept = marshal.dumps(doc)
+    except ValueError:  # a type marshal cannot keep (a YAML timestamp): parse every time
+        return doc
+    if len(_memo) > 256:
+        _memo.clear()
+    _memo[(path, digest)] = kept
+    if cache_dir is not None:
+        _write_kept(cache_dir, path, digest, kept)
+    return doc
+
+
+_CACHE_FORMAT = b"cairn-yaml/1"  # change it when parsing changes what a document holds
+_memo: dict[tuple[str, bytes], bytes] = {}
+
+
+def _kept_path(cache_dir: Path, path: str) -> Path:
+    return cache_dir / hashlib.blake2b(path.encode(), digest_size=16).hexdigest()
+
+
+def _read_kept(cache_dir: Path, path: str, digest: bytes) -> bytes | None:
+    try:
+        kept = _kept_path(cache_dir, path).read_bytes()
+    except OSError:
+        return None
+    return kept[len(digest):] if kept.startswith(digest) else None
+
+
+def _write_kept(cache_dir: Path, path: str, digest: bytes, kept: bytes) -> None:
+    """Best effort, no fsync: a lost or torn entry is only a cache miss (the digest
+    prefix, written first, is checked; marshal refuses a truncated body)."""
+    target = _kept_path(cache_dir, path)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(digest + kept)
+        os.replace(tmp, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _parse(data: bytes | str, path: str) -> Any:
     import yaml
 
     try:
