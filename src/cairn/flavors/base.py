@@ -20,7 +20,6 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -289,7 +288,11 @@ def write_model_file(directory: Path, *, loader: str, flavor: dict[str, Any],
         input_example=None if input_example is None else write_example(directory,
                                                                        input_example),
         metadata=dict(metadata or {}))
-    text = yaml.safe_dump(meta.to_dict(), sort_keys=False, allow_unicode=True)
+    try:
+        text = yaml.safe_dump(meta.to_dict(), sort_keys=False, allow_unicode=True)
+    except yaml.YAMLError as e:
+        raise UserError(f"metadata must hold plain values (str, int, float, bool, lists, "
+                        f"dicts): {e}") from None
     (directory / MODEL_FILE).write_text(text, encoding="utf-8")
     (directory / REQUIREMENTS_FILE).write_text("".join(f"{r}\n" for r in requirements))
     return meta
@@ -315,6 +318,8 @@ def resolve_signature(signature: Signature | Mapping[str, Any] | None, input_exa
 
 
 def _version(distribution: str) -> str | None:
+    from importlib import metadata as importlib_metadata  # slow to import; needed on save
+
     try:
         return importlib_metadata.version(distribution)
     except importlib_metadata.PackageNotFoundError:

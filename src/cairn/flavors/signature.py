@@ -171,12 +171,14 @@ def _enforce_columns(schema: ColumnSchema, data: Any) -> Any:
         raise UserError("this model takes named columns; pip install pandas to call it")
     names = [c.name for c in schema.columns]
     frame = _as_frame(pd, data, names)
-    missing = [n for n in names if n not in frame.columns]
+    labels = {str(label): label for label in frame.columns}  # the schema stores names as str
+    missing = [n for n in names if n not in labels]
     if missing:
         raise SchemaError(f"input is missing column {', '.join(map(repr, missing))}; "
                           f"the model expects columns {names}")
-    frame = frame[names]  # extra columns are dropped, as MLflow does
-    cast = {c.name: _cast(frame[c.name], c.dtype, f"column {c.name!r}") for c in schema.columns}
+    # extra columns are dropped, as MLflow does; labels keep their type (0, not "0")
+    cast = {labels[c.name]: _cast(frame[labels[c.name]], c.dtype, f"column {c.name!r}")
+            for c in schema.columns}
     return pd.DataFrame(cast, index=frame.index)
 
 

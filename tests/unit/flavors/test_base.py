@@ -138,3 +138,50 @@ def test_native_loader_of_another_flavor_is_refused(tmp_path: Path, frame_model:
     path = saved(tmp_path, frame_model)
     with pytest.raises(UserError, match="is a sklearn model, not onnx"):
         onnx_flavor.load_model(path)
+
+
+def test_metadata_must_be_plain_values(tmp_path: Path, frame_model: Any) -> None:
+    with pytest.raises(UserError, match="metadata must hold plain values"):
+        sk_flavor.save_model(frame_model, tmp_path / "m", metadata={"when": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+# Written by hand from docs/formats.md: a reader of format 1 must keep loading this.
+GOLDEN_MODEL_FILE = """\
+format: cairn-model/1
+loader: sklearn
+flavors:
+  sklearn: {file: model.skops, serialization_format: skops, some_future_field: 1}
+created: '2026-01-01T00:00:00Z'
+cairn_version: 0.1.0
+python_version: 3.11.0
+library_versions: {scikit-learn: 1.4.0}
+requirements: [scikit-learn==1.4.0]
+signature:
+  inputs:
+    tensors:
+    - {dtype: float64, shape: [-1, 4]}
+  outputs:
+    tensors:
+    - {dtype: int64, shape: [-1]}
+input_example: {file: input_example.npy, type: ndarray}
+metadata: {owner: fraud-team}
+an_unknown_top_level_field: ignored by readers of format 1
+"""
+
+
+def test_hand_written_format_1_model_loads(tmp_path: Path, array_model: Any,
+                                           iris: tuple[Any, Any]) -> None:
+    import numpy as np
+    import skops.io
+
+    features = iris[0].to_numpy()
+    path = tmp_path / "golden"
+    path.mkdir()
+    skops.io.dump(array_model, path / "model.skops")
+    np.save(path / "input_example.npy", features[:2])
+    (path / base.MODEL_FILE).write_text(GOLDEN_MODEL_FILE)
+    loaded = base.load(path)
+    assert np.array_equal(loaded.predict(features), array_model.predict(features))
+    assert loaded.metadata.metadata == {"owner": "fraud-team"}
+    assert loaded.input_example.shape == (2, 4)

@@ -112,3 +112,10 @@ def test_named_tensors_need_every_name() -> None:
     schema = TensorSchema((TensorSpec("float32", (-1,), "x"), TensorSpec("int64", (-1,), "y")))
     with pytest.raises(SchemaError, match="missing tensor 'y'"):
         enforce(schema, {"x": np.ones(2)})
+
+
+def test_unnamed_columns_keep_their_labels() -> None:
+    frame = pd.DataFrame(np.ones((2, 2)))  # columns 0 and 1, as from a bare array
+    schema = infer_schema(frame)
+    assert [c.name for c in schema.columns] == ["0", "1"]  # type: ignore[union-attr]
+    assert list(enforce(schema, frame).columns) == [0, 1]
