@@ -105,6 +105,9 @@ def _load_skops(file: Path, *, trusted: bool, source: str) -> Any:
         return sio.load(file, trusted=untrusted)
     except FileNotFoundError:
         raise FormatError("the model's skops file is missing", str(file)) from None
+    except (ImportError, AttributeError) as e:  # a trusted type from a package not installed
+        raise UserError(f"{source}: cannot create the model ({e}); install the packages in "
+                        f"its requirements.txt") from None
     except (zipfile.BadZipFile, json.JSONDecodeError, KeyError, ValueError) as e:
         raise FormatError(f"the model's skops file is corrupt ({e!r})", str(file)) from None
 
