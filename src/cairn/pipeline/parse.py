@@ -114,6 +114,8 @@ class PipelineFile:
         # without any ${…} there is nothing to template: params.yaml is not even read
         self.templated = b"${" in data or b"vars" in data
         self._context: dict[str, Any] | None = None
+        if "vars" in doc:
+            self._context = self._global_context()  # its errors even if nothing uses it
 
     @property
     def context(self) -> dict[str, Any]:

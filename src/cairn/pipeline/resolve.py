@@ -174,7 +174,12 @@ def foreach_items(iterable: Any, keypath: KeyPath) -> dict[str, tuple[Any, Any]]
     if isinstance(iterable, list):
         if any(is_composite(v) for v in iterable):
             return {str(i): (i, v) for i, v in enumerate(iterable)}
-        return {to_str(v): (None, v) for v in iterable}
+        named = {to_str(v): (None, v) for v in iterable}
+        if len(named) < len(iterable):
+            twice = next(n for n in named if [to_str(v) for v in iterable].count(n) > 1)
+            raise ResolveError(f"`foreach` lists {twice!r} twice; each stage needs its own "
+                               "name", keypath)
+        return named
     raise ResolveError("`foreach` must be a list, a mapping, or a ${} naming one", keypath)
 
 
