@@ -47,6 +47,7 @@ LOCK_SCHEMA = "cairn-lock/1"
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+=\-]*(?:[ ,][A-Za-z0-9_./@+=\-]+)*")
 _PLAIN_BUT_NOT_STR = re.compile(r"(?i)(y|n|yes|no|true|false|on|off|null)")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_FLOAT_EXP = re.compile(r"-?[0-9]+\.[0-9]+e[-+][0-9]+")  # how PyYAML writes 1e-05
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,12 @@ def read_lock(root: Path, rel: str) -> LockFile:
 
 
 def loads(data: bytes, rel: str) -> LockFile:
+    fast = _loads_canonical(data, rel)
+    return fast if fast is not None else loads_yaml(data, rel)
+
+
+def loads_yaml(data: bytes, rel: str) -> LockFile:
+    """The general reader: any YAML, errors with file and line."""
     from cairn.pipeline import yamlfile
 
     doc = yamlfile.load(data, rel)
@@ -175,6 +182,129 @@ def _join(base: str, path: str) -> str:
     return posixpath.normpath(posixpath.join(base, path)) if base else posixpath.normpath(path)
 
 
+class _NotCanonical(Exception):
+    pass
+
+
+def _loads_canonical(data: bytes, rel: str) -> LockFile | None:
+    """Parse the exact form `dumps` writes, without PyYAML (most of a clean repro's
+    time otherwise); None for anything else, which the YAML reader then handles."""
+    try:
+        lines = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return None
+    if lines[:2] not in ([f"schema: {LOCK_SCHEMA}", "stages:"],
+                         [f"schema: {LOCK_SCHEMA}", "stages: {}"]) or lines[-1] != "":
+        return None
+    lock, base = LockFile(rel), posixpath.dirname(rel)
+    try:
+        pos = 2
+        while pos < len(lines) - 1:
+            name, rest = _pair(lines[pos], 2)
+            if rest or name in lock.stages:
+                return None
+            pos, lock.stages[name] = _canonical_stage(lines, pos + 1, base)
+    except (_NotCanonical, ValueError, IndexError):
+        return None
+    return lock
+
+
+def _canonical_stage(lines: list[str], pos: int, base: str) -> tuple[int, LockedStage]:
+    key, cmd = _pair(lines[pos], 4)
+    if key != "cmd":
+        raise _NotCanonical
+    parts: dict[str, Any] = {"deps": (), "params": {}, "outs": ()}
+    pos += 1
+    while pos < len(lines) - 1 and lines[pos].startswith("    ") and lines[pos][4] != " ":
+        key, rest = _pair(lines[pos], 4)
+        if key not in parts or rest:
+            raise _NotCanonical
+        if key == "params":
+            pos, parts[key] = _canonical_params(lines, pos + 1, base)
+        else:
+            pos, parts[key] = _canonical_paths(lines, pos + 1, base)
+    command = _scalar(cmd)
+    if not isinstance(command, str):
+        raise _NotCanonical
+    return pos, LockedStage((command,), parts["deps"], parts["params"], parts["outs"])
+
+
+def _canonical_paths(lines: list[str], pos: int, base: str
+                     ) -> tuple[int, tuple[LockedPath, ...]]:
+    found = []
+    while lines[pos].startswith("    - path: "):
+        path = _scalar(lines[pos][12:])
+        digest, size = lines[pos + 1], lines[pos + 2]
+        if not (isinstance(path, str) and digest.startswith("      digest: ")
+                and size.startswith("      size: ")):
+            raise _NotCanonical
+        nfiles = None
+        pos += 3
+        if lines[pos].startswith("      nfiles: "):
+            nfiles, pos = int(lines[pos][14:]), pos + 1
+        oid = digest[14:]
+        if not is_digest(oid):
+            raise _NotCanonical
+        found.append(LockedPath(_join(base, path), oid, int(size[12:]), nfiles))
+    return pos, tuple(found)
+
+
+def _canonical_params(lines: list[str], pos: int, base: str
+                      ) -> tuple[int, dict[str, dict[str, Any]]]:
+    params: dict[str, dict[str, Any]] = {}
+    while lines[pos].startswith("      ") and lines[pos][6] != " ":
+        file, rest = _pair(lines[pos], 6)
+        if rest not in ("", "{}"):
+            raise _NotCanonical
+        values = params[_join(base, file)] = {}
+        pos += 1
+        while lines[pos].startswith("        ") and lines[pos][8] != " ":
+            key, value = _pair(lines[pos], 8)
+            values[key] = _scalar(value)
+            pos += 1
+    return pos, params
+
+
+def _pair(line: str, indent: int) -> tuple[str, str]:
+    """``key: value`` at exactly `indent` spaces (value may be empty)."""
+    if line[:indent] != " " * indent or line[indent:indent + 1] in (" ", ""):
+        raise _NotCanonical
+    text = line[indent:]
+    if text.startswith('"'):
+        import json
+
+        key, end = json.JSONDecoder().raw_decode(text)
+        rest = text[end:]
+    else:
+        key, sep, rest = text.partition(":")
+        rest = sep + rest
+        if not _PLAIN.fullmatch(key) or _PLAIN_BUT_NOT_STR.fullmatch(key):
+            raise _NotCanonical
+    if rest == ":":
+        return key, ""
+    if not rest.startswith(": "):
+        raise _NotCanonical
+    return key, rest[2:]
+
+
+def _scalar(text: str) -> Any:
+    """A value as `_value` writes it; _NotCanonical for the forms left to PyYAML."""
+    if text.startswith('"'):
+        import json
+
+        return json.loads(text)
+    if text in _LITERALS:
+        return _LITERALS[text]
+    if _NUMBER.fullmatch(text) or _FLOAT_EXP.fullmatch(text):
+        return float(text) if "." in text else int(text)
+    if _PLAIN.fullmatch(text) and not _PLAIN_BUT_NOT_STR.fullmatch(text):
+        return text
+    raise _NotCanonical
+
+
+_LITERALS: dict[str, Any] = {"null": None, "true": True, "false": False}
+
+
 # -- writing ---------------------------------------------------------------------------
 
 
@@ -231,10 +361,15 @@ def _value(value: Any) -> str:
     if isinstance(value, str):
         if _PLAIN.fullmatch(value) and not _PLAIN_BUT_NOT_STR.fullmatch(value):
             return value
-        if value.isprintable():
-            import json
+        import json
 
-            return json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value, ensure_ascii=False)  # also valid YAML, escapes and all
+        if text.isprintable():
+            return text
+        # What JSON leaves raw but YAML refuses to read (DEL, C1 controls, U+2028…).
+        return "".join(c if c.isprintable() else
+                       f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+                       for c in text)
     elif value is None:
         return "null"
     elif isinstance(value, bool):
@@ -251,7 +386,7 @@ def _yaml_flow(value: Any) -> str:
     import yaml
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    text: str = yaml.dump(value, Dumper=dumper, default_flow_style=True, width=math.inf,
+    text: str = yaml.dump(value, Dumper=dumper, default_flow_style=True, width=1 << 30,
                           allow_unicode=True, sort_keys=False)
     return text.removesuffix("\n...\n").strip()
 

@@ -16,26 +16,19 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError
 from cairn.pipeline import runcache
 from cairn.pipeline.changes import StageInputs, Workspace, reasons_to_run, stage_root
 from cairn.pipeline.lock import LockedPath, LockedStage, LockFile, lock_path_for, read_lock
-from cairn.pipeline.outputs import (
-    SetAside,
-    can_restore,
-    clear_leftovers,
-    commit_missing,
-    missing_outs,
-    restore_outs,
-    store_outs,
-)
 from cairn.pipeline.schema import Pipeline, Stage
 from cairn.workspace.project import Project
+
+if TYPE_CHECKING:  # outputs (and the cache-writing code it needs) load when a stage runs
+    from cairn.pipeline.outputs import SetAside
 
 
 @dataclass
@@ -90,11 +83,25 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
         return _Run(project, pipeline, plan, upstream, force, True, 1, report,
                     command_stdout).go()
     with project.repo.lock():
+        from cairn.pipeline.outputs import clear_leftovers
+
         clear_leftovers(project)
         run = _Run(project, pipeline, plan, upstream, force, False, max(1, jobs), report,
                    command_stdout)
         with _durable_at_end(project, run):
             return run.go()
+
+
+_Started = tuple[Stage, StageInputs, "SetAside"]
+
+
+def _cached(stage: Stage, path: str) -> bool:
+    return any(o.path == path and o.cache for o in stage.outs)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    code: Callable[[], int]  # the exit code, or the exception running the command raised
 
 
 @contextlib.contextmanager
@@ -134,73 +141,83 @@ class _Run:
     # -- the schedule ------------------------------------------------------------------
 
     def go(self) -> list[StageResult]:
-        todo = list(self.plan)
-        running: dict[Future[int], tuple[Stage, StageInputs, SetAside]] = {}
-        pool = ThreadPoolExecutor(self.jobs) if self.jobs > 1 else None
-        try:
-            while todo or running:
-                ready = [] if self.failures else [s for s in todo if self._is_ready(s)]
-                for stage in ready:
-                    todo.remove(stage)
-                    started = self._start(stage, pool)
-                    if started is not None:
-                        running[started[0]] = started[1]
-                if not running:
-                    if self.failures or not ready:
-                        break
-                    continue
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    self._finish(*running.pop(future), future)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+        if self.jobs > 1:
+            self._go_parallel()
+        else:
+            for stage in self.plan:
+                if self.failures:
+                    break
+                started = self._start(stage)
+                if started is not None:
+                    self._finish(*started, self._run_now(started))
         results = [self.results[s.name] for s in self.plan if s.name in self.results]
         if self.failures:
             raise StageFailedError("; ".join(self.failures), results)
         return results
 
-    def _is_ready(self, stage: Stage) -> bool:
-        return self.upstream[stage.name] <= self.done
+    def _go_parallel(self) -> None:
+        """Start every stage whose upstream stages are done, up to `jobs` commands at
+        once; stop starting stages after a failure, but finish the running ones."""
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-    def _start(self, stage: Stage, pool: ThreadPoolExecutor | None
-               ) -> tuple[Future[int], tuple[Stage, StageInputs, SetAside]] | None:
-        """Decide about `stage`; if it must run, start its commands and return them."""
-        result = self._decide(stage)
+        todo = list(self.plan)
+        running: dict[Future[int], _Started] = {}
+        with ThreadPoolExecutor(self.jobs) as pool:
+            while todo or running:
+                ready = [] if self.failures else [s for s in todo
+                                                  if self.upstream[s.name] <= self.done]
+                for stage in ready:
+                    todo.remove(stage)
+                    started = self._start(stage)
+                    if started is not None:
+                        running[pool.submit(self._run_commands, started[0])] = started
+                if not running:
+                    if self.failures or not ready:
+                        return
+                    continue
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    started = running.pop(future)
+                    self._finish(*started, _Outcome(future.result))
+
+    def _start(self, stage: Stage) -> _Started | None:
+        """Decide about `stage`; if it must run, set its outs aside and return it."""
+        result, inputs = self._decide(stage)
         if result is not None:
             self._emit(result)
             self.done.add(stage.name)
             return None
-        inputs = self.ws.inputs(stage)
-        aside = SetAside(self.project, stage).__enter__()
-        future: Future[int]
-        if pool is None:
-            future = Future()
-            try:
-                future.set_result(self._run_commands(stage))
-            except BaseException as e:
-                aside.restore()
-                aside.__exit__()
-                raise e
-        else:
-            future = pool.submit(self._run_commands, stage)
-        return future, (stage, inputs, aside)
+        from cairn.pipeline.outputs import SetAside
+
+        return stage, inputs, SetAside(self.project, stage).__enter__()
+
+    def _run_now(self, started: _Started) -> _Outcome:
+        try:
+            code = self._run_commands(started[0])
+        except BaseException:
+            started[2].restore()
+            started[2].__exit__()
+            raise
+        return _Outcome(lambda: code)
 
     # -- deciding ----------------------------------------------------------------------
 
-    def _decide(self, stage: Stage) -> StageResult | None:
-        """The result of a stage that does not run its command; None if it must run
-        (after reporting it)."""
+    def _decide(self, stage: Stage) -> tuple[StageResult | None, StageInputs]:
+        """The result of a stage that does not run its command, or None if it must run
+        (reported as running); and its inputs."""
+        inputs = self.ws.inputs(stage) if not stage.frozen else StageInputs((), {})
+        return self._decide_with(stage, inputs), inputs
+
+    def _decide_with(self, stage: Stage, inputs: StageInputs) -> StageResult | None:
         if stage.frozen:
             return StageResult(stage.name, "frozen")
-        inputs = self.ws.inputs(stage)
         locked = self._lock(stage).stages.get(stage.short_name)
         reasons = ["forced"] if self.force else reasons_to_run(stage, locked, inputs, self.ws)
         if not reasons and self.dry:
             reasons = self._upstream_would_run(stage)
         if not reasons:
             if locked is not None and not self.dry:
-                commit_missing(self.project, stage, locked.outs)
+                self._commit_missing(stage, locked)
             return StageResult(stage.name, "skipped")
         if self.dry:
             return StageResult(stage.name, "would-run", reasons)
@@ -216,12 +233,22 @@ class _Run:
         self._emit(StageResult(stage.name, "ran", reasons))
         return None
 
+    def _commit_missing(self, stage: Stage, locked: LockedStage) -> None:
+        odb = self.project.odb
+        if all(odb.exists(o.digest) for o in locked.outs if _cached(stage, o.path)):
+            return
+        from cairn.pipeline.outputs import commit_missing
+
+        commit_missing(self.project, stage, locked.outs)
+
     def _upstream_would_run(self, stage: Stage) -> list[str]:
         # A dry run cannot know what an upstream stage would write: assume it changes.
         return [f"upstream stage '{u}' would run" for u in sorted(self.upstream[stage.name])
                 if self.results[u].action == "would-run"]
 
     def _restore(self, stage: Stage, inputs: StageInputs) -> StageResult | None:
+        from cairn.pipeline.outputs import can_restore, restore_outs
+
         deps = tuple(d for d in inputs.deps if d is not None)
         key = runcache.run_key(runcache.stage_inputs(stage, deps, inputs.params))
         entry = runcache.lookup(self.project.odb.root, key)
@@ -249,9 +276,11 @@ class _Run:
         return 0
 
     def _finish(self, stage: Stage, inputs: StageInputs, aside: SetAside,
-                future: Future[int]) -> None:
+                outcome: _Outcome) -> None:
+        from cairn.pipeline.outputs import missing_outs, store_outs
+
         try:
-            code = future.result()
+            code = outcome.code()
             missing = missing_outs(stage, self.project.root) if code == 0 else []
             if code != 0 or missing:
                 aside.restore()
