@@ -132,7 +132,7 @@ def test_interpolation_from_params_yaml_and_vars_keeps_types() -> None:
         - inline: {epochs: 3, tags: [a, b], flag: true}
         stages:
           train:
-            cmd: python train.py --lr ${train.lr} --depth ${model.depth} ${inline.tags} ${inline.flag}
+            cmd: train.py --lr ${train.lr} --depth ${model.depth} ${inline.tags} ${inline.flag}
             outs: ["models/${model.name}.pkl"]
             frozen: ${train.frozen}
             params:
@@ -140,7 +140,7 @@ def test_interpolation_from_params_yaml_and_vars_keeps_types() -> None:
         """, params__yaml="train:\n  lr: 0.01\n  frozen: true\n",
         config__json='{"model": {"depth": 4, "name": "tree"}, "other": 1}')
     s = stages["train"]
-    assert s.cmd == ("python train.py --lr 0.01 --depth 4 a b true",)
+    assert s.cmd == ("train.py --lr 0.01 --depth 4 a b true",)
     assert s.outs[0].path == "models/tree.pkl"
     assert s.frozen is True  # a whole-string ${} keeps the boolean
     assert s.params == (ParamRef("tree.json", "a"),)
@@ -239,7 +239,8 @@ def test_top_level_plots_metrics_params() -> None:
     ("stages:\n  a:\n    cmd: x\n    frozen: maybe\n",
      r"^dvc.yaml:4: stage 'a': `frozen` must be true or false, not 'maybe'$"),
     ("stages:\n  a:\n    cmd: 3\n", r"^dvc.yaml:3: stage 'a': `cmd` must be a command"),
-    ("stages:\n  a:\n    cmd: x\n    deps: src\n", r"^dvc.yaml:4: stage 'a': `deps` must be a list"),
+    ("stages:\n  a:\n    cmd: x\n    deps: src\n",
+     r"^dvc.yaml:4: stage 'a': `deps` must be a list"),
     ("stages:\n  a:\n    cmd: x\n    outs:\n    - m.json:\n        cache: nope\n",
      r"^dvc.yaml:6: stage 'a': option 'cache' of m.json must be true or false$"),
     ("stages:\n  a:\n    cmd: x\n    outs:\n    - m.json: {cahce: false}\n",
@@ -254,7 +255,8 @@ def test_top_level_plots_metrics_params() -> None:
     ("stagez: {}\n", r"^dvc.yaml:1: unknown top-level key 'stagez' \(did you mean 'stages'\?\)"),
     ("stages:\n  a:\n    cmd: x\n    outs: [../../etc/x]\n",
      r"^dvc.yaml:4: stage 'a': '../../etc/x' is outside the repository"),
-    ("stages:\n  a:\n    foreach: 3\n    do: {cmd: x}\n", r"^dvc.yaml:3: stage 'a': `foreach` must"),
+    ("stages:\n  a:\n    foreach: 3\n    do: {cmd: x}\n",
+     r"^dvc.yaml:3: stage 'a': `foreach` must"),
     ("stages:\n  a:\n    foreach: [1]\n    cmd: x\n", r"^dvc.yaml:4: stage 'a': a foreach stage"),
     ("vars: [missing.yaml]\nstages: {}\n", r"^dvc.yaml:1: vars file missing.yaml not found"),
     ("stages:\n  a@b:\n    cmd: x\n", r"^dvc.yaml:2: stage name 'a@b' must not"),
