@@ -11,6 +11,7 @@ from cairn.cli import output
 
 if TYPE_CHECKING:
     from cairn.remotes.transfer import TransferResult
+    from cairn.workspace.project import Project
     from cairn.workspace.sync import CloudOutStatus
 
 MAX_LISTED = 10  # failures listed one per line before the summary error
@@ -120,10 +121,16 @@ def _scope_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+_run_cache_option = click.option(
+    "--run-cache", is_flag=True,
+    help="Also the run cache: results of past stage runs, and the objects they name.")
+
+
 @click.command()
 @_scope_options
+@_run_cache_option
 def push(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: tuple[str, ...],
-         all_tags: bool, all_branches: bool, all_commits: bool) -> None:
+         all_tags: bool, all_branches: bool, all_commits: bool, run_cache: bool) -> None:
     """Upload tracked data that the remote lacks."""
     from cairn.workspace.project import open_project
     from cairn.workspace.sync import push as do_push
@@ -131,18 +138,24 @@ def push(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
     with open_project() as project, output.progress("Pushing", unit="files") as bar:
         result = do_push(project, remote, jobs, targets, revs, all_tags, all_branches,
                          all_commits, bar, bar.add_total)
+        if run_cache:
+            _transfer_run_cache(project, "push", remote, jobs, bar)
     _report(result, "pushed")
 
 
 @click.command()
 @_scope_options
+@_run_cache_option
 def fetch(targets: tuple[str, ...], remote: str | None, jobs: int | None,
-          revs: tuple[str, ...], all_tags: bool, all_branches: bool, all_commits: bool) -> None:
+          revs: tuple[str, ...], all_tags: bool, all_branches: bool, all_commits: bool,
+          run_cache: bool) -> None:
     """Download tracked data into the cache, without touching the workspace."""
     from cairn.workspace.project import open_project
     from cairn.workspace.sync import fetch as do_fetch
 
     with open_project() as project, output.progress("Fetching", unit="files") as bar:
+        if run_cache:
+            _transfer_run_cache(project, "fetch", remote, jobs, bar)
         result = do_fetch(project, remote, jobs, targets, revs, all_tags, all_branches,
                           all_commits, bar, bar.add_total)
     _report(result, "fetched")
@@ -151,13 +164,17 @@ def fetch(targets: tuple[str, ...], remote: str | None, jobs: int | None,
 @click.command()
 @_scope_options
 @click.option("-f", "--force", is_flag=True, help="Discard uncommitted workspace changes.")
+@_run_cache_option
 def pull(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: tuple[str, ...],
-         all_tags: bool, all_branches: bool, all_commits: bool, force: bool) -> None:
+         all_tags: bool, all_branches: bool, all_commits: bool, force: bool,
+         run_cache: bool) -> None:
     """Fetch tracked data, then make the workspace match the pointer files."""
     from cairn.workspace.project import open_project
     from cairn.workspace.sync import pull as do_pull
 
     with open_project() as project, output.progress("Pulling", unit="files") as bar:
+        if run_cache:
+            _transfer_run_cache(project, "fetch", remote, jobs, bar)
         result = do_pull(project, remote, jobs, targets, revs, all_tags, all_branches,
                          all_commits, force, bar, bar.add_total)
     for path in result.checkout.changed:
@@ -166,6 +183,22 @@ def pull(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
         output.echo(f"D\t{path}")
     _report(result.fetched, "fetched", updated=len(result.checkout.changed))
     result.checkout.raise_for_problems()
+
+
+def _transfer_run_cache(project: Project, direction: str, remote: str | None,
+                        jobs: int | None, bar: output.ProgressBar) -> None:
+    """`--run-cache`: entries of past stage runs and their objects, before (fetch) or
+    after (push) the tracked data; one line saying how many entries moved."""
+    from cairn.pipeline import runcache_remote
+
+    move = runcache_remote.push if direction == "push" else runcache_remote.fetch
+    result = move(project, remote, jobs, bar)
+    verb = "pushed" if direction == "push" else "fetched"
+    count = len(result.entries)
+    output.echo(f"{_count(count, 'run-cache entry').replace('entrys', 'entries')} {verb}")
+    for key in result.invalid:
+        output.warn(f"ignored run-cache entry {key} on the remote: it does not match its name")
+    result.objects.raise_for_failures(verb)
 
 
 def _report(result: TransferResult, verb: str, updated: int = 0) -> None:
