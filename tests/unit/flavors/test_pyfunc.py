@@ -148,3 +148,22 @@ def test_artifact_paths_in_the_model_file_cannot_escape(tmp_path: Path) -> None:
     (path / base.MODEL_FILE).write_text(text)
     with pytest.raises(UserError, match="artifact 'weight'"):
         pyfunc.load_model(path)
+
+
+def test_a_pickled_model_loads_in_a_fresh_process_from_its_own_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    model_file, pkg, weight_file = write_code(tmp_path / "src", "flv_scorer_g")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    scorer = importlib.import_module("flv_scorer_g").Scorer()
+    pyfunc.save_model(tmp_path / "m", python_model=scorer, code_paths=[model_file, pkg],
+                      artifacts={"weight": weight_file})
+    (tmp_path / "src").rename(tmp_path / "gone")
+    script = ("import pandas as pd; from cairn.flavors import pyfunc; "
+              f"m = pyfunc.load_model({str(tmp_path / 'm')!r}, trusted=True); "
+              "print(m.predict(pd.DataFrame({'x': [1.0, 2.0]})).tolist())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "[2.0, 4.0]"
