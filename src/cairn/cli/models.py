@@ -2,6 +2,254 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from cairn.cli import output
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def _client() -> Any:
+    from cairn.registry.client import Client
+
+    return Client()
+
+
+def _when(ms: int | None) -> str:
+    from cairn.registry.history import format_ms
+
+    return format_ms(ms)
+
+
+def _day(ms: int | None) -> str:
+    """Short enough for a table column: local date and minute."""
+    return _when(ms)[:16].replace("T", " ")
+
+
+@click.group()
+def models() -> None:
+    """The model registry: versions, stages, aliases, history and lineage."""
+
+
+@models.command("list")
+@click.option("--filter", "filter_string", default="", help="E.g. \"name LIKE 'fraud%'\".")
+@_JSON
+def models_list(filter_string: str, as_json: bool) -> None:
+    """List registered models with the versions holding each stage."""
+    from cairn.registry.views import model_dict, stages_held
+
+    found = _client().search_registered_models(filter_string, max_results=1000)
+    if as_json:
+        output.emit_json([model_dict(m) for m in found])
+        return
+    if not found:
+        output.echo("No registered models; register one with `cairn models register`.")
+        return
+    output.table(["name", "latest", "stages", "aliases", "updated"],
+                 [(m.name, max((f"v{mv.version}" for mv in m.latest_versions), default="-"),
+                   stages_held(m), _aliases(m.aliases), _day(m.last_updated_timestamp))
+                  for m in found])
+
+
+def _aliases(aliases: dict[str, int]) -> str:
+    return ", ".join(f"{a}→v{v}" for a, v in sorted(aliases.items())) or "-"
+
+
+@models.command("show")
+@click.argument("name")
+@_JSON
+def models_show(name: str, as_json: bool) -> None:
+    """A registered model: description, tags, aliases and its versions."""
+    from cairn.registry.views import model_dict, version_dict, versions_of
+
+    client = _client()
+    model = client.get_registered_model(name)
+    versions = versions_of(client, name)
+    if as_json:
+        output.emit_json({**model_dict(model), "versions": [version_dict(v) for v in versions]})
+        return
+    output.echo(f"Model {model.name!r}" + (f": {model.description}" if model.description else ""))
+    output.echo(f"aliases: {_aliases(model.aliases)}")
+    if model.tags:
+        output.echo("tags: " + ", ".join(f"{k}={v}" for k, v in sorted(model.tags.items())))
+    _versions_table(versions)
+
+
+def _versions_table(versions: list[Any]) -> None:
+    if not versions:
+        output.echo("No versions.")
+        return
+    output.table(["version", "stage", "aliases", "digest", "run"],
+                 [(mv.version, mv.current_stage, ", ".join(mv.aliases) or "-",
+                   mv.digest[:12], mv.run_id or "-") for mv in versions])
+
+
+@models.command("versions")
+@click.argument("name")
+@click.option("--filter", "filter_string", default="",
+              help="E.g. \"current_stage = 'Production'\" or \"alias = 'champion'\".")
+@_JSON
+def models_versions(name: str, filter_string: str, as_json: bool) -> None:
+    """The versions of model NAME, newest first."""
+    from cairn.registry.views import version_dict, versions_of
+
+    versions = versions_of(_client(), name, filter_string)
+    if as_json:
+        output.emit_json([version_dict(v) for v in versions])
+        return
+    _versions_table(versions)
+
+
+@models.command("register")
+@click.argument("source")
+@click.option("-n", "--name", required=True, help="The registered model's name.")
+@click.option("-t", "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A version tag.")
+@click.option("-d", "--description", default="", help="A description of this version.")
+@_JSON
+def models_register(source: str, name: str, tags: tuple[str, ...], description: str,
+                    as_json: bool) -> None:
+    """Register SOURCE (runs:/ID/PATH, models:/…, a directory, a file or a tracked path)
+    as the next version of NAME."""
+    from cairn.registry.views import version_dict
+
+    mv = _client().create_model_version(name, source, tags=_pairs(tags),
+                                        description=description)
+    if as_json:
+        output.emit_json(version_dict(mv))
+        return
+    output.echo(f"Registered {mv.name!r} version {mv.version} (digest {mv.digest[:12]}).")
+
+
+def _pairs(items: tuple[str, ...]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--tag")
+        pairs[key] = value
+    return pairs
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version")
+@click.option("--to", "stage", required=True, help="Staging, Production, Archived or None.")
+@click.option("--archive-existing", is_flag=True,
+              help="Archive the versions now in that stage, in the same transaction.")
+@click.option("--reason", default="", help="Why; kept in the audit log.")
+@_JSON
+def models_promote(name: str, version: str, stage: str, archive_existing: bool, reason: str,
+                   as_json: bool) -> None:
+    """Move VERSION of model NAME to a stage."""
+    from cairn.registry.views import promote, version_dict
+
+    done = promote(_client(), name, version, stage, archive_existing, reason)
+    mv = done.version
+    if as_json:
+        output.emit_json({"version": version_dict(mv), "previous_stage": done.previous_stage,
+                          "archived": list(done.archived)})
+        return
+    archived = (f"; archived {', '.join(f'v{v}' for v in done.archived)}"
+                if done.archived else "")
+    output.echo(f"{mv.name!r} v{mv.version}: {done.previous_stage} → {mv.current_stage}"
+                f"{archived}.")
+
+
+@models.command("alias")
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", required=False)
+@click.option("--delete", is_flag=True, help="Remove the alias instead.")
+def models_alias(name: str, alias: str, version: str | None, delete: bool) -> None:
+    """Point ALIAS of model NAME at VERSION (models:/NAME@ALIAS), or --delete it."""
+    client = _client()
+    if delete:
+        client.delete_registered_model_alias(name, alias)
+        output.echo(f"Removed alias {alias!r} of {name!r}.")
+        return
+    if version is None:
+        raise click.UsageError("give the VERSION the alias points at, or --delete")
+    client.set_registered_model_alias(name, alias, version)
+    output.echo(f"models:/{name}@{alias} → version {int(version)}.")
+
+
+@models.command("history")
+@click.argument("name")
+@click.option("--stage", help="With --at: which version held this stage.")
+@click.option("--at", "at", help="A date (YYYY-MM-DD, its end) or date-time; with --stage.")
+@_JSON
+def models_history(name: str, stage: str | None, at: str | None, as_json: bool) -> None:
+    """The audit log of model NAME; or, with --stage and --at, who held a stage then."""
+    from dataclasses import asdict
+
+    from cairn.registry.history import history, holders_at, parse_moment
+
+    store = _client().store
+    if stage or at:
+        moment = parse_moment(at or "now")
+        held = holders_at(store, name, stage or "Production", moment)
+        if as_json:
+            output.emit_json(asdict(held))
+            return
+        if not held.versions:
+            output.echo(f"No version of {name!r} was in {held.stage} at {_when(moment)}.")
+        for v in held.versions:
+            output.echo(f"{name!r} v{v} held {held.stage} at {_when(moment)} "
+                        f"(since {_when(held.since[v])}).")
+        return
+    entries = history(store, name)
+    if as_json:
+        output.emit_json([asdict(e) for e in entries])
+        return
+    output.table(["when", "version", "action", "from", "to", "who", "reason"],
+                 [(_day(e.timestamp), "-" if e.version is None else f"v{e.version}", e.action,
+                   e.from_value or "-", e.to_value or "-", e.user_id or "-", e.reason or "")
+                  for e in entries])
+
+
+@models.command("lineage")
+@click.argument("uri")
+@_JSON
+def models_lineage(uri: str, as_json: bool) -> None:
+    """The whole chain behind a model: git commit, data, params, stage, run, metrics,
+    registry transitions."""
+    from cairn.registry.lineage import model_lineage
+    from cairn.tracking.backend import backend
+
+    b = backend()
+    chain = model_lineage(b.store, b.odb, uri, b.root)
+    if as_json:
+        output.emit_json(chain)
+        return
+    _show_lineage(chain)
+
+
+def _show_lineage(chain: dict[str, Any]) -> None:
+    model, git, run = chain["model"], chain["git"], chain["run"]
+    rows: list[tuple[str, str]] = [("model", chain["uri"]), ("digest", chain["digest"])]
+    if model:
+        rows.append(("version", f"{model['name']} v{model['version']} ({model['stage']})"
+                     + (f", aliases {', '.join(model['aliases'])}" if model["aliases"] else "")))
+    if git["commit"]:
+        rows.append(("git commit", git["commit"] + (" (dirty)" if git["dirty"] else "")
+                     + (f", tags {', '.join(git['tags'])}" if git["tags"] else "")
+                     + (f", branch {git['branch']}" if git["branch"] else "")))
+    if chain["pipeline_stage"]:
+        stage = chain["pipeline_stage"]
+        rows.append(("pipeline stage", f"{stage['stage']} (out {stage['out']})"))
+    if run:
+        rows.append(("run", f"{run['run_id']} ({run['run_name']}) in {run['experiment']!r}, "
+                            f"{run['status']}"))
+    rows += [(f"data {path}", digest[:16]) for path, digest in sorted(chain["data"].items())]
+    rows += [(f"param {k}", str(v)) for k, v in sorted(chain["params"].items())]
+    rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(chain["metrics"].items())]
+    rows += [(f"{_when(t['timestamp'])}", f"{t['action']} v{t['version']}: "
+              f"{t['from_value'] or '-'} → {t['to_value'] or '-'} by {t['user_id'] or '-'}"
+              + (f" ({t['reason']})" if t["reason"] else ""))
+             for t in chain["transitions"]]
+    output.table(["", ""], rows)
+
+
+COMMANDS: list[click.Command] = [models]

@@ -2,62 +2,185 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
+
+from cairn.cli import output
+
+if TYPE_CHECKING:
+    from cairn.store.entities import Experiment, Run
 
 COMMANDS: list[click.Command] = []
 
+# ===== runs and experiments (owner: helper TRACK) =====================================
 
-# ===== db: schema migrations of the metadata database (owner: helper STORE) ==========
-
-_URI_HELP = ("Tracking URI: sqlite:///PATH, a file path or postgresql://USER@HOST/DB "
-             "(default: the current tracking URI).")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
-def _tracking_uri(uri: str | None) -> str:
-    if uri:
-        return uri
-    from cairn.tracking.backend import get_tracking_uri
+def _client() -> Any:
+    from cairn.registry.client import Client
 
-    return get_tracking_uri()
+    return Client()
+
+
+def _when(ms: int | None) -> str:
+    from cairn.registry.history import format_ms
+
+    return format_ms(ms)
+
+
+def _day(ms: int | None) -> str:
+    """Short enough for a table column: local date and minute."""
+    return _when(ms)[:16].replace("T", " ")
+
+
+def _run_json(run: Run) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(run)
 
 
 @click.group()
-def db() -> None:
-    """The metadata database: schema revision and upgrades."""
+def runs() -> None:
+    """Tracked runs: list, show, compare, delete, restore."""
 
 
-@db.command("upgrade")
-@click.argument("uri", required=False)
-def db_upgrade(uri: str | None) -> None:
-    """Upgrade the database at URI to the newest schema (back it up first)."""
-    from cairn.cli import output
-    from cairn.store.open import upgrade
+@runs.command("list")
+@click.option("-e", "--experiment", "experiment_names", multiple=True,
+              help="Only runs of this experiment (by name; repeatable). Default: all.")
+@click.option("--filter", "filter_string", default="",
+              help="MLflow filter, e.g. \"metrics.f1 > 0.9 AND params.lr = '0.01'\".")
+@click.option("--order-by", multiple=True, help="E.g. 'metrics.f1 DESC' (repeatable).")
+@click.option("--max", "max_results", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--deleted", is_flag=True, help="Show deleted runs instead.")
+@_JSON
+def runs_list(experiment_names: tuple[str, ...], filter_string: str, order_by: tuple[str, ...],
+              max_results: int, deleted: bool, as_json: bool) -> None:
+    """List runs, newest first (or as --order-by says)."""
+    from cairn.tracking.queries import experiments_named, search_runs
 
-    target = _tracking_uri(uri)
-    before, after = upgrade(target)
-    if before == after:
-        output.echo(f"{target}: already at revision {after}")
-    else:
-        output.echo(f"{target}: upgraded from revision {before or '(empty)'} to {after}")
-
-
-@db.command("current")
-@click.argument("uri", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def db_current(uri: str | None, as_json: bool) -> None:
-    """Show the database's schema revision and the newest this Cairn knows."""
-    from cairn.cli import output
-    from cairn.store.open import current
-
-    target = _tracking_uri(uri)
-    revision, head = current(target)
+    client = _client()
+    experiments = experiments_named(client.store, experiment_names)
+    found = search_runs(client.store, list(experiments), filter_string, order_by, max_results,
+                        deleted)
     if as_json:
-        output.emit_json({"uri": target, "revision": revision, "head": head,
-                          "up_to_date": revision == head})
+        output.emit_json([_run_json(r) for r in found])
         return
-    state = "up to date" if revision == head else f"run `cairn db upgrade {target}`"
-    output.echo(f"{target}: revision {revision or '(empty)'}, newest {head} ({state})")
+    if not found:
+        output.echo("No runs.")
+        return
+    output.table(["run id", "name", "status", "started", "experiment"],
+                 [(r.info.run_id, r.info.run_name, r.info.status, _day(r.info.start_time),
+                   experiments[r.info.experiment_id].name) for r in found])
 
 
-COMMANDS.append(db)
-# ===== end of db ======================================================================
+@runs.command("show")
+@click.argument("run_id")
+@_JSON
+def runs_show(run_id: str, as_json: bool) -> None:
+    """A run's info, params, metrics, tags, lineage and artifacts."""
+    from cairn.tracking.queries import run_details
+
+    client = _client()
+    details = run_details(client.store, run_id)
+    if as_json:
+        output.emit_json(details)
+        return
+    info = details["info"]
+    output.echo(f"Run {info['run_id']} ({info['run_name']}) in experiment "
+                f"{details['experiment']!r}: {info['status']}, started "
+                f"{_when(info['start_time'])}" +
+                (f", ended {_when(info['end_time'])}" if info["end_time"] else ""))
+    for title in ("params", "metrics", "tags", "lineage"):
+        rows = sorted(details[title].items())
+        if rows:
+            output.table([title, "value"], [(k, _short(v)) for k, v in rows])
+    if details["artifacts"]:
+        output.table(["artifact", "size", "digest"],
+                     [(a["path"] + ("/" if a["is_dir"] else ""), output.human_size(a["size"]),
+                       a["digest"][:16]) for a in details["artifacts"]])
+
+
+def _short(value: object, width: int = 100) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+@runs.command("compare")
+@click.argument("run_ids", nargs=-1, required=True)
+@_JSON
+def runs_compare(run_ids: tuple[str, ...], as_json: bool) -> None:
+    """Params and metrics of several runs side by side (differences marked with *)."""
+    from cairn.tracking.queries import compare_runs
+
+    table = compare_runs(_client().store, run_ids)
+    if as_json:
+        output.emit_json(table)
+        return
+    header = ["", *(f"{r['run_name']} {r['run_id'][:8]}" for r in table["runs"])]
+    rows = []
+    for kind in ("params", "metrics"):
+        for key, values in table[kind].items():
+            differs = len({str(v) for v in values}) > 1
+            rows.append((f"{'*' if differs else ' '} {kind[:-1]} {key}",
+                         *("-" if v is None else _short(v, 30) for v in values)))
+    output.table(header, rows)
+
+
+@runs.command("delete")
+@click.argument("run_id")
+def runs_delete(run_id: str) -> None:
+    """Mark a run deleted (restore it with `cairn runs restore`)."""
+    _client().delete_run(run_id)
+    output.echo(f"Deleted run {run_id}.")
+
+
+@runs.command("restore")
+@click.argument("run_id")
+def runs_restore(run_id: str) -> None:
+    """Bring back a deleted run."""
+    _client().restore_run(run_id)
+    output.echo(f"Restored run {run_id}.")
+
+
+@click.group()
+def experiments() -> None:
+    """Experiments: list and create."""
+
+
+def _experiment_json(e: Experiment) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(e)
+
+
+@experiments.command("list")
+@click.option("--deleted", is_flag=True, help="Show deleted experiments instead.")
+@_JSON
+def experiments_list(deleted: bool, as_json: bool) -> None:
+    """List experiments."""
+    from cairn.store.base import ACTIVE_ONLY, DELETED_ONLY
+
+    found = _client().search_experiments(DELETED_ONLY if deleted else ACTIVE_ONLY)
+    if as_json:
+        output.emit_json([_experiment_json(e) for e in found])
+        return
+    output.table(["id", "name", "created"],
+                 [(e.experiment_id, e.name, _when(e.creation_time)) for e in found])
+
+
+@experiments.command("create")
+@click.argument("name")
+@_JSON
+def experiments_create(name: str, as_json: bool) -> None:
+    """Create an experiment called NAME."""
+    experiment_id = _client().create_experiment(name)
+    if as_json:
+        output.emit_json({"experiment_id": experiment_id, "name": name})
+        return
+    output.echo(f"Created experiment {name!r} with id {experiment_id}.")
+
+
+COMMANDS.extend([runs, experiments])
+# ===== end of runs and experiments ====================================================
