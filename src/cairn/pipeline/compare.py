@@ -76,10 +76,13 @@ class Revisions:
         if git is None or self.reader is None:
             raise UserError(f"revision {rev!r} needs git, and {self.repo.root} is not in a git "
                             "repository")
-        if rev == "HEAD" and not git.has_commits():
-            return EmptySnapshot("HEAD", self.repo.root)
         assert rev is not None
-        return GitSnapshot(git, self.reader, rev, self.repo.root)
+        try:
+            return GitSnapshot(git, self.reader, rev, self.repo.root)
+        except UserError:
+            if rev == "HEAD" and not git.has_commits():
+                return EmptySnapshot("HEAD", self.repo.root)
+            raise
 
     def pair(self, a: str | None, b: str | None) -> tuple[Snapshot, Snapshot]:
         """DVC's defaults: no revision = HEAD vs the workspace; one = it vs the workspace."""

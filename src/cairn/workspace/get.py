@@ -49,6 +49,17 @@ class BlobReader:
 
     def read(self, spec: str) -> bytes | None:
         """The blob named `spec` (``sha:path``), or None if there is none (or a tree)."""
+        found = self._request(spec)
+        return found[2] if found is not None and found[1] == b"blob" else None
+
+    def resolve(self, rev: str) -> str:
+        """The commit `rev` names (as `git rev-parse`, without a process of its own)."""
+        found = None if "\n" in rev else self._request(f"{rev}^{{commit}}")
+        if found is None:
+            raise UserError(f"{rev!r} is not a git revision here; see `git log` or `git tag`")
+        return found[0]
+
+    def _request(self, spec: str) -> tuple[str, bytes, bytes] | None:
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(spec.encode() + b"\n")
@@ -56,10 +67,9 @@ class BlobReader:
         header = proc.stdout.readline().split()
         if len(header) != 3:  # "<spec> missing" / "ambiguous"
             return None
-        size = int(header[2])
-        data = proc.stdout.read(size)
+        data = proc.stdout.read(int(header[2]))
         proc.stdout.read(1)  # the newline after each object
-        return data if header[1] == b"blob" else None
+        return header[0].decode(), header[1], data
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is None:
@@ -95,7 +105,7 @@ class GitSnapshot(Snapshot):
     def __init__(self, git: Git, reader: BlobReader, rev: str, root: Path,
                  label: str | None = None) -> None:
         self.git, self.reader, self.root = git, reader, root
-        self.sha = git.resolve(rev)
+        self.sha = reader.resolve(rev)
         self.label = label or rev
         rel = root.resolve().relative_to(git.root.resolve()).as_posix()
         self.prefix = "" if rel == "." else rel + "/"
