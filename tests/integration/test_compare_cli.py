@@ -136,3 +136,20 @@ def test_comparing_tags_imports_no_heavy_library(versions: CliRepo) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "accuracy" in proc.stdout
     assert proc.stderr.strip() == "[]"
+
+
+def test_a_dvc_repository_without_cairn_init(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC's files, unchanged, in a plain git repository: what git holds compares."""
+    from tests.conftest import git
+
+    root = tmp_path / "dvc-project"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    plain = CliRepo(root)
+    plain.write("dvc.yaml", PIPELINE)
+    release(plain, "model-v1", 0.01, 0.9, 0.85)
+    release(plain, "model-v2", 0.02, 0.94, 0.91)
+    monkeypatch.chdir(root)
+    diffed = json.loads(plain.cairn("metrics", "diff", "model-v1", "model-v2", "--json").stdout)
+    assert diffed["metrics.json"]["accuracy"] == {"old": 0.9, "new": 0.94, "diff": 0.04}

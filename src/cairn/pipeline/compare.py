@@ -25,9 +25,10 @@ from cairn.workspace.get import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cairn.objects.odb import ObjectDB
     from cairn.pipeline.schema import Pipeline
-    from cairn.repo import Repo
 
 PIPELINE_FILES = ("cairn.yaml", "dvc.yaml")
 DEFAULT_PARAMS = "params.yaml"
@@ -63,7 +64,8 @@ class EmptySnapshot(Snapshot):
 class Revisions:
     """The repository here, opened to read any of its revisions."""
 
-    repo: Repo
+    root: Path  # the Cairn project's root, or a git work tree's (DVC's files, no .cairn)
+    cache_dir: Path | None
     git: Git | None
     reader: BlobReader | None
     _pipelines: dict[str, Pipeline | None] = field(default_factory=dict)
@@ -72,16 +74,16 @@ class Revisions:
         """`rev` as the user wrote it; None (or "workspace") is the workspace."""
         git = self.git
         if rev in (None, WORKSPACE):
-            return WorkspaceSnapshot(self.repo.root, git)
+            return WorkspaceSnapshot(self.root, git)
         if git is None or self.reader is None:
-            raise UserError(f"revision {rev!r} needs git, and {self.repo.root} is not in a git "
+            raise UserError(f"revision {rev!r} needs git, and {self.root} is not in a git "
                             "repository")
         assert rev is not None
         try:
-            return GitSnapshot(git, self.reader, rev, self.repo.root)
+            return GitSnapshot(git, self.reader, rev, self.root)
         except UserError:
             if rev == "HEAD" and not git.has_commits():
-                return EmptySnapshot("HEAD", self.repo.root)
+                return EmptySnapshot("HEAD", self.root)
             raise
 
     def pair(self, a: str | None, b: str | None) -> tuple[Snapshot, Snapshot]:
@@ -97,7 +99,7 @@ class Revisions:
     def caches(self) -> list[ObjectDB]:
         from cairn.objects.odb import ObjectDB
 
-        return [ObjectDB(self.repo.cache_dir)]
+        return [ObjectDB(self.cache_dir)] if self.cache_dir is not None else []
 
     def pipeline(self, snap: Snapshot) -> Pipeline | None:
         """The stages declared at `snap`; None when it has no pipeline file."""
@@ -109,14 +111,25 @@ class Revisions:
 
 @contextlib.contextmanager
 def open_revisions() -> Iterator[Revisions]:
-    from cairn.repo import Repo
+    from pathlib import Path
 
-    repo = Repo.find()
-    git_root = repo.git_root
+    from cairn.errors import NotARepositoryError
+    from cairn.repo import Repo, find_git_root
+
+    try:
+        repo = Repo.find()
+        root, cache_dir, git_root = repo.root, repo.cache_dir, repo.git_root
+    except NotARepositoryError:
+        # A git repository with DVC's (or Cairn's) pipeline files but no `cairn init`:
+        # whatever git holds can still be compared.
+        git_root = find_git_root(Path.cwd().absolute())
+        if git_root is None:
+            raise
+        root, cache_dir = git_root, None
     git = Git(git_root) if git_root is not None else None
     reader = BlobReader(git) if git is not None else None
     try:
-        yield Revisions(repo, git, reader)
+        yield Revisions(root, cache_dir, git, reader)
     finally:
         if reader is not None:
             reader.close()
