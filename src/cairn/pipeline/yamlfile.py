@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import marshal
 import os
 from collections.abc import Sequence
@@ -53,8 +52,10 @@ def load(data: bytes | str, path: str, cache_dir: Path | None = None) -> Any:
     hundred lines, where reading the kept copy costs microseconds (`repro` with nothing
     to do must be fast). A copy is returned each time, so callers may change it.
     """
+    import blake3  # Cairn's hash, loaded anyway by anything that hashes files
+
     raw = data.encode() if isinstance(data, str) else data
-    digest = hashlib.blake2b(raw, digest_size=16, person=_CACHE_FORMAT).digest()
+    digest: bytes = blake3.blake3(_CACHE_FORMAT + raw).digest()[:16]
     kept = _memo.get((path, digest))
     if kept is None and cache_dir is not None:
         kept = _read_kept(cache_dir, path, digest)
@@ -79,7 +80,9 @@ _memo: dict[tuple[str, bytes], bytes] = {}
 
 
 def _kept_path(cache_dir: Path, path: str) -> Path:
-    return cache_dir / hashlib.blake2b(path.encode(), digest_size=16).hexdigest()
+    import blake3
+
+    return cache_dir / str(blake3.blake3(path.encode()).hexdigest())[:32]
 
 
 def _read_kept(cache_dir: Path, path: str, digest: bytes) -> bytes | None:
