@@ -7,6 +7,7 @@ import contextlib
 import functools
 import marshal
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ def _write_kept(cache_dir: Path, path: str, digest: bytes, kept: bytes) -> None:
     """Best effort, no fsync: a lost or torn entry is only a cache miss (the digest
     prefix, written first, is checked; marshal refuses a truncated body)."""
     target = _kept_path(cache_dir, path)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(digest + kept)
