@@ -101,3 +101,19 @@ def test_no_plots_is_one_clear_error(repo: CliRepo, tmp_path: Path) -> None:
     with open_revisions() as revs, pytest.raises(UserError, match="no plots at these"):
         plots_diff(revs, [], tmp_path / "p.html")
     assert not (tmp_path / "p.html").exists()
+
+
+def test_top_level_plots_name_their_files_in_y(repo: CliRepo, tmp_path: Path) -> None:
+    repo.write("dvc.yaml", "stages:\n  train:\n    cmd: python train.py\nplots:\n"
+                           "- train_loss:\n    x: epoch\n    y:\n      logs/train.csv: loss\n"
+                           "- logs/acc.csv\n")
+    repo.write("logs/train.csv", "epoch,loss\n1,0.9\n2,0.5\n")
+    repo.write("logs/acc.csv", "acc\n0.1\n0.2\n0.3\n")
+    commit(repo, "one", "v1")
+    with open_revisions() as revs:
+        written, _ = plots_diff(revs, ["v1"], tmp_path / "p.html")
+    page = written[0].read_text()
+    assert "<title>train_loss</title>" in page and "<title>logs/acc.csv</title>" in page
+    series = re.findall(r'data-revision="([^"]+)"[^>]*points="([^"]+)"', page)
+    assert [(label, len(points.split())) for label, points in series] == [
+        ("v1", 2), ("workspace", 2), ("v1", 3), ("workspace", 3)]
