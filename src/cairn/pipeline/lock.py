@@ -44,7 +44,7 @@ LOCK_SCHEMA = "cairn-lock/1"
 
 # Strings written without quotes: they read back as the same string (not a number,
 # bool, null, date, alias or tag) — everything else is double-quoted.
-_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+=\-]*(?:[ ,][A-Za-z0-9_./@+=\-]+)*")
+_PLAIN = re.compile(r"(?:[A-Za-z_/]|\.\.?/)[A-Za-z0-9_./@+=\-]*(?:[ ,][A-Za-z0-9_./@+=\-]+)*")
 _PLAIN_BUT_NOT_STR = re.compile(r"(?i)(y|n|yes|no|true|false|on|off|null)")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _FLOAT_EXP = re.compile(r"-?[0-9]+\.[0-9]+e[-+][0-9]+")  # how PyYAML writes 1e-05

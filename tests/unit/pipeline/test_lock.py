@@ -1,0 +1,117 @@
+"""cairn.lock: the canonical form, read back exactly, by the fast reader and by YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cairn.errors import FormatError
+from cairn.pipeline import lock as lockfile
+from cairn.pipeline.lock import LockedPath, LockedStage, LockFile
+
+D1, D2 = "a" * 64, "b" * 64
+
+
+def stage(params: dict[str, dict[str, Any]] | None = None, cmd: tuple[str, ...] = ("run it",)
+          ) -> LockedStage:
+    return LockedStage(cmd, (LockedPath("data/raw", D1, 10, 2),), params or {},
+                       (LockedPath("model.pkl", D2, 3),))
+
+
+def test_canonical_form_is_pinned() -> None:
+    lock = LockFile("cairn.lock", {"train": stage({"params.yaml": {"train.lr": 0.01}})})
+    assert lockfile.dumps(lock).decode() == (
+        "schema: cairn-lock/1\n"
+        "stages:\n"
+        "  train:\n"
+        "    cmd: run it\n"
+        "    deps:\n"
+        "    - path: data/raw\n"
+        f"      digest: {D1}\n"
+        "      size: 10\n"
+        "      nfiles: 2\n"
+        "    params:\n"
+        "      params.yaml:\n"
+        "        train.lr: 0.01\n"
+        "    outs:\n"
+        "    - path: model.pkl\n"
+        f"      digest: {D2}\n"
+        "      size: 3\n")
+
+
+TRICKY: list[Any] = [0.01, 1e-05, -3, 10**20, True, None, "yes", "no", "on", "null", "2024-01-01",
+                     "1.5", ".5", "", " padded ", "a: b", "# not a comment", "über", "tab\there",
+                     "line\nbreak", "del\x7f", "x y", "@at", "-dash", "[1]", 2.5e300]
+
+
+@pytest.mark.parametrize("value", TRICKY, ids=repr)
+def test_param_values_read_back_exactly(value: Any) -> None:
+    lock = LockFile("cairn.lock", {"s": stage({"params.yaml": {"k": value, "a.b": value}})})
+    data = lockfile.dumps(lock)
+    for read in (lockfile.loads, lockfile.loads_yaml):
+        back = read(data, "cairn.lock").stages["s"].params["params.yaml"]
+        assert back == {"k": value, "a.b": value} and type(back["k"]) is type(value)
+    assert yaml.safe_load(data)["stages"]["s"]["params"]["params.yaml"]["k"] == value
+
+
+def test_structured_values_and_command_lists_fall_back_to_yaml() -> None:
+    lock = LockFile("cairn.lock", {"s": stage({"p.json": {"layers": [64, {"act": "relu"}]}},
+                                              cmd=("prep", "train --fast"))})
+    data = lockfile.dumps(lock)
+    assert lockfile._loads_canonical(data, "cairn.lock") is None
+    assert lockfile.loads(data, "cairn.lock").stages == lock.stages
+
+
+def test_fast_reader_matches_yaml_reader() -> None:
+    lock = LockFile("cairn.lock", {
+        "prep": stage(), "dvc.yaml:odd name": stage({"params.yaml": {}, "p.toml": {"x": "y"}})})
+    data = lockfile.dumps(lock)
+    fast = lockfile._loads_canonical(data, "cairn.lock")
+    assert fast is not None
+    assert fast.stages == lockfile.loads_yaml(data, "cairn.lock").stages == lock.stages
+
+
+def test_paths_are_relative_to_the_lock_file() -> None:
+    lock = LockFile("sub/cairn.lock", {"s": LockedStage(
+        ("x",), (LockedPath("sub/in.txt", D1, 1), LockedPath("shared/data", D1, 1, 1)),
+        {"sub/params.yaml": {"k": 1}}, (LockedPath("sub/out.txt", D2, 1),))})
+    data = lockfile.dumps(lock).decode()
+    assert "- path: in.txt\n" in data and "- path: ../shared/data\n" in data
+    assert "      params.yaml:\n" in data
+    assert lockfile.loads(data.encode(), "sub/cairn.lock").stages == lock.stages
+
+
+def test_unknown_keys_are_kept_when_rewritten(tmp_path: Path) -> None:
+    text = (f"schema: cairn-lock/1\nwritten_by: cairn 9\nstages:\n  s:\n    cmd: x\n"
+            f"    outs:\n    - path: o\n      digest: {D1}\n      size: 1\n"
+            "    note: kept\n")
+    lock = lockfile.loads(text.encode(), "cairn.lock")
+    assert lock.extra == {"written_by": "cairn 9"}
+    assert lock.stages["s"].extra == {"note": "kept"}
+    lock.stages["t"] = stage()
+    lockfile.write_lock(tmp_path, lock)
+    again = lockfile.read_lock(tmp_path, "cairn.lock")
+    assert again.extra == {"written_by": "cairn 9"} and again.stages["s"].extra == {"note": "kept"}
+
+
+def test_a_newer_schema_is_refused() -> None:
+    with pytest.raises(FormatError, match=r"cairn.lock:1: schema 'cairn-lock/2'.*upgrade Cairn"):
+        lockfile.loads(b"schema: cairn-lock/2\nstages: {}\n", "cairn.lock")
+
+
+def test_a_malformed_entry_names_file_and_line() -> None:
+    text = "schema: cairn-lock/1\nstages:\n  s:\n    cmd: x\n    deps:\n    - path: d\n"
+    with pytest.raises(FormatError, match=r"cairn.lock:3: stage 's'"):
+        lockfile.loads(text.encode(), "cairn.lock")
+
+
+def test_missing_lock_is_empty_and_write_replaces_atomically(tmp_path: Path) -> None:
+    assert lockfile.read_lock(tmp_path, "cairn.lock").stages == {}
+    lock = LockFile("cairn.lock", {"s": stage()})
+    lockfile.write_lock(tmp_path, lock, durable=False)
+    lockfile.sync_lock(tmp_path / "cairn.lock")
+    assert lockfile.read_lock(tmp_path, "cairn.lock").stages == lock.stages
+    assert [p.name for p in tmp_path.iterdir()] == ["cairn.lock"]  # no temp file left

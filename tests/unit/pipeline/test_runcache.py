@@ -1,0 +1,131 @@
+"""The run cache: exact inputs seen before restore their outputs, locally or via a remote."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cairn.pipeline import runcache, runcache_remote
+from cairn.pipeline.lock import LockedPath
+from cairn.pipeline.repro import StageResult, repro
+from cairn.workspace.project import open_project
+from tests.conftest import CliRepo
+
+PIPELINE = """\
+stages:
+  train:
+    cmd: cat data.txt params.yaml > model.txt && echo '{"n":1}' > metrics.json
+    deps: [data.txt]
+    params: [train.lr]
+    outs: [model.txt]
+    metrics:
+    - metrics.json: {cache: false}
+"""
+
+
+def run(repo: CliRepo, **options: object) -> dict[str, StageResult]:
+    with open_project(repo.root) as project:
+        return {r.stage: r for r in repro(project, **options)}  # type: ignore[arg-type]
+
+
+def set_lr(repo: CliRepo, lr: str) -> None:
+    repo.write("params.yaml", f"train:\n  lr: {lr}\n")
+
+
+@pytest.fixture
+def pipeline(repo: CliRepo) -> CliRepo:
+    repo.write("dvc.yaml", PIPELINE)
+    repo.write("data.txt", "data\n")
+    set_lr(repo, "0.01")
+    assert run(repo)["train"].action == "ran"
+    return repo
+
+
+def test_param_back_to_an_earlier_value_restores_instead_of_running(pipeline: CliRepo) -> None:
+    model_1 = (pipeline.root / "model.txt").read_bytes()
+    lock_1 = (pipeline.root / "cairn.lock").read_bytes()
+    set_lr(pipeline, "0.02")
+    assert run(pipeline)["train"].action == "ran"
+    assert (pipeline.root / "model.txt").read_bytes() != model_1
+    set_lr(pipeline, "0.01")
+    result = run(pipeline)["train"]
+    assert result.action == "restored"
+    assert result.line == "Restored stage 'train' from the run cache"
+    assert (pipeline.root / "model.txt").read_bytes() == model_1
+    assert (pipeline.root / "metrics.json").read_text() == '{"n":1}\n'  # cache: false too
+    assert (pipeline.root / "cairn.lock").read_bytes() == lock_1
+    assert run(pipeline)["train"].action == "skipped"
+
+
+def test_force_runs_even_when_the_run_cache_has_it(pipeline: CliRepo) -> None:
+    (pipeline.root / "model.txt").unlink()
+    assert run(pipeline, force=True)["train"].action == "ran"
+
+
+def test_an_entry_whose_objects_are_gone_is_not_used(pipeline: CliRepo) -> None:
+    set_lr(pipeline, "0.02")
+    run(pipeline)
+    shutil.rmtree(pipeline.root / ".cairn" / "cache" / "objects")
+    set_lr(pipeline, "0.01")
+    assert run(pipeline)["train"].action == "ran"
+
+
+def test_entries_are_checked_against_their_name(tmp_path: Path) -> None:
+    entry = runcache.RunEntry({"cmd": ["x"], "deps": [["d", "a" * 64]]},
+                              (LockedPath("o", "b" * 64, 1),))
+    runcache.save(tmp_path, entry)
+    assert runcache.lookup(tmp_path, entry.key) == entry
+    assert list(runcache.keys(tmp_path)) == [entry.key]
+    path = runcache.entry_path(tmp_path, entry.key)
+    path.write_bytes(path.read_bytes().replace(b'"x"', b'"y"'))  # inputs no longer match
+    assert runcache.lookup(tmp_path, entry.key) is None
+    path.write_bytes(b"{truncated")
+    assert runcache.lookup(tmp_path, entry.key) is None
+
+
+def test_key_depends_on_every_input(pipeline: CliRepo) -> None:
+    with open_project(pipeline.root) as project:
+        from cairn.pipeline.schema import load_pipeline
+
+        stage = load_pipeline(project.root).stages["train"]
+    dep = (LockedPath("data.txt", "a" * 64, 1),)
+    base = runcache.run_key(runcache.stage_inputs(stage, dep, {"params.yaml": {"train.lr": 1}}))
+    other_dep = (LockedPath("data.txt", "c" * 64, 1),)
+    assert base != runcache.run_key(runcache.stage_inputs(stage, other_dep,
+                                                          {"params.yaml": {"train.lr": 1}}))
+    assert base != runcache.run_key(runcache.stage_inputs(stage, dep,
+                                                          {"params.yaml": {"train.lr": 2}}))
+    assert base == runcache.run_key(runcache.stage_inputs(stage, dep,
+                                                          {"params.yaml": {"train.lr": 1}}))
+
+
+def test_push_and_pull_through_a_remote_after_the_cache_is_gone(pipeline: CliRepo,
+                                                                 tmp_path: Path) -> None:
+    model_1 = (pipeline.root / "model.txt").read_bytes()
+    set_lr(pipeline, "0.02")
+    run(pipeline)
+    pipeline.cairn("remote", "add", "-d", "store", str(tmp_path / "remote"))
+    pushed = pipeline.cairn("push", "--run-cache")
+    assert "2 run-cache entries pushed" in pushed.output
+    assert "0 run-cache entries pushed" in pipeline.cairn("push", "--run-cache").output
+
+    shutil.rmtree(pipeline.root / ".cairn" / "cache")
+    (pipeline.root / "model.txt").unlink()
+    pulled = pipeline.cairn("pull", "--run-cache")
+    assert "2 run-cache entries fetched" in pulled.output
+    set_lr(pipeline, "0.01")
+    assert run(pipeline)["train"].action == "restored"
+    assert (pipeline.root / "model.txt").read_bytes() == model_1
+
+
+def test_a_corrupt_entry_on_the_remote_is_ignored(pipeline: CliRepo, tmp_path: Path) -> None:
+    pipeline.cairn("remote", "add", "-d", "store", str(tmp_path / "remote"))
+    pipeline.cairn("push", "--run-cache")
+    [entry] = [p for p in (tmp_path / "remote" / "runs").rglob("*") if p.is_file()]
+    entry.write_bytes(b"{}")
+    shutil.rmtree(pipeline.root / ".cairn" / "cache")
+    with open_project(pipeline.root) as project:
+        result = runcache_remote.fetch(project)
+    assert result.entries == [] and len(result.invalid) == 1
