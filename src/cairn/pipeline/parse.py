@@ -135,12 +135,12 @@ class PipelineFile:
 
     def _global_context(self) -> dict[str, Any]:
         context: dict[str, Any] = {}
-        default = self._read_vars_file(posixpath.join(self.dir, DEFAULT_PARAMS_FILE), ())
+        default = self._read_vars_file(posixpath.join(self.dir, DEFAULT_PARAMS_FILE))
         if default is not None:
             context = resolve.merge(context, default)
-        return self._load_vars(self.doc.get("vars"), context, self.dir, ("vars",))
+        return self.load_vars(self.doc.get("vars"), context, self.dir, ("vars",))
 
-    def _load_vars(self, items: Any, context: dict[str, Any], base: str,
+    def load_vars(self, items: Any, context: dict[str, Any], base: str,
                    keypath: KeyPath) -> dict[str, Any]:
         """`vars:` entries merged into `context`: inline mappings, or files
         (``path`` or ``path:key1,key2``) relative to `base`."""
@@ -162,7 +162,7 @@ class PipelineFile:
     def _vars_file(self, item: str, base: str, keypath: KeyPath) -> dict[str, Any]:
         path, _, keys = item.partition(":")
         relpath = posixpath.normpath(posixpath.join(base, path))
-        doc = self._read_vars_file(relpath, keypath)
+        doc = self._read_vars_file(relpath)
         if doc is None:
             self.fail(f"vars file {relpath} not found; create it or fix `vars`", keypath)
         wanted = [k.strip() for k in keys.split(",") if k.strip()]
@@ -173,13 +173,8 @@ class PipelineFile:
         except KeyError as e:
             self.fail(f"{e.args[0]}; fix `vars`", keypath)
 
-    def _read_vars_file(self, relpath: str, keypath: KeyPath) -> dict[str, Any] | None:
-        try:
-            return self.builder.params_file(relpath)
-        except FormatError as e:
-            if not keypath:  # the default params.yaml: its own error names its own line
-                raise
-            raise self.error(f"vars file {relpath}: {e}", keypath) from None
+    def _read_vars_file(self, relpath: str) -> dict[str, Any] | None:
+        return self.builder.params_file(relpath)  # its errors name its own file and line
 
     # -- stages -------------------------------------------------------------------------
 
@@ -297,7 +292,7 @@ class StageParser:
             self.fail("`wdir` must be a path", "wdir")
         self.wdir = self.inside_repo(posixpath.join(self.file.dir, wdir or "."), "wdir")
         if definition.get("vars") is not None and self.file.templated:
-            self.context = self.file._load_vars(definition["vars"], self.context, self.wdir,
+            self.context = self.file.load_vars(definition["vars"], self.context, self.wdir,
                                                 (*self.keypath, "vars"))
         outs = [*self.outputs(definition, "outs"), *self.outputs(definition, "metrics"),
                 *self.outputs(definition, "plots")]

@@ -298,3 +298,8 @@ def test_parsed_yaml_is_kept_and_a_changed_file_is_read_again(tmp_path: Path) ->
         kept.write_bytes(kept.read_bytes()[:20])  # a torn entry is only a miss
     yamlfile._memo.clear()
     assert list(load_pipeline(tmp_path).stages) == ["preprocess", "fit"]
+
+
+def test_invalid_vars_file_names_its_own_file_and_line() -> None:
+    with pytest.raises(FormatError, match=r"^conf.json:2: invalid JSON"):
+        load("vars: [conf.json]\nstages: {}\n", conf__json='{"a": 1,\n "b": }')
