@@ -4,7 +4,7 @@ Stage B depends on stage A when one of B's deps is one of A's outputs, lies insi
 (a file in an output directory), or contains one (a directory holding an output).
 Checks, each a one-line UserError naming stages and paths: two stages with one output,
 an output inside another output, a cycle, a dep that nothing produces and that is
-neither in the workspace nor tracked by a pointer file.
+neither in the workspace nor tracked by a pointer file, an output a pointer file tracks.
 """
 
 from __future__ import annotations
@@ -122,6 +122,8 @@ def build_graph(pipeline: Pipeline, root: Path, check_missing: bool = True) -> G
     """The checked graph of `pipeline` in the workspace at `root`; `check_missing=False`
     allows deps that do not exist yet (while a pipeline is being written)."""
     outs = _outputs_by_path(pipeline)
+    if check_missing:
+        _check_not_tracked(outs, root)
     ordered_outs = sorted(outs)
     producers: dict[str, list[str]] = {}
     position = {name: i for i, name in enumerate(pipeline.stages)}
@@ -183,6 +185,14 @@ def _producers_of(dep: str, outs: dict[str, tuple[Stage, Output]],
         makers.append(outs[ordered_outs[i]][0].name)
         i += 1
     return makers
+
+
+def _check_not_tracked(outs: dict[str, tuple[Stage, Output]], root: Path) -> None:
+    """An output also tracked by `cairn add` would have two owners fighting over it."""
+    for path, (stage, _) in outs.items():
+        if os.path.exists(root / (path + ".cairn")):
+            raise UserError(f"output '{path}' of stage '{stage.name}' is also tracked by "
+                            f"{path}.cairn; remove that pointer file (git rm) or the output")
 
 
 def _check_exists(stage: Stage, dep: str, root: Path) -> None:

@@ -137,3 +137,11 @@ def test_subgraph_for_a_target() -> None:
     sub = graph(*DIAMOND).subgraph(["featurize"])
     assert list(sub.stages) == ["prepare", "featurize"]
     assert sub.edges() == [("prepare", "featurize")]
+
+
+def test_an_output_tracked_by_a_pointer_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.pkl.cairn").write_text("outs: []\n")
+    with pytest.raises(UserError, match="^output 'models/m.pkl' of stage 'a' is also tracked by "
+                                        "models/m.pkl.cairn; remove"):
+        graph(stage("a", [], ["models/m.pkl"]), root=tmp_path, check_missing=True)
