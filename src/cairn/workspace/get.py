@@ -290,10 +290,10 @@ class ObjectSource:
         return self.paths([oid])[oid]
 
     def paths(self, oids: Iterable[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        missing = []
         from cairn.objects.hashing import hash_file
 
+        found: dict[str, str] = {}
+        missing = []
         for oid in dict.fromkeys(oids):
             # A corrupt cache copy is passed over: the remote may still have a good one.
             local = next((odb.object_path(oid) for odb in self.caches
