@@ -1,0 +1,118 @@
+"""`cairn repro` through the CLI: the contracted lines, --json, --dry, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import CliRepo
+
+SEED = """\
+stages:
+  preprocess:
+    cmd: mkdir -p data/processed && cp data/raw/* data/processed/
+    deps: [data/raw/]
+    outs: [data/processed/]
+  train:
+    cmd: >-
+      echo training && cat data/processed/* > models/classifier.pkl
+      && echo '{"f1":0.9}' > metrics.json
+    deps: [data/processed/]
+    params: [train.learning_rate, train.epochs]
+    outs: [models/classifier.pkl]
+    metrics:
+    - metrics.json: {cache: false}
+"""
+
+
+@pytest.fixture
+def seed(repo: CliRepo) -> CliRepo:
+    repo.write("dvc.yaml", SEED)
+    repo.write("params.yaml", "train:\n  learning_rate: 0.01\n  epochs: 50\n")
+    repo.write("data/raw/a.csv", "1,2\n")
+    return repo
+
+
+def lines(output: str, prefix: tuple[str, ...] = ("Running", "Stage", "Restored", "Would")
+          ) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(prefix)]
+
+
+def test_first_run_then_nothing_then_a_param(seed: CliRepo) -> None:
+    first = seed.cairn("repro").output
+    assert lines(first) == ["Running stage 'preprocess': never run before",
+                            "Running stage 'train': never run before"]
+    assert "git add cairn.lock data/.gitignore models/.gitignore" in first
+    assert lines(seed.cairn("repro").output) == [
+        "Stage 'preprocess' didn't change, skipping", "Stage 'train' didn't change, skipping"]
+    seed.write("params.yaml", "train:\n  learning_rate: 0.02\n  epochs: 50\n")
+    assert lines(seed.cairn("repro").output) == [
+        "Stage 'preprocess' didn't change, skipping",
+        "Running stage 'train': param train.learning_rate 0.01 → 0.02"]
+    seed.write("params.yaml", "train:\n  learning_rate: 0.01\n  epochs: 50\n")
+    assert lines(seed.cairn("repro").output)[1] == "Restored stage 'train' from the run cache"
+
+
+def test_dry_run_lines(seed: CliRepo) -> None:
+    seed.cairn("repro")
+    seed.write("data/raw/a.csv", "9,9\n")
+    assert lines(seed.cairn("repro", "--dry").output) == [
+        "Would run stage 'preprocess': dep data/raw changed",
+        "Would run stage 'train': upstream stage 'preprocess' would run"]
+
+
+def test_json_keeps_command_output_off_stdout(seed: CliRepo) -> None:
+    proc = seed.cairn_process("repro", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [
+        {"stage": "preprocess", "action": "ran", "reasons": ["never run before"]},
+        {"stage": "train", "action": "ran", "reasons": ["never run before"]}]
+    assert "training" in proc.stderr
+
+
+def test_failure_is_one_error_line_and_exit_1(seed: CliRepo) -> None:
+    seed.cairn("repro")
+    seed.write("dvc.yaml", SEED.replace("echo training &&", "exit 4 &&"))
+    proc = seed.cairn_process("repro")
+    assert proc.returncode == 1
+    assert lines(proc.stdout) == ["Stage 'preprocess' didn't change, skipping",
+                                  "Running stage 'train': cmd changed"]
+    assert proc.stderr.strip() == (
+        "error: stage 'train' failed: `exit 4 && cat data/processed/* > models/classifier.pkl "
+        "&& echo '{\"f1\":0.9}' > metrics.json` exited with code 4; its outputs and cairn.lock "
+        "were left as they were")
+
+
+def test_bad_pipeline_fails_before_anything_runs(repo: CliRepo) -> None:
+    repo.write("dvc.yaml", "stages:\n"
+               "  a:\n    cmd: cp b.txt a.txt\n    deps: [b.txt]\n    outs: [a.txt]\n"
+               "  b:\n    cmd: cp a.txt b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n")
+    proc = repo.cairn_process("repro")
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "cycle" in proc.stderr
+    assert not (repo.root / "cairn.lock").exists()
+
+
+def test_frozen_line_and_unknown_stage(seed: CliRepo) -> None:
+    seed.write("dvc.yaml", SEED.replace("    outs: [data/processed/]\n",
+                                        "    outs: [data/processed/]\n    frozen: true\n"))
+    seed.write("data/processed/a.csv", "1,2\n")
+    assert lines(seed.cairn("repro", "preprocess").output) == [
+        "Stage 'preprocess' is frozen, skipping"]
+    result = seed.cairn("repro", "nope", ok=False)
+    assert result.exit_code != 0 and "nope" in result.output
+
+
+def test_lock_held_by_another_process(seed: CliRepo) -> None:
+    from cairn.lock import repo_lock
+
+    seed.cairn("config", "core.lock_timeout", "0.1")
+    with repo_lock(seed.root / ".cairn" / "tmp" / "lock"):
+        proc = seed.cairn_process("repro")
+    assert proc.returncode == 3 and "locked" in proc.stderr
+
+
+def test_parallel_flag(seed: CliRepo) -> None:
+    assert len(lines(seed.cairn("repro", "-j", "2").output)) == 2
+    assert seed.cairn("repro", "-j", "0", ok=False).exit_code == 2
