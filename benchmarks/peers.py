@@ -125,6 +125,12 @@ class Peer(ABC):
     def pull(self, jobs: int) -> Command:
         return self.run("pull", "-j", str(jobs))
 
+    def repro(self) -> Command:
+        return self.run("repro")
+
+    def metrics_diff(self, old: str, new: str) -> Command:
+        return self.run("metrics", "diff", old, new)
+
 
 @dataclass(frozen=True)
 class Dvc(Peer):
