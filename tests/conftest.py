@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
@@ -85,3 +86,63 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRepo]:
     r = make_repo(tmp_path / "repo")
     monkeypatch.chdir(r.root)
     yield r
+
+
+# ----- metadata store fixtures (owner: helper STORE) -----------------------------------
+# `store_uri` / `store` run one conformance suite on SQLite and on PostgreSQL (STYLE:
+# one interface, two stores). PostgreSQL is a throwaway server (tests/pg_server.py).
+
+if TYPE_CHECKING:
+    from cairn.store.base import MetadataStore
+    from tests.pg_server import PgServer
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    from tests.pg_server import PgServer, find_bin
+
+    if find_bin("initdb") is None:
+        pytest.skip("PostgreSQL is not installed (no initdb in /usr/lib/postgresql/*/bin or "
+                    "PATH); CI installs Debian's postgresql")
+    server = PgServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(pg_server: PgServer) -> str:
+    """postgresql://… of a new, empty database on the session's server."""
+    return pg_server.url(pg_server.create_database())
+
+
+@pytest.fixture(scope="session")
+def pg_store_template(pg_server: PgServer) -> str:
+    """A database migrated to head once, copied for each test (CREATE DATABASE … TEMPLATE)."""
+    from cairn.store.open import open_store
+
+    name = pg_server.create_database()
+    open_store(pg_server.url(name)).close()
+    return name
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URI of a new metadata store, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cairn.db'}"
+    server = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_store_template")
+    return str(server.url(server.create_database(template)))
+
+
+@pytest.fixture
+def store(store_uri: str) -> Iterator[MetadataStore]:
+    """An open MetadataStore at `store_uri` (SqlStore on SQLite or PostgreSQL)."""
+    from cairn.store.open import open_store
+
+    opened = open_store(store_uri)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -211,7 +211,7 @@ class RegistryStore(MetadataStore):
             newest = conn.execute(
                 select(mv.c.current_stage, func.max(mv.c.version))
                 .where(mv.c.model_id == model.model_id, mv.c.current_stage.in_(wanted))
-                .group_by(mv.c.current_stage)).tuples().all()
+                .group_by(mv.c.current_stage)).all()
             by_stage = dict(newest)
             rows = [_version_row(conn, name, by_stage[s]) for s in wanted if s in by_stage]
             return _versions(conn, rows)

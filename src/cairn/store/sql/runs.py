@@ -373,7 +373,7 @@ def _write_params(conn: Connection, run_id: str, values: dict[str, str]) -> None
     existing: dict[str, str] = {}
     for part in chunks(keys):
         existing.update(conn.execute(select(params.c.key, params.c.value).where(
-            params.c.run_id == run_id, params.c.key.in_(part))).tuples().all())
+            params.c.run_id == run_id, params.c.key.in_(part))).all())
     for key, old in existing.items():
         if old != values[key]:
             raise ConflictError(f"param '{key}' of run {run_id} is already {old!r}; params are "

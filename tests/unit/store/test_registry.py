@@ -1,0 +1,181 @@
+"""MetadataStore conformance, the model registry: the same tests on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from cairn.errors import ConflictError, NotFoundError, UserError
+from cairn.store.base import MetadataStore
+
+
+def register(store: MetadataStore, name: str = "fraud", n: int = 1,
+             run_id: str | None = None) -> list[int]:
+    return [store.create_model_version(name, f"/models/{name}/{i}", f"digest-{name}-{i}",
+                                       run_id=run_id, user_id="ana").version for i in range(n)]
+
+
+def test_versions_count_up_and_are_immutable_records(store: MetadataStore) -> None:
+    run_id = store.create_run("0", "ana", 1).info.run_id
+    v1 = store.create_model_version("fraud", f"runs:/{run_id}/model", "d1", run_id=run_id,
+                                    tags={"k": "v"}, description="first", user_id="ana")
+    assert (v1.name, v1.version, v1.current_stage, v1.digest, v1.run_id) == (
+        "fraud", 1, "None", "d1", run_id)
+    assert (v1.tags, v1.description, v1.user_id, v1.status) == ({"k": "v"}, "first", "ana",
+                                                               "READY")
+    assert register(store, n=2) == [2, 3]
+    assert store.get_model_version("fraud", 1) == v1
+    updated = store.update_model_version("fraud", 1, "better words")
+    assert (updated.description, updated.digest, updated.source) == (
+        "better words", "d1", f"runs:/{run_id}/model")
+
+
+def test_version_numbers_are_never_reused(store: MetadataStore) -> None:
+    register(store, n=3)
+    store.delete_model_version("fraud", 3)
+    assert register(store) == [4]
+    with pytest.raises(NotFoundError, match="registered model 'fraud' has no version 3"):
+        store.get_model_version("fraud", 3)
+
+
+def test_registering_from_an_unknown_run_fails(store: MetadataStore) -> None:
+    with pytest.raises(NotFoundError, match="run 'abc' does not exist"):
+        store.create_model_version("fraud", "runs:/abc/model", "d", run_id="abc")
+    with pytest.raises(NotFoundError):
+        store.get_registered_model("fraud")  # nothing half-created
+
+
+def test_registered_model_crud(store: MetadataStore) -> None:
+    model = store.create_registered_model("fraud", tags={"team": "risk"}, description="d")
+    assert (model.name, model.tags, model.description, model.latest_versions) == (
+        "fraud", {"team": "risk"}, "d", ())
+    with pytest.raises(ConflictError, match="registered model 'fraud' already exists"):
+        store.create_registered_model("fraud")
+    store.update_registered_model("fraud", "new")
+    store.set_registered_model_tag("fraud", "owner", "ana")
+    store.delete_registered_model_tag("fraud", "team")
+    got = store.get_registered_model("fraud")
+    assert (got.description, got.tags) == ("new", {"owner": "ana"})
+    with pytest.raises(NotFoundError, match="no tag 'team'"):
+        store.delete_registered_model_tag("fraud", "team")
+    register(store, n=2)
+    renamed = store.rename_registered_model("fraud", "fraud-v2")
+    assert [v.version for v in store.search_model_versions("name = 'fraud-v2'")] == [2, 1]
+    assert renamed.name == "fraud-v2"
+    store.create_registered_model("other")
+    with pytest.raises(ConflictError, match="a registered model with that name exists"):
+        store.rename_registered_model("other", "fraud-v2")
+    store.delete_registered_model("fraud-v2")
+    with pytest.raises(NotFoundError, match="registered model 'fraud-v2' does not exist"):
+        store.get_registered_model("fraud-v2")
+
+
+def test_unknown_model_and_version_errors(store: MetadataStore) -> None:
+    with pytest.raises(NotFoundError, match="registered model 'ghost' does not exist"):
+        store.get_model_version("ghost", 1)
+    with pytest.raises(NotFoundError, match="registered model 'ghost' does not exist"):
+        store.get_latest_versions("ghost")
+    register(store)
+    with pytest.raises(NotFoundError, match="has no version 7"):
+        store.transition_model_version_stage("fraud", 7, "Staging")
+    with pytest.raises(UserError, match="invalid model version 'x'"):
+        store.get_model_version("fraud", "x")  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="invalid model name"):
+        store.create_model_version("a/b", "/p", "d")
+
+
+def test_transition_validates_the_stage(store: MetadataStore) -> None:
+    register(store)
+    with pytest.raises(UserError, match="invalid stage 'Prod': use one of None, Staging, "
+                                        "Production, Archived"):
+        store.transition_model_version_stage("fraud", 1, "Prod")
+    assert store.transition_model_version_stage("fraud", 1, "production").current_stage == \
+        "Production"
+    with pytest.raises(UserError, match="Staging or Production"):
+        store.transition_model_version_stage("fraud", 1, "Archived",
+                                             archive_existing_versions=True)
+
+
+def test_archive_existing_versions_leaves_one_holder(store: MetadataStore) -> None:
+    register(store, n=3)
+    store.transition_model_version_stage("fraud", 1, "Production")
+    store.transition_model_version_stage("fraud", 2, "Production")  # two, without archiving
+    store.transition_model_version_stage("fraud", 3, "Production",
+                                         archive_existing_versions=True, user_id="bo",
+                                         reason="better f1", details={"gates": ["f1: ok"]})
+    stages = {v.version: v.current_stage for v in store.search_model_versions()}
+    assert stages == {1: "Archived", 2: "Archived", 3: "Production"}
+    latest = store.get_latest_versions("fraud", ["Production", "Archived"])
+    assert [(v.version, v.current_stage) for v in latest] == [(3, "Production"),
+                                                              (2, "Archived")]
+    history = store.get_audit_log("fraud", 3)
+    assert [(e.action, e.from_value, e.to_value) for e in history] == [
+        ("register", None, "None"), ("transition", "None", "Production")]
+    assert (history[1].user_id, history[1].reason, history[1].details) == (
+        "bo", "better f1", {"gates": ["f1: ok"]})
+    archived = store.get_audit_log("fraud", 1)[-1]
+    assert (archived.from_value, archived.to_value) == ("Production", "Archived")
+    assert "version 3 moved to Production" in archived.reason
+
+
+def test_get_latest_versions(store: MetadataStore) -> None:
+    register(store, n=4)
+    store.transition_model_version_stage("fraud", 2, "Staging")
+    store.transition_model_version_stage("fraud", 3, "Staging")
+    latest = store.get_latest_versions("fraud")
+    assert [(v.version, v.current_stage) for v in latest] == [(4, "None"), (3, "Staging")]
+    assert store.get_latest_versions("fraud", ["Production"]) == []
+    with pytest.raises(UserError, match="invalid stage"):
+        store.get_latest_versions("fraud", ["Live"])
+    model = store.get_registered_model("fraud")
+    assert sorted(v.version for v in model.latest_versions) == [3, 4]
+
+
+def test_aliases(store: MetadataStore) -> None:
+    register(store, n=2)
+    store.set_registered_model_alias("fraud", "champion", 1, user_id="ana")
+    store.set_registered_model_alias("fraud", "champion", 2, user_id="bo")  # moves it
+    store.set_registered_model_alias("fraud", "challenger", 1)
+    assert store.get_model_version_by_alias("fraud", "champion").version == 2
+    assert store.get_model_version("fraud", 1).aliases == ("challenger",)
+    assert store.get_registered_model("fraud").aliases == {"champion": 2, "challenger": 1}
+    store.delete_registered_model_alias("fraud", "challenger")
+    with pytest.raises(NotFoundError, match="registered model 'fraud' has no alias "
+                                            "'challenger'"):
+        store.get_model_version_by_alias("fraud", "challenger")
+    with pytest.raises(NotFoundError, match="no alias 'nope'"):
+        store.delete_registered_model_alias("fraud", "nope")
+    with pytest.raises(NotFoundError, match="has no version 9"):
+        store.set_registered_model_alias("fraud", "x", 9)
+    for reserved in ("latest", "v3", ""):
+        with pytest.raises(UserError, match="invalid alias"):
+            store.set_registered_model_alias("fraud", reserved, 1)
+    moves = [(e.action, e.from_value, e.to_value, e.details) for e in store.get_audit_log("fraud")
+             if e.action.endswith("alias")]
+    assert moves == [("set_alias", None, "1", {"alias": "champion"}),
+                     ("set_alias", "1", "2", {"alias": "champion"}),
+                     ("set_alias", None, "1", {"alias": "challenger"}),
+                     ("delete_alias", "1", None, {"alias": "challenger"})]
+
+
+def test_deleting_a_version_drops_its_aliases_and_is_audited(store: MetadataStore) -> None:
+    register(store, n=2)
+    store.set_registered_model_alias("fraud", "champion", 2)
+    store.delete_model_version("fraud", 2, user_id="ana")
+    assert store.get_registered_model("fraud").aliases == {}
+    last = store.get_audit_log("fraud")[-1]
+    assert (last.action, last.version, last.user_id) == ("delete_version", 2, "ana")
+
+
+def test_version_tags(store: MetadataStore) -> None:
+    register(store)
+    store.set_model_version_tag("fraud", 1, "validated", "yes")
+    assert store.get_model_version("fraud", 1).tags == {"validated": "yes"}
+    store.delete_model_version_tag("fraud", 1, "validated")
+    assert store.get_model_version("fraud", 1).tags == {}
+    with pytest.raises(NotFoundError, match="version 1 has no tag 'validated'"):
+        store.delete_model_version_tag("fraud", 1, "validated")
+
+
+def test_audit_log_of_unknown_model(store: MetadataStore) -> None:
+    with pytest.raises(NotFoundError, match="registered model 'ghost' does not exist"):
+        store.get_audit_log("ghost")
