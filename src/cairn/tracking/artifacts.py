@@ -115,11 +115,20 @@ def top_level(entries: list[Artifact]) -> list[str]:
 
 
 def children(entries: list[Artifact], path: str) -> list[Artifact]:
-    """The direct children of `path` (MLflow's list_artifacts shows one level)."""
+    """The direct children of `path` (MLflow's list_artifacts shows one level). A
+    directory that only exists as the parent of logged files is shown too."""
     prefix = f"{path}/" if path else ""
-    return sorted((e for e in entries if e.path.startswith(prefix)
-                   and "/" not in e.path[len(prefix):] and e.path != path),
-                  key=lambda e: e.path)
+    found: dict[str, Artifact] = {}
+    for e in entries:
+        if not e.path.startswith(prefix) or e.path == path:
+            continue
+        first, slash, _ = e.path[len(prefix):].partition("/")
+        child = prefix + first
+        if not slash:
+            found[child] = e
+        elif child not in found:
+            found[child] = Artifact(e.run_id, child, "", 0, True)
+    return [found[k] for k in sorted(found)]
 
 
 def materialize(odb: ObjectDB, digest: str, is_dir: bool, dest: Path) -> None:
@@ -173,11 +182,24 @@ def _corrupt(odb: ObjectDB, oid: str) -> IntegrityError:
 def download(b: Backend, run_id: str, path: str, dst_path: str | os.PathLike[str] | None
              ) -> Path:
     """Copy a run artifact (verified) into `dst_path` (default: a new temp directory)."""
-    artifact = find_artifact(b.store, run_id, path)
+    wanted = clean_artifact_path(path)
+    entries = b.store.list_artifacts(run_id, wanted or None)
+    below = [e for e in entries if e.path.startswith(f"{wanted}/") or not wanted]
+    exact = [e for e in entries if e.path == wanted]
+    artifact = exact[0] if exact else None if below else find_artifact(b.store, run_id, path)
     dst_root = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="cairn-artifacts-"))
     dst_root.mkdir(parents=True, exist_ok=True)
-    dest = dst_root / posixpath.basename(artifact.path)
+    dest = dst_root / (posixpath.basename(wanted) or "artifacts")
     if dest.exists():
         raise UserError(f"{dest} already exists; download into an empty directory")
-    materialize(b.odb, artifact.digest, artifact.is_dir, dest)
+    if artifact is not None:
+        materialize(b.odb, artifact.digest, artifact.is_dir, dest)
+        return dest
+    # A directory with no record of its own (files logged under a path): file by file.
+    for entry in below:
+        if entry.is_dir:
+            continue
+        target = dest / entry.path[len(wanted):].lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        materialize(b.odb, entry.digest, False, target)
     return dest

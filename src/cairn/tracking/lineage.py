@@ -176,7 +176,7 @@ def lock_outs(lock: Path, data: dict[str, str]) -> dict[str, list[str]]:
         for kind in ("deps", "outs"):
             for entry in stage.get(kind) or ():
                 if isinstance(entry, dict) and "path" in entry and "digest" in entry:
-                    data[str(entry["path"])] = str(entry["digest"])
+                    data.setdefault(str(entry["path"]), str(entry["digest"]))
                     if kind == "outs":
                         found.setdefault(str(name), []).append(str(entry["path"]))
     return found
