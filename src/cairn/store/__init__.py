@@ -1,1 +1,1 @@
-"""The metadata store: one MetadataStore interface, SQL (SQLite/PostgreSQL) and REST implementations."""
+"""The metadata store: one MetadataStore interface; SQL (SQLite, PostgreSQL) and REST stores."""

@@ -212,5 +212,5 @@ class MetadataStore(ABC):
         """Digests of every registered model version and every artifact of runs that are
         not deleted: what retention and gc must never delete."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a no-op by default
         """Release connections (a no-op where there are none)."""
