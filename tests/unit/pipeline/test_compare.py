@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cairn.errors import FormatError, UserError
@@ -15,7 +17,7 @@ from cairn.pipeline.compare import (
     params_at,
     params_diff,
 )
-from tests.conftest import CliRepo
+from tests.conftest import CliRepo, git
 
 PIPELINE = """\
 stages:
@@ -131,3 +133,20 @@ def test_a_malformed_params_file_at_a_revision_names_it(tagged: CliRepo) -> None
     expected = r"params.yaml:2: invalid YAML.*\(as of bad;"
     with open_revisions() as revs, pytest.raises(FormatError, match=expected):
         params_diff(revs, "v1", "bad")
+
+
+def test_a_project_in_a_subdirectory_of_the_git_repository(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    top = tmp_path / "mono"
+    (top / "ml").mkdir(parents=True)
+    git(top, "init", "-q", "-b", "main")
+    monkeypatch.chdir(top / "ml")
+    project = CliRepo(top / "ml")
+    project.cairn("init", "--no-hooks")
+    project.write("params.yaml", "lr: 0.1\n")
+    (top / "params.yaml").write_text("lr: 99\n")  # the git root's: not the project's
+    commit(project, "one", "v1")
+    project.write("params.yaml", "lr: 0.2\n")
+    with open_revisions() as revs:
+        _, _, changes = params_diff(revs, "v1")
+    assert [(c.path, c.old, c.new) for c in changes] == [("params.yaml", 0.1, 0.2)]
