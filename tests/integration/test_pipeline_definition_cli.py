@@ -81,7 +81,8 @@ def test_stage_add_in_a_subdirectory_writes_its_own_file(repo: CliRepo,
 def test_stage_list(repo: CliRepo) -> None:
     repo.write("dvc.yaml", SEED_DVC_YAML)
     assert repo.cairn("stage", "list").output.splitlines() == [
-        "preprocess\tOutputs data/processed", "train\tOutputs models/classifier.pkl, metrics.json"]
+        "preprocess  Outputs data/processed",
+        "train       Outputs models/classifier.pkl, metrics.json"]
     listed = json.loads(repo.cairn("stage", "list", "--json").output)
     assert [s["name"] for s in listed] == ["preprocess", "train"]
 
@@ -95,7 +96,7 @@ def test_dag_in_every_format(repo: CliRepo) -> None:
         'flowchart TD\n\tnode1["preprocess"]\n\tnode2["train"]\n\tnode1-->node2\n')
     assert repo.cairn("dag", "--md").output.startswith("```mermaid\nflowchart TD\n")
     assert repo.cairn("dag", "--dot").output == (
-        'strict digraph  {\n"preprocess";\n"train";\n"preprocess" -> "train";\n}\n')
+        'strict digraph {\n"preprocess";\n"train";\n"preprocess" -> "train";\n}\n')
     assert "train" not in repo.cairn("dag", "--dot", "preprocess").output
     assert "preprocess" not in repo.cairn("dag", "--dot", "--downstream", "train").output
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cairn.cli import output
+
+if TYPE_CHECKING:
+    from cairn.pipeline.schema import Stage
 
 
 @click.group()
@@ -69,9 +73,20 @@ def stage_list(as_json: bool) -> None:
                            "deps": list(s.deps), "outs": [o.path for o in s.outs],
                            "desc": s.desc} for s in pipeline.stages.values()])
         return
+    width = max((len(s.name) for s in pipeline.stages.values()), default=0)
     for s in pipeline.stages.values():
-        outs = ", ".join(o.path for o in s.outs) or "no outputs"
-        output.echo(f"{s.name}\t{s.desc}" if s.desc else f"{s.name}\tOutputs {outs}")
+        output.echo(f"{s.name:<{width}}  {_summary(s)}".rstrip())
+
+
+def _summary(stage: Stage) -> str:
+    """What `dvc stage list` says of a stage: its description, outputs or deps."""
+    if stage.desc:
+        return stage.desc.splitlines()[0]
+    if stage.outs:
+        return "Outputs " + ", ".join(o.path for o in stage.outs)
+    if stage.deps:
+        return "Depends on " + ", ".join(stage.deps)
+    return "No outputs or dependencies"
 
 
 @click.command()

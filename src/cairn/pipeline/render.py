@@ -58,10 +58,32 @@ def _order(layers: list[list[str]], routes: list[list[str]]) -> None:
 
 
 def ascii_dag(names: Sequence[str], edges: Sequence[Edge]) -> str:
+    """Each connected part of the graph drawn on its own, one below the other (as
+    `dvc dag` does), so unrelated stages do not make one very wide drawing."""
+    return "\n".join(_ascii_part(part, [e for e in edges if e[0] in part])
+                     for part in _connected_parts(names, edges))
+
+
+def _connected_parts(names: Sequence[str], edges: Sequence[Edge]) -> list[list[str]]:
+    part_of = {n: n for n in names}  # union-find
+
+    def find(n: str) -> str:
+        while part_of[n] != n:
+            part_of[n] = part_of[part_of[n]]
+            n = part_of[n]
+        return n
+
+    for a, b in edges:
+        part_of[find(a)] = find(b)
+    parts: dict[str, list[str]] = {}
+    for name in names:
+        parts.setdefault(find(name), []).append(name)
+    return list(parts.values())
+
+
+def _ascii_part(names: Sequence[str], edges: Sequence[Edge]) -> str:
     """Boxes in layers top to bottom, edges drawn with ``*`` from a producer's bottom to
     a consumer's top."""
-    if not names:
-        return ""
     depth = _layers(names, edges)
     layers, routes = _routes(names, edges, depth)
     _order(layers, routes)
@@ -125,7 +147,7 @@ def dot(names: Sequence[str], edges: Sequence[Edge]) -> str:
     def quote(name: str) -> str:
         return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    lines = ["strict digraph  {"]
+    lines = ["strict digraph {"]
     lines += [f"{quote(n)};" for n in names]
     lines += [f"{quote(a)} -> {quote(b)};" for a, b in edges]
     lines.append("}")

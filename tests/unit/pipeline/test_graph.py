@@ -129,7 +129,7 @@ def test_mermaid_and_dot() -> None:
         'flowchart TD\n\tnode1["prepare"]\n\tnode2["train"]\n\tnode3["eval"]\n'
         "\tnode1-->node2\n\tnode1-->node3\n\tnode2-->node3")
     assert g.to_dot() == (
-        'strict digraph  {\n"prepare";\n"train";\n"eval";\n'
+        'strict digraph {\n"prepare";\n"train";\n"eval";\n'
         '"prepare" -> "train";\n"prepare" -> "eval";\n"train" -> "eval";\n}')
 
 
@@ -145,3 +145,11 @@ def test_an_output_tracked_by_a_pointer_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="^output 'models/m.pkl' of stage 'a' is also tracked by "
                                         "models/m.pkl.cairn; remove"):
         graph(stage("a", [], ["models/m.pkl"]), root=tmp_path, check_missing=True)
+
+
+def test_ascii_draws_unrelated_stages_one_below_the_other() -> None:
+    text = graph(stage("a", [], ["x"]), stage("lonely", [], ["l"]), stage("b", ["x"], ["y"])
+                 ).to_ascii()
+    lines = text.splitlines()
+    assert lines[-3:] == ["+--------+", "| lonely |", "+--------+"]
+    assert max(len(line) for line in lines) == len("+--------+")
