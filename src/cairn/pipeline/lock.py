@@ -84,6 +84,18 @@ class LockFile:
     path: str  # relative to the repository root
     stages: dict[str, LockedStage] = field(default_factory=dict)  # by name within its file
     extra: dict[str, Any] = field(default_factory=dict)
+    # Each entry's text as last written: repro rewrites the file after every stage, and
+    # re-rendering every entry each time would cost O(stages²).
+    _text: dict[str, tuple[LockedStage, str]] = field(default_factory=dict, repr=False,
+                                                      compare=False)
+
+    def entry_text(self, name: str) -> str:
+        entry = self.stages[name]
+        known = self._text.get(name)
+        if known is None or known[0] is not entry:
+            lines = [f"  {_key(name)}:", *_stage_lines(entry, self.directory)]
+            known = self._text[name] = (entry, "\n".join(lines) + "\n")
+        return known[1]
 
     @property
     def directory(self) -> str:
@@ -312,14 +324,10 @@ def dumps(lock: LockFile, order: Iterable[str] = ()) -> bytes:
     """The canonical text; stages in `order` first (the pipeline's), then the rest."""
     names = [n for n in dict.fromkeys(order) if n in lock.stages]
     names += [n for n in lock.stages if n not in names]
-    base = lock.directory
-    lines = [f"schema: {LOCK_SCHEMA}"]
-    lines += [f"{_key(k)}: {_value(v)}" for k, v in lock.extra.items()]
-    lines.append("stages:" if names else "stages: {}")
-    for name in names:
-        lines.append(f"  {_key(name)}:")
-        lines.extend(_stage_lines(lock.stages[name], base))
-    return ("\n".join(lines) + "\n").encode()
+    head = [f"schema: {LOCK_SCHEMA}"]
+    head += [f"{_key(k)}: {_value(v)}" for k, v in lock.extra.items()]
+    head.append("stages:" if names else "stages: {}")
+    return ("\n".join(head) + "\n" + "".join(lock.entry_text(n) for n in names)).encode()
 
 
 def _stage_lines(stage: LockedStage, base: str) -> list[str]:

@@ -50,7 +50,6 @@ class SetAside:
     project: Project
     stage: Stage
     moved: dict[str, Path] = field(default_factory=dict)  # out path → where it is now
-    place: Path | None = None
 
     def __enter__(self) -> SetAside:
         for out in self.stage.outs:
@@ -61,10 +60,9 @@ class SetAside:
         return self
 
     def _set_aside(self, out: Output, path: Path) -> None:
-        if self.place is None:
-            self.place = aside_root(self.project) / uuid.uuid4().hex
-            self.place.mkdir(parents=True)
-        kept = self.place / str(len(self.moved))
+        place = aside_root(self.project)
+        place.mkdir(parents=True, exist_ok=True)
+        kept = place / f"{uuid.uuid4().hex}"
         if out.persist:  # the command works on it in place: keep a copy
             if path.is_dir() and not path.is_symlink():
                 shutil.copytree(path, kept, symlinks=True)
@@ -75,25 +73,39 @@ class SetAside:
         self.moved[out.path] = kept
 
     def __exit__(self, *exc: object) -> None:
-        if self.place is not None:
-            shutil.rmtree(self.place, ignore_errors=True)
+        """Delete what is still set aside (all of it after success)."""
+        for kept in self.moved.values():
+            _remove(kept)
+        self.moved.clear()
 
     def restore(self) -> None:
         """The command failed: remove what it wrote, put the old outs back."""
         for out in self.stage.outs:
             path = self.project.root / out.path
             _remove(path)
-            kept = self.moved.get(out.path)
+            kept = self.moved.pop(out.path, None)
             if kept is not None:
                 os.replace(kept, path)
 
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
+        try:
+            shutil.rmtree(path)
+        except PermissionError:  # a command left read-only directories
+            _writable(path)
+            shutil.rmtree(path)
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def _writable(directory: Path) -> None:
+    """Directories a command left read-only would stop rmtree: open them up first."""
+    for dirpath, _, _ in os.walk(directory):
+        mode = os.stat(dirpath).st_mode
+        if not mode & 0o200:
+            os.chmod(dirpath, mode | 0o700)
 
 
 def missing_outs(stage: Stage, root: Path) -> list[str]:

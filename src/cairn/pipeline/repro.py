@@ -14,6 +14,7 @@ every file whole), and one flush at the end makes them durable (docs/formats.md)
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,30 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
                    command_stdout)
         with _durable_at_end(project, run):
             return run.go()
+
+
+# A command of plain words runs without a shell in between (one exec fewer per stage);
+# anything a shell would interpret — quotes, $, globs, redirections, builtins — runs
+# with `sh -c`, as DVC runs every command.
+_PLAIN_WORDS = re.compile(r"[A-Za-z0-9_./@%+=:,-]+(?: +[A-Za-z0-9_./@%+=:,-]+)*")
+_SHELL_WORDS = frozenset((
+    ".", ":", "[", "alias", "bg", "break", "cd", "command", "continue", "echo", "eval", "exec",
+    "exit", "export", "false", "fc", "fg", "getopts", "hash", "jobs", "kill", "local", "printf",
+    "pwd", "read", "readonly", "return", "set", "shift", "test", "times", "trap", "true", "type",
+    "ulimit", "umask", "unalias", "unset", "wait", "if", "then", "else", "elif", "fi", "for",
+    "while", "until", "do", "done", "case", "esac", "in", "function", "select", "time",
+))
+
+
+def run_command(cmd: str, cwd: Path, stdout: int | None) -> int:
+    """Run one stage command in `cwd` as `sh -c` would; its exit code."""
+    words = cmd.strip().split() if _PLAIN_WORDS.fullmatch(cmd.strip()) else []
+    if words and words[0] not in _SHELL_WORDS and "=" not in words[0]:
+        try:
+            return subprocess.call(words, cwd=cwd, stdout=stdout)
+        except (FileNotFoundError, PermissionError):
+            pass  # let the shell say "not found" in its own words, with code 127
+    return subprocess.call(["/bin/sh", "-c", cmd], cwd=cwd, stdout=stdout)
 
 
 _Started = tuple[Stage, StageInputs, "SetAside"]
@@ -270,7 +295,7 @@ class _Run:
         of the first that fails, or 0."""
         cwd = stage_root(self.project, stage)
         for cmd in stage.cmd:
-            code = subprocess.call(["/bin/sh", "-c", cmd], cwd=cwd, stdout=self.command_stdout)
+            code = run_command(cmd, cwd, self.command_stdout)
             if code != 0:
                 return code
         return 0

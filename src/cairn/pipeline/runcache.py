@@ -106,9 +106,18 @@ def lookup(cache_root: Path, key: str) -> RunEntry | None:
 
 
 def save(cache_root: Path, entry: RunEntry) -> None:
-    """Write (or replace) the entry in one rename. Not flushed here: an entry is only
-    a shortcut, checked when read, and repro flushes the cache once at its end."""
-    store(entry_path(cache_root, entry.key), entry.to_bytes())
+    """Write the entry, replacing an older run of the same inputs. Not flushed here: an
+    entry is only a shortcut, checked when read, and repro flushes once at its end."""
+    path, data = entry_path(cache_root, entry.key), entry.to_bytes()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # New key (the usual case): create it under its name; a torn write is caught
+        # by the key check on reading and replaced by the next run.
+        with open(path, "xb") as f:
+            f.write(data)
+    except FileExistsError:
+        if path.read_bytes() != data:
+            store(path, data)
 
 
 def store(path: Path, data: bytes) -> None:
