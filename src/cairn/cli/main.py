@@ -11,9 +11,38 @@ from cairn.errors import CairnError
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 
+# command name -> the module defining it, imported only when that command is used, so
+# `cairn metrics diff` never pays for importing the registry's commands (and vice versa).
+# tests/unit/test_cli_main.py checks this table against each module's COMMANDS.
+LAZY_COMMANDS = {
+    "add": "data", "checkout": "data", "commit": "data", "git-hook": "data", "init": "data",
+    "install-hooks": "data", "status": "data", "unprotect": "data",
+    "config": "config_cmd",
+    "fetch": "transfer", "pull": "transfer", "push": "transfer", "remote": "transfer",
+    "du": "maintenance", "fsck": "maintenance", "gc": "maintenance",
+    "dag": "pipeline", "stage": "pipeline",
+    "repro": "repro",
+    "get": "metrics", "metrics": "metrics", "params": "metrics", "plots": "metrics",
+    "db": "tracking", "experiments": "tracking", "runs": "tracking",
+    "models": "models",
+}
+
 
 class CairnGroup(click.Group):
-    """Turns a CairnError into one line on stderr and its class's exit code."""
+    """Turns a CairnError into one line on stderr and its class's exit code, and imports
+    a command's module only when that command is used (LAZY_COMMANDS)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(LAZY_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = LAZY_COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        import importlib
+
+        module = importlib.import_module(f"cairn.cli.{module_name}")
+        return next((c for c in module.COMMANDS if c.name == cmd_name), None)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -49,19 +78,6 @@ def _print_traceback() -> None:
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Cairn: version data and models by content, with git."""
     ctx.meta["cairn.verbose"] = verbose
-
-
-def _register() -> None:
-    from cairn.cli import (config_cmd, data, maintenance, metrics, models, pipeline, repro,
-                           tracking, transfer)
-
-    for module in (data, config_cmd, transfer, maintenance, pipeline, repro, metrics, tracking,
-                   models):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:
