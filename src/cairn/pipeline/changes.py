@@ -66,6 +66,9 @@ class Workspace:
         for known in list(self._paths):
             if known == rel or known.startswith(rel + "/") or rel.startswith(known + "/"):
                 del self._paths[known]
+        for file in list(self._params_files):
+            if file == rel or file.startswith(rel + "/"):  # a stage wrote a params file
+                del self._params_files[file]
 
     def params(self, stage: Stage) -> dict[str, dict[str, Any]]:
         """``{file: {key: value}}`` of the params `stage` uses (all keys of a file named

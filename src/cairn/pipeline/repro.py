@@ -80,14 +80,16 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
     graph = build_graph(pipeline, project.root)
     plan = graph.stages_to_run(list(targets), downstream)
     upstream = {s.name: {u.name for u in graph.upstream(s)} for s in plan}
+    ws = Workspace(project)
+    _check_params(ws, plan)
     if dry:
-        return _Run(project, pipeline, plan, upstream, force, True, 1, report,
+        return _Run(project, pipeline, plan, upstream, ws, force, True, 1, report,
                     command_stdout).go()
     with project.repo.lock():
         from cairn.pipeline.outputs import clear_leftovers
 
         clear_leftovers(project)
-        run = _Run(project, pipeline, plan, upstream, force, False, max(1, jobs), report,
+        run = _Run(project, pipeline, plan, upstream, ws, force, False, max(1, jobs), report,
                    command_stdout)
         with _durable_at_end(project, run):
             return run.go()
@@ -115,6 +117,15 @@ def run_command(cmd: str, cwd: Path, stdout: int | None) -> int:
         except (FileNotFoundError, PermissionError):
             pass  # let the shell say "not found" in its own words, with code 127
     return subprocess.call(["/bin/sh", "-c", cmd], cwd=cwd, stdout=stdout)
+
+
+def _check_params(ws: Workspace, plan: list[Stage]) -> None:
+    """Unknown param keys are errors before anything runs (not when their stage comes
+    up); params files that a stage of the plan writes are checked when it has run."""
+    written = {o.path for s in plan for o in s.outs}
+    for stage in plan:
+        if all(ref.file not in written for ref in stage.params):
+            ws.params(stage)
 
 
 _Started = tuple[Stage, StageInputs, "SetAside"]
@@ -149,14 +160,14 @@ def _durable_at_end(project: Project, run: _Run) -> Iterator[None]:
 
 class _Run:
     def __init__(self, project: Project, pipeline: Pipeline, plan: list[Stage],
-                 upstream: dict[str, set[str]], force: bool, dry: bool, jobs: int,
-                 report: Report | None, command_stdout: int | None) -> None:
+                 upstream: dict[str, set[str]], ws: Workspace, force: bool, dry: bool,
+                 jobs: int, report: Report | None, command_stdout: int | None) -> None:
         self.project, self.pipeline, self.plan = project, pipeline, plan
         self.planned = {s.name for s in plan}
         self.upstream = {name: ups & self.planned for name, ups in upstream.items()}
         self.force, self.dry, self.jobs = force, dry, jobs
         self.report, self.command_stdout = report, command_stdout
-        self.ws = Workspace(project)
+        self.ws = ws
         self.locks: dict[str, LockFile] = {}
         self.written: set[str] = set()
         self.results: dict[str, StageResult] = {}

@@ -275,3 +275,30 @@ def test_json_shape(seed: CliRepo) -> None:
     assert json.loads(json.dumps([r.to_dict() for r in results.values()])) == [
         {"stage": "preprocess", "action": "skipped", "reasons": []},
         {"stage": "train", "action": "skipped", "reasons": []}]
+
+
+@pytest.mark.parametrize(("cmd", "code", "written"), [
+    ("cp in.txt out.txt", 0, "x"),  # plain words: no shell needed
+    ("cp 'in.txt' out.txt", 0, "x"),  # quotes: the shell
+    ("echo $HOME_IS_NOT_SET-y > out.txt", 0, "-y\n"),
+    ("exit 3", 3, None),  # a builtin
+    ("no-such-program-here", 127, None),  # as sh reports it
+    ("true", 0, None),
+])
+def test_commands_behave_as_under_sh(tmp_path: Path, cmd: str, code: int,
+                                     written: str | None) -> None:
+    from cairn.pipeline.repro import run_command
+
+    (tmp_path / "in.txt").write_text("x")
+    assert run_command(cmd, tmp_path, None) == code
+    if written is not None:
+        assert (tmp_path / "out.txt").read_text() == written
+
+
+def test_unknown_param_of_a_later_stage_stops_before_the_first_runs(seed: CliRepo) -> None:
+    edit("data/raw/a.csv", "1,2", "0,0")(seed.root)
+    edit("dvc.yaml", "train.epochs", "train.epochz")(seed.root)
+    processed = (seed.root / "data" / "processed" / "a.csv").read_bytes()
+    with pytest.raises(UserError, match="unknown param 'train.epochz'"):
+        run(seed)
+    assert (seed.root / "data" / "processed" / "a.csv").read_bytes() == processed
