@@ -26,7 +26,7 @@ def test_seed_pipeline_rebuilt_with_stage_add_round_trips(repo: CliRepo) -> None
                         "-o", "models/classifier.pkl", "-M", "metrics.json",
                         "python", "src/train.py", "--lr", "0.1")
     assert "Added stage 'train' to cairn.yaml" in result.output
-    assert "git add cairn.yaml" in result.output
+    assert "git add cairn.yaml\n" in result.output  # no output directory exists yet
     built = load_pipeline(repo.root)
     (repo.root / "cairn.yaml").rename(repo.root / "elsewhere.yaml")
     repo.write("dvc.yaml", SEED_DVC_YAML)
@@ -35,6 +35,17 @@ def test_seed_pipeline_rebuilt_with_stage_add_round_trips(repo: CliRepo) -> None
         ours, theirs = built.stages[name], seed.stages[name]
         assert (ours.deps, ours.params, ours.outs) == (theirs.deps, theirs.params, theirs.outs)
     assert built.stages["train"].cmd == ("python src/train.py --lr 0.1",)
+
+
+def test_stage_add_keeps_cached_outputs_out_of_git(repo: CliRepo) -> None:
+    (repo.root / "models").mkdir()
+    result = repo.cairn("stage", "add", "-n", "train", "-o", "models/m.pkl", "-o", "top.bin",
+                        "-M", "metrics.json", "-O", "kept.txt", "python", "train.py")
+    assert "git add cairn.yaml models/.gitignore .gitignore" in result.output
+    assert (repo.root / "models" / ".gitignore").read_text() == "/m.pkl\n"
+    ignored = (repo.root / ".gitignore").read_text().splitlines()
+    assert "/top.bin" in ignored
+    assert "/metrics.json" not in ignored and "/kept.txt" not in ignored
 
 
 def test_stage_add_appends_to_the_projects_dvc_yaml(repo: CliRepo) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,10 +55,10 @@ def stage_add(name: str, deps: tuple[str, ...], outs: tuple[str, ...],
     spec = StageSpec(name, command, deps, outs, outs_no_cache, outs_persist, params, metrics,
                      metrics_no_cache, plots, plots_no_cache, wdir, always_changed, desc)
     cwd = Path.cwd()
-    path = add_stage(repo, spec, cwd, force=force)
-    rel = path.relative_to(cwd) if path.is_relative_to(cwd) else path
-    output.echo(f"Added stage '{name}' to {rel}")
-    output.echo(f"To track the changes with git, run:\n\n    git add {rel}")
+    added = add_stage(repo, spec, cwd, force=force)
+    changed = [os.path.relpath(p, cwd) for p in (added.pipeline_file, *added.ignores)]
+    output.echo(f"Added stage '{name}' to {changed[0]}")
+    output.echo(f"To track the changes with git, run:\n\n    git add {' '.join(changed)}")
 
 
 @stage.command("list")

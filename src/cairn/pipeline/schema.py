@@ -9,7 +9,7 @@ Parsing, templating and checks live in `cairn.pipeline.parse`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,9 +77,10 @@ def load_pipeline(root: Path) -> Pipeline:
     return load_workspace_pipeline(root, DiskSource(root))
 
 
-def load_workspace_pipeline(root: Path, source: Source) -> Pipeline:
-    """`load_pipeline` reading file contents through `source` (e.g. a file about to be
-    written, checked before it is)."""
+def load_workspace_pipeline(root: Path, source: Source, new_files: Sequence[str] = ()
+                            ) -> Pipeline:
+    """`load_pipeline` reading file contents through `source`, with `new_files` (in
+    `source`, not yet on disk) too: a pipeline checked before it is written."""
     from cairn.pipeline.parse import PipelineBuilder
 
     builder = PipelineBuilder(source)
@@ -87,9 +88,17 @@ def load_workspace_pipeline(root: Path, source: Source) -> Pipeline:
         if source.read(name) is not None:
             builder.add_file(name)
     skip = {o.path for s in builder.stages.values() for o in s.outs}
-    for relpath in _find_nested_pipeline_files(root, skip):
+    nested = set(_find_nested_pipeline_files(root, skip))
+    nested.update(f for f in new_files if "/" in f)
+    for relpath in sorted(nested, key=_file_order):
         builder.add_file(relpath)
     return builder.build()
+
+
+def _file_order(relpath: str) -> tuple[str, int]:
+    """Directory by directory; in one directory, cairn.yaml before dvc.yaml."""
+    directory, _, name = relpath.rpartition("/")
+    return directory, PIPELINE_FILES.index(name) if name in PIPELINE_FILES else 0
 
 
 def load_pipeline_at(files: Mapping[str, bytes]) -> Pipeline:

@@ -94,10 +94,18 @@ def _params(specs: Sequence[str]) -> list[Any]:
     return [*default, *({f: k} for f, k in by_file.items())]
 
 
-def add_stage(repo: Repo, spec: StageSpec, directory: Path, force: bool = False) -> Path:
-    """Write `spec` into the pipeline file of `directory`; return that file."""
+@dataclass(frozen=True)
+class StageAdded:
+    pipeline_file: Path
+    ignores: list[Path]  # .gitignore files that now list the stage's cached outputs
+
+
+def add_stage(repo: Repo, spec: StageSpec, directory: Path, force: bool = False) -> StageAdded:
+    """Write `spec` into the pipeline file of `directory`, and keep its cached outputs
+    out of git as DVC does (where their directory exists; repro does the rest)."""
     from cairn.pipeline.graph import build_graph
     from cairn.pipeline.schema import load_workspace_pipeline, pipeline_file_for
+    from cairn.workspace.ignore import ensure_ignored
 
     definition = spec.definition()
     with repo.lock():
@@ -111,9 +119,14 @@ def add_stage(repo: Repo, spec: StageSpec, directory: Path, force: bool = False)
             raise FormatError("not UTF-8 text", relpath) from None
         new_text = with_stage(text, relpath, spec.name, definition, force)
         source = _Overlay(repo.root, {relpath: new_text.encode()})
-        build_graph(load_workspace_pipeline(repo.root, source), repo.root, check_missing=False)
+        pipeline = load_workspace_pipeline(repo.root, source, [relpath])
+        build_graph(pipeline, repo.root, check_missing=False)
         atomic_write(path, new_text.encode())
-    return path
+        stage = pipeline.stages[spec.name if "/" not in relpath else f"{relpath}:{spec.name}"]
+        ignores = [changed for out in stage.outs if out.cache
+                   and (repo.root / out.path).parent.is_dir()
+                   and (changed := ensure_ignored(repo.root / out.path)) is not None]
+    return StageAdded(path, list(dict.fromkeys(ignores)))
 
 
 class _Overlay(DiskSource):
@@ -204,9 +217,11 @@ def _block(name: str, definition: dict[str, Any], indent: int) -> str:
     import yaml
 
     class Dumper(yaml.SafeDumper):
-        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-            super().increase_indent(flow, False)  # lists indented under their key, like DVC
+        pass
 
+    # `- all.toml:` rather than `- all.toml: null`, as DVC writes a file without keys
+    Dumper.add_representer(type(None), lambda d, _: d.represent_scalar(
+        "tag:yaml.org,2002:null", ""))
     text: str = yaml.dump({name: definition}, Dumper=Dumper, sort_keys=False,
                           default_flow_style=False, allow_unicode=True, width=1000)
     pad = " " * indent

@@ -21,25 +21,25 @@ def stages_of(text: str) -> dict[str, object]:
     return {n: s for n, s in load_pipeline_at({"dvc.yaml": text.encode()}).stages.items()}
 
 
-def test_new_file() -> None:
+def test_new_file_written_as_dvc_writes_it() -> None:
     text = add("")
     assert text == (
         "stages:\n"
         "  train:\n"
         "    cmd: python train.py\n"
         "    deps:\n"
-        "      - data\n"
+        "    - data\n"
         "    params:\n"
-        "      - train.lr\n"
-        "      - train.epochs\n"
-        "      - conf.json:\n"
-        "          - depth\n"
-        "      - all.toml: null\n"
+        "    - train.lr\n"
+        "    - train.epochs\n"
+        "    - conf.json:\n"
+        "      - depth\n"
+        "    - all.toml:\n"
         "    outs:\n"
-        "      - model.pkl\n"
+        "    - model.pkl\n"
         "    metrics:\n"
-        "      - metrics.json:\n"
-        "          cache: false\n")
+        "    - metrics.json:\n"
+        "        cache: false\n")
     assert list(stages_of(text)) == ["train"]
 
 
