@@ -390,6 +390,8 @@ class StageParser:
         return found
 
     def output(self, path: str, flags: Any, kind: str, index: int) -> Output:
+        if kind == "plots" and isinstance(flags, list) and all(isinstance(f, dict) for f in flags):
+            flags = {k: v for f in flags for k, v in f.items()}  # DVC allows a list of props
         if not isinstance(flags, dict):
             self.fail(f"the options of {path} must be a mapping like {{cache: false}}",
                       kind, index, path)

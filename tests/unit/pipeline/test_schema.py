@@ -303,3 +303,9 @@ def test_parsed_yaml_is_kept_and_a_changed_file_is_read_again(tmp_path: Path) ->
 def test_invalid_vars_file_names_its_own_file_and_line() -> None:
     with pytest.raises(FormatError, match=r"^conf.json:2: invalid JSON"):
         load("vars: [conf.json]\nstages: {}\n", conf__json='{"a": 1,\n "b": }')
+
+
+def test_plot_props_may_be_a_list_as_dvc_allows() -> None:
+    stages = load("stages:\n  a:\n    cmd: x\n    plots:\n    - p.csv:\n      - x: step\n"
+                  "      - y: loss\n")
+    assert stages["a"].outs == (Output("p.csv", kind="plots", options={"x": "step", "y": "loss"}),)
