@@ -70,9 +70,13 @@ def runs_list(experiment_names: tuple[str, ...], filter_string: str, order_by: t
     if not found:
         output.echo("No runs.")
         return
-    output.table(["run id", "name", "status", "started", "experiment"],
-                 [(r.info.run_id, r.info.run_name, r.info.status, _day(r.info.start_time),
-                   experiments[r.info.experiment_id].name) for r in found])
+    by_experiment: dict[str, list[Run]] = {}
+    for r in found:  # one table per experiment keeps the full run ids on a narrow terminal
+        by_experiment.setdefault(r.info.experiment_id, []).append(r)
+    for experiment_id, group in by_experiment.items():
+        output.table(["run id", "status", "started", "name"],
+                     [(r.info.run_id, r.info.status, _day(r.info.start_time), r.info.run_name)
+                      for r in group], title=f"experiment {experiments[experiment_id].name!r}")
 
 
 @runs.command("show")
