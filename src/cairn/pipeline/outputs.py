@@ -30,17 +30,11 @@ from cairn.workspace.add import track
 from cairn.workspace.ignore import ensure_ignored
 from cairn.workspace.project import Project
 
-ASIDE_DIR = "repro"  # under .cairn/tmp: outs set aside while their stage runs
+ASIDE_DIR = "repro"  # under .cairn/tmp: outs set aside while their stage runs (repro.py)
 
 
 def aside_root(project: Project) -> Path:
-    return project.repo.tmp_dir / ASIDE_DIR
-
-
-def clear_leftovers(project: Project) -> None:
-    """Outs a killed repro set aside: their stage's lock entry still names the old
-    digests, so the stage reruns; the bytes, if cached, are in the cache."""
-    shutil.rmtree(aside_root(project), ignore_errors=True)
+    return project.repo.tmp_dir / ASIDE_DIR  # emptied by each repro as it starts
 
 
 @dataclass

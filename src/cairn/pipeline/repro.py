@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,13 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError
-from cairn.pipeline import runcache
 from cairn.pipeline.changes import StageInputs, Workspace, reasons_to_run, stage_root
 from cairn.pipeline.lock import LockedPath, LockedStage, LockFile, lock_path_for, read_lock
 from cairn.pipeline.schema import Pipeline, Stage
 from cairn.workspace.project import Project
 
 if TYPE_CHECKING:  # outputs (and the cache-writing code it needs) load when a stage runs
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from cairn.pipeline.outputs import SetAside
 
 
@@ -86,9 +88,9 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
         return _Run(project, pipeline, plan, upstream, ws, force, True, 1, report,
                     command_stdout).go()
     with project.repo.lock():
-        from cairn.pipeline.outputs import clear_leftovers
-
-        clear_leftovers(project)
+        # Outs a killed repro set aside: their stage's lock entry still has the old
+        # digests, so the stage reruns; if they were cached, the cache has their bytes.
+        shutil.rmtree(project.repo.tmp_dir / "repro", ignore_errors=True)
         run = _Run(project, pipeline, plan, upstream, ws, force, False, max(1, jobs), report,
                    command_stdout)
         with _durable_at_end(project, run):
@@ -194,27 +196,40 @@ class _Run:
     def _go_parallel(self) -> None:
         """Start every stage whose upstream stages are done, up to `jobs` commands at
         once; stop starting stages after a failure, but finish the running ones."""
-        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+        from concurrent.futures import ThreadPoolExecutor, wait
 
         todo = list(self.plan)
         running: dict[Future[int], _Started] = {}
         with ThreadPoolExecutor(self.jobs) as pool:
-            while todo or running:
-                ready = [] if self.failures else [s for s in todo
-                                                  if self.upstream[s.name] <= self.done]
-                for stage in ready:
-                    todo.remove(stage)
-                    started = self._start(stage)
-                    if started is not None:
-                        running[pool.submit(self._run_commands, started[0])] = started
-                if not running:
-                    if self.failures or not ready:
-                        return
-                    continue
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    started = running.pop(future)
-                    self._finish(*started, _Outcome(future.result))
+            try:
+                self._schedule(todo, running, pool)
+            except BaseException:  # Ctrl-C, or a bug: put the running stages' outs back
+                wait(running)
+                for _, _, aside in running.values():
+                    aside.restore()
+                    aside.__exit__()
+                raise
+
+    def _schedule(self, todo: list[Stage], running: dict[Future[int], _Started],
+                  pool: ThreadPoolExecutor) -> None:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        while todo or running:
+            ready = [] if self.failures else [s for s in todo
+                                              if self.upstream[s.name] <= self.done]
+            for stage in ready:
+                todo.remove(stage)
+                started = self._start(stage)
+                if started is not None:
+                    running[pool.submit(self._run_commands, started[0])] = started
+            if not running:
+                if self.failures or not ready:
+                    return
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                started = running.pop(future)
+                self._finish(*started, _Outcome(future.result))
 
     def _start(self, stage: Stage) -> _Started | None:
         """Decide about `stage`; if it must run, set its outs aside and return it."""
@@ -262,6 +277,8 @@ class _Run:
             self.failures.append(f"stage '{stage.name}' cannot run: its dep {missing[0]} does "
                                  "not exist; create it or add the stage that produces it")
             return StageResult(stage.name, "failed", [f"dep {missing[0]} missing"])
+        from cairn.pipeline import runcache
+
         if not self.force and runcache.cacheable(stage):
             restored = self._restore(stage, inputs)
             if restored is not None:
@@ -286,6 +303,8 @@ class _Run:
         from cairn.pipeline.outputs import can_restore, restore_outs
 
         deps = tuple(d for d in inputs.deps if d is not None)
+        from cairn.pipeline import runcache
+
         key = runcache.run_key(runcache.stage_inputs(stage, deps, inputs.params))
         entry = runcache.lookup(self.project.odb.root, key)
         if entry is None or [o.path for o in entry.outs] != [o.path for o in stage.outs] \
@@ -325,6 +344,8 @@ class _Run:
             ignores: list[Path] = []
             outs = store_outs(self.project, stage, self.ws, ignores)
             files = self._save_lock(stage, inputs, outs, ignores)
+            from cairn.pipeline import runcache
+
             if runcache.cacheable(stage):
                 deps = tuple(d for d in inputs.deps if d is not None)
                 runcache.save(self.project.odb.root, runcache.RunEntry(
