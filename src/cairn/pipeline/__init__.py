@@ -1,1 +1,1 @@
-"""Pipelines: stages in cairn.yaml/dvc.yaml, the lock, repro, the run cache, params/metrics/plots."""
+"""Pipelines: stages in cairn.yaml/dvc.yaml, the lock, repro, run cache, params/metrics/plots."""
