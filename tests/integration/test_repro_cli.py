@@ -116,3 +116,33 @@ def test_lock_held_by_another_process(seed: CliRepo) -> None:
 def test_parallel_flag(seed: CliRepo) -> None:
     assert len(lines(seed.cairn("repro", "-j", "2").output)) == 2
     assert seed.cairn("repro", "-j", "0", ok=False).exit_code == 2
+
+
+def test_interrupted_stage_leaves_outputs_and_lock(repo: CliRepo) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo.write("in.txt", "x")
+    repo.write("dvc.yaml", "stages:\n  slow:\n    cmd: echo v1 > out.txt\n"
+               "    deps: [in.txt]\n    outs: [out.txt]\n")
+    repo.cairn("repro")
+    lock = (repo.root / "cairn.lock").read_bytes()
+    repo.write("dvc.yaml", "stages:\n  slow:\n    cmd: echo partial > out.txt && sleep 30\n"
+               "    deps: [in.txt]\n    outs: [out.txt]\n")
+    # In a session of its own, so that Ctrl-C can reach it and its command as a
+    # terminal would (the whole foreground process group).
+    proc = subprocess.Popen([sys.executable, "-m", "cairn", "repro"], cwd=repo.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    out = repo.root / "out.txt"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (out.exists() and out.read_text() == "partial\n"):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert (repo.root / "out.txt").read_text() == "v1\n"
+    assert (repo.root / "cairn.lock").read_bytes() == lock
