@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# an editable install leaves no bytecode, and PYTHONDONTWRITEBYTECODE may be set
+	$(BIN)/python -m compileall -q src
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
