@@ -141,3 +141,27 @@ def test_bad_input_is_one_clear_line(repo: CliRepo, fitted: tuple[Any, Any]) -> 
     assert bad_stage.exit_code == 2 and "unknown stage 'Prod'" in bad_stage.stderr
     no_version = repo.cairn("models", "promote", "m", "4", "--to", "Staging", ok=False)
     assert "has no version 4; its versions: 1" in no_version.stderr
+
+
+def test_a_model_missing_from_the_cache_is_fetched_from_the_remote(
+        repo: CliRepo, fitted: tuple[Any, Any], tmp_path: Any) -> None:
+    import shutil
+
+    from cairn.objects.tree import tree_oids
+    from cairn.remotes import transfer
+    from cairn.remotes.connect import configured_remote, connect
+
+    model, features = fitted
+    run_id = train(repo, fitted, 0.9)
+    repo.cairn("models", "register", f"runs:/{run_id}/model", "--name", "fraud")
+    (tmp_path / "storage").mkdir()
+    repo.cairn("remote", "add", "-d", "origin", str(tmp_path / "storage"))
+    b = backend()
+    digest = cairn.Client().get_model_version("fraud", 1).digest
+    found = configured_remote(b.repo.config)  # type: ignore[union-attr]
+    remote = connect(found.name, found.url, found.options, found.jobs)
+    transfer.push(b.odb, remote, list(tree_oids(b.odb, digest))).raise_for_failures("pushed")
+    shutil.rmtree(b.odb.objects_dir)  # a fresh clone: the registry knows it, the cache not
+    fluent._reset_for_tests()  # and a new process
+    loaded = cairn.load_model("models:/fraud/1")
+    assert list(loaded.predict(features[:3])) == list(model.predict(features[:3]))

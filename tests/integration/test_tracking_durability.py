@@ -63,3 +63,20 @@ def test_nothing_is_lost_after_flush(tmp_path: Path) -> None:
 
 def test_nothing_is_lost_after_end_run(tmp_path: Path) -> None:
     assert crash_after_logging(tmp_path, "end_run", 2000, 0) == list(range(2000))
+
+
+def test_a_normal_exit_ends_the_open_run_with_every_metric(tmp_path: Path) -> None:
+    script = tmp_path / "child.py"
+    script.write_text("import sys, cairn\ncairn.set_tracking_uri(sys.argv[1])\n"
+                      "for i in range(300):\n    cairn.log_metric('m', i, step=i)\n"
+                      "print(cairn.active_run().info.run_id)\n")
+    uri = f"sqlite:///{tmp_path / 'cairn.db'}"
+    proc = subprocess.run([sys.executable, str(script), uri], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=True)
+    store = open_store(uri)
+    try:
+        run_id = proc.stdout.split()[0]
+        assert store.get_run(run_id).info.status == "FINISHED"
+        assert len(store.get_metric_history(run_id, "m")) == 300
+    finally:
+        store.close()

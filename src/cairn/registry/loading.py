@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.errors import UserError
+from cairn.errors import ObjectNotFound, UserError
 from cairn.registry import uris
 from cairn.tracking.artifacts import materialize
 from cairn.tracking.backend import Backend, backend
@@ -74,7 +74,12 @@ def materialized(b: Backend, digest: str) -> Path:
     work = Path(tempfile.mkdtemp(prefix=f".{digest[:16]}.", suffix=".tmp", dir=root))
     try:
         built = work / "model"
-        materialize(b.odb, digest, True, built)
+        try:
+            materialize(b.odb, digest, True, built)
+        except ObjectNotFound:
+            if not fetch_tree(b, digest):
+                raise
+            materialize(b.odb, digest, True, built)
         _stamp(built, work / "stamp")
         _make_read_only(built)
         if final.exists():  # stale or tampered: replace it
@@ -90,6 +95,27 @@ def materialized(b: Backend, digest: str) -> Path:
     finally:
         _remove(work)
     return final
+
+
+def fetch_tree(b: Backend, digest: str) -> bool:
+    """Fetch a model's missing objects from the project's default remote, level by level
+    (a manifest names its children). False when there is no remote to ask."""
+    if b.repo is None or not b.repo.config.get("core.remote"):
+        return False
+    from cairn.objects.tree import read_tree
+    from cairn.remotes import transfer
+    from cairn.remotes.connect import configured_remote, connect
+
+    found = configured_remote(b.repo.config)
+    remote = connect(found.name, found.url, found.options, found.jobs)
+    manifests = [digest]
+    while manifests:
+        transfer.fetch(b.odb, remote, manifests).raise_for_failures("fetched")
+        entries = [e for m in manifests for e in read_tree(b.odb, m)]
+        transfer.fetch(b.odb, remote, [e.digest for e in entries if not e.is_dir]
+                       ).raise_for_failures("fetched")
+        manifests = [e.digest for e in entries if e.is_dir]
+    return True
 
 
 def _file_stats(root: Path) -> dict[str, list[int]]:
