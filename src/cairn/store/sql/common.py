@@ -59,6 +59,29 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
     conn.execute(stmt, list(rows))
 
 
+_COMPILED: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def execute_many(conn: Connection, name: str, build: Callable[[Connection], Any],
+                 rows: Sequence[dict[str, Any]]) -> None:
+    """One DBAPI executemany of the statement `build` makes, compiled once per database
+    kind and cached under `name`: the hot write paths (metric rows) skip SQLAlchemy's
+    per-row parameter processing, which costs more than the database's own work. Values
+    stay bound parameters; they must be plain Python values the driver accepts."""
+    if not rows:
+        return
+    key = (name, conn.dialect.name)
+    if key not in _COMPILED:
+        compiled = build(conn).compile(dialect=conn.dialect)
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        _COMPILED[key] = (compiled.string, order)
+    sql, order = _COMPILED[key]
+    if order is None:
+        conn.exec_driver_sql(sql, list(rows))
+    else:
+        conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])
+
+
 def dialect_insert(conn: Connection, table: Table) -> Any:
     """INSERT with ON CONFLICT support, for the connection's database."""
     if conn.dialect.name == "sqlite":

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, exists, func, select, tuple_, union
+from sqlalchemy import Connection, Engine, Row, bindparam, exists, func, select, tuple_, union
 
 from cairn.errors import ConflictError, NotFoundError, UserError
 from cairn.store.base import MetadataStore
@@ -47,6 +48,12 @@ _CANONICAL_STAGE = {s.lower(): s for s in STAGES}
 _RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
 mv, rm = model_versions, registered_models
+# Statements built once (parameters bound at execution): building costs more than running.
+_BUMP_VERSION = (rm.update().where(rm.c.model_id == bindparam("b_model"))
+                 .values(last_version=bindparam("b_version"), last_updated_time=bindparam("b_now")))
+_SET_STAGE = (mv.update().where(mv.c.model_id == bindparam("b_model"),
+                                mv.c.version == bindparam("b_version"))
+              .values(current_stage=bindparam("b_stage"), last_updated_time=bindparam("b_now")))
 
 
 class RegistryStore(MetadataStore):
@@ -141,21 +148,26 @@ class RegistryStore(MetadataStore):
                 raise NotFoundError(f"run '{run_id}' does not exist; register a model from a "
                                     "logged run, or leave run_id out")
             now = now_ms()
-            _insert_model(conn, name, "", now)  # no-op when it exists
-            model = _model_row(conn, name, for_update=True)
+            model = _model_row(conn, name, for_update=True, missing_ok=True)
+            if model is None:
+                _insert_model(conn, name, "", now)  # a concurrent caller may win: no-op
+                model = _model_row(conn, name, for_update=True)
             version = model.last_version + 1
-            conn.execute(rm.update().where(rm.c.model_id == model.model_id)
-                         .values(last_version=version, last_updated_time=now))
-            conn.execute(mv.insert().values(
-                model_id=model.model_id, version=version, creation_time=now,
-                last_updated_time=now, current_stage="None", description=description,
-                user_id=user_id, source=source, run_id=run_id or None, status="READY",
-                digest=digest, run_link=""))
+            conn.execute(_BUMP_VERSION, {"b_model": model.model_id, "b_version": version,
+                                         "b_now": now})
+            created = ModelVersion(name, version, now, now, "None", description, user_id,
+                                   source, run_id or None, "READY", digest,
+                                   {k: str(v) for k, v in (tags or {}).items()})
+            conn.execute(mv.insert(), {
+                "model_id": model.model_id, "version": version, "creation_time": now,
+                "last_updated_time": now, "current_stage": "None", "description": description,
+                "user_id": user_id, "source": source, "run_id": created.run_id,
+                "status": "READY", "digest": digest, "run_link": ""})
             _set_tags(conn, model_version_tags,
-                      {"model_id": model.model_id, "version": version}, tags or {})
+                      {"model_id": model.model_id, "version": version}, created.tags)
             _audit(conn, model.model_id, name, version, "register", None, "None", user_id,
-                   details={"source": source, "digest": digest, "run_id": run_id})
-            return _versions(conn, [_version_row(conn, name, version)])[0]
+                   details={"source": source, "digest": digest, "run_id": run_id}, now=now)
+            return created
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         with transaction(self._engine, write=False) as conn:
@@ -196,12 +208,12 @@ class RegistryStore(MetadataStore):
             now = now_ms()
             if archive_existing_versions:
                 _archive_others(conn, model, row.version, stage, user_id, now)
-            conn.execute(mv.update().where(mv.c.model_id == model.model_id,
-                                           mv.c.version == row.version)
-                         .values(current_stage=stage, last_updated_time=now))
+            conn.execute(_SET_STAGE, {"b_model": model.model_id, "b_version": row.version,
+                                      "b_stage": stage, "b_now": now})
             _audit(conn, model.model_id, name, row.version, "transition", row.current_stage,
                    stage, user_id, reason, details, now)
-            return _versions(conn, [_version_row(conn, name, version)])[0]
+            moved = _versions(conn, [row])[0]
+            return replace(moved, current_stage=stage, last_updated_timestamp=now)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
                             ) -> list[ModelVersion]:
@@ -370,9 +382,10 @@ def _archive_others(conn: Connection, model: Any, version: int, stage: str, user
     others = conn.execute(select(mv.c.version).where(
         mv.c.model_id == model.model_id, mv.c.current_stage == stage,
         mv.c.version != version)).scalars().all()
+    if others:
+        conn.execute(_SET_STAGE, [{"b_model": model.model_id, "b_version": other,
+                                   "b_stage": "Archived", "b_now": now} for other in others])
     for other in others:
-        conn.execute(mv.update().where(mv.c.model_id == model.model_id, mv.c.version == other)
-                     .values(current_stage="Archived", last_updated_time=now))
         _audit(conn, model.model_id, model.name, other, "transition", stage, "Archived",
                user_id, f"archived: version {version} moved to {stage}", None, now)
 
@@ -380,11 +393,11 @@ def _archive_others(conn: Connection, model: Any, version: int, stage: str, user
 def _audit(conn: Connection, model_id: int, name: str, version: int | None, action: str,
            from_value: str | None, to_value: str | None, user_id: str, reason: str = "",
            details: dict[str, object] | None = None, now: int | None = None) -> None:
-    conn.execute(audit_log.insert().values(
-        model_id=model_id, model_name=name, version=version, action=action,
-        from_value=from_value, to_value=to_value, user_id=user_id or "",
-        timestamp=now or now_ms(), reason=reason or "",
-        details=json.dumps(details or {}, sort_keys=True, default=str)))
+    conn.execute(audit_log.insert(), {
+        "model_id": model_id, "model_name": name, "version": version, "action": action,
+        "from_value": from_value, "to_value": to_value, "user_id": user_id or "",
+        "timestamp": now or now_ms(), "reason": reason or "",
+        "details": json.dumps(details or {}, sort_keys=True, default=str)})
 
 
 def _set_tags(conn: Connection, table: Any, owner: dict[str, Any],
@@ -409,10 +422,9 @@ def _versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
     alias_map: dict[tuple[int, int], list[str]] = {k: [] for k in keys}
     t, a = model_version_tags, model_aliases
     for part in chunks(keys):
-        for tag in conn.execute(select(t).where(tuple_(t.c.model_id, t.c.version).in_(part))):
+        for tag in conn.execute(select(t).where(_version_keys(t, part))):
             tag_map[(tag.model_id, tag.version)][tag.key] = tag.value
-        for al in conn.execute(select(a).where(tuple_(a.c.model_id, a.c.version).in_(part))
-                               .order_by(a.c.alias)):
+        for al in conn.execute(select(a).where(_version_keys(a, part)).order_by(a.c.alias)):
             alias_map[(al.model_id, al.version)].append(al.alias)
     return [ModelVersion(
         name=r.name, version=r.version, creation_timestamp=r.creation_time,
@@ -421,6 +433,12 @@ def _versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
         status=r.status, digest=r.digest, tags=tag_map[(r.model_id, r.version)],
         aliases=tuple(alias_map[(r.model_id, r.version)]), run_link=r.run_link)
         for r in rows]
+
+
+def _version_keys(table: Any, keys: Sequence[tuple[int, int]]) -> Any:
+    if len(keys) == 1:  # the common case, and a simpler statement to build
+        return (table.c.model_id == keys[0][0]) & (table.c.version == keys[0][1])
+    return tuple_(table.c.model_id, table.c.version).in_(keys)
 
 
 def _models(conn: Connection, rows: Sequence[Any]) -> list[RegisteredModel]:

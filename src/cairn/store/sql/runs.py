@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, exists, or_, select
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, exists, or_, select
 from sqlalchemy import exc as sa_exc
 
 from cairn.errors import ConflictError, NotFoundError, UserError
@@ -29,7 +29,15 @@ from cairn.store.entities import (
 )
 from cairn.store.search import check_max_results, decode_page_token, encode_page_token
 from cairn.store.sql import filters
-from cairn.store.sql.common import check_key, chunks, like_prefix, now_ms, upsert
+from cairn.store.sql.common import (
+    check_key,
+    chunks,
+    dialect_insert,
+    execute_many,
+    like_prefix,
+    now_ms,
+    upsert,
+)
 from cairn.store.sql.common import run_name as generate_run_name
 from cairn.store.sql.engine import transaction
 from cairn.store.sql.tables import (
@@ -139,13 +147,16 @@ class RunStore(MetadataStore):
             if experiment.lifecycle_stage != ACTIVE:
                 raise ConflictError(f"experiment '{experiment.name}' is deleted; restore it "
                                     "before starting runs in it")
-            conn.execute(runs.insert().values(
-                run_id=run_id, experiment_id=experiment.experiment_id,
-                run_name=run_name or generate_run_name(), user_id=user_id or "",
-                status="RUNNING", start_time=int(start_time), end_time=None,
-                lifecycle_stage=ACTIVE, artifact_uri=f"runs:/{run_id}"))
+            info = RunInfo(run_id, str(experiment.experiment_id),
+                           run_name or generate_run_name(), "RUNNING", int(start_time), None,
+                           ACTIVE, f"runs:/{run_id}", user_id or "")
+            conn.execute(runs.insert(), {
+                "run_id": run_id, "experiment_id": experiment.experiment_id,
+                "run_name": info.run_name, "user_id": info.user_id, "status": info.status,
+                "start_time": info.start_time, "end_time": None, "lifecycle_stage": ACTIVE,
+                "artifact_uri": info.artifact_uri})
             _write_tags(conn, run_id, tags)
-            return _load_runs(conn, [_run_row(conn, run_id)])[0]
+        return Run(info, RunData(tags={t.key: str(t.value) for t in tags}))
 
     def get_run(self, run_id: str) -> Run:
         with transaction(self._engine, write=False) as conn:
@@ -201,9 +212,8 @@ class RunStore(MetadataStore):
             if run.lifecycle_stage != ACTIVE:
                 raise ConflictError(f"run {run_id} is deleted; restore it before logging")
             _write_params(conn, run_id, param_values)
-            if metric_rows:
-                conn.execute(metrics_table.insert(), metric_rows)
-                _update_latest(conn, metric_rows)
+            execute_many(conn, "insert metrics", _metrics_insert, metric_rows)
+            _update_latest(conn, metric_rows)
             _write_tags(conn, run_id, tags)
 
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -348,12 +358,23 @@ def _update_latest(conn: Connection, rows: list[dict[str, Any]]) -> None:
         best = newest.get(row["key"])
         if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
             newest[row["key"]] = row
+    execute_many(conn, "upsert latest metrics", _latest_upsert, list(newest.values()))
+
+
+def _metrics_insert(_: Connection) -> Any:
+    columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+    return metrics_table.insert().values({c: bindparam(c) for c in columns})
+
+
+def _latest_upsert(conn: Connection) -> Any:
     lm = latest_metrics
-    upsert(conn, lm, list(newest.values()), ["run_id", "key"],
-           ["value", "is_nan", "step", "timestamp"],
-           only_if=lambda new: or_(new.step > lm.c.step,
-                                   and_(new.step == lm.c.step,
-                                        new.timestamp >= lm.c.timestamp)))
+    stmt = dialect_insert(conn, lm)
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={c: stmt.excluded[c] for c in ("value", "is_nan", "step", "timestamp")},
+        where=or_(stmt.excluded.step > lm.c.step,
+                  and_(stmt.excluded.step == lm.c.step,
+                       stmt.excluded.timestamp >= lm.c.timestamp)))
 
 
 def _param_values(batch: Sequence[Param]) -> dict[str, str]:
