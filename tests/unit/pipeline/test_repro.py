@@ -302,3 +302,18 @@ def test_unknown_param_of_a_later_stage_stops_before_the_first_runs(seed: CliRep
     with pytest.raises(UserError, match="unknown param 'train.epochz'"):
         run(seed)
     assert (seed.root / "data" / "processed" / "a.csv").read_bytes() == processed
+
+
+def test_parallel_failure_keeps_the_finished_stage_and_starts_nothing_new(repo: CliRepo) -> None:
+    repo.write("in.txt", "x")
+    repo.write("dvc.yaml", "stages:\n"
+               "  bad:\n    cmd: exit 2\n    deps: [in.txt]\n    outs: [bad.txt]\n"
+               "  good:\n    cmd: sleep 0.3 && cp in.txt good.txt\n    deps: [in.txt]\n"
+               "    outs: [good.txt]\n"
+               "  after:\n    cmd: cp good.txt after.txt\n    deps: [good.txt]\n"
+               "    outs: [after.txt]\n")
+    with pytest.raises(StageFailedError, match="stage 'bad' failed") as failed:
+        run(repo, jobs=2)
+    assert {r.stage: r.action for r in failed.value.results} == {"bad": "failed", "good": "ran"}
+    assert "  good:\n" in (repo.root / "cairn.lock").read_text()
+    assert not (repo.root / "after.txt").exists()
