@@ -100,3 +100,23 @@ def test_bad_input_is_one_line(repo: CliRepo) -> None:
     assert bad.exit_code == 2 and "error:" in bad.stderr
     unknown = repo.cairn("runs", "list", "--experiment", "nope", ok=False)
     assert "no experiment named 'nope'; experiments:" in unknown.stderr
+
+
+def test_a_script_run_under_the_repository_lock_can_log_artifacts(repo: CliRepo) -> None:
+    """`cairn repro` holds the lock while train.py runs; train.py must not wait for it."""
+    import subprocess
+    import sys
+
+    from cairn.repo import Repo
+
+    repo.write("report.txt", "ok")
+    script = repo.write("log.py", "import cairn\nwith cairn.start_run() as r:\n"
+                                  "    cairn.log_artifact('report.txt')\nprint(r.info.run_id)\n")
+    with Repo.find(repo.root).lock():
+        with cairn.start_run() as run:  # this process holds it
+            cairn.log_artifact(repo.root / "report.txt")
+        child = subprocess.run([sys.executable, str(script)], cwd=repo.root, timeout=60,
+                               capture_output=True, text=True, check=True)
+    client = cairn.Client()
+    for run_id in (run.info.run_id, child.stdout.split()[0]):
+        assert [a.path for a in client.list_artifacts(run_id)] == ["report.txt"]

@@ -122,12 +122,36 @@ class Backend:
     def writing_objects(self) -> Iterator[None]:
         """Hold the project lock while objects are written and recorded, so a concurrent
         `cairn gc` cannot delete them between the two."""
-        if self.repo is None:
-            yield
+        if self.repo is None or _held_by_us(self.repo.tmp_dir / "lock"):
+            yield  # e.g. train.py run by `cairn repro`, which holds the lock meanwhile
             return
         self.odb.root.mkdir(parents=True, exist_ok=True)
         with self.repo.lock():
             yield
+
+
+def _held_by_us(lock_file: Path) -> bool:
+    """Whether this process or one of its ancestors holds the repository lock (the
+    holder writes "PID <n> (command)" into the file and empties it on release)."""
+    try:
+        words = lock_file.read_text().split()
+    except OSError:
+        return False
+    if len(words) < 2 or words[0] != "PID" or not words[1].isdigit():
+        return False
+    return int(words[1]) in _ancestors()
+
+
+def _ancestors(limit: int = 64) -> set[int]:
+    found, pid = {os.getpid()}, os.getppid()
+    while pid > 1 and pid not in found and len(found) < limit:
+        found.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:  # "pid (comm) state ppid ..."
+                pid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break  # no /proc (macOS): the parent alone is known
+    return found
 
 
 def flush_settings(repo: Repo | None) -> tuple[float, int]:
