@@ -162,17 +162,24 @@ def models_promote(name: str, version: str, stage: str, archive_existing: bool, 
 @click.argument("alias")
 @click.argument("version", required=False)
 @click.option("--delete", is_flag=True, help="Remove the alias instead.")
-def models_alias(name: str, alias: str, version: str | None, delete: bool) -> None:
+@_JSON
+def models_alias(name: str, alias: str, version: str | None, delete: bool,
+                 as_json: bool) -> None:
     """Point ALIAS of model NAME at VERSION (models:/NAME@ALIAS), or --delete it."""
     client = _client()
     if delete:
         client.delete_registered_model_alias(name, alias)
-        output.echo(f"Removed alias {alias!r} of {name!r}.")
-        return
-    if version is None:
+        message, target = f"Removed alias {alias!r} of {name!r}.", None
+    elif version is None:
         raise click.UsageError("give the VERSION the alias points at, or --delete")
-    client.set_registered_model_alias(name, alias, version)
-    output.echo(f"models:/{name}@{alias} → version {int(version)}.")
+    else:
+        client.set_registered_model_alias(name, alias, version)
+        target = client.get_model_version_by_alias(name, alias).version
+        message = f"models:/{name}@{alias} → version {target}."
+    if as_json:
+        output.emit_json({"name": name, "alias": alias, "version": target})
+    else:
+        output.echo(message)
 
 
 @models.command("history")

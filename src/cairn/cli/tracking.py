@@ -134,18 +134,27 @@ def runs_compare(run_ids: tuple[str, ...], as_json: bool) -> None:
 
 @runs.command("delete")
 @click.argument("run_id")
-def runs_delete(run_id: str) -> None:
+@_JSON
+def runs_delete(run_id: str, as_json: bool) -> None:
     """Mark a run deleted (restore it with `cairn runs restore`)."""
     _client().delete_run(run_id)
-    output.echo(f"Deleted run {run_id}.")
+    _done(as_json, {"run_id": run_id, "lifecycle_stage": "deleted"}, f"Deleted run {run_id}.")
 
 
 @runs.command("restore")
 @click.argument("run_id")
-def runs_restore(run_id: str) -> None:
+@_JSON
+def runs_restore(run_id: str, as_json: bool) -> None:
     """Bring back a deleted run."""
     _client().restore_run(run_id)
-    output.echo(f"Restored run {run_id}.")
+    _done(as_json, {"run_id": run_id, "lifecycle_stage": "active"}, f"Restored run {run_id}.")
+
+
+def _done(as_json: bool, data: dict[str, Any], message: str) -> None:
+    if as_json:
+        output.emit_json(data)
+    else:
+        output.echo(message)
 
 
 @click.group()
