@@ -9,6 +9,8 @@ recorded fingerprint, so a clean check reads no file.
 from __future__ import annotations
 
 import os
+import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,17 +47,25 @@ class Workspace:
         return self._paths[rel]
 
     def _digest(self, rel: str) -> LockedPath | None:
-        from cairn.workspace.status import file_digest, scan_workspace_dir
-
         path = self.project.root / rel
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if os.path.isdir(path):
-            scan = scan_workspace_dir(self.project, path, want_files=False)
+        state = self.project.state
+        if stat.S_ISDIR(st.st_mode):
+            from cairn.objects.tree import scan_dir
+
+            scan = scan_dir(path, state, None, self.project.jobs, want_files=False)
             return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
-        return LockedPath(rel, file_digest(self.project, path, st), st.st_size)
+        digest = state.get(str(path), st)
+        if digest is None:  # new or changed since it was last hashed
+            from cairn.objects.hashing import hash_file
+
+            started = time.time_ns()
+            digest = hash_file(path, st.st_size)
+            state.put(str(path), st, digest, started)
+        return LockedPath(rel, digest, st.st_size)
 
     def known(self, found: LockedPath) -> None:
         """Record a digest computed elsewhere (a stage's outs, just stored)."""
