@@ -16,6 +16,7 @@ Cheap by design: two `git` calls at most, package versions from installed metada
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -50,6 +51,12 @@ def capture(root: Path | None) -> dict[str, str]:
 
 
 def environment() -> dict[str, str]:
+    return dict(_environment())
+
+
+@functools.cache
+def _environment() -> dict[str, str]:
+    """Fixed for the life of a process (package versions cost milliseconds to read)."""
     return {
         "cairn.source.argv": json.dumps(sys.argv),
         "cairn.source.entry_point": entry_point(None),
@@ -103,8 +110,9 @@ def _git(root: Path, *args: str) -> bytes | None:
 
 
 def _git_toplevel() -> Path | None:
-    out = _git(Path.cwd(), "rev-parse", "--show-toplevel")
-    return Path(out.decode().strip()) if out else None
+    from cairn.repo import find_git_root
+
+    return find_git_root(Path.cwd())  # no process spawned outside git
 
 
 def git_state(root: Path) -> dict[str, str]:
