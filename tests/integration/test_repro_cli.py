@@ -3,10 +3,37 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import CliRepo
+from tests.s3_server import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
+
+RUN_CACHED = """\
+stages:
+  train:
+    cmd: cat data.txt params.yaml > model.txt && echo '{"n":1}' > metrics.json
+    deps: [data.txt]
+    params: [train.lr]
+    outs: [model.txt]
+    metrics:
+    - metrics.json: {cache: false}
+"""
+
+
+def set_lr(repo: CliRepo, lr: str) -> None:
+    repo.write("params.yaml", f"train:\n  lr: {lr}\n")
+
+
+@pytest.fixture
+def pipeline(repo: CliRepo) -> CliRepo:
+    repo.write("dvc.yaml", RUN_CACHED)
+    repo.write("data.txt", "data\n")
+    set_lr(repo, "0.01")
+    repo.cairn("repro")
+    return repo
 
 SEED = """\
 stages:
@@ -146,3 +173,29 @@ def test_interrupted_stage_leaves_outputs_and_lock(repo: CliRepo) -> None:
     assert proc.returncode == 130, err
     assert (repo.root / "out.txt").read_text() == "v1\n"
     assert (repo.root / "cairn.lock").read_bytes() == lock
+
+
+@pytest.mark.parametrize("kind", ["local", pytest.param("s3", marks=pytest.mark.s3)])
+def test_push_and_pull_through_a_remote_after_the_cache_is_gone(
+        pipeline: CliRepo, tmp_path: Path, kind: str, request: pytest.FixtureRequest) -> None:
+    model_1 = (pipeline.root / "model.txt").read_bytes()
+    set_lr(pipeline, "0.02")
+    pipeline.cairn("repro")
+    if kind == "local":
+        pipeline.cairn("remote", "add", "-d", "store", str(tmp_path / "remote"))
+    else:
+        bucket: S3Bucket = request.getfixturevalue("s3_bucket")
+        pipeline.cairn("remote", "add", "-d", "store", bucket.url())
+        pipeline.cairn("remote", "modify", "store", "endpoint_url", bucket.endpoint)
+    pushed = pipeline.cairn("push", "--run-cache")
+    assert "2 run-cache entries pushed" in pushed.output
+    assert "0 run-cache entries pushed" in pipeline.cairn("push", "--run-cache").output
+
+    shutil.rmtree(pipeline.root / ".cairn" / "cache")
+    (pipeline.root / "model.txt").unlink()
+    pulled = pipeline.cairn("pull", "--run-cache")
+    assert "2 run-cache entries fetched" in pulled.output
+    set_lr(pipeline, "0.01")
+    assert lines(pipeline.cairn("repro").output) == [
+        "Restored stage 'train' from the run cache"]
+    assert (pipeline.root / "model.txt").read_bytes() == model_1

@@ -101,25 +101,6 @@ def test_key_depends_on_every_input(pipeline: CliRepo) -> None:
                                                           {"params.yaml": {"train.lr": 1}}))
 
 
-def test_push_and_pull_through_a_remote_after_the_cache_is_gone(pipeline: CliRepo,
-                                                                 tmp_path: Path) -> None:
-    model_1 = (pipeline.root / "model.txt").read_bytes()
-    set_lr(pipeline, "0.02")
-    run(pipeline)
-    pipeline.cairn("remote", "add", "-d", "store", str(tmp_path / "remote"))
-    pushed = pipeline.cairn("push", "--run-cache")
-    assert "2 run-cache entries pushed" in pushed.output
-    assert "0 run-cache entries pushed" in pipeline.cairn("push", "--run-cache").output
-
-    shutil.rmtree(pipeline.root / ".cairn" / "cache")
-    (pipeline.root / "model.txt").unlink()
-    pulled = pipeline.cairn("pull", "--run-cache")
-    assert "2 run-cache entries fetched" in pulled.output
-    set_lr(pipeline, "0.01")
-    assert run(pipeline)["train"].action == "restored"
-    assert (pipeline.root / "model.txt").read_bytes() == model_1
-
-
 def test_a_corrupt_entry_on_the_remote_is_ignored(pipeline: CliRepo, tmp_path: Path) -> None:
     pipeline.cairn("remote", "add", "-d", "store", str(tmp_path / "remote"))
     pipeline.cairn("push", "--run-cache")
