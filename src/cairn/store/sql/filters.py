@@ -57,9 +57,28 @@ def order(clauses: Sequence[str] | None, target: Target) -> list[Any]:
     result: list[Any] = []
     for clause, item in zip(clauses or (), parse_order_by(tuple(clauses or ())), strict=True):
         column = _order_column(item, target, clause)
-        result.append(column.is_(None))  # NULLs last in both directions, on both databases
+        if getattr(column, "nullable", True):  # NULLs last either way, on both databases
+            result.append(column.is_(None))
         result.append(column.asc() if item.ascending else column.desc())
     return result
+
+
+def conjuncts(tree: Filter | None) -> list[Filter]:
+    """The parts of a filter joined by top-level ANDs (each must hold)."""
+    if tree is None:
+        return []
+    if isinstance(tree, BoolOp) and tree.op == "AND":
+        return list(tree.items)
+    return [tree]
+
+
+def condition(tree: Filter, target: Target, text: str) -> Condition:
+    """The condition for a parsed filter (`text` is the whole filter, for messages)."""
+    return _condition(tree, target, text)
+
+
+def order_column(item: OrderBy, target: Target, clause: str) -> Any:
+    return _order_column(item, target, clause)
 
 
 def _condition(tree: Filter, target: Target, text: str) -> Condition:

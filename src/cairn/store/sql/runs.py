@@ -40,6 +40,7 @@ from cairn.store.sql.common import (
 )
 from cairn.store.sql.common import run_name as generate_run_name
 from cairn.store.sql.engine import transaction
+from cairn.store.sql.run_search import run_query
 from cairn.store.sql.tables import (
     experiment_tags,
     experiments,
@@ -240,15 +241,10 @@ class RunStore(MetadataStore):
                     page_token: str | None = None) -> PagedList[Run]:
         check_max_results(max_results, MAX_RUNS)
         ids = [int(i) for i in experiment_ids if str(i).isdigit()]
-        query = select(runs).where(runs.c.experiment_id.in_(ids),
-                                   _lifecycle(runs.c.lifecycle_stage, run_view_type))
-        condition = filters.where(filter_string, RUN_TARGET)
-        if condition is not None:
-            query = query.where(condition)
-        ordering = [*filters.order(order_by, RUN_TARGET),
-                    runs.c.start_time.desc(), runs.c.run_id]
+        query = run_query(filter_string, order_by, RUN_TARGET).where(
+            runs.c.experiment_id.in_(ids), _lifecycle(runs.c.lifecycle_stage, run_view_type))
         with transaction(self._engine, write=False) as conn:
-            rows, token = _page(conn, query.order_by(*ordering), max_results, page_token)
+            rows, token = _page(conn, query, max_results, page_token)
             return PagedList(_load_runs(conn, rows), token)
 
     def log_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
@@ -323,19 +319,36 @@ def _run_row(conn: Connection, run_id: str, for_update: bool = False) -> Row[Any
 
 
 def _load_runs(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
-    """Runs with their data, in three queries per chunk of ids (not three per run)."""
+    """Runs with their data, in three queries per chunk of ids (not three per run).
+
+    Rows are fetched all at once and unpacked by position: per-row fetches and attribute
+    access cost more than the queries.
+    """
     ids = [r.run_id for r in rows]
     data: dict[str, RunData] = {i: RunData() for i in ids}
+    lm = latest_metrics
     for part in chunks(ids):
-        for p in conn.execute(select(params).where(params.c.run_id.in_(part))):
-            data[p.run_id].params[p.key] = p.value
-        for t in conn.execute(select(tags_table).where(tags_table.c.run_id.in_(part))):
-            data[t.run_id].tags[t.key] = t.value
-        for m in conn.execute(select(latest_metrics).where(latest_metrics.c.run_id.in_(part))):
-            data[m.run_id].metrics[m.key] = math.nan if m.is_nan else m.value
-    return [Run(RunInfo(r.run_id, str(r.experiment_id), r.run_name, r.status, r.start_time,
-                        r.end_time, r.lifecycle_stage, r.artifact_uri, r.user_id),
-                data[r.run_id]) for r in rows]
+        for run_id, key, value in conn.execute(
+                select(params.c.run_id, params.c.key, params.c.value)
+                .where(params.c.run_id.in_(part))).all():
+            data[run_id].params[key] = value
+        for run_id, key, value in conn.execute(
+                select(tags_table.c.run_id, tags_table.c.key, tags_table.c.value)
+                .where(tags_table.c.run_id.in_(part))).all():
+            data[run_id].tags[key] = value
+        for run_id, key, value, is_nan in conn.execute(
+                select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan)
+                .where(lm.c.run_id.in_(part))).all():
+            data[run_id].metrics[key] = math.nan if is_nan else value
+    return [Run(RunInfo(run_id, str(experiment_id), run_name, status, start_time, end_time,
+                        stage, artifact_uri, user_id), data[run_id])
+            for (run_id, experiment_id, run_name, user_id, status, start_time, end_time, stage,
+                 artifact_uri) in (_run_columns(r) for r in rows)]
+
+
+def _run_columns(row: Row[Any]) -> tuple[Any, ...]:
+    """A runs row as a tuple in table order (rows may carry joined columns after it)."""
+    return tuple(row)[:len(runs.c)]
 
 
 def _metric_row(run_id: str, metric: Metric) -> dict[str, Any]:
@@ -429,12 +442,6 @@ def _entity_exists(table: Any) -> filters.EntityFilter:
     return condition
 
 
-def _entity_value(table: Any) -> Any:
-    return lambda key: (select(table.c.value)
-                        .where(table.c.run_id == runs.c.run_id, table.c.key == key)
-                        .scalar_subquery())
-
-
 RUN_TARGET = filters.Target(
     what="runs",
     strings={"status": runs.c.status, "run_name": runs.c.run_name, "run_id": runs.c.run_id,
@@ -444,8 +451,6 @@ RUN_TARGET = filters.Target(
              "experiment_id": runs.c.experiment_id},
     entities={"metric": _entity_exists(latest_metrics), "param": _entity_exists(params),
               "tag": _entity_exists(tags_table)},
-    order_entities={"metric": _entity_value(latest_metrics), "param": _entity_value(params),
-                    "tag": _entity_value(tags_table)},
 )
 
 _EXPERIMENT_TARGET = filters.Target(
