@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class SetAside:
                 shutil.copytree(path, kept, symlinks=True)
             else:
                 shutil.copy2(path, kept, follow_symlinks=False)
+            _unprotect(path)
         else:
             os.replace(path, kept)
         self.moved[out.path] = kept
@@ -80,6 +82,17 @@ class SetAside:
             kept = self.moved.pop(out.path, None)
             if kept is not None:
                 os.replace(kept, path)
+
+
+def _unprotect(path: Path) -> None:
+    """A persist out linked into the cache (hardlink/symlink) becomes a private writable
+    copy, so the command can change it without touching the read-only object."""
+    from cairn.objects.links import is_linked, unprotect
+
+    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+    for f in files:
+        if is_linked(f):
+            unprotect(f)
 
 
 def _remove(path: Path) -> None:
@@ -106,15 +119,16 @@ def missing_outs(stage: Stage, root: Path) -> list[str]:
     return [o.path for o in stage.outs if not os.path.lexists(root / o.path)]
 
 
-def store_outs(project: Project, stage: Stage, ws: Workspace, ignores: list[Path]
-               ) -> tuple[LockedPath, ...]:
+def store_outs(project: Project, stage: Stage, ws: Workspace, link_types: tuple[str, ...],
+               ignores: list[Path]) -> tuple[LockedPath, ...]:
     """Digest every out of a stage that just ran; cache and git-ignore the cached ones
-    (.gitignore files changed are added to `ignores`)."""
+    (.gitignore files changed are added to `ignores`). `link_types`: the project's,
+    read once per repro."""
     stored = []
     for out in stage.outs:
         path = project.root / out.path
         ws.forget(out.path)
-        found = _store(project, out.path, path, linked=out.cache)
+        found = _store(project, out.path, path, link_types if out.cache else None)
         if out.cache and (changed := ensure_ignored(path)) is not None:
             ignores.append(changed)
         ws.known(found)
@@ -122,20 +136,27 @@ def store_outs(project: Project, stage: Stage, ws: Workspace, ignores: list[Path
     return tuple(stored)
 
 
-def _store(project: Project, rel: str, path: Path, linked: bool = True) -> LockedPath:
-    """Store an out's bytes; `linked=False` (cache: false outs, which git tracks) leaves
-    the workspace file alone whatever the link type."""
+def _store(project: Project, rel: str, path: Path, link_types: tuple[str, ...] | None
+           ) -> LockedPath:
+    """Store an out's bytes in the cache. With hardlink/symlink link types the workspace
+    file becomes a link to the object, as `cairn add` does; `link_types=None` (cache:
+    false outs, which git tracks) leaves the workspace file alone."""
     if not path.exists():
         raise UserError(f"{rel}: the stage's command did not create this out")
-    if linked:
-        tracked = track(project, path)
-        return LockedPath(rel, tracked.digest, tracked.size, tracked.nfiles)
     if path.is_dir():
+        if link_types is not None:
+            tracked = track(project, path)
+            return LockedPath(rel, tracked.digest, tracked.size, tracked.nfiles)
         scan = scan_dir(path, project.state, project.odb, project.jobs)
         return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
+    started = time.time_ns()
     st = os.stat(path)
-    oid, size = project.odb.add_file(path, project.state.get(str(path), st), st)
-    project.state.put(str(path), st, oid)
+    state, odb = project.state, project.odb
+    oid, size = odb.add_file(path, state.get(str(path), st), st)
+    state.put(str(path), st, oid, started)
+    if link_types is not None and link_types[0] in ("hardlink", "symlink"):
+        link(odb.oid_to_path(oid), path, link_types, 0o755 if st.st_mode & 0o100 else 0o644)
+        state.put(str(path), os.stat(path), oid)
     return LockedPath(rel, oid, size)
 
 
@@ -145,7 +166,7 @@ def commit_missing(project: Project, stage: Stage, outs: tuple[LockedPath, ...])
     cached = {o.path for o in stage.outs if o.cache}
     for found in outs:
         if found.path in cached and not project.odb.exists(found.digest):
-            _store(project, found.path, project.root / found.path)
+            _store(project, found.path, project.root / found.path, project.link_types)
 
 
 def can_restore(project: Project, outs: tuple[LockedPath, ...]) -> bool:
@@ -165,12 +186,12 @@ def can_restore(project: Project, outs: tuple[LockedPath, ...]) -> bool:
 
 
 def restore_outs(project: Project, stage: Stage, outs: tuple[LockedPath, ...],
-                 ignores: list[Path]) -> None:
+                 link_types: tuple[str, ...], ignores: list[Path]) -> None:
     """Put recorded outs into the workspace from the cache (verified before linking)."""
     specs = {o.path: o for o in stage.outs}
     for out in outs:
         path = project.root / out.path
-        types = project.link_types if specs[out.path].cache else ("copy",)
+        types = link_types if specs[out.path].cache else ("copy",)
         _remove(path)
         if out.is_dir:
             path.mkdir(parents=True)

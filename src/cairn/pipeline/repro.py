@@ -170,6 +170,7 @@ class _Run:
         self.force, self.dry, self.jobs = force, dry, jobs
         self.report, self.command_stdout = report, command_stdout
         self.ws = ws
+        self.link_types = project.link_types  # reading the config is not free: once
         self.locks: dict[str, LockFile] = {}
         self.written: set[str] = set()
         self.results: dict[str, StageResult] = {}
@@ -311,7 +312,7 @@ class _Run:
                 or not can_restore(self.project, entry.outs):
             return None
         ignores: list[Path] = []
-        restore_outs(self.project, stage, entry.outs, ignores)
+        restore_outs(self.project, stage, entry.outs, self.link_types, ignores)
         for out in entry.outs:
             self.ws.forget(out.path)
             self.ws.known(out)
@@ -342,7 +343,7 @@ class _Run:
                 self._fail(stage, code, missing)
                 return
             ignores: list[Path] = []
-            outs = store_outs(self.project, stage, self.ws, ignores)
+            outs = store_outs(self.project, stage, self.ws, self.link_types, ignores)
             files = self._save_lock(stage, inputs, outs, ignores)
             from cairn.pipeline import runcache
 
@@ -403,6 +404,7 @@ class _Run:
         """Make the locks written this run durable (objects were flushed by the batch)."""
         from cairn.pipeline.lock import sync_lock
 
+        self.project.state.flush()
         for rel in sorted(self.written):
             sync_lock(self.project.root / rel)
 

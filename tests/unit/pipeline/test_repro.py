@@ -317,3 +317,36 @@ def test_parallel_failure_keeps_the_finished_stage_and_starts_nothing_new(repo: 
     assert {r.stage: r.action for r in failed.value.results} == {"bad": "failed", "good": "ran"}
     assert "  good:\n" in (repo.root / "cairn.lock").read_text()
     assert not (repo.root / "after.txt").exists()
+
+
+@pytest.mark.parametrize("link_type", ["hardlink", "symlink"])
+def test_outs_linked_into_the_cache(repo: CliRepo, link_type: str) -> None:
+    repo.cairn("config", "cache.type", link_type)
+    repo.write("in.txt", "x")
+    repo.write("dvc.yaml", "stages:\n  copy:\n    cmd: cp in.txt out.txt && mkdir -p d && "
+               "cp in.txt d/f.txt && echo more >> d/f.txt\n    deps: [in.txt]\n"
+               "    outs: [out.txt, d]\n")
+    assert ran(run(repo)) == {"copy"}
+    out = repo.root / "out.txt"
+    assert out.is_symlink() if link_type == "symlink" else out.stat().st_nlink == 2
+    assert out.read_text() == "x"
+    assert ran(run(repo)) == set()
+    (repo.root / "in.txt").write_text("y")  # the old outs are links: they must not change
+    assert ran(run(repo)) == {"copy"}
+    assert out.read_text() == "y" and (repo.root / "d" / "f.txt").read_text() == "ymore\n"
+
+
+def test_persist_out_linked_into_the_cache_is_made_writable(repo: CliRepo) -> None:
+    repo.cairn("config", "cache.type", "hardlink")
+    repo.write("in.txt", "x")
+    repo.write("dvc.yaml", "stages:\n  log:\n    cmd: cat in.txt >> log.txt\n"
+               "    deps: [in.txt]\n    outs:\n    - log.txt: {persist: true}\n")
+    run(repo)
+    repo.write("in.txt", "y")
+    run(repo)
+    assert (repo.root / "log.txt").read_text() == "xy"
+    from cairn.objects.hashing import hash_bytes
+    from cairn.objects.odb import ObjectDB
+
+    odb = ObjectDB(repo.root / ".cairn" / "cache")
+    assert odb.oid_to_path(hash_bytes(b"x")).read_bytes() == b"x"  # the object is intact
