@@ -350,3 +350,21 @@ def test_persist_out_linked_into_the_cache_is_made_writable(repo: CliRepo) -> No
 
     odb = ObjectDB(repo.root / ".cairn" / "cache")
     assert odb.oid_to_path(hash_bytes(b"x")).read_bytes() == b"x"  # the object is intact
+
+
+def test_a_clean_repro_reads_no_file(seed: CliRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cairn.objects.hashing
+    import cairn.objects.tree
+
+    time.sleep(0.06)  # past the racy window (the stat cache's git rule) of the files
+    run(seed)  # written just before the first run: they are re-hashed once
+    hashed: list[str] = []
+
+    def counting(path: object, size: int | None = None) -> str:
+        hashed.append(str(path))
+        raise AssertionError(f"{path} was hashed")
+
+    monkeypatch.setattr(cairn.objects.hashing, "hash_file", counting)
+    monkeypatch.setattr(cairn.objects.tree, "hash_file", counting)
+    assert ran(run(seed)) == set()
+    assert hashed == []
