@@ -199,3 +199,8 @@ def test_push_and_pull_through_a_remote_after_the_cache_is_gone(
     assert lines(pipeline.cairn("repro").output) == [
         "Restored stage 'train' from the run cache"]
     assert (pipeline.root / "model.txt").read_bytes() == model_1
+
+
+def test_no_pipeline_is_an_error(repo: CliRepo) -> None:
+    result = repo.cairn("repro", ok=False)
+    assert result.exit_code == 1 and "no cairn.yaml or dvc.yaml" in result.output

@@ -46,8 +46,6 @@ def repro(stages: tuple[str, ...], force: bool, dry: bool, downstream: bool, job
     if as_json:
         output.emit_json([r.to_dict() for r in results])
         return
-    if not results:
-        output.echo("No stages to reproduce.")
     changed = lock_files_changed(results)
     if changed and in_git:
         files = " ".join(os.path.relpath(project.root / f) for f in changed)

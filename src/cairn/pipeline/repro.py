@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.errors import CairnError
+from cairn.errors import CairnError, NotFoundError
 from cairn.pipeline.changes import StageInputs, Workspace, reasons_to_run, stage_root
 from cairn.pipeline.lock import LockedPath, LockedStage, LockFile, lock_path_for, read_lock
 from cairn.pipeline.schema import Pipeline, Stage
@@ -79,6 +79,9 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
     from cairn.pipeline.schema import load_pipeline
 
     pipeline = pipeline or load_pipeline(project.root)
+    if not pipeline.stages:
+        raise NotFoundError(f"no stages to reproduce: {project.root} has no cairn.yaml or "
+                            "dvc.yaml; add one with `cairn stage add -n NAME … CMD`")
     graph = build_graph(pipeline, project.root)
     plan = graph.stages_to_run(list(targets), downstream)
     upstream = {s.name: {u.name for u in graph.upstream(s)} for s in plan}
