@@ -368,3 +368,14 @@ def test_a_clean_repro_reads_no_file(seed: CliRepo, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(cairn.objects.tree, "hash_file", counting)
     assert ran(run(seed)) == set()
     assert hashed == []
+
+
+def test_outs_whose_objects_left_the_cache_are_stored_again(seed: CliRepo) -> None:
+    import shutil
+
+    from cairn.objects.hashing import hash_bytes
+    from cairn.objects.odb import ObjectDB
+
+    shutil.rmtree(seed.root / ".cairn" / "cache" / "objects")  # as after a crash or gc
+    assert ran(run(seed)) == set()
+    assert ObjectDB(seed.root / ".cairn" / "cache").exists(hash_bytes(b"1,2\n3,4\n"))
