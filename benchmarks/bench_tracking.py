@@ -71,8 +71,12 @@ def rows(sizes: dict[str, int]) -> list[Row]:
         Row(f"register + promote {v} versions", "registry-promote", "total", 5),
         Row("(register_model only)", "registry-promote", "register", None),
         Row("(transition_model_version_stage only)", "registry-promote", "promote", None),
-        Row("load_model, fresh process", "load", "load", 2),
-        Row("(load_model again, same process)", "load", "load_again", None),
+        # `import mlflow` loads numpy/pandas/scipy, `import cairn` nothing: only start-up
+        # plus the first load compares like with like in a new process.
+        Row("new process: start-up + open + load_model", "load", "cold", 2),
+        Row("(the first load_model call alone)", "load", "load", None),
+        Row("load_model of another version, libraries loaded", "load", "load_warm", 2),
+        Row("(load_model of that version again)", "load", "load_again", None),
         Row("start-up: interpreter + import", "*", "import", None),
         Row("set-up: create a new database + experiment", "*", "setup_new", None),
         Row("set-up: open an existing database", "load", "setup", None),
@@ -131,6 +135,8 @@ class Bench:
         phases = dict(out["phases"])
         phases["import"] = out["imported"] - spawned
         phases["setup"] = out["ready"] - out["imported"]
+        if "load" in phases:
+            phases["cold"] = phases["import"] + phases["setup"] + phases["load"]
         return Result(phases, out["check"], out["version"], wall, usage / 1024)
 
     def measure(self, tool: str, wl: Workload, n: int) -> list[Result]:
@@ -229,12 +235,14 @@ def markdown(table: list[dict[str, object]], bench: Bench) -> str:
 
 
 def to_json(bench: Bench, table: list[dict[str, object]], ns: argparse.Namespace,
-            sizes: dict[str, int]) -> dict[str, object]:
+            sizes: dict[str, int], started: str, load_before: float) -> dict[str, object]:
     versions = {tool: next((r.version for by in bench.results.values() for r in by.get(tool, [])
                             if not r.error), "?") for tool in bench.tools}
     return {
         "meta": {"quick": ns.quick, "runs": ns.runs, "loads": ns.loads, "sizes": sizes,
-                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions,
+                 "started": started, "versions": versions,
+                 # other work on the machine slows both tools: the 1-minute load average
+                 "load_average": {"before": load_before, "after": os.getloadavg()[0]},
                  "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                              "python": platform.python_version()}},
         "table": table,
@@ -272,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parent = ns.workdir or Path(tempfile.gettempdir())
     parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="cairn-bench-tracking-", dir=parent))
-    print(f"scratch: {workdir}")
+    started, load_before = time.strftime("%Y-%m-%dT%H:%M:%S%z"), os.getloadavg()[0]
+    print(f"scratch: {workdir} (load average {load_before:.2f})")
     bench = Bench(tools, workdir, ns.runs, ns.loads, ns.timeout)
     try:
         for wl in WORKLOADS:
@@ -285,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + markdown(table, bench))
     out = ns.out or BENCH_DIR / "results" / ("tracking-quick.json" if ns.quick else "tracking.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(to_json(bench, table, ns, sizes), indent=2) + "\n")
+    report = to_json(bench, table, ns, sizes, started, load_before)
+    out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nJSON: {out}")
     failed = any(r.error or r.check != "ok" for by in bench.results.values()
                  for rs in by.values() for r in rs)
