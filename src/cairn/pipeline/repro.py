@@ -179,6 +179,7 @@ class _Run:
         self.results: dict[str, StageResult] = {}
         self.done: set[str] = set()  # decided, or finished running
         self.failures: list[str] = []
+        self.failed_commands: dict[str, str] = {}  # set from worker threads: one key each
 
     # -- the schedule ------------------------------------------------------------------
 
@@ -331,6 +332,7 @@ class _Run:
         for cmd in stage.cmd:
             code = run_command(cmd, cwd, self.command_stdout)
             if code != 0:
+                self.failed_commands[stage.name] = cmd
                 return code
         return 0
 
@@ -366,8 +368,7 @@ class _Run:
         self.results[stage.name].action = "failed"
         where = self._lock(stage).path
         if code != 0:
-            what = f"`{stage.cmd[-1] if len(stage.cmd) == 1 else ' && '.join(stage.cmd)}` " \
-                   f"exited with code {code}"
+            what = f"`{self.failed_commands.get(stage.name, '')}` exited with code {code}"
         else:
             what = f"its command did not create out {missing[0]}"
         self.failures.append(f"stage '{stage.name}' failed: {what}; its outputs and {where} "

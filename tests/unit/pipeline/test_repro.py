@@ -379,3 +379,17 @@ def test_outs_whose_objects_left_the_cache_are_stored_again(seed: CliRepo) -> No
     shutil.rmtree(seed.root / ".cairn" / "cache" / "objects")  # as after a crash or gc
     assert ran(run(seed)) == set()
     assert ObjectDB(seed.root / ".cairn" / "cache").exists(hash_bytes(b"1,2\n3,4\n"))
+
+
+def test_a_list_of_commands_runs_in_order_and_stops_at_the_first_failure(repo: CliRepo) -> None:
+    repo.write("in.txt", "x")
+    repo.write("dvc.yaml", "stages:\n  two:\n    cmd:\n    - cp in.txt out.txt\n"
+               "    - echo second >> out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n")
+    assert ran(run(repo)) == {"two"}
+    assert (repo.root / "out.txt").read_text() == "xsecond\n"
+    assert ran(run(repo)) == set()  # the lock (cmd as a list) reads back equal
+    repo.write("dvc.yaml", "stages:\n  two:\n    cmd:\n    - exit 5\n    - touch never\n"
+               "    deps: [in.txt]\n    outs: [out.txt]\n")
+    with pytest.raises(StageFailedError, match="`exit 5` exited with code 5"):
+        run(repo)
+    assert not (repo.root / "never").exists()
