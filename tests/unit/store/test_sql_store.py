@@ -1,0 +1,78 @@
+"""What the SQL store promises beyond the interface: round trips, SQLite settings, imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from cairn.store.base import MetadataStore
+from cairn.store.entities import Metric, Param, RunTag
+from cairn.store.open import open_store
+from cairn.store.sql.store import SqlStore
+
+
+@contextmanager
+def counting_statements(store: MetadataStore) -> Iterator[list[str]]:
+    assert isinstance(store, SqlStore)
+    seen: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(statement.split()[0].upper())
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+
+
+def test_log_batch_costs_a_few_statements_however_many_rows(store: MetadataStore) -> None:
+    run_id = store.create_run("0", "ana", 1).info.run_id
+    metrics = [Metric(f"m{i % 50}", float(i), 1000 + i, i) for i in range(5000)]
+    with counting_statements(store) as seen:
+        store.log_batch(run_id, metrics=metrics, params=[Param("lr", "0.1")],
+                        tags=[RunTag("t", "x")])
+    # lock the run, read existing params, insert params, metrics, latest values, tags
+    assert len([s for s in seen if s not in ("BEGIN", "COMMIT")]) <= 8, seen
+    assert len(store.get_metric_history(run_id, "m7")) == 100
+    assert store.get_run(run_id).data.metrics["m7"] == 4957.0
+
+
+def test_search_loads_a_page_of_runs_in_a_few_statements(store: MetadataStore) -> None:
+    for i in range(30):
+        run_id = store.create_run("0", "ana", i).info.run_id
+        store.log_batch(run_id, metrics=[Metric("f1", i / 30, 1, 0)], params=[Param("p", "v")])
+    with counting_statements(store) as seen:
+        found = store.search_runs(["0"], "metrics.f1 > 0.5", order_by=["metrics.f1 DESC"])
+    assert [r.data.metrics["f1"] for r in found] == sorted(
+        (i / 30 for i in range(16, 30)), reverse=True)
+    assert len([s for s in seen if s == "SELECT"]) == 4  # the page, params, tags, metrics
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "c.db"))
+    assert isinstance(store, SqlStore)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("module", ["cairn.store.base", "cairn.store.open",
+                                    "cairn.store.search", "cairn.store.entities"])
+def test_store_interface_imports_stay_light(module: str) -> None:
+    code = (f"import sys, {module}; "
+            "print(','.join(m for m in ('sqlalchemy', 'alembic') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == ""
