@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from cairn.errors import UserError
 from cairn.registry.uris import get_model, normalize_stage
@@ -80,7 +80,3 @@ def format_ms(ms: int | None) -> str:
         return ""
     return datetime.fromtimestamp(ms / 1000).astimezone().isoformat(timespec="seconds")
 
-
-def end_of_day(ms: int) -> int:
-    day = datetime.fromtimestamp(ms / 1000).date()
-    return int((datetime.combine(day, time.min) + timedelta(days=1)).timestamp() * 1000) - 1

@@ -166,12 +166,12 @@ def get_version(store: MetadataStore, name: str, version: int) -> ModelVersion:
     except NotFoundError:
         get_model(store, name)  # the model itself missing says so
         versions = sorted(mv.version for mv in
-                          store.search_model_versions(f"name = '{_quote(name)}'"))
+                          store.search_model_versions(f"name = '{quote_string(name)}'"))
         raise NotFoundError(f"model {name!r} has no version {version}; its versions: "
                             f"{_ranges(versions)}") from None
 
 
-def _quote(text: str) -> str:
+def quote_string(text: str) -> str:
     return text.replace("'", "''")  # the filter syntax doubles quotes
 
 

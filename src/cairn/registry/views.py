@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cairn.registry.client import Client, version_number
-from cairn.registry.uris import _quote, get_model, normalize_stage
+from cairn.registry.uris import get_model, normalize_stage, quote_string
 from cairn.store.entities import ModelVersion, RegisteredModel
 
 
@@ -31,8 +31,9 @@ def stages_held(model: RegisteredModel) -> str:
 def versions_of(client: Client, name: str, filter_string: str = "") -> list[ModelVersion]:
     """Every version of `name` (narrowed by a filter), newest first."""
     get_model(client.store, name)
-    where = f"name = '{_quote(name)}'" + (f" AND ({filter_string})" if filter_string else "")
-    found = client.search_model_versions(where)
+    # The user's filter alone, so a syntax error points into what they typed.
+    where = filter_string or f"name = '{quote_string(name)}'"
+    found = [mv for mv in client.search_model_versions(where) if mv.name == name]
     return sorted(found, key=lambda mv: mv.version, reverse=True)
 
 
