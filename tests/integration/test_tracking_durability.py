@@ -80,3 +80,34 @@ def test_a_normal_exit_ends_the_open_run_with_every_metric(tmp_path: Path) -> No
         assert len(store.get_metric_history(run_id, "m")) == 300
     finally:
         store.close()
+
+
+def test_a_forked_child_logs_its_own_run(tmp_path: Path) -> None:
+    script = tmp_path / "fork.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing, sys, cairn
+        cairn.set_tracking_uri(sys.argv[1])
+
+        def child():
+            with cairn.start_run() as run:
+                cairn.log_metric("child", 1.0)
+            print("child", run.info.run_id, flush=True)
+
+        with cairn.start_run() as parent:
+            cairn.log_metric("parent", 1.0)
+            p = multiprocessing.get_context("fork").Process(target=child)
+            p.start(); p.join()
+            assert p.exitcode == 0
+        print("parent", parent.info.run_id, flush=True)
+    """))
+    uri = f"sqlite:///{tmp_path / 'cairn.db'}"
+    out = subprocess.run([sys.executable, str(script), uri], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    ids = dict(line.split() for line in out.splitlines())
+    store = open_store(uri)
+    try:
+        assert store.get_run(ids["parent"]).data.metrics == {"parent": 1.0}
+        assert store.get_run(ids["child"]).data.metrics == {"child": 1.0}
+        assert store.get_run(ids["child"]).info.status == "FINISHED"
+    finally:
+        store.close()

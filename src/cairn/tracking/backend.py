@@ -200,6 +200,17 @@ def all_backends() -> list[Backend]:
         return list(_backends.values())
 
 
+_inherited: list[Backend] = []
+
+
+def drop_after_fork() -> None:
+    """In a forked child: never touch the parent's database connections (not even to
+    close them); the child opens its own on first use."""
+    with _lock:
+        _inherited.extend(_backends.values())  # kept referenced: no close on collection
+        _backends.clear()
+
+
 def forget_backends() -> None:
     """Flush and drop every opened backend (tests; a forked child)."""
     with _lock:

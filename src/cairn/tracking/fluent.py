@@ -23,7 +23,13 @@ from cairn.errors import UserError
 from cairn.store.base import DEFAULT_EXPERIMENT_ID
 from cairn.store.entities import DELETED, Experiment, Metric, Param, Run, RunTag
 from cairn.tracking import artifacts, lineage
-from cairn.tracking.backend import Backend, all_backends, backend, forget_backends
+from cairn.tracking.backend import (
+    Backend,
+    all_backends,
+    backend,
+    drop_after_fork,
+    forget_backends,
+)
 from cairn.tracking.backend import get_tracking_uri as get_tracking_uri
 from cairn.tracking.backend import set_tracking_uri as set_tracking_uri
 
@@ -331,12 +337,13 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    # The parent owns its runs and buffered rows; a child starts its own.
+    # The parent owns its runs, buffered rows and connections; a child starts its own.
     global _active
     _active = []
     for b in all_backends():
         if b._buffer is not None:
             b._buffer.reset_after_fork()
+    drop_after_fork()
 
 
 def _reset_for_tests() -> None:
