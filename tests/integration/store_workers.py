@@ -55,3 +55,15 @@ def log_metrics(uri: str, run_id: str, worker: int, batches: int, start_at: floa
                             params=[Param(f"p{worker}", "same")])
     finally:
         store.close()
+
+
+def open_new_and_register(uri: str, start_at: float) -> int:
+    """Open (and so create) the database at the same moment as the other workers."""
+    from cairn.store.open import open_store
+
+    _wait_until(start_at)
+    store = open_store(uri)
+    try:
+        return store.create_model_version("fraud", "/m", "d").version
+    finally:
+        store.close()

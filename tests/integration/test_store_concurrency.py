@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,12 @@ def test_concurrent_log_batches_to_one_run(
     for w in range(WORKERS):
         assert len(store.get_metric_history(run_id, f"w{w}")) == 500
         assert run.data.metrics[f"w{w}"] == 99.0  # step 4, the last value of the last batch
+
+
+@pytest.mark.slow
+def test_processes_creating_one_new_sqlite_file_at_once(
+        tmp_path: Path, pool: multiprocessing.pool.Pool) -> None:
+    uri = f"sqlite:///{tmp_path / 'new.db'}"
+    at = start_soon()
+    versions = pool.starmap(store_workers.open_new_and_register, [(uri, at)] * WORKERS)
+    assert sorted(versions) == list(range(1, WORKERS + 1))

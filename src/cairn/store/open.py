@@ -53,6 +53,9 @@ def current(uri: str) -> tuple[str | None, str]:
     """`cairn db current`: (the database's revision or None, the newest this Cairn knows)."""
     from cairn.store.sql import migrate
 
+    url = sqlalchemy_url(uri)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None, migrate.head()  # looking must not create the file
     engine = _engine(uri)
     try:
         return migrate.read_revision(engine), migrate.head()

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
-from cairn.errors import CairnError
+from cairn.errors import CairnError, ConflictError
 
 BUSY_TIMEOUT_S = 60.0
 WRITE = "cairn_write"  # execution option: this transaction writes
@@ -66,7 +66,10 @@ def transaction(engine: Engine, write: bool) -> Iterator[Connection]:
                 conn = conn.execution_options(**{WRITE: True})
             with conn.begin():
                 yield conn
-    except exc.OperationalError as e:
+    except exc.IntegrityError as e:  # a concurrent writer got there first
+        raise ConflictError(f"conflicting change at {safe_url(engine)}: {_first_line(e.orig)}; "
+                            "retry") from e
+    except exc.DBAPIError as e:  # unreachable, locked, not a database, no permission…
         raise DatabaseError(f"database error at {safe_url(engine)}: "
                             f"{_first_line(e.orig)}") from e
 

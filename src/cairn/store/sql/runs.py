@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, bindparam, exists, or_, select
-from sqlalchemy import exc as sa_exc
 
 from cairn.errors import ConflictError, NotFoundError, UserError
 from cairn.store.base import ACTIVE_ONLY, ALL, DELETED_ONLY, MetadataStore
@@ -71,24 +70,20 @@ class RunStore(MetadataStore):
         if not isinstance(name, str) or not name.strip():
             raise UserError(f"invalid experiment name {name!r}: use a non-empty string")
         now = now_ms()
-        try:
-            with transaction(self._engine, write=True) as conn:
-                taken = conn.execute(select(experiments.c.experiment_id)
-                                     .where(experiments.c.name == name)).scalar()
-                if taken is not None:
-                    raise ConflictError(f"experiment '{name}' already exists (id {taken}); "
-                                        "choose another name")
-                new_id = conn.execute(experiments.insert().values(
-                    name=name, artifact_location=artifact_location or "",
-                    lifecycle_stage=ACTIVE, creation_time=now, last_update_time=now,
-                ).returning(experiments.c.experiment_id)).scalar_one()
-                if tags:
-                    conn.execute(experiment_tags.insert(), [
-                        {"experiment_id": new_id, "key": check_key("tag", k), "value": str(v)}
-                        for k, v in tags.items()])
-        except sa_exc.IntegrityError:  # a concurrent create won the race
-            raise ConflictError(f"experiment '{name}' already exists; choose another name"
-                                ) from None
+        with transaction(self._engine, write=True) as conn:
+            taken = conn.execute(select(experiments.c.experiment_id)
+                                 .where(experiments.c.name == name)).scalar()
+            if taken is not None:
+                raise ConflictError(f"experiment '{name}' already exists (id {taken}); "
+                                    "choose another name")
+            new_id = conn.execute(experiments.insert().values(
+                name=name, artifact_location=artifact_location or "",
+                lifecycle_stage=ACTIVE, creation_time=now, last_update_time=now,
+            ).returning(experiments.c.experiment_id)).scalar_one()
+            if tags:
+                conn.execute(experiment_tags.insert(), [
+                    {"experiment_id": new_id, "key": check_key("tag", k), "value": str(v)}
+                    for k, v in tags.items()])
         return str(new_id)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
