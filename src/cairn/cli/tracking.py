@@ -201,10 +201,6 @@ COMMANDS.extend([runs, experiments])
 
 # ===== db: schema migrations of the metadata database (owner: helper STORE) ==========
 
-_URI_HELP = ("Tracking URI: sqlite:///PATH, a file path or postgresql://USER@HOST/DB "
-             "(default: the current tracking URI).")
-
-
 def _tracking_uri(uri: str | None) -> str:
     if uri:
         return uri
@@ -221,7 +217,10 @@ def db() -> None:
 @db.command("upgrade")
 @click.argument("uri", required=False)
 def db_upgrade(uri: str | None) -> None:
-    """Upgrade the database at URI to the newest schema (back it up first)."""
+    """Upgrade the database at URI to the newest schema (back it up first).
+
+    URI: sqlite:///PATH, a file path or postgresql://USER@HOST/DB; default: the
+    current tracking URI."""
     from cairn.cli import output
     from cairn.store.open import upgrade
 
@@ -237,7 +236,9 @@ def db_upgrade(uri: str | None) -> None:
 @click.argument("uri", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def db_current(uri: str | None, as_json: bool) -> None:
-    """Show the database's schema revision and the newest this Cairn knows."""
+    """Show the database's schema revision and the newest this Cairn knows.
+
+    URI: as for `cairn db upgrade`; default: the current tracking URI."""
     from cairn.cli import output
     from cairn.store.open import current
 
