@@ -165,3 +165,35 @@ def test_a_model_missing_from_the_cache_is_fetched_from_the_remote(
     fluent._reset_for_tests()  # and a new process
     loaded = cairn.load_model("models:/fraud/1")
     assert list(loaded.predict(features[:3])) == list(model.predict(features[:3]))
+
+
+def test_gc_cloud_keeps_a_registered_model_the_cache_lacks(repo: CliRepo,
+                                                           fitted: tuple[Any, Any],
+                                                           tmp_path: Any) -> None:
+    """Another clone registered it (a shared database): gc still knows its manifests."""
+    import shutil
+
+    from cairn.objects.tree import tree_oids
+    from cairn.remotes import transfer
+    from cairn.remotes.connect import configured_remote, connect
+
+    model, features = fitted
+    cairn.sklearn.save_model(model, tmp_path / "exported", input_example=features[:2])
+    # Registered from a directory: only the version's manifest digest names its files.
+    repo.cairn("models", "register", str(tmp_path / "exported"), "--name", "fraud")
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    repo.cairn("remote", "add", "-d", "origin", str(storage))
+    b = backend()
+    digest = cairn.Client().get_model_version("fraud", 1).digest
+    model_oids = set(tree_oids(b.odb, digest))
+    found = configured_remote(b.repo.config)  # type: ignore[union-attr]
+    remote = connect(found.name, found.url, found.options, found.jobs)
+    transfer.push(b.odb, remote, sorted(model_oids)).raise_for_failures("pushed")
+    garbage = b.odb.add_bytes(b"nobody needs this")
+    transfer.push(b.odb, remote, [garbage]).raise_for_failures("pushed")
+    shutil.rmtree(b.odb.objects_dir)
+    fluent._reset_for_tests()
+    repo.cairn("gc", "--cloud", "--force")
+    on_remote = set(remote.list_oids())
+    assert model_oids <= on_remote and garbage not in on_remote
