@@ -460,16 +460,11 @@ def _models(conn: Connection, rows: Sequence[Any]) -> list[RegisteredModel]:
             .join(newest, (newest.c.model_id == mv.c.model_id)
                   & (newest.c.version == mv.c.version))
             .order_by(mv.c.version)).all()
-        for version in _versions(conn, version_rows):
-            latest[_model_id(version_rows, version)].append(version)
+        for row, version in zip(version_rows, _versions(conn, version_rows), strict=True):
+            latest[row.model_id].append(version)
     return [RegisteredModel(r.name, r.creation_time, r.last_updated_time, r.description,
                             tag_map[r.model_id], alias_map[r.model_id],
                             tuple(latest[r.model_id])) for r in rows]
-
-
-def _model_id(rows: Sequence[Any], version: ModelVersion) -> int:
-    return next(int(r.model_id) for r in rows
-                if r.name == version.name and r.version == version.version)
 
 
 def _alias_filter(op: str, value: Value) -> Any:
