@@ -181,9 +181,25 @@ def backend(uri: str | None = None) -> Backend:
     with _lock:
         found = _backends.get(key)
         if found is None:
+            if repo is not None and sqlite_path(uri) == repo.dot_dir / DB_NAME:
+                _ignore_database(repo)
             found = Backend(uri, _open_store(uri), ObjectDB(objects_root(uri, repo)), repo)
             _backends[key] = found
         return found
+
+
+def _ignore_database(repo: Repo) -> None:
+    """The project's database is local state, like the cache: never for `git add`."""
+    ignore = repo.dot_dir / ".gitignore"
+    try:
+        text = ignore.read_text()
+    except FileNotFoundError:
+        text = ""
+    if DB_NAME not in text:
+        from cairn.fsutil import atomic_write
+
+        atomic_write(ignore, (text + ("" if text.endswith("\n") or not text else "\n")
+                              + f"/{DB_NAME}*\n").encode())
 
 
 def _open_store(uri: str) -> MetadataStore:
