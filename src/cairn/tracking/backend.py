@@ -189,17 +189,27 @@ def backend(uri: str | None = None) -> Backend:
 
 
 def _ignore_database(repo: Repo) -> None:
-    """The project's database is local state, like the cache: never for `git add`."""
-    ignore = repo.dot_dir / ".gitignore"
+    """The project's database is local state, like the cache: never for `git add`. Listed
+    in .git/info/exclude (this clone's own ignore file), so no tracked file changes and
+    the run about to start is not made dirty by it."""
+    git_root = repo.git_root
+    if git_root is None or not (git_root / ".git").is_dir():
+        return
+    dot_ignore = repo.dot_dir / ".gitignore"
+    if dot_ignore.is_file() and DB_NAME in dot_ignore.read_text(errors="replace"):
+        return  # a newer `cairn init` ignores it already
+    exclude = git_root / ".git" / "info" / "exclude"
+    pattern = "/" + (repo.dot_dir / DB_NAME).relative_to(git_root).as_posix() + "*"
     try:
-        text = ignore.read_text()
+        text = exclude.read_text()
     except FileNotFoundError:
         text = ""
-    if DB_NAME not in text:
+    if pattern not in text.split("\n"):
         from cairn.fsutil import atomic_write
 
-        atomic_write(ignore, (text + ("" if text.endswith("\n") or not text else "\n")
-                              + f"/{DB_NAME}*\n").encode())
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        separator = "\n" if text and not text.endswith("\n") else ""
+        atomic_write(exclude, f"{text}{separator}{pattern}\n".encode())
 
 
 def _open_store(uri: str) -> MetadataStore:
