@@ -394,9 +394,11 @@ class _Run:
 
         lock = self._lock(stage)
         deps = tuple(d for d in inputs.deps if d is not None)
-        entry = LockedStage(tuple(stage.cmd), deps, inputs.params, outs)
+        before = lock.stages.get(stage.short_name)
+        entry = LockedStage(tuple(stage.cmd), deps, inputs.params, outs,
+                            before.extra if before is not None else {})  # keys we don't know
         changed = [p.relative_to(self.project.root).as_posix() for p in ignores]
-        if lock.stages.get(stage.short_name) == entry:
+        if before == entry:
             return changed
         lock.stages[stage.short_name] = entry
         order = [s.short_name for s in self.pipeline.stages.values() if s.file == stage.file]
