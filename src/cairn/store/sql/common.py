@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Row, Table
 
 from cairn.errors import UserError
+from cairn.store.search import decode_page_token, encode_page_token
 
 T = TypeVar("T")
 CHUNK = 500  # ids per IN (…): far below SQLite's and PostgreSQL's parameter limits
@@ -107,3 +108,13 @@ def like_prefix(prefix: str) -> str:
     """A LIKE pattern matching strings that start with `prefix` (escape char '\\')."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+def page(conn: Connection, query: Any, max_results: int, page_token: str | None
+         ) -> tuple[list[Row[Any]], str | None]:
+    """One page of `query`'s rows and the token of the next page (None on the last)."""
+    offset = decode_page_token(page_token)
+    rows = list(conn.execute(query.offset(offset).limit(max_results + 1)).all())
+    if len(rows) > max_results:
+        return rows[:max_results], encode_page_token(offset + max_results)
+    return rows, None

@@ -26,9 +26,9 @@ from cairn.store.entities import (
     PagedList,
     RegisteredModel,
 )
-from cairn.store.search import Value, check_max_results, decode_page_token, encode_page_token
+from cairn.store.search import Value, check_max_results
 from cairn.store.sql import filters
-from cairn.store.sql.common import check_key, chunks, dialect_insert, now_ms, upsert
+from cairn.store.sql.common import check_key, chunks, dialect_insert, now_ms, page, upsert
 from cairn.store.sql.engine import transaction
 from cairn.store.sql.tables import (
     audit_log,
@@ -92,7 +92,7 @@ class RegistryStore(MetadataStore):
             query = query.where(condition)
         query = query.order_by(*filters.order(order_by, MODEL_TARGET), rm.c.name)
         with transaction(self._engine, write=False) as conn:
-            rows, token = _page(conn, query, max_results, page_token)
+            rows, token = page(conn, query, max_results, page_token)
             return PagedList(_models(conn, rows), token)
 
     def update_registered_model(self, name: str, description: str) -> RegisteredModel:
@@ -239,7 +239,7 @@ class RegistryStore(MetadataStore):
         query = query.order_by(*filters.order(order_by, VERSION_TARGET), rm.c.name,
                                mv.c.version.desc())
         with transaction(self._engine, write=False) as conn:
-            rows, token = _page(conn, query, max_results, page_token)
+            rows, token = page(conn, query, max_results, page_token)
             return PagedList(_versions(conn, rows), token)
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
@@ -404,15 +404,6 @@ def _set_tags(conn: Connection, table: Any, owner: dict[str, Any],
               values: dict[str, str]) -> None:
     rows = [{**owner, "key": check_key("tag", k), "value": str(v)} for k, v in values.items()]
     upsert(conn, table, rows, [*owner, "key"], ["value"])
-
-
-def _page(conn: Connection, query: Any, max_results: int, page_token: str | None
-          ) -> tuple[list[Row[Any]], str | None]:
-    offset = decode_page_token(page_token)
-    rows = list(conn.execute(query.offset(offset).limit(max_results + 1)).all())
-    if len(rows) > max_results:
-        return rows[:max_results], encode_page_token(offset + max_results)
-    return rows, None
 
 
 def _versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:

@@ -26,7 +26,7 @@ from cairn.store.entities import (
     RunInfo,
     RunTag,
 )
-from cairn.store.search import check_max_results, decode_page_token, encode_page_token
+from cairn.store.search import check_max_results
 from cairn.store.sql import filters
 from cairn.store.sql.common import (
     check_key,
@@ -35,6 +35,7 @@ from cairn.store.sql.common import (
     execute_many,
     like_prefix,
     now_ms,
+    page,
     upsert,
 )
 from cairn.store.sql.common import run_name as generate_run_name
@@ -107,7 +108,7 @@ class RunStore(MetadataStore):
             query = query.where(condition)
         ordering = [*filters.order(order_by, _EXPERIMENT_TARGET), experiments.c.experiment_id]
         with transaction(self._engine, write=False) as conn:
-            rows, token = _page(conn, query.order_by(*ordering), max_results, page_token)
+            rows, token = page(conn, query.order_by(*ordering), max_results, page_token)
             return PagedList(_experiments(conn, rows), token)
 
     def delete_experiment(self, experiment_id: str) -> None:
@@ -239,7 +240,7 @@ class RunStore(MetadataStore):
         query = run_query(filter_string, order_by, RUN_TARGET).where(
             runs.c.experiment_id.in_(ids), _lifecycle(runs.c.lifecycle_stage, run_view_type))
         with transaction(self._engine, write=False) as conn:
-            rows, token = _page(conn, query, max_results, page_token)
+            rows, token = page(conn, query, max_results, page_token)
             return PagedList(_load_runs(conn, rows), token)
 
     def log_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
@@ -270,15 +271,6 @@ def _lifecycle(column: Any, view_type: str) -> Any:
     if view_type == ALL:
         return column.in_([ACTIVE, DELETED])
     return column == (ACTIVE if view_type == ACTIVE_ONLY else DELETED)
-
-
-def _page(conn: Connection, query: Any, max_results: int, page_token: str | None
-          ) -> tuple[list[Row[Any]], str | None]:
-    offset = decode_page_token(page_token)
-    rows = list(conn.execute(query.offset(offset).limit(max_results + 1)).all())
-    if len(rows) > max_results:
-        return rows[:max_results], encode_page_token(offset + max_results)
-    return rows, None
 
 
 def _experiment_row(conn: Connection, experiment_id: str) -> Row[Any]:
