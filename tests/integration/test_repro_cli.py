@@ -204,3 +204,20 @@ def test_push_and_pull_through_a_remote_after_the_cache_is_gone(
 def test_no_pipeline_is_an_error(repo: CliRepo) -> None:
     result = repo.cairn("repro", ok=False)
     assert result.exit_code == 1 and "no cairn.yaml or dvc.yaml" in result.output
+
+
+def test_repro_pull_finds_a_run_on_the_remote(pipeline: CliRepo, tmp_path: Path) -> None:
+    """A clone whose cache never saw a run restores it from the remote's run cache."""
+    model_1 = (pipeline.root / "model.txt").read_bytes()
+    pipeline.cairn("remote", "add", "-d", "store", str(tmp_path / "remote"))
+    pipeline.cairn("push", "--run-cache")
+    shutil.rmtree(pipeline.root / ".cairn" / "cache")
+    set_lr(pipeline, "0.5")  # run something else first: the lock no longer matches lr 0.01
+    pipeline.cairn("repro")
+    shutil.rmtree(pipeline.root / ".cairn" / "cache" / "runs")
+    set_lr(pipeline, "0.01")
+    assert lines(pipeline.cairn("repro", "--pull", "--dry").output) == [
+        "Would run stage 'train': param train.lr 0.5 → 0.01"]
+    assert lines(pipeline.cairn("repro", "--pull").output) == [
+        "Restored stage 'train' from the run cache"]
+    assert (pipeline.root / "model.txt").read_bytes() == model_1

@@ -21,10 +21,13 @@ if TYPE_CHECKING:
               help="Also the stages that depend on STAGE (and not those STAGE depends on).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Stages to run at once (independent stages only).")
+@click.option("--pull", is_flag=True,
+              help="Also look for stages' results in the remote's run cache before running.")
+@click.option("-r", "--remote", help="Remote for --pull (default: core.remote).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the outcome of each stage as JSON (commands' output goes to stderr).")
 def repro(stages: tuple[str, ...], force: bool, dry: bool, downstream: bool, jobs: int,
-          as_json: bool) -> None:
+          pull: bool, remote: str | None, as_json: bool) -> None:
     """Run, in dependency order, only the stages whose cmd, deps, params or outs changed."""
     from cairn.pipeline.repro import StageFailedError, lock_files_changed
     from cairn.pipeline.repro import repro as do_repro
@@ -37,7 +40,8 @@ def repro(stages: tuple[str, ...], force: bool, dry: bool, downstream: bool, job
         try:
             results = do_repro(project, stages, force, dry, downstream, jobs,
                                report=None if as_json else say,
-                               command_stdout=2 if as_json else None)
+                               command_stdout=2 if as_json else None, pull=pull,
+                               remote=remote)
         except StageFailedError as e:
             if as_json:
                 output.emit_json([r.to_dict() for r in e.results])

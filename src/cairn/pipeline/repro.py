@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # outputs (and the cache-writing code it needs) load when a s
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from cairn.pipeline.outputs import SetAside
+    from cairn.pipeline.runcache import RunEntry
+    from cairn.remotes.remote import Remote
 
 
 @dataclass
@@ -71,10 +73,12 @@ Report = Callable[[StageResult], None]
 def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
           dry: bool = False, downstream: bool = False, jobs: int = 1,
           report: Report | None = None, command_stdout: int | None = None,
-          pipeline: Pipeline | None = None) -> list[StageResult]:
+          pipeline: Pipeline | None = None, pull: bool = False,
+          remote: str | None = None) -> list[StageResult]:
     """Bring the pipeline up to date; `report` hears of each stage as it is decided (a
     running stage before its command starts). `command_stdout` redirects the commands'
-    standard output (e.g. to stderr, under --json)."""
+    standard output (e.g. to stderr, under --json). `pull`: a stage about to run also
+    looks for its run-cache entry on the remote (`remote`, else the default)."""
     from cairn.pipeline.graph import build_graph
     from cairn.pipeline.schema import load_pipeline
 
@@ -96,7 +100,9 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
         shutil.rmtree(project.repo.tmp_dir / "repro", ignore_errors=True)
         run = _Run(project, pipeline, plan, upstream, ws, force, False, max(1, jobs), report,
                    command_stdout)
-        with _durable_at_end(project, run):
+        if pull:
+            run.pull_from = _RemoteRuns(project, remote)
+        with _durable_at_end(project, run, defer=not pull):
             return run.go()
 
 
@@ -136,6 +142,22 @@ def _check_params(ws: Workspace, plan: list[Stage]) -> None:
 _Started = tuple[Stage, StageInputs, "SetAside"]
 
 
+class _RemoteRuns:
+    """The remote's run cache, opened when a stage first asks (repro --pull)."""
+
+    def __init__(self, project: Project, remote: str | None) -> None:
+        self.project, self.remote = project, remote
+        self._store: Remote | None = None
+
+    def entry(self, key: str) -> RunEntry | None:
+        from cairn.pipeline.runcache_remote import fetch_entry
+        from cairn.remotes.connect import open_remote
+
+        if self._store is None:
+            self._store = open_remote(self.project.repo.config, self.remote)
+        return fetch_entry(self.project, self._store, key)
+
+
 def _cached(stage: Stage, path: str) -> bool:
     return any(o.path == path and o.cache for o in stage.outs)
 
@@ -146,12 +168,13 @@ class _Outcome:
 
 
 @contextlib.contextmanager
-def _durable_at_end(project: Project, run: _Run) -> Iterator[None]:
+def _durable_at_end(project: Project, run: _Run, defer: bool = True) -> Iterator[None]:
     """Objects stored by every stage share one flush (see the module docstring). With
-    hardlink/symlink links the workspace points into the cache, so each object must be
-    in place at once: no deferral then."""
-    links_into_cache = project.link_types[0] in ("hardlink", "symlink")
-    batch = contextlib.nullcontext() if links_into_cache else project.odb.batch()
+    hardlink/symlink links the workspace points into the cache, and with --pull objects
+    fetched for one stage are restored at once: each object must be in place when
+    written, so no deferral then."""
+    defer = defer and project.link_types[0] not in ("hardlink", "symlink")
+    batch = project.odb.batch() if defer else contextlib.nullcontext()
     error: BaseException | None = None
     with batch:
         try:
@@ -180,6 +203,7 @@ class _Run:
         self.done: set[str] = set()  # decided, or finished running
         self.failures: list[str] = []
         self.failed_commands: dict[str, str] = {}  # set from worker threads: one key each
+        self.pull_from: _RemoteRuns | None = None
 
     # -- the schedule ------------------------------------------------------------------
 
@@ -305,13 +329,15 @@ class _Run:
                 if self.results[u].action == "would-run"]
 
     def _restore(self, stage: Stage, inputs: StageInputs) -> StageResult | None:
+        from cairn.pipeline import runcache
         from cairn.pipeline.outputs import can_restore, restore_outs
 
         deps = tuple(d for d in inputs.deps if d is not None)
-        from cairn.pipeline import runcache
-
         key = runcache.run_key(runcache.stage_inputs(stage, deps, inputs.params))
         entry = runcache.lookup(self.project.odb.root, key)
+        if (entry is None or not can_restore(self.project, entry.outs)) \
+                and self.pull_from is not None:
+            entry = self.pull_from.entry(key)
         if entry is None or [o.path for o in entry.outs] != [o.path for o in stage.outs] \
                 or not can_restore(self.project, entry.outs):
             return None

@@ -85,6 +85,27 @@ def fetch(project: Project, remote: str | None = None, jobs: int | None = None,
     return result
 
 
+def fetch_entry(project: Project, store: Remote, key: str, jobs: int | None = None
+                ) -> RunEntry | None:
+    """The remote's entry for `key`, with its objects, installed in the cache; None if
+    the remote has none (or a bad one, or some of its objects are missing there).
+    The caller holds the repository lock (repro --pull)."""
+    try:
+        data = bytes(store.fs.cat_file(_remote_path(store, key)))
+    except FileNotFoundError:
+        return None
+    except Exception as e:
+        raise _remote_error(store, f"download run-cache entry {key}", e) from e
+    entry = runcache.decode(data, key)
+    if entry is None:
+        return None
+    fetched = fetch_outs(project.odb, store, _outs([entry]), transfer_jobs(project, store, jobs))
+    if fetched.failed:
+        return None
+    runcache.save(project.odb.root, entry)
+    return entry
+
+
 def _outs(entries: Any) -> list[Out]:
     outs = {(o.digest, o.nfiles is not None): Out(o.path, o.digest, o.size, o.nfiles)
             for entry in entries for o in entry.outs}
