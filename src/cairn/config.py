@@ -30,6 +30,9 @@ SCHEMA: dict[str, type] = {
     "core.jobs": int,
     "cache.dir": str,
     "cache.type": str,
+    "tracking.uri": str,
+    "tracking.flush_interval": float,
+    "tracking.flush_rows": int,
 }
 REMOTE_TYPES: dict[str, type] = {"url": str, "jobs": int, "tier": str}
 TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

@@ -178,7 +178,8 @@ def test_outside_any_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_init_lays_out_the_repository_and_hooks(repo: CliRepo) -> None:
     dot = repo.root / ".cairn"
     assert (dot / "config.toml").read_text() == "format = 1\n"
-    assert (dot / ".gitignore").read_text() == "/cache/\n/tmp/\n/config.local.toml\n"
+    assert (dot / ".gitignore").read_text() == ("/cache/\n/tmp/\n/config.local.toml\n"
+                                                "/cairn.db*\n")
     assert (dot / "cache").is_dir() and (dot / "tmp").is_dir()
     for hook in ("post-checkout", "post-merge", "pre-push"):
         script = repo.root / ".git" / "hooks" / hook

@@ -53,3 +53,12 @@ def test_unknown_keys_and_bad_files_are_one_clear_error(config: Config) -> None:
     (config.dot_dir / "config.toml").write_text("[core\nremote = 1\n")
     with pytest.raises(FormatError, match=r"config.toml:1: invalid TOML"):
         config.get("core.remote")
+
+
+def test_tracking_settings_are_known_keys_with_types(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAIRN_TRACKING__FLUSH_INTERVAL", "0.5")
+    config = Config(tmp_path)
+    assert config.get("tracking.flush_interval") == 0.5
+    with pytest.raises(ConfigError, match="tracking.flush_rows takes an integer"):
+        config.set("tracking.flush_rows", "many")

@@ -11,7 +11,8 @@ from cairn.fsutil import atomic_write
 from cairn.repo import DOT_DIR, FORMAT_VERSION, Repo, find_git_root
 from cairn.scm.hooks import install_hooks
 
-DOT_GITIGNORE = "/cache/\n/tmp/\n/config.local.toml\n"
+# cairn.db*: the embedded tracking database (and its WAL files) is local state.
+DOT_GITIGNORE = "/cache/\n/tmp/\n/config.local.toml\n/cairn.db*\n"
 
 
 @dataclass
