@@ -221,3 +221,33 @@ def test_repro_pull_finds_a_run_on_the_remote(pipeline: CliRepo, tmp_path: Path)
     assert lines(pipeline.cairn("repro", "--pull").output) == [
         "Restored stage 'train' from the run cache"]
     assert (pipeline.root / "model.txt").read_bytes() == model_1
+
+
+def test_killed_stage_gets_its_previous_outputs_back_next_time(repo: CliRepo) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo.write("in.txt", "x")
+    repo.write("other.txt", "o")
+    slow = "stages:\n  slow:\n    cmd: {cmd}\n    deps: [in.txt]\n    outs: [out.txt]\n" \
+           "  other:\n    cmd: cp other.txt other.out\n    deps: [other.txt]\n" \
+           "    outs: [other.out]\n"
+    repo.write("dvc.yaml", slow.format(cmd="echo v1 > out.txt"))
+    repo.cairn("repro")
+    repo.write("dvc.yaml", slow.format(cmd="echo partial > out.txt && sleep 30"))
+    proc = subprocess.Popen([sys.executable, "-m", "cairn", "repro", "slow"], cwd=repo.root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    out = repo.root / "out.txt"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (out.exists() and out.read_text() == "partial\n"):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up
+    proc.wait(timeout=20)
+    assert out.read_text() == "partial\n"
+    repo.cairn("repro", "other")
+    assert out.read_text() == "v1\n"
+    assert not (repo.root / ".cairn" / "tmp" / "repro").exists()

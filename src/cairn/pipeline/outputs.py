@@ -57,7 +57,7 @@ class SetAside:
     def _set_aside(self, out: Output, path: Path) -> None:
         place = aside_root(self.project)
         place.mkdir(parents=True, exist_ok=True)
-        kept = place / f"{uuid.uuid4().hex}"
+        kept = place / _aside_name(out.path)
         if out.persist:  # the command works on it in place: keep a copy
             if path.is_dir() and not path.is_symlink():
                 shutil.copytree(path, kept, symlinks=True)
@@ -82,6 +82,38 @@ class SetAside:
             kept = self.moved.pop(out.path, None)
             if kept is not None:
                 os.replace(kept, path)
+
+
+def _aside_name(rel: str) -> str:
+    """Unique, and naming the out it holds, so a killed repro's outs can be put back."""
+    from urllib.parse import quote
+
+    name = quote(rel, safe="")
+    return f"{uuid.uuid4().hex[:12]}-{name if len(name) <= 200 else ''}"
+
+
+def put_back_leftovers(project: Project) -> list[str]:
+    """Outs a killed repro had set aside go back where they were (what the killed
+    command wrote there is dropped): the previous state, which the lock describes.
+    Returns the outs put back."""
+    from urllib.parse import unquote
+
+    place = aside_root(project)
+    try:
+        leftovers = sorted(os.scandir(place), key=lambda e: e.name)
+    except FileNotFoundError:
+        return []
+    restored = []
+    for entry in leftovers:
+        rel = unquote(entry.name.partition("-")[2])
+        target = project.root / rel
+        if rel and project.root.resolve() in target.resolve().parents:
+            _remove(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(entry.path, target)
+            restored.append(rel)
+    shutil.rmtree(place, ignore_errors=True)
+    return restored
 
 
 def _unprotect(path: Path) -> None:

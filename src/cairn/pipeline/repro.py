@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -95,9 +94,10 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
         return _Run(project, pipeline, plan, upstream, ws, force, True, 1, report,
                     command_stdout).go()
     with project.repo.lock():
-        # Outs a killed repro set aside: their stage's lock entry still has the old
-        # digests, so the stage reruns; if they were cached, the cache has their bytes.
-        shutil.rmtree(project.repo.tmp_dir / "repro", ignore_errors=True)
+        if (project.repo.tmp_dir / "repro").exists():  # a repro was killed mid-stage
+            from cairn.pipeline.outputs import put_back_leftovers
+
+            put_back_leftovers(project)
         run = _Run(project, pipeline, plan, upstream, ws, force, False, max(1, jobs), report,
                    command_stdout)
         if pull:
