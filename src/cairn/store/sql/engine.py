@@ -1,8 +1,9 @@
 """Engines and transactions for SQLite and PostgreSQL.
 
 SQLite runs in WAL mode (readers never block the writer) with synchronous=NORMAL: a
-commit is durable against a crash of the process or the OS, and only a power loss may
-roll back the last transactions — never corrupt the file. Every write transaction
+commit survives the process being killed; an OS crash or power loss may roll back the
+last transactions but never corrupts the file. FULL would fsync every commit, a disk
+flush per log_batch, for a guarantee the metric stream does not need. Every write transaction
 starts with BEGIN IMMEDIATE, so concurrent writers queue on the busy timeout instead of
 failing with "database is locked" when a read lock would need upgrading.
 
