@@ -14,6 +14,7 @@ from sqlalchemy import event
 from cairn.store.base import MetadataStore
 from cairn.store.entities import Metric, Param, RunTag
 from cairn.store.open import open_store
+from cairn.store.sql.engine import transaction
 from cairn.store.sql.store import SqlStore
 
 
@@ -64,6 +65,21 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        store.close()
+
+
+def test_sqlite_flushes_registry_commits_to_disk_and_run_data_lazily(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "c.db"))
+    assert isinstance(store, SqlStore)
+    try:
+        with transaction(store.engine, write=True, durable=True) as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        with transaction(store.engine, write=True) as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        store.create_model_version("m", "/m", "d")  # durable, then back to lazy writes
+        store.log_batch(store.create_run("0", "ana", 1).info.run_id,
+                        metrics=[Metric("x", 1.0, 1, 0)])
     finally:
         store.close()
 

@@ -1,11 +1,12 @@
 """Engines and transactions for SQLite and PostgreSQL.
 
-SQLite runs in WAL mode (readers never block the writer) with synchronous=NORMAL: a
-commit survives the process being killed; an OS crash or power loss may roll back the
-last transactions but never corrupts the file. FULL would fsync every commit, a disk
-flush per log_batch, for a guarantee the metric stream does not need. Every write transaction
-starts with BEGIN IMMEDIATE, so concurrent writers queue on the busy timeout instead of
-failing with "database is locked" when a read lock would need upgrading.
+SQLite runs in WAL mode (readers never block the writer). Run data is written with
+synchronous=NORMAL: a commit survives the process being killed; an OS crash or power
+loss may roll back the last commits but never corrupts the file — FULL would cost a
+disk flush per log_batch. Registry changes (versions, stages, aliases) are written with
+synchronous=FULL: once a promotion returns, it survives a power loss too. Every write
+transaction starts with BEGIN IMMEDIATE, so concurrent writers queue on the busy timeout
+instead of failing with "database is locked" when a read lock would need upgrading.
 
 PostgreSQL runs at READ COMMITTED; writes that must serialize (version numbers,
 promotions) lock the registered model row with SELECT … FOR UPDATE.
@@ -23,6 +24,7 @@ from cairn.errors import CairnError, ConflictError
 
 BUSY_TIMEOUT_S = 60.0
 WRITE = "cairn_write"  # execution option: this transaction writes
+DURABLE = "cairn_durable"  # execution option: flush this commit to disk (SQLite FULL)
 
 
 def make_engine(url: str) -> Engine:
@@ -36,7 +38,7 @@ def make_engine(url: str) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -47,11 +49,16 @@ def _configure_sqlite(engine: Engine) -> None:
         # LIKE is case-sensitive, as on PostgreSQL and in MLflow; ILIKE is the other one.
         cursor.execute("PRAGMA case_sensitive_like=ON")
         cursor.close()
+        record.info["synchronous"] = "NORMAL"
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        level = "FULL" if options.get(DURABLE) else "NORMAL"
+        if connection.info.get("synchronous") != level:  # set outside the transaction
+            connection.exec_driver_sql(f"PRAGMA synchronous={level}")
+            connection.info["synchronous"] = level
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE) else "BEGIN")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -59,12 +66,15 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 @contextmanager
-def transaction(engine: Engine, write: bool) -> Iterator[Connection]:
-    """One transaction, committed when the block ends, rolled back on any error."""
+def transaction(engine: Engine, write: bool, durable: bool = False) -> Iterator[Connection]:
+    """One transaction, committed when the block ends, rolled back on any error.
+
+    `durable`: the commit reaches the disk before it returns, even on SQLite.
+    """
     try:
         with engine.connect() as conn:
             if write:
-                conn = conn.execution_options(**{WRITE: True})
+                conn = conn.execution_options(**{WRITE: True, DURABLE: durable})
             with conn.begin():
                 yield conn
     except exc.IntegrityError as e:  # a concurrent writer got there first

@@ -66,7 +66,7 @@ class RegistryStore(MetadataStore):
     def create_registered_model(self, name: str, tags: dict[str, str] | None = None,
                                 description: str = "") -> RegisteredModel:
         _check_name(name)
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             if _model_row(conn, name, missing_ok=True) is not None:
                 raise ConflictError(f"registered model '{name}' already exists; register a new "
                                     "version of it or choose another name")
@@ -96,7 +96,7 @@ class RegistryStore(MetadataStore):
             return PagedList(_models(conn, rows), token)
 
     def update_registered_model(self, name: str, description: str) -> RegisteredModel:
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             row = _model_row(conn, name, for_update=True)
             conn.execute(rm.update().where(rm.c.model_id == row.model_id)
                          .values(description=description, last_updated_time=now_ms()))
@@ -104,7 +104,7 @@ class RegistryStore(MetadataStore):
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         _check_name(new_name)
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             row = _model_row(conn, name, for_update=True)
             if _model_row(conn, new_name, missing_ok=True) is not None:
                 raise ConflictError(f"cannot rename '{name}' to '{new_name}': a registered "
@@ -115,7 +115,7 @@ class RegistryStore(MetadataStore):
             return _models(conn, [_model_row(conn, new_name)])[0]
 
     def delete_registered_model(self, name: str) -> None:
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             row = _model_row(conn, name, for_update=True)
             where_model = {"model_id": row.model_id}
             for table in (model_aliases, model_version_tags, mv, registered_model_tags):
@@ -124,12 +124,12 @@ class RegistryStore(MetadataStore):
             _audit(conn, row.model_id, name, None, "delete_model", None, None, "")
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             row = _model_row(conn, name)
             _set_tags(conn, registered_model_tags, {"model_id": row.model_id}, {key: value})
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             row = _model_row(conn, name)
             t = registered_model_tags
             if not conn.execute(t.delete().where(t.c.model_id == row.model_id,
@@ -142,7 +142,7 @@ class RegistryStore(MetadataStore):
                              run_id: str | None = None, tags: dict[str, str] | None = None,
                              description: str = "", user_id: str = "") -> ModelVersion:
         _check_name(name)
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             if run_id and conn.execute(select(runs.c.run_id)
                                        .where(runs.c.run_id == run_id)).first() is None:
                 raise NotFoundError(f"run '{run_id}' does not exist; register a model from a "
@@ -174,7 +174,7 @@ class RegistryStore(MetadataStore):
             return _versions(conn, [_version_row(conn, name, version)])[0]
 
     def update_model_version(self, name: str, version: int, description: str) -> ModelVersion:
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             row = _version_row(conn, name, version)
             conn.execute(mv.update().where(mv.c.model_id == row.model_id,
                                            mv.c.version == row.version)
@@ -184,7 +184,7 @@ class RegistryStore(MetadataStore):
             return _versions(conn, [_version_row(conn, name, version)])[0]
 
     def delete_model_version(self, name: str, version: int, user_id: str = "") -> None:
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             _model_row(conn, name, for_update=True)
             row = _version_row(conn, name, version)
             key = {"model_id": row.model_id, "version": row.version}
@@ -202,7 +202,7 @@ class RegistryStore(MetadataStore):
         if archive_existing_versions and stage not in ACTIVE_STAGES:
             raise UserError(f"archive_existing_versions needs a target stage of Staging or "
                             f"Production, not {stage}")
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             model = _model_row(conn, name, for_update=True)  # promotions of one model queue
             row = _version_row(conn, name, version)
             now = now_ms()
@@ -243,13 +243,13 @@ class RegistryStore(MetadataStore):
             return PagedList(_versions(conn, rows), token)
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             row = _version_row(conn, name, version)
             _set_tags(conn, model_version_tags,
                       {"model_id": row.model_id, "version": row.version}, {key: value})
 
     def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             row = _version_row(conn, name, version)
             t = model_version_tags
             if not conn.execute(t.delete().where(t.c.model_id == row.model_id,
@@ -260,7 +260,7 @@ class RegistryStore(MetadataStore):
     def set_registered_model_alias(self, name: str, alias: str, version: int,
                                    user_id: str = "") -> None:
         _check_alias(alias)
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             model = _model_row(conn, name, for_update=True)
             row = _version_row(conn, name, version)
             previous = _alias_version(conn, model.model_id, alias)
@@ -272,7 +272,7 @@ class RegistryStore(MetadataStore):
                    details={"alias": alias})
 
     def delete_registered_model_alias(self, name: str, alias: str, user_id: str = "") -> None:
-        with transaction(self._engine, write=True) as conn:
+        with transaction(self._engine, write=True, durable=True) as conn:
             model = _model_row(conn, name, for_update=True)
             previous = _alias_version(conn, model.model_id, alias)
             if previous is None:
