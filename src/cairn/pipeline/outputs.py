@@ -35,7 +35,7 @@ ASIDE_DIR = "repro"  # under .cairn/tmp: outs set aside while their stage runs (
 
 
 def aside_root(project: Project) -> Path:
-    return project.repo.tmp_dir / ASIDE_DIR  # emptied by each repro as it starts
+    return project.repo.tmp_dir / ASIDE_DIR  # empty (removed) when no repro is running
 
 
 @dataclass

@@ -437,6 +437,8 @@ class _Run:
         from cairn.pipeline.lock import sync_lock
 
         self.project.state.flush()
+        with contextlib.suppress(OSError):  # gone, or holding outs after a Ctrl-C mishap
+            (self.project.repo.tmp_dir / "repro").rmdir()
         for rel in sorted(self.written):
             sync_lock(self.project.root / rel)
 
