@@ -11,6 +11,7 @@
     ├── IntegrityError               bytes whose digest is not their name
     ├── LockError                    another Cairn process holds the repository lock
     ├── RemoteError                  a remote is unreachable, refuses us, or misbehaves
+    ├── DatabaseError                the metadata database is unreachable or refuses us
     └── NotARepositoryError          not inside a Cairn repository (or one too new)
 
 Anything else escaping to the user is a bug. The CLI prints ``str(error)`` as one line.
@@ -76,6 +77,10 @@ class RemoteError(CairnError):
     def __init__(self, message: str, remote: str | None = None) -> None:
         super().__init__(message)
         self.remote = remote
+
+
+class DatabaseError(CairnError):
+    """The database cannot be reached or refused an operation (not the caller's input)."""
 
 
 class NotARepositoryError(CairnError):

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
-from cairn.errors import CairnError, ConflictError
+from cairn.errors import ConflictError, DatabaseError
 
 BUSY_TIMEOUT_S = 60.0
 WRITE = "cairn_write"  # execution option: this transaction writes
@@ -83,10 +83,6 @@ def transaction(engine: Engine, write: bool, durable: bool = False) -> Iterator[
     except exc.DBAPIError as e:  # unreachable, locked, not a database, no permission…
         raise DatabaseError(f"database error at {safe_url(engine)}: "
                             f"{_first_line(e.orig)}") from e
-
-
-class DatabaseError(CairnError):
-    """The database cannot be reached or refused an operation (not the caller's input)."""
 
 
 def safe_url(engine: Engine) -> str:
