@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cairn.cli import output
+
+if TYPE_CHECKING:
+    from cairn.pipeline.repro import StageResult
+    from cairn.workspace.project import Project
 
 
 @click.command()
@@ -50,7 +55,8 @@ def add(paths: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(targets: tuple[str, ...], cloud: bool, remote: str | None, jobs: int | None,
            as_json: bool) -> None:
-    """Show tracked outputs that differ from their pointer files (or from a remote)."""
+    """Show tracked outputs that differ from their pointer files or cairn.lock, and
+    pipeline stages that `cairn repro` would run (or compare the cache with a remote)."""
     from cairn.workspace.project import open_project
 
     if cloud or remote:
@@ -62,15 +68,40 @@ def status(targets: tuple[str, ...], cloud: bool, remote: str | None, jobs: int 
 
     with open_project() as project:
         changed = [s for s in do_status(project, targets) if s.state != "unchanged"]
+        stages = [] if targets else _stages_to_run(project)
     if as_json:
-        output.emit_json({s.path: s.to_dict() for s in changed})
+        report = {s.path: s.to_dict() for s in changed}
+        report.update({r.stage: {"stage": r.stage, "state": "changed", "reasons": r.reasons}
+                       for r in stages})
+        output.emit_json(report)
         return
-    if not changed:
+    if not changed and not stages:
         output.echo("Data and pipelines are up to date.")
         return
     for s in changed:
         counts = ", ".join(f"{len(v)} {k}" for k, v in s.changes.items() if v)
         output.echo(f"\t{s.state + ':':<14}{s.path}" + (f"  ({counts})" if counts else ""))
+    for r in stages:
+        output.echo(f"\t{'changed stage:':<14}{r.stage}  ({'; '.join(r.reasons)})")
+
+
+def _stages_to_run(project: Project) -> list[StageResult]:
+    """The stages `cairn repro` would run, as `dvc status` shows them (none without a
+    pipeline); a pipeline that cannot be read is a warning, the data status still shows."""
+    from cairn.errors import CairnError
+    from cairn.pipeline.schema import load_pipeline
+
+    try:
+        pipeline = load_pipeline(project.root)
+        if not pipeline.stages:
+            return []
+        from cairn.pipeline.repro import repro
+
+        results = repro(project, dry=True, pipeline=pipeline)
+    except CairnError as e:
+        output.warn(f"pipeline status unknown: {e}")
+        return []
+    return [r for r in results if r.action == "would-run"]
 
 
 @click.command()
@@ -139,8 +170,26 @@ def git_hook(name: str, args: tuple[str, ...]) -> None:
     """Run by the installed git hooks."""
     from cairn.workspace.hooks import run_hook
 
-    for line in run_hook(name, list(args)):
+    lines = _pre_push(list(args)) if name == "pre-push" else run_hook(name, list(args))
+    for line in lines:
         output.echo(line)
+
+
+def _pre_push(args: list[str]) -> list[str]:
+    """The pre-push hook, with what the model registry references (the workspace layer
+    cannot ask the registry itself)."""
+    import sys
+
+    from cairn.cli.transfer import registry_objects
+    from cairn.workspace.hooks import pushed_commits
+    from cairn.workspace.project import open_project
+    from cairn.workspace.sync import push_for_git
+
+    with open_project() as project:
+        commits = pushed_commits(sys.stdin, project.git, args[0] if args else None)
+        if not project.repo.config.get("core.remote"):
+            return push_for_git(project, commits)
+        return push_for_git(project, commits, also=registry_objects(project))
 
 
 COMMANDS = [init, add, status, commit, checkout, unprotect, install_hooks, git_hook]

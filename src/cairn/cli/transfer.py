@@ -131,13 +131,15 @@ _run_cache_option = click.option(
 @_run_cache_option
 def push(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: tuple[str, ...],
          all_tags: bool, all_branches: bool, all_commits: bool, run_cache: bool) -> None:
-    """Upload tracked data that the remote lacks."""
+    """Upload tracked data (pointer files, cairn.lock outs) that the remote lacks; without
+    TARGETS, also the registered models and run artifacts the tracking database names."""
     from cairn.workspace.project import open_project
     from cairn.workspace.sync import push as do_push
 
     with open_project() as project, output.progress("Pushing", unit="files") as bar:
+        also = [] if targets else registry_objects(project)
         result = do_push(project, remote, jobs, targets, revs, all_tags, all_branches,
-                         all_commits, bar, bar.add_total)
+                         all_commits, bar, bar.add_total, also)
         if run_cache:
             _transfer_run_cache(project, "push", remote, jobs, bar)
     _report(result, "pushed")
@@ -168,7 +170,7 @@ def fetch(targets: tuple[str, ...], remote: str | None, jobs: int | None,
 def pull(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: tuple[str, ...],
          all_tags: bool, all_branches: bool, all_commits: bool, force: bool,
          run_cache: bool) -> None:
-    """Fetch tracked data, then make the workspace match the pointer files."""
+    """Fetch tracked data, then make the workspace match the pointer files and cairn.lock."""
     from cairn.workspace.project import open_project
     from cairn.workspace.sync import pull as do_pull
 
@@ -183,6 +185,20 @@ def pull(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
         output.echo(f"D\t{path}")
     _report(result.fetched, "fetched", updated=len(result.checkout.changed))
     result.checkout.raise_for_problems()
+
+
+def registry_objects(project: Project) -> list[tuple[str, bool]]:
+    """(digest, is_directory) of every registered model version and live run artifact,
+    so another clone sharing the tracking database can load them from the remote. A
+    tracking database that cannot be read is a warning: the tracked data still goes."""
+    from cairn.errors import CairnError
+    from cairn.registry.references import registry_references
+
+    try:
+        return [(ref.oid, ref.is_tree) for ref in registry_references(project, [])]
+    except CairnError as e:
+        output.warn(f"models and run artifacts not pushed: {e}")
+        return []
 
 
 def _transfer_run_cache(project: Project, direction: str, remote: str | None,

@@ -14,6 +14,7 @@ every file whole), and one flush at the end makes them durable (docs/formats.md)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -420,6 +421,8 @@ class _Run:
 
         lock = self._lock(stage)
         deps = tuple(d for d in inputs.deps if d is not None)
+        # `cache: false` recorded, so push/pull/checkout leave those outs to git
+        outs = tuple(dataclasses.replace(o, cache=_cached(stage, o.path)) for o in outs)
         before = lock.stages.get(stage.short_name)
         entry = LockedStage(tuple(stage.cmd), deps, inputs.params, outs,
                             before.extra if before is not None else {})  # keys we don't know

@@ -1,6 +1,7 @@
 """`cairn du`: what the tracked data would take without dedup, and what it takes.
 
-Logical size is the sum of the outs' sizes in the workspace's pointer files. Stored size
+Logical size is the sum of the outs' sizes in the workspace's pointer files and the
+cached outs of its cairn.lock files. Stored size
 is the unique objects in a store and their bytes, manifests and unreferenced objects
 included (`cairn gc` reclaims those). A reader: it takes no lock.
 """
@@ -11,9 +12,9 @@ from dataclasses import dataclass, field
 
 from cairn.errors import NotFoundError
 from cairn.objects.odb import ObjectDB
-from cairn.workspace import pointer
 from cairn.workspace.gc import RemoteObjects, open_named_remote
 from cairn.workspace.project import Project
+from cairn.workspace.status import select_pointers
 
 CACHE = "cache"
 
@@ -45,8 +46,8 @@ class DiskUsage:
 def du(project: Project, remote: str | None = None, jobs: int | None = None) -> DiskUsage:
     """Logical size of the workspace's tracked data vs what the cache (and `remote`) store."""
     usage = DiskUsage()
-    for ptr_path in pointer.find_pointer_files(project.root):
-        for out in pointer.load(ptr_path).outs:
+    for ptr in select_pointers(project):
+        for out in ptr.outs:
             usage.outs += 1
             usage.files += out.nfiles if out.nfiles is not None else 1
             usage.logical_bytes += out.size

@@ -246,27 +246,13 @@ def _match(tracked: str, path: str, digest: str, size: int, is_dir: bool) -> Art
 
 
 def lock_outs(data: bytes, lock_path: str) -> Iterator[tuple[str, str, int, int | None]]:
-    """(project-relative path, digest, size, nfiles) of every output in a cairn.lock.
+    """(project-relative path, digest, size, nfiles) of every output in a cairn.lock,
+    cached or not (a FormatError names the file and line of a malformed one)."""
+    from cairn.workspace.lockfile import loads
 
-    Out paths in the lock are relative to the lock file's directory (docs/formats.md).
-    """
-    import yaml
-
-    from cairn.errors import FormatError
-
-    try:
-        doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        raise FormatError(f"invalid YAML ({e.__class__.__name__})", lock_path) from None
-    stages = doc.get("stages") if isinstance(doc, dict) else None
-    base = posixpath.dirname(lock_path)
-    for stage in (stages or {}).values():
-        for out in (stage or {}).get("outs") or []:
-            if isinstance(out, dict) and isinstance(out.get("path"), str) \
-                    and isinstance(out.get("digest"), str):
-                nfiles = out.get("nfiles")
-                yield (posixpath.normpath(posixpath.join(base, out["path"])), out["digest"],
-                       int(out.get("size") or 0), nfiles if isinstance(nfiles, int) else None)
+    for stage in loads(data, lock_path).stages.values():
+        for out in stage.outs:
+            yield out.path, out.digest, out.size, out.nfiles
 
 
 # -- where the bytes are ---------------------------------------------------------------

@@ -108,7 +108,9 @@ class PointerFile:
         return self.path.parent
 
     def out_path(self, out: Out) -> Path:
-        return self.directory / out.path
+        path = self.directory / out.path
+        # a cairn.lock viewed as a pointer may name outs above its directory (`../data`)
+        return Path(os.path.normpath(path)) if ".." in out.path else path
 
     def with_out(self, new: Out) -> PointerFile:
         """This pointer with `new` replacing the out of the same path (or appended)."""
@@ -218,12 +220,15 @@ def load(path: Path) -> PointerFile:
     return loads(data, path)
 
 
-def find_pointer_files(root: Path) -> Iterator[Path]:
-    """Every ``*.cairn`` file in the workspace, without descending into tracked dirs."""
+def find_pointer_files(root: Path, also: str | None = None) -> Iterator[Path]:
+    """Every ``*.cairn`` file in the workspace, without descending into tracked dirs;
+    and every file named `also` (``cairn.lock``), in the same walk."""
     for dirpath, dirnames, filenames in os.walk(root):
         pointers = {f for f in filenames if f.endswith(SUFFIX) and len(f) > len(SUFFIX)}
         tracked = {p[: -len(SUFFIX)] for p in pointers}
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and d not in tracked
                              and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg")))
+        if also is not None and also in filenames:
+            pointers.add(also)
         for name in sorted(pointers):
             yield Path(dirpath) / name

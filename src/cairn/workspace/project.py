@@ -6,14 +6,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cairn.errors import ConfigError
 from cairn.objects.links import parse_link_types
 from cairn.objects.odb import ObjectDB
 from cairn.objects.state import StatCache
-from cairn.remotes.index import RemoteIndex
 from cairn.repo import Repo
 from cairn.scm.git import Git
+
+if TYPE_CHECKING:  # commands that never touch a remote need not import the remotes
+    from cairn.remotes.index import RemoteIndex
 
 DEFAULT_JOBS = 8
 
@@ -42,6 +45,8 @@ class Project:
 
     def remote_index(self) -> RemoteIndex:
         """What this clone knows its remotes hold (see cairn.remotes.index)."""
+        from cairn.remotes.index import RemoteIndex
+
         return RemoteIndex(self.repo.tmp_dir / "remotes.db")
 
     @property

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from cairn.errors import UserError
+from cairn.errors import FormatError, UserError
 from cairn.scm.git import Git
-from cairn.workspace import pointer
+from cairn.workspace import lockfile, pointer
+from cairn.workspace.lockfile import is_lock_path
 from cairn.workspace.pointer import PointerFile
 from cairn.workspace.project import Project
 
@@ -78,19 +79,23 @@ def ref_commits(git: Git, prefix: str) -> dict[str, str]:
 
 
 def pointers_at(project: Project, git: Git, sha: str, targets: Iterable[str] = (), *,
-                beyond_project: bool = False, parsed: dict[bytes, PointerFile] | None = None
-                ) -> Iterator[tuple[str, PointerFile]]:
+                beyond_project: bool = False, parsed: dict[bytes, PointerFile] | None = None,
+                with_locks: bool = False) -> Iterator[tuple[str, PointerFile]]:
     """The pointer files committed at `sha`: (path relative to the project root, pointer).
 
     `targets` (tracked paths, pointer files or directories, as the user wrote them) narrow
     it to theirs. With `beyond_project`, pointer files elsewhere in the git repository come
-    too, named relative to the git root. Pass one `parsed` to calls for several commits to
-    parse each distinct blob once. A malformed pointer file raises a FormatError naming
-    `SHA:path`. A yielded pointer's `path` is where a checkout of `sha` would put it.
+    too, named relative to the git root. With `with_locks`, each cairn.lock of the project
+    comes too, as a pointer file of its cached outs (those `targets` cover). Pass one
+    `parsed` to calls for several commits to parse each distinct blob once. A malformed
+    pointer or lock file raises a FormatError naming `SHA:path`. A yielded pointer's
+    `path` is where a checkout of `sha` would put it.
     """
     wanted = [project.repo.relpath(t) for t in targets]
-    selected = _select(git.files_at(sha, pointer.SUFFIX), project_prefix(project, git),
-                       wanted, beyond_project)
+    prefix = project_prefix(project, git)
+    listing = git.files_at(sha, "")
+    selected = _select((p for p in listing if p.endswith(pointer.SUFFIX)), prefix, wanted,
+                       beyond_project)
     parsed = {} if parsed is None else parsed
     for git_path, data in git.read_blobs(sha, list(selected)):
         if data not in parsed:
@@ -98,6 +103,26 @@ def pointers_at(project: Project, git: Git, sha: str, targets: Iterable[str] = (
         rel, inside = selected[git_path]
         yield rel, replace(parsed[data], path=(project.root / rel if inside
                                                else git.root / git_path))
+    if with_locks:
+        yield from _locks_at(project, git, sha, listing, prefix, wanted)
+
+
+def _locks_at(project: Project, git: Git, sha: str, listing: list[str], prefix: str,
+              wanted: list[str]) -> Iterator[tuple[str, PointerFile]]:
+    locks = [p for p in listing if p.startswith(prefix) and is_lock_path(p)]
+    for git_path, data in git.read_blobs(sha, locks):
+        rel = git_path.removeprefix(prefix)
+        try:
+            lock = lockfile.loads(data, rel)
+        except FormatError as e:
+            raise FormatError(f"{e} (in commit {sha[:10]})") from None
+        only = None
+        if wanted and rel not in wanted:
+            only = [o.path for o in lock.cached_outs()
+                    if any(o.path == t or o.path.startswith(t + "/") for t in wanted)]
+        view = lock.as_pointer(project.root, only)
+        if view.outs:
+            yield rel, view
 
 
 def project_prefix(project: Project, git: Git) -> str:

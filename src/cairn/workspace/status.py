@@ -1,4 +1,4 @@
-"""`cairn status`: which tracked outputs differ from their pointer files.
+"""`cairn status`: which tracked outputs differ from their pointer files or cairn.lock.
 
 Unchanged files are never re-hashed: the stat cache answers for them.
 """
@@ -15,6 +15,7 @@ from cairn.errors import NotFoundError
 from cairn.objects.hashing import hash_file
 from cairn.objects.tree import DirScan, scan_dir, walk_tree
 from cairn.workspace import pointer
+from cairn.workspace.lockfile import LOCK_NAME, LockFile, is_lock_path, read_lock
 from cairn.workspace.pointer import Out, PointerFile
 from cairn.workspace.project import Project
 
@@ -31,23 +32,51 @@ class OutStatus:
 
 def select_pointers(project: Project, targets: Iterable[str] = (),
                     cwd: Path | None = None) -> list[PointerFile]:
-    """Pointer files for `targets` (tracked paths, pointer files or directories), or all."""
+    """Pointer files for `targets` (tracked paths, pointer files, lock files or
+    directories), or all. Each cairn.lock counts as a pointer file of its cached outs."""
     targets = list(targets)
     if not targets:
-        return [pointer.load(p) for p in pointer.find_pointer_files(project.root)]
+        return [ptr for p in pointer.find_pointer_files(project.root, LOCK_NAME)
+                if (ptr := _load(project, p)).outs]
     found: list[PointerFile] = []
+    locks: list[LockFile] | None = None
     for target in targets:
         rel = project.repo.relpath(target, cwd)
         path = project.root / rel
         ptr_path = path if rel.endswith(pointer.SUFFIX) else pointer.pointer_path_for(path)
         if ptr_path.is_file():
             found.append(pointer.load(ptr_path))
-        elif path.is_dir():
+            continue
+        if is_lock_path(rel) and path.is_file():
+            found.append(_load(project, path))
+            continue
+        locks = workspace_locks(project) if locks is None else locks
+        outs = [lock.as_pointer(project.root, covered) for lock in locks
+                if (covered := [o.path for o in lock.cached_outs() if _covers(rel, o.path)])]
+        if path.is_dir():
             found.extend(pointer.load(p) for p in pointer.find_pointer_files(path))
-        else:
-            raise NotFoundError(f"{rel}: not tracked by Cairn (no {ptr_path.name}); "
-                                f"track it with `cairn add {rel}`")
+        elif not outs:
+            raise NotFoundError(f"{rel}: not tracked by Cairn (no {ptr_path.name}, not a "
+                                f"cached out in a {LOCK_NAME}); track it with `cairn add {rel}`")
+        found.extend(outs)
     return found
+
+
+def workspace_locks(project: Project) -> list[LockFile]:
+    """Every cairn.lock in the workspace."""
+    return [read_lock(project.root, p.relative_to(project.root).as_posix())
+            for p in pointer.find_pointer_files(project.root, LOCK_NAME) if p.name == LOCK_NAME]
+
+
+def _load(project: Project, path: Path) -> PointerFile:
+    if path.name == LOCK_NAME:
+        rel = path.relative_to(project.root).as_posix()
+        return read_lock(project.root, rel).as_pointer(project.root)
+    return pointer.load(path)
+
+
+def _covers(target: str, out_path: str) -> bool:
+    return target in ("", ".") or out_path == target or out_path.startswith(target + "/")
 
 
 def file_digest(project: Project, path: Path, st: os.stat_result | None = None) -> str:

@@ -1,7 +1,9 @@
 """`cairn push / fetch / pull`, `status --cloud` and the pre-push hook.
 
-Which objects: every out of the pointer files in scope (the workspace, plus any git
-revisions asked for), and for a directory every object below its manifest. Pushing
+Which objects: every out of the pointer files and every cached out of the cairn.lock
+files in scope (the workspace, plus any git revisions asked for), and for a directory
+every object below its manifest; `push` also sends what its caller names (the CLI: what
+the model registry references). Pushing
 reads manifests from the cache; fetching learns a directory level by level, fetching
 each manifest before the objects it names (objects are installed atomically, so a
 manifest in the cache always has whole bytes).
@@ -45,15 +47,21 @@ def push(project: Project, remote: str | None = None, jobs: int | None = None,
          targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
          all_branches: bool = False, all_commits: bool = False,
          progress: Progress | None = None,
-         on_total: Callable[[int], None] | None = None) -> TransferResult:
+         on_total: Callable[[int], None] | None = None,
+         also: Iterable[tuple[str, bool]] = ()) -> TransferResult:
     """Upload the objects of the outs in scope that the remote lacks.
 
+    `also`: more (digest, is_directory) to send, such as what the model registry names;
+    those the cache lacks are left out (another clone holds them, and pushes them).
     When this clone knows the remote has every one of them (it pushed, fetched or saw
     them there), the remote is not asked at all; otherwise it is asked about all.
     """
     found = configured_remote(project.repo.config, remote)
     scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
-    oids = list(objects_of(project.odb, collect_outs(project, tuple(targets), scope)))
+    outs = collect_outs(project, tuple(targets), scope)
+    outs += [Out("", oid, 0, 0 if is_dir else None) for oid, is_dir in also
+             if project.odb.exists(oid)]
+    oids = unique(objects_of(project.odb, outs))
     index = project.remote_index()
     try:
         if oids and index.has_all(found.url, oids):
@@ -97,15 +105,17 @@ def pull(project: Project, remote: str | None = None, jobs: int | None = None,
     return PullResult(fetched, checkout(project, targets, force=force))
 
 
-def push_for_git(project: Project, revs: Iterable[str] = ()) -> list[str]:
+def push_for_git(project: Project, revs: Iterable[str] = (),
+                 also: Iterable[tuple[str, bool]] = ()) -> list[str]:
     """The pre-push hook: push the data of the commits being pushed (and the workspace's)
-    to the default remote, so a clone of any pushed tag can pull its data."""
+    to the default remote, so a clone of any pushed tag can pull its data; `also` as
+    for `push`."""
     default = project.repo.config.get("core.remote")
     if not default:
         return ["cairn: no default remote, so no data was pushed "
                 "(set one with `cairn remote add -d NAME URL`)"]
     try:
-        result = push(project, revs=revs)
+        result = push(project, revs=revs, also=also)
         result.raise_for_failures("pushed")
     except CairnError as e:
         # Failing the hook stops `git push`: say so, and how to go ahead anyway.
@@ -124,7 +134,8 @@ def transfer_jobs(project: Project, store: Remote, jobs: int | None) -> int:
 
 def collect_outs(project: Project, targets: tuple[str, ...], scope: RevisionScope
                  ) -> list[Out]:
-    """The outs of every pointer file in scope, each (digest, kind) once."""
+    """The outs of every pointer file and cairn.lock (its cached outs) in scope, each
+    (digest, kind) once."""
     try:
         outs = [out for ptr in select_pointers(project, targets) for out in ptr.outs]
     except NotFoundError:
@@ -135,7 +146,8 @@ def collect_outs(project: Project, targets: tuple[str, ...], scope: RevisionScop
         git = _require_git(project)
         parsed: dict[bytes, PointerFile] = {}
         for sha in commits_in_scope(git, scope):
-            outs.extend(out for _, ptr in pointers_at(project, git, sha, targets, parsed=parsed)
+            outs.extend(out for _, ptr in pointers_at(project, git, sha, targets, parsed=parsed,
+                                                     with_locks=True)
                         for out in ptr.outs)
     return list({(out.digest, out.is_dir): out for out in outs}.values())
 
