@@ -17,13 +17,15 @@ from tests.conftest import CliRepo, git
 PIPELINE = """\
 stages:
   prep:
-    cmd: mkdir -p data/processed && cp data/raw.txt data/processed/a.txt && echo b > data/processed/b.txt
+    cmd: mkdir -p data/processed;cp data/raw.txt data/processed/a.txt && echo b>data/processed/b.txt
     deps:
     - data/raw.txt
     outs:
     - data/processed
   train:
-    cmd: mkdir -p models && cat data/processed/a.txt params.yaml > models/model.bin && cat params.yaml > metrics.json
+    cmd:
+    - mkdir -p models && cat data/processed/a.txt params.yaml > models/model.bin
+    - cat params.yaml > metrics.json
     deps:
     - data/processed
     params:
