@@ -117,6 +117,9 @@ def test_status_reports_a_modified_output_and_the_stage_to_rerun(repo: CliRepo,
     text = repo.cairn("status").output
     assert "modified:" in text and "models/model.bin" in text
     assert "changed stage:" in text and "train" in text and "prep" not in text
+    lock = (repo.root / "cairn.lock").read_bytes()
+    assert repo.cairn("commit").output.strip() == "Nothing to commit."  # repro records it
+    assert (repo.root / "cairn.lock").read_bytes() == lock
     report = json.loads(repo.cairn("status", "--json").output)
     assert report["models/model.bin"]["state"] == "modified"
     assert report["train"]["state"] == "changed"

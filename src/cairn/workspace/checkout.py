@@ -1,4 +1,5 @@
-"""`cairn checkout`: make the workspace match the pointer files.
+"""`cairn checkout`: make the workspace match the pointer files and the cached outs of
+every cairn.lock (`cache: false` outs are git's, never touched here).
 
 Nothing is lost: a workspace file whose bytes are not in the cache is a conflict
 unless --force. Objects are verified before they are linked (once per object, then the
@@ -28,7 +29,7 @@ from cairn.objects.odb import SMALL_FILE
 from cairn.objects.tree import Progress, walk_tree
 from cairn.workspace.pointer import Out, PointerFile
 from cairn.workspace.project import Project
-from cairn.workspace.status import file_digest, scan_workspace_dir, select_pointers
+from cairn.workspace.status import file_digest, scan_workspace_dir, select_tracked
 
 
 @dataclass
@@ -61,7 +62,7 @@ def checkout(project: Project, targets: Iterable[str] = (), force: bool = False,
     result = CheckoutResult()
     with project.repo.lock():
         worker = _Checkout(project, result, force, progress)
-        for ptr in select_pointers(project, targets, cwd):
+        for ptr in select_tracked(project, targets, cwd):
             for out in ptr.outs:
                 worker.out(ptr, out)
         project.state.flush()

@@ -14,7 +14,7 @@ from cairn.errors import NotFoundError
 from cairn.objects.odb import ObjectDB
 from cairn.workspace.gc import RemoteObjects, open_named_remote
 from cairn.workspace.project import Project
-from cairn.workspace.status import select_pointers
+from cairn.workspace.status import select_tracked
 
 CACHE = "cache"
 
@@ -46,7 +46,7 @@ class DiskUsage:
 def du(project: Project, remote: str | None = None, jobs: int | None = None) -> DiskUsage:
     """Logical size of the workspace's tracked data vs what the cache (and `remote`) store."""
     usage = DiskUsage()
-    for ptr in select_pointers(project):
+    for ptr in select_tracked(project):
         for out in ptr.outs:
             usage.outs += 1
             usage.files += out.nfiles if out.nfiles is not None else 1

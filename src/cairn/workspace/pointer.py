@@ -135,6 +135,8 @@ def dumps(pointer: PointerFile) -> bytes:
 
 
 def write(pointer: PointerFile) -> None:
+    if not pointer.path.name.endswith(SUFFIX):  # e.g. a cairn.lock viewed as a pointer
+        raise ValueError(f"{pointer.path} is not a pointer file; refusing to overwrite it")
     atomic_write(pointer.path, dumps(pointer))
 
 

@@ -32,11 +32,23 @@ class OutStatus:
 
 def select_pointers(project: Project, targets: Iterable[str] = (),
                     cwd: Path | None = None) -> list[PointerFile]:
-    """Pointer files for `targets` (tracked paths, pointer files, lock files or
-    directories), or all. Each cairn.lock counts as a pointer file of its cached outs."""
-    targets = list(targets)
+    """Pointer files for `targets` (tracked paths, pointer files or directories), or all."""
+    return _select(project, list(targets), cwd, with_locks=False)
+
+
+def select_tracked(project: Project, targets: Iterable[str] = (),
+                   cwd: Path | None = None) -> list[PointerFile]:
+    """What the workspace should contain: as `select_pointers`, and each cairn.lock as a
+    pointer file of its cached outs (targets may also name lock outs or lock files).
+    Only for reading and checking out: a lock view is never written as a pointer file."""
+    return _select(project, list(targets), cwd, with_locks=True)
+
+
+def _select(project: Project, targets: list[str], cwd: Path | None, with_locks: bool
+            ) -> list[PointerFile]:
     if not targets:
-        return [ptr for p in pointer.find_pointer_files(project.root, LOCK_NAME)
+        return [ptr for p in pointer.find_pointer_files(project.root,
+                                                        LOCK_NAME if with_locks else None)
                 if (ptr := _load(project, p)).outs]
     found: list[PointerFile] = []
     locks: list[LockFile] | None = None
@@ -47,17 +59,20 @@ def select_pointers(project: Project, targets: Iterable[str] = (),
         if ptr_path.is_file():
             found.append(pointer.load(ptr_path))
             continue
-        if is_lock_path(rel) and path.is_file():
+        if with_locks and is_lock_path(rel) and path.is_file():
             found.append(_load(project, path))
             continue
-        locks = workspace_locks(project) if locks is None else locks
-        outs = [lock.as_pointer(project.root, covered) for lock in locks
-                if (covered := [o.path for o in lock.cached_outs() if _covers(rel, o.path)])]
+        outs: list[PointerFile] = []
+        if with_locks:
+            locks = workspace_locks(project) if locks is None else locks
+            outs = [lock.as_pointer(project.root, covered) for lock in locks
+                    if (covered := [o.path for o in lock.cached_outs() if _covers(rel, o.path)])]
         if path.is_dir():
             found.extend(pointer.load(p) for p in pointer.find_pointer_files(path))
         elif not outs:
-            raise NotFoundError(f"{rel}: not tracked by Cairn (no {ptr_path.name}, not a "
-                                f"cached out in a {LOCK_NAME}); track it with `cairn add {rel}`")
+            also = f", not a cached out in a {LOCK_NAME}" if with_locks else ""
+            raise NotFoundError(f"{rel}: not tracked by Cairn (no {ptr_path.name}{also}); "
+                                f"track it with `cairn add {rel}`")
         found.extend(outs)
     return found
 
@@ -131,6 +146,6 @@ def diff_dir(project: Project, recorded: str, scan: DirScan) -> dict[str, list[s
 def status(project: Project, targets: Iterable[str] = (), cwd: Path | None = None
            ) -> list[OutStatus]:
     result = [out_status(project, ptr, out)
-              for ptr in select_pointers(project, targets, cwd) for out in ptr.outs]
+              for ptr in select_tracked(project, targets, cwd) for out in ptr.outs]
     project.state.flush()
     return result

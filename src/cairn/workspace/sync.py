@@ -34,7 +34,7 @@ from cairn.workspace.checkout import CheckoutResult, checkout
 from cairn.workspace.pointer import Out, PointerFile
 from cairn.workspace.project import Project
 from cairn.workspace.revisions import RevisionScope, commits_in_scope, pointers_at
-from cairn.workspace.status import select_pointers
+from cairn.workspace.status import select_tracked
 
 
 @dataclass
@@ -137,7 +137,7 @@ def collect_outs(project: Project, targets: tuple[str, ...], scope: RevisionScop
     """The outs of every pointer file and cairn.lock (its cached outs) in scope, each
     (digest, kind) once."""
     try:
-        outs = [out for ptr in select_pointers(project, targets) for out in ptr.outs]
+        outs = [out for ptr in select_tracked(project, targets) for out in ptr.outs]
     except NotFoundError:
         if not scope.uses_git:
             raise
@@ -292,7 +292,7 @@ def cloud_status(project: Project, remote: str | None = None, targets: Iterable[
     store = open_remote(project.repo.config, remote)
     odb = project.odb
     per_out: list[tuple[str, dict[str, int]]] = []
-    for ptr in select_pointers(project, targets):
+    for ptr in select_tracked(project, targets):
         for out in ptr.outs:
             rel = ptr.out_path(out).relative_to(project.root).as_posix()
             sizes = {out.digest: out.size if not out.is_dir else _cached_size(odb, out.digest)}
