@@ -168,15 +168,23 @@ def python(cwd: Path, code: str, db: Path) -> subprocess.CompletedProcess[str]:
                           text=True, check=False)
 
 
+@pytest.mark.parametrize("how", ["cairn push", "pre-push hook"])
 def test_push_sends_registered_models_for_clones_sharing_the_database(
-        repo: CliRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        repo: CliRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     db = tmp_path / "tracking.db"
     repo.cairn("remote", "add", "-d", "origin", str(tmp_path / "store"))
     commit(repo, "remote")
     registered = python(repo.root, REGISTER, db)
     assert registered.returncode == 0, registered.stderr
     monkeypatch.setenv("CAIRN_TRACKING_URI", f"sqlite:///{db}")
-    assert "files pushed" in repo.cairn("push").output
+    if how == "cairn push":
+        assert "files pushed" in repo.cairn("push").output
+    else:
+        git(tmp_path, "init", "-q", "--bare", "origin.git")
+        repo.git("remote", "add", "origin", str(tmp_path / "origin.git"))
+        pushed = subprocess.run(["git", "push", "origin", "main"], cwd=repo.root,
+                                capture_output=True, text=True, check=True)
+        assert "cairn: pushed" in pushed.stderr + pushed.stdout
 
     other = clone(repo, tmp_path / "clone", monkeypatch)  # an empty cache
     loaded = python(other.root, LOAD, db)
