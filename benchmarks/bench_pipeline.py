@@ -8,7 +8,8 @@ Each tool gets its own scratch git repository holding the same dvc.yaml: a chain
 commands themselves cost almost nothing and what is measured is the orchestration.
 Both tools run with compiled bytecode (PYTHONPYCACHEPREFIX in the scratch directory, warmed
 by the untimed setup), as an installed tool would.
-Median of --runs runs (default 5; --quick 2); wall time and peak RSS as in bench_store.py.
+Median of --runs runs (default 5; --quick 2), the tools taking turns run by run; wall time
+and peak RSS as in bench_store.py.
 
   repro-noop     everything up to date                            timed: repro
   repro-all      first input rewritten before each run, so all    timed: repro
@@ -37,7 +38,7 @@ from pathlib import Path
 
 from bench_store import child_env, failure, report_line, version_of
 from datasets import settle
-from measure import Summary, measure
+from measure import Summary, measure, tail
 from peers import BENCH_DIR, Command, Peer, make_peers
 from workloads import Repo, SetupError
 
@@ -174,27 +175,39 @@ class Bench:
             self.env[f"GIT_{role}_EMAIL"] = "bench@cairn.invalid"
 
     def run(self, wl: Workload) -> dict[str, Summary]:
+        """Build each tool's repository, then alternate the tools run by run (and the
+        baseline), so that on a shared machine a change in load hits both alike."""
         print(f"\n## {wl.name}: {wl.description}", flush=True)
         results: dict[str, Summary] = {}
-        if wl.baseline:
-            results[BASELINE] = self.run_baseline(wl)
+        repos: dict[str, Repo] = {}
         for peer in self.peers:
-            results[peer.name] = self.run_peer(wl, peer)
+            results[peer.name] = Summary()
+            try:
+                repos[peer.name] = self.build_repo(wl, peer)
+            except SetupError as exc:
+                results[peer.name].error = f"setup failed: {exc}"
+        baseline_dir = self.baseline_dir(wl) if wl.baseline else None
+        if baseline_dir is not None:
+            results[BASELINE] = Summary()
+        for run in range(self.opts.runs):
+            if baseline_dir is not None:
+                self.baseline_run(baseline_dir, run, results[BASELINE])
+            for name, repo in repos.items():
+                if results[name].error is None:
+                    self.peer_run(wl, repo, run, results[name])
+        if baseline_dir is not None:
+            report_line("baseline", results[BASELINE])
+        for peer in self.peers:
+            report_line(peer.label, results[peer.name])
         return results
 
-    def run_peer(self, wl: Workload, peer: Peer) -> Summary:
-        summary = Summary()
+    def peer_run(self, wl: Workload, repo: Repo, run: int, summary: Summary) -> None:
         try:
-            repo = self.build_repo(wl, peer)
-            for run in range(self.opts.runs):
-                if wl.reset is not None:
-                    wl.reset(repo, run)
-                if not self.timed_run(wl, repo, summary):
-                    break
+            if wl.reset is not None:
+                wl.reset(repo, run)
+            self.timed_run(wl, repo, summary)
         except SetupError as exc:
             summary.error = f"setup failed: {exc}"
-        report_line(peer.label, summary)
-        return summary
 
     def build_repo(self, wl: Workload, peer: Peer) -> Repo:
         base = self.opts.workdir / "runs" / wl.name / peer.name
@@ -206,37 +219,37 @@ class Bench:
         wl.prepare(repo)
         return repo
 
-    def timed_run(self, wl: Workload, repo: Repo, summary: Summary) -> bool:
+    def timed_run(self, wl: Workload, repo: Repo, summary: Summary) -> None:
         settle(repo.root)
         offset = repo.log.stat().st_size
         sample = measure(wl.command(repo.peer), repo.root, self.env, repo.log, self.opts.timeout)
         if sample.timed_out or sample.returncode != 0:
             summary.error = failure(sample, self.opts.timeout, repo)
-            return False
+            return
         summary.samples.append(sample)
         with open(repo.log, "rb") as log:
             log.seek(offset)
             problem = wl.check(log.read().decode(errors="replace"))
         if problem and problem not in summary.warnings:
             summary.warnings.append(problem)
-        return True
 
-    def run_baseline(self, wl: Workload) -> Summary:
-        """The chain's commands from a shell script: what running them costs without a tool."""
-        summary = Summary()
+    def baseline_dir(self, wl: Workload) -> Path:
         base = self.opts.workdir / "runs" / wl.name / BASELINE
         base.mkdir(parents=True)
         write(base, "chain.sh", baseline_script(self.opts.stages))
-        for run in range(self.opts.runs):
-            new_input(base, run)
-            settle(base)
-            sample = measure(["sh", "chain.sh"], base, self.env, base / "log.txt", 600)
+        return base
+
+    def baseline_run(self, base: Path, run: int, summary: Summary) -> None:
+        """The chain's commands from a shell script: what running them costs without a tool."""
+        if summary.error is not None:
+            return
+        new_input(base, run)
+        settle(base)
+        sample = measure(["sh", "chain.sh"], base, self.env, base / "log.txt", self.opts.timeout)
+        if sample.returncode != 0:
+            summary.error = f"exit {sample.returncode}:\n{tail(base / 'log.txt')}"
+        else:
             summary.samples.append(sample)
-            if sample.returncode != 0:
-                summary.error = f"exit {sample.returncode}"
-                break
-        report_line("baseline", summary)
-        return summary
 
 
 # --- report ----------------------------------------------------------------------------
