@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 def gc(workspace: bool, all_tags: bool, all_branches: bool, all_commits: bool, cloud: bool,
        remote: str | None, force: bool, dry_run: bool, jobs: int | None, as_json: bool) -> None:
     """Delete cache (and with --cloud, remote) objects that nothing in scope references."""
-    import cairn.pipeline.references  # noqa: F401 - keeps what cairn.lock files name
-    import cairn.registry.references  # noqa: F401 - keeps registered models and live runs
+    # Importing these registers what gc must keep: the outs cairn.lock files name, and
+    # registered model versions and live runs' artifacts.
+    import cairn.pipeline.references
+    import cairn.registry.references  # noqa: F401
     from cairn.workspace.gc import gc as do_gc
     from cairn.workspace.project import open_project
     from cairn.workspace.revisions import RevisionScope
