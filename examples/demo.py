@@ -1,22 +1,26 @@
-"""End-to-end tour of Cairn on the embedded default (local store, no server, no network).
+"""End-to-end tour of Cairn on the embedded default (SQLite + local store, no server).
 
-Trains a small scikit-learn model on a dataset that ships with scikit-learn, tracks the
-data and the model, pushes to a local remote through git's pre-push hook, clones the
-project fresh, pulls, checks every byte, and goes back to an older tagged model.
+A two-stage pipeline (preprocess -> train, examples/iris) on a dataset that ships with
+scikit-learn: repro runs what changed, a param edit reruns only training, two tags are
+compared by their metrics; every training run is tracked and its model registered; one
+version is promoted to Production, loaded by URI and asked to predict, and its lineage
+printed; then git push sends the data through the pre-push hook, a fresh clone pulls
+every byte, and an older tagged model comes back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 CAIRN = [sys.executable, "-m", "cairn"]
+EXAMPLE = Path(__file__).resolve().parent / "iris"
 
 
 def run(cmd: list[str], cwd: Path, show: bool = True) -> str:
@@ -40,27 +44,42 @@ def git(cwd: Path, *args: str, show: bool = True) -> str:
     return run(["git", *args], cwd, show)
 
 
-def train(project: Path, C: float) -> None:
-    """The 'training script': data/iris.csv in, models/classifier.pkl out."""
+def write_raw_data(project: Path) -> None:
+    """data/raw/iris.csv from the dataset that ships with scikit-learn (no network)."""
     import numpy as np
     from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
 
     iris = load_iris()
-    data = project / "data" / "iris.csv"
-    data.parent.mkdir(exist_ok=True)
-    np.savetxt(data, np.column_stack([iris.data, iris.target]), delimiter=",", fmt="%g",
-               header=",".join([*iris.feature_names, "target"]), comments="")
-    table = np.loadtxt(data, delimiter=",", skiprows=1)
-    X, y = table[:, :4], table[:, 4]
-    model = LogisticRegression(C=C, max_iter=500).fit(X, y)
-    (project / "models").mkdir(exist_ok=True)
-    (project / "models" / "classifier.pkl").write_bytes(pickle.dumps(model))
-    print(f"\n(trained LogisticRegression(C={C}); accuracy {model.score(X, y):.3f})")
+    raw = project / "data" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    np.savetxt(raw / "iris.csv", np.column_stack([iris.data, iris.target]), delimiter=",",
+               fmt="%g", header=",".join([*iris.feature_names, "target"]), comments="")
+
+
+def copy_pipeline(project: Path) -> None:
+    """The two-stage pipeline of examples/iris: preprocess -> train, params and metrics."""
+    (project / "src").mkdir(exist_ok=True)
+    for name in ("preprocess.py", "train.py"):
+        shutil.copy(EXAMPLE / name, project / "src" / name)
+    for name in ("cairn.yaml", "params.yaml"):
+        shutil.copy(EXAMPLE / name, project / name)
+
+
+def python(cwd: Path, code: str) -> str:
+    print(f"\n>>> {code.strip().replace(chr(10), chr(10) + '... ')}")
+    out = run([sys.executable, "-c", code], cwd, show=False)
+    print("  " + out.strip().replace("\n", "\n  "))
+    return out
 
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def expect(output: str, *fragments: str) -> None:
+    for fragment in fragments:
+        if fragment not in output:
+            sys.exit(f"demo failed: expected {fragment!r} in the output above")
 
 
 def main() -> None:
@@ -68,6 +87,8 @@ def main() -> None:
     env_git = {"GIT_AUTHOR_NAME": "Demo", "GIT_AUTHOR_EMAIL": "demo@cairn.invalid",
                "GIT_COMMITTER_NAME": "Demo", "GIT_COMMITTER_EMAIL": "demo@cairn.invalid"}
     os.environ.update({k: os.environ.get(k, v) for k, v in env_git.items()})
+    # stages run `python …` like a user's activated virtualenv would: this interpreter
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     project, origin, storage = base / "my-ml-project", base / "origin.git", base / "cairn-store"
     print(f"Working in {base}")
 
@@ -77,19 +98,54 @@ def main() -> None:
     cairn(project, "init")
     cairn(project, "remote", "add", "-d", "storage", str(storage))
 
-    train(project, C=0.1)
-    cairn(project, "add", "data", "models/classifier.pkl")
+    print("\n# the data is tracked by content; the pipeline is cairn.yaml (a dvc.yaml works too)")
+    write_raw_data(project)
+    copy_pipeline(project)
+    cairn(project, "add", "data/raw")
+    cairn(project, "dag")
+    out = cairn(project, "repro")
+    expect(out, "Running stage 'preprocess'", "Running stage 'train'")
     git(project, "add", "-A")
-    git(project, "commit", "-qm", "v1: baseline logistic regression")
+    git(project, "commit", "-qm", "v1: baseline, learning_rate 0.01")
     git(project, "tag", "model-v1")
     v1 = sha(project / "models" / "classifier.pkl")
 
-    train(project, C=10.0)
-    cairn(project, "status")
-    cairn(project, "add", "models/classifier.pkl")
-    git(project, "commit", "-qam", "v2: weaker regularisation")
+    print("\n# change one param: only the stage that reads it runs again")
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("learning_rate: 0.01", "learning_rate: 0.1"))
+    cairn(project, "params", "diff")
+    out = cairn(project, "repro")
+    expect(out, "Stage 'preprocess' didn't change, skipping",
+           "Running stage 'train': param train.learning_rate 0.01 → 0.1")
+    git(project, "commit", "-qam", "v2: learning_rate 0.1")
     git(project, "tag", "model-v2")
     v2 = sha(project / "models" / "classifier.pkl")
+    cairn(project, "metrics", "diff", "model-v1", "model-v2")
+    cairn(project, "plots", "diff", "model-v1", "model-v2", "-o", str(base / "plots.html"))
+
+    print("\n# every run was tracked and every model registered; promote with an audit trail")
+    cairn(project, "runs", "list", "--experiment", "iris")
+    cairn(project, "models", "versions", "iris-classifier")
+    cairn(project, "models", "promote", "iris-classifier", "1", "--to", "Production")
+    promoted = python(project, """
+import cairn
+client = cairn.Client()
+client.transition_model_version_stage("iris-classifier", 2, "Production",
+                                      archive_existing_versions=True)
+versions = client.search_model_versions("name='iris-classifier'")
+print([(v.version, v.current_stage) for v in versions])
+""")
+    expect(promoted, "(2, 'Production')", "(1, 'Archived')")
+    predicted = python(project, """
+import cairn, pandas as pd
+model = cairn.load_model("models:/iris-classifier/Production")
+data = pd.read_csv("data/processed/test.csv").drop(columns="target").head(3)
+print("version", model.metadata.lineage["version"], "predicts", model.predict(data).tolist())
+""")
+    expect(predicted, "version 2 predicts")
+    cairn(project, "models", "history", "iris-classifier")
+    cairn(project, "models", "lineage", "models:/iris-classifier/Production")
+
     print("\n# git push runs `cairn push` from the pre-push hook: nobody has to remember it")
     git(project, "push", "-q", "origin", "main", "--tags")
     cairn(project, "status", "--cloud")
@@ -100,8 +156,11 @@ def main() -> None:
     cairn(clone, "install-hooks")
     cairn(clone, "pull")
     assert sha(clone / "models" / "classifier.pkl") == v2, "pulled model differs"
-    assert sha(clone / "data" / "iris.csv") == sha(project / "data" / "iris.csv")
+    assert sha(clone / "data" / "raw" / "iris.csv") == sha(project / "data" / "raw" / "iris.csv")
     print(f"\nfresh clone has the exact model-v2 bytes (sha256 {v2})")
+    old = base / "classifier-v1.pkl"
+    cairn(clone, "get", ".", "models/classifier.pkl", "--rev", "model-v1", "-o", str(old))
+    assert sha(old) == v1, "cairn get returned other bytes"
 
     print("\n# checking out an older tag brings back its model, through the post-checkout hook")
     git(clone, "checkout", "-q", "model-v1")
@@ -109,7 +168,7 @@ def main() -> None:
     print(f"models/classifier.pkl is model-v1 again (sha256 {v1})")
     cairn(clone, "status")
     cairn(clone, "fsck")
-    cairn(project, "gc", "--workspace", "--dry-run")
+    cairn(project, "gc", "--all-tags", "--dry-run")
     print(f"\nDemo finished; everything is left in {base} to explore.")
 
 
