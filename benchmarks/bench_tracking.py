@@ -139,30 +139,41 @@ class Bench:
             phases["cold"] = phases["import"] + phases["setup"] + phases["load"]
         return Result(phases, out["check"], out["version"], wall, usage / 1024)
 
-    def measure(self, tool: str, wl: Workload, n: int) -> list[Result]:
-        if wl.name == "load":
-            base = self.scratch(tool, wl.name)
-            setup = self.run_script(tool, "load-setup", base, 0)
-            if setup.error or setup.check != "ok":
-                return [setup]
-            return [self.run_script(tool, "load", base, 0) for _ in range(self.loads)]
-        results = []
-        for _ in range(self.runs):
-            result = self.run_script(tool, wl.name, self.scratch(tool, wl.name), n)
-            result.phases["setup_new"] = result.phases.get("setup", 0.0)
-            results.append(result)
-            if result.error:
-                break
-        return results
+    def once(self, tool: str, wl: Workload, n: int, load_base: Path | None) -> Result:
+        """One timed process: a load from the prepared repository, or a fresh one."""
+        if load_base is not None:
+            return self.run_script(tool, "load", load_base, 0)
+        result = self.run_script(tool, wl.name, self.scratch(tool, wl.name), n)
+        result.phases["setup_new"] = result.phases.get("setup", 0.0)
+        return result
 
     def run(self, wl: Workload, n: int) -> None:
+        """The tools take turns, run by run (alternating who goes first), so a change in
+        the load of this shared machine during a workload hits both alike."""
         print(f"\n## {wl.name} (n={n}): {wl.what}", flush=True)
-        for tool in self.tools:
-            got = self.results.setdefault(wl.name, {})[tool] = self.measure(tool, wl, n)
-            for r in got:
-                shown = ", ".join(f"{k} {v:.3f}" for k, v in r.phases.items())
-                print(f"  {LABELS[tool]}: {r.error or shown}"
-                      + ("" if r.check == "ok" else f"  CHECK FAILED: {r.check}"), flush=True)
+        got: dict[str, list[Result]] = {tool: [] for tool in self.tools}
+        self.results[wl.name] = got
+        bases: dict[str, Path | None] = dict.fromkeys(self.tools)
+        if wl.name == "load":  # one model registry per tool, loaded from many processes
+            for tool in self.tools:
+                base = bases[tool] = self.scratch(tool, wl.name)
+                setup = self.run_script(tool, "load-setup", base, 0)
+                if setup.error or setup.check != "ok":
+                    got[tool].append(setup)
+                    report(tool, setup)
+        for i in range(self.loads if wl.name == "load" else self.runs):
+            order = list(self.tools) if i % 2 == 0 else list(reversed(self.tools))
+            for tool in order:
+                if any(r.error or r.check != "ok" for r in got[tool]):
+                    continue  # a tool that failed once is not run again
+                got[tool].append(self.once(tool, wl, n, bases[tool]))
+                report(tool, got[tool][-1])
+
+
+def report(tool: str, r: Result) -> None:
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in r.phases.items())
+    print(f"  {LABELS[tool]}: {r.error or shown}"
+          + ("" if r.check == "ok" else f"  CHECK FAILED: {r.check}"), flush=True)
 
 
 def wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, int]:
