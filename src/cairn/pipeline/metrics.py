@@ -16,7 +16,8 @@ from typing import Any
 
 from cairn.errors import CairnError, FormatError
 from cairn.pipeline.compare import Change, Revisions, diff, flatten
-from cairn.workspace.get import LOCK_FILE, Snapshot, lock_outs
+from cairn.workspace.get import Snapshot
+from cairn.workspace.lockfile import LOCK_NAME
 
 Metrics = dict[str, dict[str, Any]]  # metrics file → {dotted key: value}
 
@@ -65,7 +66,7 @@ def read_cached(revs: Revisions, snap: Snapshot, paths: list[str], errors: dict[
     for path in paths:
         digest = digests.get(path)
         if digest is None:
-            errors[path] = f"{path} is neither in git nor recorded in {LOCK_FILE} at {snap.label}"
+            errors[path] = f"{path} is neither in git nor recorded in {LOCK_NAME} at {snap.label}"
             continue
         for odb in odbs:
             try:
@@ -87,11 +88,11 @@ def recorded_digests(snap: Snapshot, paths: Iterable[str]) -> dict[str, str]:
 
     wanted = set(paths)
     digests: dict[str, str] = {}
-    locks = [p for p in snap.listing() if posixpath.basename(p) == LOCK_FILE]
-    for lock_path, data in snap.read(locks).items():
-        for out_path, digest, _, nfiles in lock_outs(data, lock_path):
-            if out_path in wanted and nfiles is None:
-                digests[out_path] = digest
+    for lock in snap.locks():
+        for stage in lock.stages.values():
+            for locked in stage.outs:
+                if locked.path in wanted and not locked.is_dir:
+                    digests[locked.path] = locked.digest
     rest = [p + pointer.SUFFIX for p in wanted if p not in digests]
     for ptr_path, data in snap.read(rest).items():
         ptr = pointer.loads(data, Path(f"{snap.label}:{ptr_path}"))

@@ -11,7 +11,7 @@ All of it becomes run tags under ``cairn.`` (values are strings; structured ones
     cairn.params (JSON of params.yaml)
 
 Cheap by design: two `git` calls at most, package versions from installed metadata
-(nothing is imported), pointer files read without YAML when Cairn wrote them.
+(nothing is imported), pointer files and cairn.lock read without YAML when Cairn wrote them.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ PREFIX = "cairn."
 PARENT_RUN_TAG = "cairn.parentRunId"
 PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "torch", "tensorflow", "xgboost",
             "lightgbm", "onnx", "onnxruntime", "skops", "cairn")
-LOCK_FILE = "cairn.lock"
 PARAMS_FILE = "params.yaml"
 
 
@@ -145,7 +144,7 @@ def git_state(root: Path) -> dict[str, str]:
 def data_state(root: Path) -> dict[str, str]:
     tags: dict[str, str] = {}
     data = pointer_digests(root)
-    stages = lock_outs(root / LOCK_FILE, data)
+    stages = stage_outs(root, data)
     if data:
         tags["cairn.data"] = json.dumps(data, sort_keys=True)
     if stages:
@@ -171,22 +170,20 @@ def pointer_digests(root: Path) -> dict[str, str]:
     return found
 
 
-def lock_outs(lock: Path, data: dict[str, str]) -> dict[str, list[str]]:
-    """Stage name → its out paths, from cairn.lock; deps and outs are added to `data`."""
-    doc = _read_yaml(lock)
-    stages = doc.get("stages") if isinstance(doc, dict) else None
-    if not isinstance(stages, dict):
-        return {}
+def stage_outs(root: Path, data: dict[str, str]) -> dict[str, list[str]]:
+    """Stage name → its out paths, from the root cairn.lock; deps and outs are added to `data`."""
+    from cairn.workspace.lockfile import LOCK_NAME, read_lock
+
+    try:
+        lock = read_lock(root, LOCK_NAME)
+    except (CairnError, OSError):
+        return {}  # a broken lock file is `cairn status`'s business, not the run's
     found: dict[str, list[str]] = {}
-    for name, stage in stages.items():
-        if not isinstance(stage, dict):
-            continue
-        for kind in ("deps", "outs"):
-            for entry in stage.get(kind) or ():
-                if isinstance(entry, dict) and "path" in entry and "digest" in entry:
-                    data.setdefault(str(entry["path"]), str(entry["digest"]))
-                    if kind == "outs":
-                        found.setdefault(str(name), []).append(str(entry["path"]))
+    for name, stage in lock.stages.items():
+        for entry in (*stage.deps, *stage.outs):
+            data.setdefault(entry.path, entry.digest)
+        if stage.outs:
+            found[name] = [out.path for out in stage.outs]
     return found
 
 

@@ -30,8 +30,8 @@ from cairn.scm.git import Git
 if TYPE_CHECKING:  # the rest is imported where needed: `metrics diff` must start fast
     from cairn.objects.odb import ObjectDB
     from cairn.objects.tree import TreeEntry
+    from cairn.workspace.lockfile import LockFile
 
-LOCK_FILE = "cairn.lock"
 WORKSPACE = "workspace"
 POINTER_SUFFIX = ".cairn"
 SKIP_DIRS = frozenset({".git", ".cairn", "__pycache__", "node_modules"})
@@ -99,6 +99,13 @@ class Snapshot:
     def read(self, paths: Iterable[str]) -> dict[str, bytes]:
         """The contents of those `paths` that exist here."""
         raise NotImplementedError
+
+    def locks(self) -> list[LockFile]:
+        """Every cairn.lock here, parsed (a FormatError names a malformed one's line)."""
+        from cairn.workspace.lockfile import is_lock_path, loads
+
+        found = self.read(p for p in self.listing() if is_lock_path(p))
+        return [loads(data, path) for path, data in found.items()]
 
 
 class GitSnapshot(Snapshot):
@@ -200,7 +207,7 @@ def find_artifact(snap: Snapshot, path: str) -> Artifact:
     if blob is not None:
         return Artifact(path, size=len(blob), blob=blob)
     raise NotFoundError(f"{path} is not tracked at {snap.label}: no {path}{POINTER_SUFFIX} "
-                        f"or pointer file of a directory above it, no {LOCK_FILE} output, "
+                        "or pointer file of a directory above it, no cairn.lock output, "
                         "not in git; check the path and the revision")
 
 
@@ -227,12 +234,12 @@ def _from_pointers(snap: Snapshot, path: str) -> Artifact | None:
 
 
 def _from_locks(snap: Snapshot, path: str) -> Artifact | None:
-    locks = [p for p in snap.listing() if posixpath.basename(p) == LOCK_FILE]
-    for lock_path, data in snap.read(locks).items():
-        for out_path, digest, size, nfiles in lock_outs(data, lock_path):
-            hit = _match(out_path, path, digest, size, nfiles is not None)
-            if hit is not None:
-                return hit
+    for lock in snap.locks():
+        for stage in lock.stages.values():
+            for out in stage.outs:
+                hit = _match(out.path, path, out.digest, out.size, out.is_dir)
+                if hit is not None:
+                    return hit
     return None
 
 
@@ -243,16 +250,6 @@ def _match(tracked: str, path: str, digest: str, size: int, is_dir: bool) -> Art
     if is_dir and path.startswith(tracked + "/"):
         return Artifact(path, digest, size, True, inner=path[len(tracked) + 1:])
     return None
-
-
-def lock_outs(data: bytes, lock_path: str) -> Iterator[tuple[str, str, int, int | None]]:
-    """(project-relative path, digest, size, nfiles) of every output in a cairn.lock,
-    cached or not (a FormatError names the file and line of a malformed one)."""
-    from cairn.workspace.lockfile import loads
-
-    for stage in loads(data, lock_path).stages.values():
-        for out in stage.outs:
-            yield out.path, out.digest, out.size, out.nfiles
 
 
 # -- where the bytes are ---------------------------------------------------------------
