@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cairn.errors import UserError
 from cairn.pipeline.lock import LockedPath, LockedStage
 from cairn.pipeline.schema import Stage
 from cairn.workspace.project import Project
@@ -83,24 +82,9 @@ class Workspace:
     def params(self, stage: Stage) -> dict[str, dict[str, Any]]:
         """``{file: {key: value}}`` of the params `stage` uses (all keys of a file named
         without keys); UserError for a key the file does not have."""
-        from cairn.pipeline.params import load_params_file, lookup
+        from cairn.pipeline.params import stage_param_values
 
-        values: dict[str, dict[str, Any]] = {}
-        for ref in stage.params:
-            if ref.file not in self._params_files:
-                self._params_files[ref.file] = load_params_file(self.project.root, ref.file,
-                                                                stage.name)
-            params = self._params_files[ref.file]
-            found = values.setdefault(ref.file, {})
-            if ref.key is None:
-                found.update(params)
-                continue
-            try:
-                found[ref.key] = lookup(params, ref.key)
-            except KeyError:
-                raise UserError(f"unknown param '{ref.key}' in {ref.file} (stage {stage.name}); "
-                                f"add it to {ref.file} or fix the stage's params") from None
-        return values
+        return stage_param_values(self.project.root, stage, self._params_files)
 
     def inputs(self, stage: Stage) -> StageInputs:
         return StageInputs(tuple(self.path(d) for d in stage.deps), self.params(stage))

@@ -193,10 +193,11 @@ def load_params_file(root: Path, relpath: str, stage_name: str | None = None) ->
     return read_params(relpath, data, yaml_cache_dir(root))
 
 
-def stage_param_values(root: Path, stage: Stage) -> dict[str, dict[str, Any]]:
+def stage_param_values(root: Path, stage: Stage, files: dict[str, dict[str, Any]] | None = None
+                       ) -> dict[str, dict[str, Any]]:
     """``{file: {key: value}}`` for every param the stage names; a file listed without
-    keys gives all its top-level keys."""
-    files: dict[str, dict[str, Any]] = {}
+    keys gives all its top-level keys. `files` memoizes parsed params files across stages."""
+    files = {} if files is None else files
     values: dict[str, dict[str, Any]] = {}
     for ref in stage.params:
         if ref.file not in files:
