@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,6 +12,7 @@ from cairn.cli import output
 
 if TYPE_CHECKING:
     from cairn.pipeline.compare import Change
+    from cairn.pipeline.metrics import RevisionMetrics
 
 DEFAULT_PRECISION = 5  # DVC's: values and changes rounded to 5 decimal places
 EMPTY = "-"
@@ -23,6 +24,17 @@ all_option = click.option("--all", "all_keys", is_flag=True,
 precision_option = click.option("--precision", type=click.IntRange(0, 15),
                                 default=DEFAULT_PRECISION, show_default=True,
                                 help="Decimal places for values and changes.")
+
+
+def diff_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The arguments every `… diff` of two revisions takes: [A] [B] --all --json --md
+    --precision."""
+    for decorate in reversed((
+            click.argument("a_rev", required=False, metavar="[A]"),
+            click.argument("b_rev", required=False, metavar="[B]"),
+            all_option, json_option, md_option, precision_option)):
+        command = decorate(command)
+    return command
 
 
 def fmt(value: Any, precision: int) -> str:
@@ -73,6 +85,13 @@ def check_formats(as_json: bool, as_md: bool) -> None:
         raise click.UsageError("choose one of --json and --md")
 
 
+def warn_unreadable(found: Iterable[RevisionMetrics]) -> None:
+    """One warning per metrics file a revision lacks or cannot parse."""
+    for rev in found:
+        for why in rev.errors.values():
+            output.warn(why)
+
+
 # -- params -----------------------------------------------------------------------------
 
 
@@ -82,12 +101,7 @@ def params() -> None:
 
 
 @params.command("diff")
-@click.argument("a_rev", required=False, metavar="[A]")
-@click.argument("b_rev", required=False, metavar="[B]")
-@all_option
-@json_option
-@md_option
-@precision_option
+@diff_options
 def params_diff(a_rev: str | None, b_rev: str | None, all_keys: bool, as_json: bool,
                 as_md: bool, precision: int) -> None:
     """Params that differ between revisions A and B (default: HEAD and the workspace)."""
@@ -120,9 +134,7 @@ def metrics_show(all_tags: bool, as_json: bool, as_md: bool, precision: int) -> 
     check_formats(as_json, as_md)
     with open_revisions() as revs:
         found = do_show(revs, all_tags=all_tags)
-    for rev in found:
-        for why in rev.errors.values():
-            output.warn(why)
+    warn_unreadable(found)
     if as_json:
         output.emit_json({r.label: {path: {k: plain(v, precision) for k, v in values.items()}
                                     for path, values in r.metrics.items()} for r in found})
@@ -140,12 +152,7 @@ def metrics_show(all_tags: bool, as_json: bool, as_md: bool, precision: int) -> 
 
 
 @metrics.command("diff")
-@click.argument("a_rev", required=False, metavar="[A]")
-@click.argument("b_rev", required=False, metavar="[B]")
-@all_option
-@json_option
-@md_option
-@precision_option
+@diff_options
 def metrics_diff(a_rev: str | None, b_rev: str | None, all_keys: bool, as_json: bool,
                  as_md: bool, precision: int) -> None:
     """Metrics that differ between revisions A and B (default: HEAD and the workspace)."""
@@ -155,9 +162,7 @@ def metrics_diff(a_rev: str | None, b_rev: str | None, all_keys: bool, as_json: 
     check_formats(as_json, as_md)
     with open_revisions() as revs:
         result = do_diff(revs, a_rev, b_rev, all_keys)
-    for rev in (result.old, result.new):
-        for why in rev.errors.values():
-            output.warn(why)
+    warn_unreadable((result.old, result.new))
     show_changes(result.changes, "Metric", result.old.label, result.new.label, precision,
                  as_json, as_md)
 
