@@ -7,25 +7,7 @@ from typing import Any
 import click
 
 from cairn.cli import output
-
-_JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
-
-def _client() -> Any:
-    from cairn.registry.client import Client
-
-    return Client()
-
-
-def _when(ms: int | None) -> str:
-    from cairn.registry.history import format_ms
-
-    return format_ms(ms)
-
-
-def _day(ms: int | None) -> str:
-    """Short enough for a table column: local date and minute."""
-    return _when(ms)[:16].replace("T", " ")
+from cairn.cli._client import day, json_option, open_client, when
 
 
 @click.group()
@@ -35,12 +17,12 @@ def models() -> None:
 
 @models.command("list")
 @click.option("--filter", "filter_string", default="", help="E.g. \"name LIKE 'fraud%'\".")
-@_JSON
+@json_option
 def models_list(filter_string: str, as_json: bool) -> None:
     """List registered models with the versions holding each stage."""
     from cairn.registry.views import model_dict, stages_held
 
-    found = _client().search_registered_models(filter_string, max_results=1000)
+    found = open_client().search_registered_models(filter_string, max_results=1000)
     if as_json:
         output.emit_json([model_dict(m) for m in found])
         return
@@ -49,7 +31,7 @@ def models_list(filter_string: str, as_json: bool) -> None:
         return
     output.table(["name", "latest", "stages", "aliases", "updated"],
                  [(m.name, max((f"v{mv.version}" for mv in m.latest_versions), default="-"),
-                   stages_held(m), _aliases(m.aliases), _day(m.last_updated_timestamp))
+                   stages_held(m), _aliases(m.aliases), day(m.last_updated_timestamp))
                   for m in found])
 
 
@@ -59,12 +41,12 @@ def _aliases(aliases: dict[str, int]) -> str:
 
 @models.command("show")
 @click.argument("name")
-@_JSON
+@json_option
 def models_show(name: str, as_json: bool) -> None:
     """A registered model: description, tags, aliases and its versions."""
     from cairn.registry.views import model_dict, version_dict, versions_of
 
-    client = _client()
+    client = open_client()
     model = client.get_registered_model(name)
     versions = versions_of(client, name)
     if as_json:
@@ -90,12 +72,12 @@ def _versions_table(versions: list[Any]) -> None:
 @click.argument("name")
 @click.option("--filter", "filter_string", default="",
               help="E.g. \"current_stage = 'Production'\" or \"alias = 'champion'\".")
-@_JSON
+@json_option
 def models_versions(name: str, filter_string: str, as_json: bool) -> None:
     """The versions of model NAME, newest first."""
     from cairn.registry.views import version_dict, versions_of
 
-    versions = versions_of(_client(), name, filter_string)
+    versions = versions_of(open_client(), name, filter_string)
     if as_json:
         output.emit_json([version_dict(v) for v in versions])
         return
@@ -107,15 +89,15 @@ def models_versions(name: str, filter_string: str, as_json: bool) -> None:
 @click.option("-n", "--name", required=True, help="The registered model's name.")
 @click.option("-t", "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A version tag.")
 @click.option("-d", "--description", default="", help="A description of this version.")
-@_JSON
+@json_option
 def models_register(source: str, name: str, tags: tuple[str, ...], description: str,
                     as_json: bool) -> None:
     """Register SOURCE (runs:/ID/PATH, models:/…, a directory, a file or a tracked path)
     as the next version of NAME."""
     from cairn.registry.views import version_dict
 
-    mv = _client().create_model_version(name, source, tags=_pairs(tags),
-                                        description=description)
+    mv = open_client().create_model_version(name, source, tags=_pairs(tags),
+                                            description=description)
     if as_json:
         output.emit_json(version_dict(mv))
         return
@@ -139,13 +121,13 @@ def _pairs(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--archive-existing", is_flag=True,
               help="Archive the versions now in that stage, in the same transaction.")
 @click.option("--reason", default="", help="Why; kept in the audit log.")
-@_JSON
+@json_option
 def models_promote(name: str, version: str, stage: str, archive_existing: bool, reason: str,
                    as_json: bool) -> None:
     """Move VERSION of model NAME to a stage."""
     from cairn.registry.views import promote, version_dict
 
-    done = promote(_client(), name, version, stage, archive_existing, reason)
+    done = promote(open_client(), name, version, stage, archive_existing, reason)
     mv = done.version
     if as_json:
         output.emit_json({"version": version_dict(mv), "previous_stage": done.previous_stage,
@@ -162,11 +144,11 @@ def models_promote(name: str, version: str, stage: str, archive_existing: bool, 
 @click.argument("alias")
 @click.argument("version", required=False)
 @click.option("--delete", is_flag=True, help="Remove the alias instead.")
-@_JSON
+@json_option
 def models_alias(name: str, alias: str, version: str | None, delete: bool,
                  as_json: bool) -> None:
     """Point ALIAS of model NAME at VERSION (models:/NAME@ALIAS), or --delete it."""
-    client = _client()
+    client = open_client()
     if delete:
         client.delete_registered_model_alias(name, alias)
         message, target = f"Removed alias {alias!r} of {name!r}.", None
@@ -186,14 +168,14 @@ def models_alias(name: str, alias: str, version: str | None, delete: bool,
 @click.argument("name")
 @click.option("--stage", help="With --at: which version held this stage.")
 @click.option("--at", "at", help="A date (YYYY-MM-DD, its end) or date-time; with --stage.")
-@_JSON
+@json_option
 def models_history(name: str, stage: str | None, at: str | None, as_json: bool) -> None:
     """The audit log of model NAME; or, with --stage and --at, who held a stage then."""
     from dataclasses import asdict
 
     from cairn.registry.history import history, holders_at, parse_moment
 
-    store = _client().store
+    store = open_client().store
     if stage or at:
         moment = parse_moment(at or "now")
         held = holders_at(store, name, stage or "Production", moment)
@@ -201,24 +183,24 @@ def models_history(name: str, stage: str | None, at: str | None, as_json: bool) 
             output.emit_json(asdict(held))
             return
         if not held.versions:
-            output.echo(f"No version of {name!r} was in {held.stage} at {_when(moment)}.")
+            output.echo(f"No version of {name!r} was in {held.stage} at {when(moment)}.")
         for v in held.versions:
-            output.echo(f"{name!r} v{v} held {held.stage} at {_when(moment)} "
-                        f"(since {_when(held.since[v])}).")
+            output.echo(f"{name!r} v{v} held {held.stage} at {when(moment)} "
+                        f"(since {when(held.since[v])}).")
         return
     entries = history(store, name)
     if as_json:
         output.emit_json([asdict(e) for e in entries])
         return
     output.table(["when", "version", "action", "from", "to", "who", "reason"],
-                 [(_day(e.timestamp), "-" if e.version is None else f"v{e.version}", e.action,
+                 [(day(e.timestamp), "-" if e.version is None else f"v{e.version}", e.action,
                    e.from_value or "-", e.to_value or "-", e.user_id or "-", e.reason or "")
                   for e in entries])
 
 
 @models.command("lineage")
 @click.argument("uri")
-@_JSON
+@json_option
 def models_lineage(uri: str, as_json: bool) -> None:
     """The whole chain behind a model: git commit, data, params, stage, run, metrics,
     registry transitions."""
@@ -252,7 +234,7 @@ def _show_lineage(chain: dict[str, Any]) -> None:
     rows += [(f"data {path}", digest[:16]) for path, digest in sorted(chain["data"].items())]
     rows += [(f"param {k}", str(v)) for k, v in sorted(chain["params"].items())]
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(chain["metrics"].items())]
-    rows += [(f"{_when(t['timestamp'])}", f"{t['action']} v{t['version']}: "
+    rows += [(f"{when(t['timestamp'])}", f"{t['action']} v{t['version']}: "
               f"{t['from_value'] or '-'} → {t['to_value'] or '-'} by {t['user_id'] or '-'}"
               + (f" ({t['reason']})" if t["reason"] else ""))
              for t in chain["transitions"]]

@@ -7,32 +7,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cairn.cli import output
+from cairn.cli._client import day, json_option, open_client, when
 
 if TYPE_CHECKING:
     from cairn.store.entities import Experiment, Run
 
-COMMANDS: list[click.Command] = []
 
-# ===== runs and experiments (owner: helper TRACK) =====================================
-
-_JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
-
-def _client() -> Any:
-    from cairn.registry.client import Client
-
-    return Client()
-
-
-def _when(ms: int | None) -> str:
-    from cairn.registry.history import format_ms
-
-    return format_ms(ms)
-
-
-def _day(ms: int | None) -> str:
-    """Short enough for a table column: local date and minute."""
-    return _when(ms)[:16].replace("T", " ")
+# -- runs and experiments ---------------------------------------------------------------
 
 
 def _run_json(run: Run) -> dict[str, Any]:
@@ -54,13 +35,13 @@ def runs() -> None:
 @click.option("--order-by", multiple=True, help="E.g. 'metrics.f1 DESC' (repeatable).")
 @click.option("--max", "max_results", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--deleted", is_flag=True, help="Show deleted runs instead.")
-@_JSON
+@json_option
 def runs_list(experiment_names: tuple[str, ...], filter_string: str, order_by: tuple[str, ...],
               max_results: int, deleted: bool, as_json: bool) -> None:
     """List runs, newest first (or as --order-by says)."""
     from cairn.tracking.queries import experiments_named, search_runs
 
-    client = _client()
+    client = open_client()
     experiments = experiments_named(client.store, experiment_names)
     found = search_runs(client.store, list(experiments), filter_string, order_by, max_results,
                         deleted)
@@ -75,18 +56,18 @@ def runs_list(experiment_names: tuple[str, ...], filter_string: str, order_by: t
         by_experiment.setdefault(r.info.experiment_id, []).append(r)
     for experiment_id, group in by_experiment.items():
         output.table(["run id", "status", "started", "name"],
-                     [(r.info.run_id, r.info.status, _day(r.info.start_time), r.info.run_name)
+                     [(r.info.run_id, r.info.status, day(r.info.start_time), r.info.run_name)
                       for r in group], title=f"experiment {experiments[experiment_id].name!r}")
 
 
 @runs.command("show")
 @click.argument("run_id")
-@_JSON
+@json_option
 def runs_show(run_id: str, as_json: bool) -> None:
     """A run's info, params, metrics, tags, lineage and artifacts."""
     from cairn.tracking.queries import run_details
 
-    client = _client()
+    client = open_client()
     details = run_details(client.store, run_id)
     if as_json:
         output.emit_json(details)
@@ -94,8 +75,8 @@ def runs_show(run_id: str, as_json: bool) -> None:
     info = details["info"]
     output.echo(f"Run {info['run_id']} ({info['run_name']}) in experiment "
                 f"{details['experiment']!r}: {info['status']}, started "
-                f"{_when(info['start_time'])}" +
-                (f", ended {_when(info['end_time'])}" if info["end_time"] else ""))
+                f"{when(info['start_time'])}" +
+                (f", ended {when(info['end_time'])}" if info["end_time"] else ""))
     for title in ("params", "metrics", "tags", "lineage"):
         rows = sorted(details[title].items())
         if rows:
@@ -113,12 +94,12 @@ def _short(value: object, width: int = 100) -> str:
 
 @runs.command("compare")
 @click.argument("run_ids", nargs=-1, required=True)
-@_JSON
+@json_option
 def runs_compare(run_ids: tuple[str, ...], as_json: bool) -> None:
     """Params and metrics of several runs side by side (differences marked with *)."""
     from cairn.tracking.queries import compare_runs
 
-    table = compare_runs(_client().store, run_ids)
+    table = compare_runs(open_client().store, run_ids)
     if as_json:
         output.emit_json(table)
         return
@@ -134,19 +115,19 @@ def runs_compare(run_ids: tuple[str, ...], as_json: bool) -> None:
 
 @runs.command("delete")
 @click.argument("run_id")
-@_JSON
+@json_option
 def runs_delete(run_id: str, as_json: bool) -> None:
     """Mark a run deleted (restore it with `cairn runs restore`)."""
-    _client().delete_run(run_id)
+    open_client().delete_run(run_id)
     _done(as_json, {"run_id": run_id, "lifecycle_stage": "deleted"}, f"Deleted run {run_id}.")
 
 
 @runs.command("restore")
 @click.argument("run_id")
-@_JSON
+@json_option
 def runs_restore(run_id: str, as_json: bool) -> None:
     """Bring back a deleted run."""
-    _client().restore_run(run_id)
+    open_client().restore_run(run_id)
     _done(as_json, {"run_id": run_id, "lifecycle_stage": "active"}, f"Restored run {run_id}.")
 
 
@@ -170,36 +151,33 @@ def _experiment_json(e: Experiment) -> dict[str, Any]:
 
 @experiments.command("list")
 @click.option("--deleted", is_flag=True, help="Show deleted experiments instead.")
-@_JSON
+@json_option
 def experiments_list(deleted: bool, as_json: bool) -> None:
     """List experiments."""
     from cairn.store.base import ACTIVE_ONLY, DELETED_ONLY
 
-    found = _client().search_experiments(DELETED_ONLY if deleted else ACTIVE_ONLY)
+    found = open_client().search_experiments(DELETED_ONLY if deleted else ACTIVE_ONLY)
     if as_json:
         output.emit_json([_experiment_json(e) for e in found])
         return
     output.table(["id", "name", "created"],
-                 [(e.experiment_id, e.name, _when(e.creation_time)) for e in found])
+                 [(e.experiment_id, e.name, when(e.creation_time)) for e in found])
 
 
 @experiments.command("create")
 @click.argument("name")
-@_JSON
+@json_option
 def experiments_create(name: str, as_json: bool) -> None:
     """Create an experiment called NAME."""
-    experiment_id = _client().create_experiment(name)
+    experiment_id = open_client().create_experiment(name)
     if as_json:
         output.emit_json({"experiment_id": experiment_id, "name": name})
         return
     output.echo(f"Created experiment {name!r} with id {experiment_id}.")
 
 
-COMMANDS.extend([runs, experiments])
-# ===== end of runs and experiments ====================================================
+# -- db: schema migrations of the metadata database -------------------------------------
 
-
-# ===== db: schema migrations of the metadata database (owner: helper STORE) ==========
 
 def _tracking_uri(uri: str | None) -> str:
     if uri:
@@ -221,7 +199,6 @@ def db_upgrade(uri: str | None) -> None:
 
     URI: sqlite:///PATH, a file path or postgresql://USER@HOST/DB; default: the
     current tracking URI."""
-    from cairn.cli import output
     from cairn.store.open import upgrade
 
     target = _tracking_uri(uri)
@@ -234,12 +211,11 @@ def db_upgrade(uri: str | None) -> None:
 
 @db.command("current")
 @click.argument("uri", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 def db_current(uri: str | None, as_json: bool) -> None:
     """Show the database's schema revision and the newest this Cairn knows.
 
     URI: as for `cairn db upgrade`; default: the current tracking URI."""
-    from cairn.cli import output
     from cairn.store.open import current
 
     target = _tracking_uri(uri)
@@ -252,5 +228,4 @@ def db_current(uri: str | None, as_json: bool) -> None:
     output.echo(f"{target}: revision {revision or '(empty)'}, newest {head} ({state})")
 
 
-COMMANDS.append(db)
-# ===== end of db ======================================================================
+COMMANDS: list[click.Command] = [runs, experiments, db]
