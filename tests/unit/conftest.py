@@ -1,4 +1,4 @@
-"""Tracking tests run on every MetadataStore (SQLite, and PostgreSQL when installed)."""
+"""Fixtures shared by the unit tests of several packages (tracking, registry)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from cairn.tracking import fluent
 
 @pytest.fixture
 def tracking(store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh store as the tracking URI, outside any project; no run active."""
+    """A fresh store as the tracking URI, outside any project; no run active.
+
+    Runs on every MetadataStore `store_uri` gives (SQLite, and PostgreSQL when installed).
+    """
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
