@@ -100,14 +100,14 @@ def _summary(stage: Stage) -> str:
               help="The targets and what depends on them (default: and what they depend on).")
 def dag(targets: tuple[str, ...], fmt: str, downstream: bool) -> None:
     """Show the stage graph: all stages, or TARGETS with their upstream stages."""
-    from cairn.pipeline.graph import build_graph
+    from cairn.pipeline.graph import build_graph, cwd_base
     from cairn.pipeline.schema import load_pipeline
     from cairn.repo import Repo
 
     root = Repo.find().root
     graph = build_graph(load_pipeline(root), root, check_missing=False)
     if targets:
-        graph = graph.subgraph(list(targets), downstream)
+        graph = graph.subgraph(list(targets), downstream, cwd_base(root))
     if not graph.stages:
         output.warn("the pipeline has no stages; add one with `cairn stage add`")
         return

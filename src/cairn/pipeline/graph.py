@@ -36,30 +36,32 @@ class Graph:
         """The stages depending on `stage`'s outputs, in pipeline order."""
         return [self.stages[n] for n in self.consumers[stage.name]]
 
-    def select(self, targets: Iterable[str]) -> list[Stage]:
+    def select(self, targets: Iterable[str], base: str = "") -> list[Stage]:
         """Stages named by a user: a stage name (``train``, ``dvc.yaml:train``,
         ``sub/dvc.yaml:train``), a foreach/matrix group (``train`` for ``train@…``), a
-        pipeline file (all its stages) or an output path (its producer)."""
+        pipeline file (all its stages) or an output path (its producer). `base`: the
+        directory the user typed them in (see `cwd_base`)."""
         chosen: dict[str, Stage] = {}
         for target in targets:
-            found = self._find(target)
+            found = next((f for t in _as_typed_in(target, base) if (f := self._find(t))), [])
             if not found:
                 raise NotFoundError(self._unknown(target))
             chosen.update((s.name, s) for s in found)
         return list(chosen.values())
 
-    def stages_to_run(self, targets: list[str], downstream: bool = False) -> list[Stage]:
+    def stages_to_run(self, targets: list[str], downstream: bool = False,
+                      base: str = "") -> list[Stage]:
         """In dependency order: every stage when no targets; else the targets with all
         they depend on, or with `downstream`, the targets and all that depends on them."""
         if not targets:
             return list(self.stages.values())
         edges = self.consumers if downstream else self.producers
-        wanted = self._closure([s.name for s in self.select(targets)], edges)
+        wanted = self._closure([s.name for s in self.select(targets, base)], edges)
         return [s for name, s in self.stages.items() if name in wanted]
 
-    def subgraph(self, targets: list[str], downstream: bool = False) -> Graph:
+    def subgraph(self, targets: list[str], downstream: bool = False, base: str = "") -> Graph:
         """The part of the graph `stages_to_run` would run (for `cairn dag TARGET`)."""
-        kept = {s.name: s for s in self.stages_to_run(targets, downstream)}
+        kept = {s.name: s for s in self.stages_to_run(targets, downstream, base)}
         return Graph(kept, {n: [p for p in self.producers[n] if p in kept] for n in kept},
                      {n: [c for c in self.consumers[n] if c in kept] for n in kept})
 
@@ -116,6 +118,25 @@ class Graph:
                     seen.add(nxt)
                     todo.append(nxt)
         return seen
+
+
+def cwd_base(root: Path) -> str:
+    """The current directory relative to `root` ("" at the root or outside it)."""
+    rel = os.path.relpath(Path.cwd().absolute(), root.absolute())
+    return "" if rel == "." or rel.startswith("..") else Path(rel).as_posix()
+
+
+def _as_typed_in(target: str, base: str) -> list[str]:
+    """What `target` may mean when typed in the directory `base`, most likely first: as
+    DVC does, relative to that directory (`train` is `base/dvc.yaml:train`, `out.txt` is
+    `base/out.txt`); then as seen from the root, so root-relative names work anywhere."""
+    if not base:
+        return [target]
+    head, sep, rest = target.rpartition(":")
+    if sep and head.rpartition("/")[2] in PIPELINE_FILES:
+        return [f"{posixpath.normpath(posixpath.join(base, head))}:{rest}", target]
+    return [*(f"{base}/{name}:{target}" for name in PIPELINE_FILES),
+            posixpath.normpath(posixpath.join(base, target)), target]
 
 
 def build_graph(pipeline: Pipeline, root: Path, check_missing: bool = True) -> Graph:

@@ -79,7 +79,7 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
     running stage before its command starts). `command_stdout` redirects the commands'
     standard output (e.g. to stderr, under --json). `pull`: a stage about to run also
     looks for its run-cache entry on the remote (`remote`, else the default)."""
-    from cairn.pipeline.graph import build_graph
+    from cairn.pipeline.graph import build_graph, cwd_base
     from cairn.pipeline.schema import load_pipeline
 
     pipeline = pipeline or load_pipeline(project.root)
@@ -87,7 +87,7 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
         raise NotFoundError(f"no stages to reproduce: {project.root} has no cairn.yaml or "
                             "dvc.yaml; add one with `cairn stage add -n NAME … CMD`")
     graph = build_graph(pipeline, project.root)
-    plan = graph.stages_to_run(list(targets), downstream)
+    plan = graph.stages_to_run(list(targets), downstream, cwd_base(project.root))
     upstream = {s.name: {u.name for u in graph.upstream(s)} for s in plan}
     ws = Workspace(project)
     _check_params(ws, plan)
