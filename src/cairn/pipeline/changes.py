@@ -98,23 +98,27 @@ def reasons_to_run(stage: Stage, locked: LockedStage | None, inputs: StageInputs
     if locked is None:
         return ["never run before"]
     reasons = [] if tuple(stage.cmd) == locked.cmd else ["cmd changed"]
-    reasons += _dep_reasons(stage, locked, inputs)
+    reasons += _path_reasons("dep", list(zip(stage.deps, inputs.deps, strict=True)), locked.deps)
     reasons += _param_reasons(locked.params, inputs.params)
-    reasons += _out_reasons(stage, locked, ws)
+    reasons += _path_reasons("out", [(o.path, ws.path(o.path)) for o in stage.outs], locked.outs)
     return reasons
 
 
-def _dep_reasons(stage: Stage, locked: LockedStage, inputs: StageInputs) -> list[str]:
+def _path_reasons(kind: str, declared: list[tuple[str, LockedPath | None]],
+                  locked: tuple[LockedPath, ...]) -> list[str]:
+    """Declared paths (as they are now) missing, added or changed since `locked`; then
+    the locked ones no longer declared."""
     reasons = []
-    for rel, now in zip(stage.deps, inputs.deps, strict=True):
-        before = locked.dep(rel)
+    for rel, now in declared:
+        before = next((p for p in locked if p.path == rel), None)
         if now is None:
-            reasons.append(f"dep {rel} missing")
+            reasons.append(f"{kind} {rel} missing")
         elif before is None:
-            reasons.append(f"dep {rel} added")
+            reasons.append(f"{kind} {rel} added")
         elif before.digest != now.digest:
-            reasons.append(f"dep {rel} changed")
-    reasons += [f"dep {d.path} removed" for d in locked.deps if d.path not in stage.deps]
+            reasons.append(f"{kind} {rel} changed")
+    names = {rel for rel, _ in declared}
+    reasons += [f"{kind} {p.path} removed" for p in locked if p.path not in names]
     return reasons
 
 
@@ -143,22 +147,6 @@ def _show(value: Any) -> str:
     from cairn.pipeline.lock import _value
 
     return _value(value)
-
-
-def _out_reasons(stage: Stage, locked: LockedStage, ws: Workspace) -> list[str]:
-    reasons = []
-    for out in stage.outs:
-        before = locked.out(out.path)
-        now = ws.path(out.path)
-        if now is None:
-            reasons.append(f"out {out.path} missing")
-        elif before is None:
-            reasons.append(f"out {out.path} added")
-        elif before.digest != now.digest:
-            reasons.append(f"out {out.path} changed")
-    declared = {o.path for o in stage.outs}
-    reasons += [f"out {o.path} removed" for o in locked.outs if o.path not in declared]
-    return reasons
 
 
 def outs_state(stage: Stage, ws: Workspace) -> tuple[LockedPath, ...]:
