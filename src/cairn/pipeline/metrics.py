@@ -16,8 +16,7 @@ from typing import Any
 
 from cairn.errors import CairnError, FormatError
 from cairn.pipeline.compare import Change, Revisions, diff, flatten
-from cairn.workspace.get import Snapshot
-from cairn.workspace.lockfile import LOCK_NAME
+from cairn.workspace.snapshot import Snapshot
 
 Metrics = dict[str, dict[str, Any]]  # metrics file → {dotted key: value}
 
@@ -66,7 +65,7 @@ def read_cached(revs: Revisions, snap: Snapshot, paths: list[str], errors: dict[
     for path in paths:
         digest = digests.get(path)
         if digest is None:
-            errors[path] = f"{path} is neither in git nor recorded in {LOCK_NAME} at {snap.label}"
+            errors[path] = f"{path} is neither in git nor recorded in cairn.lock at {snap.label}"
             continue
         for odb in odbs:
             try:

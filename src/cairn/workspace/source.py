@@ -1,0 +1,227 @@
+"""Where `cairn get` and `cairn.api.open` read from: the repository (the one here, a
+local path, or a temporary clone of a git URL) and the objects it names — from a local
+cache, else from the repository's default remote as configured at that revision.
+
+Every object is verified against its digest. Objects fetched from a remote land in a
+scratch directory that is deleted afterwards: no workspace or cache is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cairn.config import Config
+from cairn.errors import IntegrityError, ObjectNotFound, UserError
+from cairn.repo import DOT_DIR, find_git_root
+from cairn.scm.git import Git
+from cairn.workspace.snapshot import BlobReader, GitSnapshot, Snapshot, WorkspaceSnapshot
+
+if TYPE_CHECKING:  # the rest is imported where needed: `metrics diff` must start fast
+    from cairn.objects.odb import ObjectDB
+
+
+# -- the objects -----------------------------------------------------------------------
+
+
+class ObjectSource:
+    """Objects by digest: local caches first, then a remote (connected only if needed).
+
+    Objects from the remote are kept in a scratch database that `close` deletes.
+    """
+
+    def __init__(self, caches: list[ObjectDB], config: Config | None, remote: str | None,
+                 where: str) -> None:
+        self.caches, self.config, self.remote_name, self.where = caches, config, remote, where
+        self._scratch: ObjectDB | None = None
+        self._scratch_dir: str | None = None
+        self._remote: Any = None
+
+    def path(self, oid: str) -> str:
+        """A local file holding the verified bytes of `oid`."""
+        return self.paths([oid])[oid]
+
+    def paths(self, oids: Iterable[str]) -> dict[str, str]:
+        from cairn.objects.hashing import hash_file
+
+        found: dict[str, str] = {}
+        missing = []
+        for oid in dict.fromkeys(oids):
+            # A corrupt cache copy is passed over: the remote may still have a good one.
+            local = next((odb.object_path(oid) for odb in self.caches
+                          if odb.exists(oid) and hash_file(odb.object_path(oid)) == oid), None)
+            if local is not None:
+                found[oid] = local
+            else:
+                missing.append(oid)
+        found.update(self._download(missing))
+        return found
+
+    def read(self, oid: str) -> bytes:
+        with open(self.path(oid), "rb") as f:
+            return f.read()
+
+    def _download(self, oids: list[str]) -> dict[str, str]:
+        if not oids:
+            return {}
+        from cairn.remotes import transfer
+
+        remote = self._connect(oids[0])
+        scratch = self._scratch_db()
+        result = transfer.fetch(scratch, remote, oids, jobs=remote.jobs or 8)
+        for oid, error in result.failed.items():
+            if isinstance(error, IntegrityError):
+                raise error
+            raise ObjectNotFound(oid, f"the cache or remote {remote.name!r} ({self.where}); "
+                                      "push it from a clone that has it")
+        return {oid: scratch.object_path(oid) for oid in oids}
+
+    def _connect(self, oid: str) -> Any:
+        if self._remote is None:
+            from cairn.errors import RemoteError
+            from cairn.remotes.connect import configured_remote, connect
+
+            if self.config is None:
+                raise ObjectNotFound(oid, f"the cache ({self.where}), and there is no remote")
+            try:
+                found = configured_remote(self.config, self.remote_name)
+            except RemoteError as e:
+                raise ObjectNotFound(oid, f"the cache ({self.where}), and no remote to ask: "
+                                          f"{e}") from None
+            self._remote = connect(found.name, found.url, found.options, found.jobs)
+        return self._remote
+
+    def _scratch_db(self) -> ObjectDB:
+        import tempfile
+
+        from cairn.objects.odb import ObjectDB
+
+        if self._scratch is None:
+            self._scratch_dir = tempfile.mkdtemp(prefix="cairn-get-")
+            self._scratch = ObjectDB(Path(self._scratch_dir))
+        return self._scratch
+
+    def close(self) -> None:
+        import shutil
+
+        if self._scratch_dir is not None:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
+
+
+# -- the repository ----------------------------------------------------------------------
+
+
+class RevisionConfig(Config):
+    """A repository's config with its committed file as of a revision (remotes there)."""
+
+    def __init__(self, dot_dir: Path, committed: bytes | None) -> None:
+        super().__init__(dot_dir)
+        self.committed = committed
+
+    def layers(self) -> Iterator[dict[str, Any]]:
+        import tomllib
+
+        from cairn.config import env_layer, global_config_path, read_toml
+
+        if self.committed is not None:
+            try:
+                yield tomllib.loads(self.committed.decode())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                yield {}
+        assert self.dot_dir is not None
+        yield read_toml(self.dot_dir / "config.local.toml")
+        yield read_toml(global_config_path())
+        yield env_layer(self.environ)
+
+
+@dataclass
+class SourceRepo:
+    """The repository an artifact comes from: local (read in place) or a temporary clone."""
+
+    root: Path  # the project's directory
+    git: Git | None
+    reader: BlobReader | None
+    cloned: bool
+    caches: list[ObjectDB]
+
+    def snapshot(self, rev: str | None) -> Snapshot:
+        if rev is None and not self.cloned:
+            return WorkspaceSnapshot(self.root, self.git)
+        if self.git is None or self.reader is None:
+            raise UserError(f"--rev needs a git repository; {self.root} has none")
+        return GitSnapshot(self.git, self.reader, rev or "HEAD", self.root)
+
+    def config(self, snap: Snapshot) -> Config:
+        dot_dir = self.root / DOT_DIR
+        if isinstance(snap, WorkspaceSnapshot):
+            return Config(dot_dir)
+        return RevisionConfig(dot_dir, snap.read([f"{DOT_DIR}/config.toml"]).get(
+            f"{DOT_DIR}/config.toml"))
+
+
+def is_url(repo: str) -> bool:
+    return "://" in repo or (":" in repo.split("/")[0] and not os.path.exists(repo))
+
+
+@contextlib.contextmanager
+def open_repo(repo: str | None = None) -> Iterator[SourceRepo]:
+    """`repo`: None or "." (the repository here), a local path, or a git URL to clone."""
+    from cairn.objects.odb import ObjectDB
+    from cairn.repo import Repo
+
+    here = _here()
+    with contextlib.ExitStack() as stack:
+        if repo in (None, ".") or (repo is not None and not is_url(repo)):
+            root = here.root if repo in (None, ".") and here is not None \
+                else _local_root(repo or ".")
+            cloned = False
+        else:
+            assert repo is not None
+            root = _clone(repo, stack)
+            cloned = True
+        git_root = find_git_root(root)
+        git = Git(git_root) if git_root is not None else None
+        reader = BlobReader(git) if git is not None else None
+        if reader is not None:
+            stack.callback(reader.close)
+        caches = [Repo(root).cache_dir] if (root / DOT_DIR).is_dir() and not cloned else []
+        if here is not None and here.cache_dir not in caches:
+            caches.append(here.cache_dir)  # same content, same name: any cache will do
+        yield SourceRepo(root, git, reader, cloned, [ObjectDB(c) for c in caches])
+
+
+def _here() -> Any:
+    from cairn.errors import NotARepositoryError
+    from cairn.repo import Repo
+
+    try:
+        return Repo.find()
+    except NotARepositoryError:
+        return None
+
+
+def _local_root(repo: str) -> Path:
+    root = Path(repo).expanduser().resolve()
+    if not root.is_dir():
+        raise UserError(f"{repo}: no such repository directory; give a path or a git URL")
+    if not (root / DOT_DIR).is_dir() and find_git_root(root) is None:
+        raise UserError(f"{repo}: neither a Cairn nor a git repository")
+    return root
+
+
+def _clone(url: str, stack: contextlib.ExitStack) -> Path:
+    import tempfile
+
+    tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cairn-clone-"))
+    dest = Path(tmp) / "repo"
+    proc = subprocess.run(["git", "clone", "--no-checkout", "--quiet", url, str(dest)],
+                          capture_output=True, check=False)
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise UserError(f"cannot clone {url}: {lines[-1] if lines else 'git clone failed'}")
+    return dest
