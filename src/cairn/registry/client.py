@@ -217,8 +217,11 @@ class Client:
 
     def update_model_version(self, name: str, version: int | str,
                              description: str | None = None) -> ModelVersion:
+        if description is None:  # as MLflow: never erase the text by omission
+            raise UserError(f"nothing to update on model '{name}' version {version}: "
+                            "pass description=\"...\" (\"\" clears it)")
         return self.store.update_model_version(
-            name, version_number(version), description or "")
+            name, version_number(version), description, lineage.current_user())
 
     def delete_model_version(self, name: str, version: int | str) -> None:
         self.store.delete_model_version(name, version_number(version), lineage.current_user())

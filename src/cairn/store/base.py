@@ -158,7 +158,8 @@ class MetadataStore(ABC):
     def get_model_version(self, name: str, version: int) -> ModelVersion: ...
 
     @abstractmethod
-    def update_model_version(self, name: str, version: int, description: str) -> ModelVersion:
+    def update_model_version(self, name: str, version: int, description: str,
+                             user_id: str = "") -> ModelVersion:
         ...
 
     @abstractmethod

@@ -173,13 +173,14 @@ class RegistryStore(MetadataStore):
         with transaction(self._engine, write=False) as conn:
             return _versions(conn, [_version_row(conn, name, version)])[0]
 
-    def update_model_version(self, name: str, version: int, description: str) -> ModelVersion:
+    def update_model_version(self, name: str, version: int, description: str,
+                             user_id: str = "") -> ModelVersion:
         with transaction(self._engine, write=True, durable=True) as conn:
             row = _version_row(conn, name, version)
             conn.execute(mv.update().where(mv.c.model_id == row.model_id,
                                            mv.c.version == row.version)
                          .values(description=description, last_updated_time=now_ms()))
-            _audit(conn, row.model_id, name, row.version, "update", None, None, "",
+            _audit(conn, row.model_id, name, row.version, "update", None, None, user_id,
                    details={"description": description})
             return _versions(conn, [_version_row(conn, name, version)])[0]
 
