@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cairn.cli import output
 from cairn.cli._client import day, json_option, open_client, when
+
+if TYPE_CHECKING:
+    from cairn.registry.history import StageHolders
+    from cairn.store.entities import AuditEntry
 
 
 @click.group()
@@ -181,17 +185,25 @@ def models_history(name: str, stage: str | None, at: str | None, as_json: bool) 
         held = holders_at(store, name, stage or "Production", moment)
         if as_json:
             output.emit_json(asdict(held))
-            return
-        if not held.versions:
-            output.echo(f"No version of {name!r} was in {held.stage} at {when(moment)}.")
-        for v in held.versions:
-            output.echo(f"{name!r} v{v} held {held.stage} at {when(moment)} "
-                        f"(since {when(held.since[v])}).")
+        else:
+            _show_holders(name, held, moment)
         return
     entries = history(store, name)
     if as_json:
         output.emit_json([asdict(e) for e in entries])
-        return
+    else:
+        _show_history(entries)
+
+
+def _show_holders(name: str, held: StageHolders, moment: int) -> None:
+    if not held.versions:
+        output.echo(f"No version of {name!r} was in {held.stage} at {when(moment)}.")
+    for v in held.versions:
+        output.echo(f"{name!r} v{v} held {held.stage} at {when(moment)} "
+                    f"(since {when(held.since[v])}).")
+
+
+def _show_history(entries: list[AuditEntry]) -> None:
     output.table(["when", "version", "action", "from", "to", "who", "reason"],
                  [(day(e.timestamp), "-" if e.version is None else f"v{e.version}", e.action,
                    e.from_value or "-", e.to_value or "-", e.user_id or "-", e.reason or "")

@@ -188,12 +188,8 @@ def stage_outs(root: Path, data: dict[str, str]) -> dict[str, list[str]]:
 
 
 def read_params(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    return _read_yaml(path)
-
-
-def _read_yaml(path: Path) -> Any:
+    """params.yaml parsed; None when absent or unreadable (recorded as absent rather than
+    failing the run)."""
     try:
         data = path.read_bytes()
     except OSError:
@@ -203,7 +199,7 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
-        return None  # unreadable: recorded as absent rather than failing the run
+        return None
 
 
 def json_tag(tags: dict[str, str], key: str) -> Any:
