@@ -5,7 +5,8 @@
 - ``models:/…``: the digest of that version (copying a version to another name);
 - a local directory or file: stored as objects first;
 - a Cairn-tracked path (``model.onnx`` with ``model.onnx.cairn``, or the pointer file
-  itself): the digest its pointer file records, which must be in the cache.
+  itself; or a cached out of a ``cairn.lock``): the digest its pointer file (or lock)
+  records, which must be in the cache.
 
 A single file is wrapped in a one-entry directory manifest: a model version is always
 a directory, so it loads the same way whatever it came from. A version registered
@@ -22,6 +23,7 @@ from cairn.store.entities import ModelVersion
 from cairn.tracking import artifacts, lineage
 from cairn.tracking.backend import Backend
 from cairn.workspace import pointer
+from cairn.workspace.lockfile import LOCK_NAME, LockedPath, read_lock
 
 
 def register(b: Backend, source: str, name: str, tags: dict[str, str],
@@ -55,6 +57,9 @@ def _local_digest(b: Backend, path: Path) -> str:
     ptr_path = path if path.name.endswith(pointer.SUFFIX) else pointer.pointer_path_for(path)
     if ptr_path.is_file():
         return _tracked_digest(b, ptr_path, path)
+    locked = _locked_out(b, path)
+    if locked is not None:  # a pipeline's out: what repro recorded, not what is on disk
+        return _cached_digest(b, locked.path, locked.digest, locked.size, locked.is_dir)
     if path.is_dir():
         return artifacts.store_dir(b.odb, path, path.name, "")[0].digest
     if path.is_file():
@@ -72,9 +77,29 @@ def _tracked_digest(b: Backend, ptr_path: Path, path: Path) -> str:
         names = ", ".join(o.path for o in ptr.outs)
         raise UserError(f"{ptr_path} tracks {names}; register one of them by its path")
     out = outs[0]
-    if not b.odb.exists(out.digest):
-        raise ObjectNotFound(out.digest, f"the cache ({out.path}: run `cairn pull {out.path}` "
-                                         "first)")
-    if out.is_dir:
-        return out.digest
-    return artifacts.wrap_file(b.odb, Path(out.path).name, out.digest, out.size)
+    return _cached_digest(b, out.path, out.digest, out.size, out.is_dir)
+
+
+def _locked_out(b: Backend, path: Path) -> LockedPath | None:
+    """The cached out at `path` that a cairn.lock in its directory or above records."""
+    if b.root is None:
+        return None
+    try:
+        rel = path.absolute().relative_to(b.root.absolute())
+    except ValueError:
+        return None
+    for directory in rel.parents:
+        lock = read_lock(b.root, (directory / LOCK_NAME).as_posix())
+        for stage in lock.stages.values():
+            out = stage.out(rel.as_posix())
+            if out is not None and out.cache:
+                return out
+    return None
+
+
+def _cached_digest(b: Backend, rel: str, digest: str, size: int, is_dir: bool) -> str:
+    if not b.odb.exists(digest):
+        raise ObjectNotFound(digest, f"the cache ({rel}: run `cairn pull {rel}` first)")
+    if is_dir:
+        return digest
+    return artifacts.wrap_file(b.odb, Path(rel).name, digest, size)
