@@ -13,16 +13,17 @@ from cairn.tracking.models import ModelInfo
 __all__ = ["load_model", "log_model", "save_model"]
 
 
-def log_model(onnx_model: Any, artifact_path: str = "model", *, input_example: Any = None,
+def log_model(onnx_model: Any, artifact_path: str | None = None, *, input_example: Any = None,
               signature: Any = None, registered_model_name: str | None = None,
               metadata: Mapping[str, Any] | None = None,
-              pip_requirements: list[str] | None = None) -> ModelInfo:
+              pip_requirements: list[str] | None = None,
+              name: str | None = None) -> ModelInfo:
     """Save an ``onnx.ModelProto`` into the active run's artifacts; optionally register."""
     def save(path: os.PathLike[str]) -> Any:
         return save_model(onnx_model, path, input_example=input_example, signature=signature,
                           metadata=metadata, pip_requirements=pip_requirements)
 
-    return log_and_register(save, artifact_path, registered_model_name)
+    return log_and_register(save, artifact_path, registered_model_name, name)
 
 
 def load_model(model_uri: str | os.PathLike[str], trusted: bool = False) -> Any:

@@ -20,13 +20,14 @@ __all__ = ["LoadedModel", "PythonModel", "PythonModelContext", "load_model", "lo
            "save_model"]
 
 
-def log_model(artifact_path: str = "model", *, python_model: Any,
+def log_model(artifact_path: str | None = None, *, python_model: Any,
               artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
               code_paths: Sequence[str | os.PathLike[str]] | None = None,
               input_example: Any = None, signature: Any = None,
               registered_model_name: str | None = None,
               metadata: Mapping[str, Any] | None = None,
-              pip_requirements: list[str] | None = None) -> ModelInfo:
+              pip_requirements: list[str] | None = None,
+              name: str | None = None) -> ModelInfo:
     """Save a generic Python model into the active run's artifacts; optionally register."""
     def save(path: os.PathLike[str]) -> Any:
         return save_model(path, python_model=python_model, artifacts=artifacts,
@@ -34,7 +35,7 @@ def log_model(artifact_path: str = "model", *, python_model: Any,
                           signature=signature, metadata=metadata,
                           pip_requirements=pip_requirements)
 
-    return log_and_register(save, artifact_path, registered_model_name)
+    return log_and_register(save, artifact_path, registered_model_name, name)
 
 
 def load_model(model_uri: str | os.PathLike[str], trusted: bool = False) -> LoadedModel:

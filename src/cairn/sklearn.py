@@ -17,10 +17,11 @@ from cairn.tracking.models import ModelInfo
 __all__ = ["load_model", "log_model", "save_model"]
 
 
-def log_model(sk_model: Any, artifact_path: str = "model", *, input_example: Any = None,
+def log_model(sk_model: Any, artifact_path: str | None = None, *, input_example: Any = None,
               signature: Any = None, registered_model_name: str | None = None,
               serialization_format: str = "skops", metadata: Mapping[str, Any] | None = None,
-              pip_requirements: list[str] | None = None) -> ModelInfo:
+              pip_requirements: list[str] | None = None,
+              name: str | None = None) -> ModelInfo:
     """Save `sk_model` into the active run's artifacts (a run starts if none is active);
     with `registered_model_name`, register it as that model's next version."""
     def save(path: os.PathLike[str]) -> Any:
@@ -28,7 +29,7 @@ def log_model(sk_model: Any, artifact_path: str = "model", *, input_example: Any
                           input_example=input_example, signature=signature,
                           metadata=metadata, pip_requirements=pip_requirements)
 
-    return log_and_register(save, artifact_path, registered_model_name)
+    return log_and_register(save, artifact_path, registered_model_name, name)
 
 
 def load_model(model_uri: str | os.PathLike[str], trusted: bool = False) -> Any:
