@@ -105,3 +105,18 @@ def test_metrics_show_of_an_unreadable_file_does_not_say_none_are_declared(repo:
     result = repo.cairn("metrics", "show", ok=False)
     assert "m.json:1: invalid JSON" in result.stderr
     assert "declare them" not in result.stderr
+
+
+def test_a_stage_whose_only_inputs_are_params_is_restored_from_the_run_cache(
+        repo: CliRepo) -> None:
+    # DVC counts params among a stage's deps: lr 1 -> 2 -> 1 restores the first run.
+    repo.write("cairn.yaml", "stages:\n  p:\n    cmd: echo ${lr} $(date +%N) > p.txt\n"
+                             "    params: [lr]\n    outs: [p.txt]\n")
+    repo.write("params.yaml", "lr: 1\n")
+    repo.cairn("repro")
+    first = (repo.root / "p.txt").read_text()
+    repo.write("params.yaml", "lr: 2\n")
+    repo.cairn("repro")
+    repo.write("params.yaml", "lr: 1\n")
+    assert "Restored stage 'p' from the run cache" in repo.cairn("repro").output
+    assert (repo.root / "p.txt").read_text() == first

@@ -44,10 +44,11 @@ class RunEntry:
 
 
 def cacheable(stage: Stage) -> bool:
-    """Only a stage with a command, deps and outs, none persistent, is cached (DVC's rule:
-    a persistent out depends on its own past, an always_changed stage on the world)."""
-    return bool(stage.cmd and stage.deps and stage.outs and not stage.always_changed
-                and not any(o.persist for o in stage.outs))
+    """Only a stage with a command, deps (files or params: DVC counts both) and outs, none
+    persistent, is cached (DVC's rule: a persistent out depends on its own past, an
+    always_changed stage on the world)."""
+    return bool(stage.cmd and (stage.deps or stage.params) and stage.outs
+                and not stage.always_changed and not any(o.persist for o in stage.outs))
 
 
 def stage_inputs(stage: Stage, deps: tuple[LockedPath, ...],
