@@ -120,3 +120,20 @@ def test_a_stage_whose_only_inputs_are_params_is_restored_from_the_run_cache(
     repo.write("params.yaml", "lr: 1\n")
     assert "Restored stage 'p' from the run cache" in repo.cairn("repro").output
     assert (repo.root / "p.txt").read_text() == first
+
+
+@pytest.mark.parametrize("args", [(), ("--downstream", "use")])
+def test_a_dep_missing_because_its_producer_did_not_run_names_that_stage(
+        repo: CliRepo, args: tuple[str, ...]) -> None:
+    # "add the stage that produces it" is the wrong advice when there is one.
+    repo.write("in.txt", "1\n")
+    repo.write("cairn.yaml", "stages:\n  fr:\n    cmd: cp in.txt fr.txt\n    deps: [in.txt]\n"
+                             "    outs: [fr.txt]\n    frozen: true\n"
+                             "  use:\n    cmd: cp fr.txt use.txt\n    deps: [fr.txt]\n"
+                             "    outs: [use.txt]\n")
+    result = repo.cairn("repro", *args, ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "its dep fr.txt does not exist" in result.stderr
+    assert "stage 'fr' produces it" in result.stderr
+    assert "add the stage" not in result.stderr

@@ -305,7 +305,7 @@ class _Run:
         missing = [rel for rel, now in zip(stage.deps, inputs.deps, strict=True) if now is None]
         if missing:
             self.failures.append(f"stage '{stage.name}' cannot run: its dep {missing[0]} does "
-                                 "not exist; create it or add the stage that produces it")
+                                 f"not exist; {self._missing_hint(missing[0])}")
             return StageResult(stage.name, "failed", [f"dep {missing[0]} missing"])
         from cairn.pipeline import runcache
 
@@ -315,6 +315,16 @@ class _Run:
                 return restored
         self._emit(StageResult(stage.name, "ran", reasons))
         return None
+
+    def _missing_hint(self, dep: str) -> str:
+        # Its producer exists but did not run: frozen, or left out by the targets.
+        producer = next((s for s in self.pipeline.stages.values() for o in s.outs
+                         if dep == o.path or dep.startswith(f"{o.path}/")
+                         or o.path.startswith(f"{dep}/")), None)
+        if producer is None:
+            return "create it or add the stage that produces it"
+        why = "is frozen; unfreeze it" if producer.frozen else "did not run; run it"
+        return f"stage '{producer.name}' produces it but {why} (or create the file)"
 
     def _commit_missing(self, stage: Stage, locked: LockedStage) -> None:
         odb = self.project.odb
