@@ -137,3 +137,19 @@ def test_a_dep_missing_because_its_producer_did_not_run_names_that_stage(
     assert "its dep fr.txt does not exist" in result.stderr
     assert "stage 'fr' produces it" in result.stderr
     assert "add the stage" not in result.stderr
+
+
+def test_exponent_floats_in_params_are_numbers_as_in_dvc(repo: CliRepo) -> None:
+    # `lr: 1e-3` is a float in YAML 1.2 (DVC's ruamel); PyYAML's YAML 1.1 made it a string:
+    # `${lr}` became "1e-3" where DVC writes 0.001, and params diff had no Change.
+    repo.write("params.yaml", "lr: 1e-3\nwd: 5E-4\n")
+    repo.write("cairn.yaml", "stages:\n  a:\n    cmd: echo ${lr} ${wd} > a.txt\n"
+                             "    params: [lr, wd]\n    outs: [a.txt]\n")
+    repo.cairn("repro")
+    assert (repo.root / "a.txt").read_text() == "0.001 0.0005\n"
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "one")
+    repo.write("params.yaml", "lr: 2e-3\nwd: 5E-4\n")
+    out = repo.cairn("params", "diff", "--json").output
+    assert '"diff": 0.001' in out
+    assert "param lr 0.001 → 0.002" in repo.cairn("repro", "--dry").output

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import marshal
 import os
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +37,12 @@ def loader() -> Any:
         return (yield from self.construct_yaml_map(node))
 
     Loader.add_constructor("tag:yaml.org,2002:map", construct_map)
+    # YAML 1.2 floats, as DVC's ruamel reads them: `lr: 1e-3` is 0.001, not a string.
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789."))
     return Loader
+
+
+_FLOAT_1_2 = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 
 
 class DuplicateKey(Exception):
@@ -76,7 +82,7 @@ def load(data: bytes | str, path: str, cache_dir: Path | None = None) -> Any:
     return doc
 
 
-_CACHE_FORMAT = b"cairn-yaml/1"  # change it when parsing changes what a document holds
+_CACHE_FORMAT = b"cairn-yaml/2"  # change it when parsing changes what a document holds
 _memo: dict[tuple[str, bytes], bytes] = {}
 
 
