@@ -36,6 +36,7 @@ from cairn.tracking.backend import set_tracking_uri as set_tracking_uri
 ENV_EXPERIMENT_NAME = "CAIRN_EXPERIMENT_NAME"
 ENV_EXPERIMENT_ID = "CAIRN_EXPERIMENT_ID"
 ENV_RUN_ID = "CAIRN_RUN_ID"
+MLFLOW_PARENT_RUN_TAG = "mlflow.parentRunId"
 
 _state_lock = threading.RLock()
 _active: list[ActiveRun] = []
@@ -138,6 +139,8 @@ def _create(b: Backend, experiment_id: str | None, run_name: str | None,
         all_tags = {k: v for k, v in parent.data.tags.items() if k.startswith("cairn.")
                     and k != lineage.PARENT_RUN_TAG}
         all_tags[lineage.PARENT_RUN_TAG] = parent.info.run_id
+        # code ported from MLflow finds a parent's children by MLflow's tag
+        all_tags[MLFLOW_PARENT_RUN_TAG] = parent.info.run_id
     else:
         all_tags = lineage.capture(b.root)
     all_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
