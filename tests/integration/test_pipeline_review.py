@@ -153,3 +153,14 @@ def test_exponent_floats_in_params_are_numbers_as_in_dvc(repo: CliRepo) -> None:
     out = repo.cairn("params", "diff", "--json").output
     assert '"diff": 0.001' in out
     assert "param lr 0.001 → 0.002" in repo.cairn("repro", "--dry").output
+
+
+def test_params_follow_yaml_1_2_core_as_in_dvc(repo: CliRepo) -> None:
+    # What DVC 3 (ruamel, YAML 1.2) writes for these values; YAML 1.1 read `on`/`yes` as
+    # true, 010 as 8 (octal), 0o10 as a string and 1:20 as 80 (base 60).
+    repo.write("params.yaml", "a: on\nb: yes\nc: 010\nd: 0o10\ne: 1:20\nf: .inf\ng: True\n")
+    repo.write("cairn.yaml", "stages:\n  s:\n    cmd: echo ${a} ${b} ${c} ${d} ${e} ${f} ${g}"
+                             " > o.txt\n    params: [a, b, c, d, e, f, g]\n    outs: [o.txt]\n")
+    repo.cairn("repro")
+    assert (repo.root / "o.txt").read_text() == "on yes 10 8 1:20 inf true\n"
+    assert "didn't change" in repo.cairn("repro").output

@@ -37,12 +37,36 @@ def loader() -> Any:
         return (yield from self.construct_yaml_map(node))
 
     Loader.add_constructor("tag:yaml.org,2002:map", construct_map)
-    # YAML 1.2 floats, as DVC's ruamel reads them: `lr: 1e-3` is 0.001, not a string.
-    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789."))
+    _use_yaml_1_2(Loader)
     return Loader
 
 
-_FLOAT_1_2 = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+# YAML 1.2 core schema, as DVC's ruamel reads dvc.yaml and params files: `lr: 1e-3` is
+# 0.001, `on`/`yes` are strings, 010 is ten, 0o10 is eight, 1:20 is a string (YAML 1.1,
+# PyYAML's rules, says a string, true, eight, a string and eighty).
+_CORE_1_2 = {
+    "tag:yaml.org,2002:bool": (r"(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    "tag:yaml.org,2002:int": (r"[-+]?(?:[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)$",
+                              "-+0123456789"),
+    "tag:yaml.org,2002:float": (r"[-+]?(?:(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?"
+                                r"|[0-9][0-9_]*[eE][-+]?[0-9]+|\.(?:inf|Inf|INF))$"
+                                r"|\.(?:nan|NaN|NAN)$", "-+0123456789."),
+}
+
+
+def _use_yaml_1_2(loader_class: Any) -> None:
+    loader_class.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in rules if tag not in _CORE_1_2]
+        for first, rules in loader_class.yaml_implicit_resolvers.items()}
+    for tag, (regexp, first) in _CORE_1_2.items():
+        loader_class.add_implicit_resolver(tag, re.compile(regexp), list(first))
+
+    def construct_int(self: Any, node: Any) -> int:
+        text = str(self.construct_scalar(node)).replace("_", "")
+        prefixed = text.lstrip("+-")[:2].lower() in ("0o", "0x", "0b")
+        return int(text, 0) if prefixed else int(text)  # 010 is ten, not octal
+
+    loader_class.add_constructor("tag:yaml.org,2002:int", construct_int)
 
 
 class DuplicateKey(Exception):
@@ -82,7 +106,7 @@ def load(data: bytes | str, path: str, cache_dir: Path | None = None) -> Any:
     return doc
 
 
-_CACHE_FORMAT = b"cairn-yaml/2"  # change it when parsing changes what a document holds
+_CACHE_FORMAT = b"cairn-yaml/3"  # change it when parsing changes what a document holds
 _memo: dict[tuple[str, bytes], bytes] = {}
 
 
