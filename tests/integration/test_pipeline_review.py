@@ -164,3 +164,15 @@ def test_params_follow_yaml_1_2_core_as_in_dvc(repo: CliRepo) -> None:
     repo.cairn("repro")
     assert (repo.root / "o.txt").read_text() == "on yes 10 8 1:20 inf true\n"
     assert "didn't change" in repo.cairn("repro").output
+
+
+def test_repro_without_targets_in_a_pipeline_directory_runs_that_pipeline(
+        subproject: CliRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As `dvc repro` in proj/ reproduces proj/dvc.yaml (and what it depends on), not the
+    # root's stages; where no pipeline file is, every stage as before.
+    monkeypatch.chdir(subproject.root / "proj")
+    assert would_run(subproject.cairn("repro", "-f", "--dry").output) == [
+        "proj/dvc.yaml:s1", "proj/dvc.yaml:s2"]
+    monkeypatch.chdir(subproject.root / "proj" / "x")
+    assert would_run(subproject.cairn("repro", "-f", "--dry").output) == [
+        "proj/dvc.yaml:s1", "proj/dvc.yaml:s2", "top"]

@@ -80,14 +80,17 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
     standard output (e.g. to stderr, under --json). `pull`: a stage about to run also
     looks for its run-cache entry on the remote (`remote`, else the default)."""
     from cairn.pipeline.graph import build_graph, cwd_base
-    from cairn.pipeline.schema import load_pipeline
+    from cairn.pipeline.schema import PIPELINE_FILES, load_pipeline
 
     pipeline = pipeline or load_pipeline(project.root)
     if not pipeline.stages:
         raise NotFoundError(f"no stages to reproduce: {project.root} has no cairn.yaml or "
                             "dvc.yaml; add one with `cairn stage add -n NAME … CMD`")
     graph = build_graph(pipeline, project.root)
-    plan = graph.stages_to_run(list(targets), downstream, cwd_base(project.root))
+    base = cwd_base(project.root)
+    if not targets and base:  # as DVC: in a directory with a pipeline file, that pipeline
+        targets = [n for n in PIPELINE_FILES if f"{base}/{n}" in pipeline.files]
+    plan = graph.stages_to_run(list(targets), downstream, base)
     upstream = {s.name: {u.name for u in graph.upstream(s)} for s in plan}
     ws = Workspace(project)
     _check_params(ws, plan)
