@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,14 @@ def test_repro_without_targets_in_a_pipeline_directory_runs_that_pipeline(
     monkeypatch.chdir(subproject.root / "proj" / "x")
     assert would_run(subproject.cairn("repro", "-f", "--dry").output) == [
         "proj/dvc.yaml:s1", "proj/dvc.yaml:s2", "top"]
+
+
+def test_a_missing_dep_tracked_by_a_pointer_file_says_to_check_it_out(repo: CliRepo) -> None:
+    repo.write("data/raw.csv", "1\n")
+    repo.cairn("add", "data")
+    repo.write("cairn.yaml", "stages:\n  a:\n    cmd: cp data/raw.csv a.txt\n"
+                             "    deps: [data/raw.csv]\n    outs: [a.txt]\n")
+    shutil.rmtree(repo.root / "data")
+    result = repo.cairn("repro", ok=False)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "data.cairn tracks it; run `cairn pull data`" in result.stderr

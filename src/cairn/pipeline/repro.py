@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import posixpath
 import re
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -121,6 +122,12 @@ _SHELL_WORDS = frozenset((
     "ulimit", "umask", "unalias", "unset", "wait", "if", "then", "else", "elif", "fi", "for",
     "while", "until", "do", "done", "case", "esac", "in", "function", "select", "time",
 ))
+
+
+def _self_and_parents(path: str) -> Iterator[str]:
+    while path not in ("", "/", "."):
+        yield path
+        path = posixpath.dirname(path)
 
 
 def run_command(cmd: str, cwd: Path, stdout: int | None) -> int:
@@ -325,6 +332,10 @@ class _Run:
                          if dep == o.path or dep.startswith(f"{o.path}/")
                          or o.path.startswith(f"{dep}/")), None)
         if producer is None:
+            tracked = next((p for p in _self_and_parents(dep)
+                            if (self.project.root / f"{p}.cairn").is_file()), None)
+            if tracked is not None:
+                return f"{tracked}.cairn tracks it; run `cairn pull {tracked}`"
             return "create it or add the stage that produces it"
         why = "is frozen; unfreeze it" if producer.frozen else "did not run; run it"
         return f"stage '{producer.name}' produces it but {why} (or create the file)"
