@@ -192,10 +192,10 @@ class Client:
             name, description or "")
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
-        return self.store.rename_registered_model(name, new_name)
+        return self.store.rename_registered_model(name, new_name, lineage.current_user())
 
     def delete_registered_model(self, name: str) -> None:
-        self.store.delete_registered_model(name)
+        self.store.delete_registered_model(name, lineage.current_user())
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
         self.store.set_registered_model_tag(name, key, str(value))

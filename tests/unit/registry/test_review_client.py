@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import cairn
@@ -33,3 +35,18 @@ def test_the_audit_log_says_who_updated_a_description(tracking: str) -> None:
     client.update_model_version("m", 1, description="better words")
     (update,) = [e for e in client.get_audit_log("m") if e.action == "update"]
     assert update.user_id == lineage.current_user() != ""
+
+
+def test_the_audit_log_says_who_renamed_and_deleted_a_model(tracking: str) -> None:
+    from cairn.store.sql.tables import audit_log
+
+    a_version()
+    client = cairn.Client()
+    client.rename_registered_model("m", "fraud")
+    (rename,) = [e for e in client.get_audit_log("fraud") if e.action == "rename"]
+    assert rename.user_id == lineage.current_user()
+    client.delete_registered_model("fraud")
+    store: Any = client.store
+    with store._engine.connect() as conn:  # the model is gone; its log stays
+        rows = conn.execute(audit_log.select().where(audit_log.c.action == "delete_model"))
+        assert [r.user_id for r in rows] == [lineage.current_user()]

@@ -102,7 +102,8 @@ class RegistryStore(MetadataStore):
                          .values(description=description, last_updated_time=now_ms()))
             return _models(conn, [_model_row(conn, name)])[0]
 
-    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+    def rename_registered_model(self, name: str, new_name: str,
+                                user_id: str = "") -> RegisteredModel:
         _check_name(new_name)
         with transaction(self._engine, write=True, durable=True) as conn:
             row = _model_row(conn, name, for_update=True)
@@ -111,17 +112,17 @@ class RegistryStore(MetadataStore):
                                     "model with that name exists")
             conn.execute(rm.update().where(rm.c.model_id == row.model_id)
                          .values(name=new_name, last_updated_time=now_ms()))
-            _audit(conn, row.model_id, new_name, None, "rename", name, new_name, "")
+            _audit(conn, row.model_id, new_name, None, "rename", name, new_name, user_id)
             return _models(conn, [_model_row(conn, new_name)])[0]
 
-    def delete_registered_model(self, name: str) -> None:
+    def delete_registered_model(self, name: str, user_id: str = "") -> None:
         with transaction(self._engine, write=True, durable=True) as conn:
             row = _model_row(conn, name, for_update=True)
             where_model = {"model_id": row.model_id}
             for table in (model_aliases, model_version_tags, mv, registered_model_tags):
                 conn.execute(table.delete().filter_by(**where_model))
             conn.execute(rm.delete().where(rm.c.model_id == row.model_id))
-            _audit(conn, row.model_id, name, None, "delete_model", None, None, "")
+            _audit(conn, row.model_id, name, None, "delete_model", None, None, user_id)
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         with transaction(self._engine, write=True, durable=True) as conn:
