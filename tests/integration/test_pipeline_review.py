@@ -188,3 +188,14 @@ def test_a_missing_dep_tracked_by_a_pointer_file_says_to_check_it_out(repo: CliR
     result = repo.cairn("repro", ok=False)
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert "data.cairn tracks it; run `cairn pull data`" in result.stderr
+
+
+def test_plots_diff_to_a_path_it_cannot_write_is_one_line(repo: CliRepo) -> None:
+    repo.write("cairn.yaml", "stages:\n  a:\n    cmd: echo\n"
+                             "    plots: [{loss.csv: {cache: false}}]\n")
+    repo.write("loss.csv", "step,loss\n0,1\n1,0.5\n")
+    blocker = repo.write("blocker", "a file, not a directory\n")
+    result = repo.cairn("plots", "diff", "-o", str(blocker / "plots.html"), ok=False)
+    assert result.exit_code == 2, result.stderr  # bad input: the -o path
+    assert result.stderr.count("\n") == 1
+    assert "cannot write" in result.stderr and "-o" in result.stderr

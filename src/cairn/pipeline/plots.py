@@ -168,13 +168,16 @@ def plots_diff(revs: Revisions, rev_list: Sequence[str], out: Path | None = None
                         "`plots:` in cairn.yaml")
     labels = [WORKSPACE if r is None else r for r in wanted]
     target = (out or Path(DEFAULT_OUT)).absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, render_html(plots, labels).encode())
     written = [target]
-    if png:
-        png_path = target.with_suffix(".png")
-        atomic_write(png_path, render_png(plots))
-        written.append(png_path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, render_html(plots, labels).encode())
+        if png:
+            written.append(target.with_suffix(".png"))
+            atomic_write(written[-1], render_png(plots))
+    except OSError as e:
+        raise UserError(f"cannot write {written[-1]}: {e.strerror or e}; choose another -o"
+                        ) from None
     return written, warnings
 
 
