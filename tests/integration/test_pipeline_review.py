@@ -199,3 +199,17 @@ def test_plots_diff_to_a_path_it_cannot_write_is_one_line(repo: CliRepo) -> None
     assert result.exit_code == 2, result.stderr  # bad input: the -o path
     assert result.stderr.count("\n") == 1
     assert "cannot write" in result.stderr and "-o" in result.stderr
+
+
+@pytest.mark.parametrize(("out", "said"), [(".cairn/cache", "inside .cairn/"),
+                                           (".git/hooks", "inside .git/"),
+                                           (".", "the repository root")])
+def test_an_output_cairn_or_git_owns_is_refused_before_anything_runs(
+        repo: CliRepo, out: str, said: str) -> None:
+    # repro moves a stage's outs aside before it runs: never the cache or .git.
+    repo.write("cairn.yaml", f"stages:\n  a:\n    cmd: touch ran\n    outs: ['{out}']\n")
+    result = repo.cairn("repro", ok=False)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert said in result.stderr and "stage 'a'" in result.stderr
+    assert not (repo.root / "ran").exists()
+    assert (repo.root / ".cairn" / "cache").is_dir() and (repo.root / ".git" / "hooks").is_dir()

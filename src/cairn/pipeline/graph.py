@@ -20,6 +20,7 @@ from cairn.errors import NotFoundError, UserError
 from cairn.pipeline.schema import PIPELINE_FILES, Output, Pipeline, Stage
 
 _POINTER_SUFFIXES = (".cairn", ".dvc")
+_RESERVED_DIRS = (".git", ".cairn")
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ def _outputs_by_path(pipeline: Pipeline) -> dict[str, tuple[Stage, Output]]:
     outs: dict[str, tuple[Stage, Output]] = {}
     for stage in pipeline.stages.values():
         for out in stage.outs:
+            _check_not_reserved(stage, out.path)
             if out.path in outs:
                 other = outs[out.path][0].name
                 raise UserError(
@@ -189,6 +191,16 @@ def _outputs_by_path(pipeline: Pipeline) -> dict[str, tuple[Stage, Output]]:
                                 "not overlap — declare only one of them")
             parent = posixpath.dirname(parent)
     return outs
+
+
+def _check_not_reserved(stage: Stage, path: str) -> None:
+    """repro moves a stage's outs aside before it runs: never the root, .git or .cairn."""
+    top = path.split("/")[0]
+    if path in ("", ".") or top in _RESERVED_DIRS:
+        where = "is the repository root" if path in ("", ".") else \
+            f"is inside {top}/, which {'git' if top == '.git' else 'Cairn'} manages"
+        raise UserError(f"output '{path or '.'}' of stage '{stage.name}' {where}; declare "
+                        "the files or directories the command writes instead")
 
 
 def _producers_of(dep: str, outs: dict[str, tuple[Stage, Output]],
