@@ -213,3 +213,10 @@ def test_an_output_cairn_or_git_owns_is_refused_before_anything_runs(
     assert said in result.stderr and "stage 'a'" in result.stderr
     assert not (repo.root / "ran").exists()
     assert (repo.root / ".cairn" / "cache").is_dir() and (repo.root / ".git" / "hooks").is_dir()
+
+
+def test_a_pipeline_file_without_stages_is_not_called_missing(repo: CliRepo) -> None:
+    repo.write("dvc.yaml", "stages:\n")
+    result = repo.cairn("repro", ok=False)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "dvc.yaml declares no stages" in result.stderr

@@ -85,8 +85,10 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
 
     pipeline = pipeline or load_pipeline(project.root)
     if not pipeline.stages:
-        raise NotFoundError(f"no stages to reproduce: {project.root} has no cairn.yaml or "
-                            "dvc.yaml; add one with `cairn stage add -n NAME … CMD`")
+        where = f"{', '.join(pipeline.files)} declares no stages" if pipeline.files else \
+            f"{project.root} has no cairn.yaml or dvc.yaml"
+        raise NotFoundError(f"no stages to reproduce: {where}; add one with "
+                            "`cairn stage add -n NAME … CMD`")
     graph = build_graph(pipeline, project.root)
     base = cwd_base(project.root)
     if not targets and base:  # as DVC: in a directory with a pipeline file, that pipeline
