@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from cairn.errors import UserError
+from cairn.errors import NotFoundError, UserError
 from cairn.registry.uris import get_model, normalize_stage
 from cairn.store.base import MetadataStore
 from cairn.store.entities import AuditEntry
@@ -46,8 +46,12 @@ def parse_moment(text: str) -> int:
 
 
 def history(store: MetadataStore, name: str) -> list[AuditEntry]:
-    get_model(store, name)  # NotFoundError naming the models that exist
-    return sorted(store.get_audit_log(name), key=lambda e: (e.timestamp, e.id))
+    try:
+        entries = store.get_audit_log(name)  # a deleted model's too
+    except NotFoundError:
+        get_model(store, name)  # the error naming the models that exist
+        raise
+    return sorted(entries, key=lambda e: (e.timestamp, e.id))
 
 
 def stages_at(entries: Iterable[AuditEntry], at: int) -> dict[int, tuple[str, int]]:
@@ -56,9 +60,11 @@ def stages_at(entries: Iterable[AuditEntry], at: int) -> dict[int, tuple[str, in
     for e in sorted(entries, key=lambda e: (e.timestamp, e.id)):
         if e.timestamp > at:
             break
-        if e.version is None:
+        if e.action == "delete_model":
+            state.clear()
+        elif e.version is None:
             continue
-        if e.action == "register":
+        elif e.action == "register":
             state[e.version] = (e.to_value or "None", e.timestamp)
         elif e.action == "transition" and e.to_value:
             state[e.version] = (e.to_value, e.timestamp)

@@ -295,8 +295,9 @@ class RegistryStore(MetadataStore):
     def get_audit_log(self, name: str, version: int | None = None) -> list[AuditEntry]:
         a = audit_log
         with transaction(self._engine, write=False) as conn:
-            model = _model_row(conn, name)
-            query = select(a).where(a.c.model_id == model.model_id).order_by(a.c.id)
+            model = _model_row(conn, name, missing_ok=True)
+            model_id = model.model_id if model is not None else _deleted_model_id(conn, name)
+            query = select(a).where(a.c.model_id == model_id).order_by(a.c.id)
             if version is not None:
                 query = query.where(a.c.version == int(version))
             return [AuditEntry(r.id, name, r.version, r.action, r.from_value, r.to_value,
@@ -351,6 +352,17 @@ def _model_row(conn: Connection, name: str, for_update: bool = False,
         raise NotFoundError(f"registered model '{name}' does not exist; `cairn models list` "
                             "shows the ones that do")
     return row
+
+
+def _deleted_model_id(conn: Connection, name: str) -> Any:
+    """The newest deleted model of that name: its audit log outlives it."""
+    a = audit_log
+    found = conn.execute(select(a.c.model_id)
+                         .where(a.c.model_name == name, a.c.action == "delete_model")
+                         .order_by(a.c.id.desc()).limit(1)).scalar()
+    if found is None:
+        _model_row(conn, name)  # NotFoundError naming it
+    return found
 
 
 def _version_row(conn: Connection, name: str, version: int) -> Row[Any]:
