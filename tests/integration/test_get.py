@@ -175,3 +175,24 @@ def test_bad_arguments(versions: CliRepo) -> None:
         cairn.api.read("../x", rev="v1")
     result = versions.cairn("get", "/no/such/dir", "model.pkl", ok=False)
     assert result.exit_code == 2 and "no such repository directory" in result.stderr
+
+
+def test_a_remote_moved_since_the_revision_is_read_where_it_is_now(versions: CliRepo,
+                                                                   tmp_path: Path) -> None:
+    # The config committed at v1 names the old place; the repository's config today wins.
+    clear_cache(versions)
+    shutil.move(tmp_path / "remote", tmp_path / "moved")
+    versions.cairn("remote", "modify", "origin", "url", str(tmp_path / "moved"))
+    assert cairn.api.read("model.pkl", rev="v1", mode="rb") == b"weights v1"
+
+
+def test_a_remote_removed_since_the_revision_is_still_read_from_its_config(
+        versions: CliRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_cache(versions)
+    versions.cairn("remote", "remove", "origin")
+    commit(versions, "no remote")
+    assert cairn.api.read("model.pkl", rev="v1", mode="rb") == b"weights v1"
+    monkeypatch.chdir(tmp_path)  # a clone: HEAD's config names none, v1's does
+    versions.cairn("get", f"file://{versions.root}", "model.pkl", "--rev", "v1",
+                   "-r", "origin", "-o", "v1.pkl")
+    assert (tmp_path / "v1.pkl").read_bytes() == b"weights v1"

@@ -70,10 +70,6 @@ def test_an_unknown_target_in_a_subdirectory_is_one_line(subproject: CliRepo,
     assert not Path("nosuch").exists()
 
 
-@pytest.mark.xfail(reason="workspace/get.py (RevisionConfig, being refactored into "
-                          "workspace/source.py) reads remotes only from the config committed "
-                          "at REV; it should layer the workspace's .cairn/config.toml below it",
-                   strict=True)
 def test_get_an_older_tag_from_a_remote_added_after_it(repo: CliRepo, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # The usual order: tag model-v1, later set up a remote and push every tag. The config

@@ -3,9 +3,9 @@
 The artifact is found in git at that revision (`cairn.workspace.snapshot`) — its pointer
 file (``PATH.cairn`` or one of a tracked directory above it), an output recorded in a
 ``cairn.lock``, or a file git itself holds — and its bytes come from a local cache, else
-from the repository's default remote as configured at that revision
-(`cairn.workspace.source`). Every object is verified against its digest; `get` writes
-its copy atomically.
+from a remote as the repository configures it now, or as the config committed at that
+revision did for a remote that exists only there (`cairn.workspace.source`). Every
+object is verified against its digest; `get` writes its copy atomically.
 """
 
 from __future__ import annotations

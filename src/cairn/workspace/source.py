@@ -1,6 +1,7 @@
 """Where `cairn get` and `cairn.api.open` read from: the repository (the one here, a
 local path, or a temporary clone of a git URL) and the objects it names — from a local
-cache, else from the repository's default remote as configured at that revision.
+cache, else from a remote as the repository configures it now (the revision's committed
+config supplies only remotes that exist there alone).
 
 Every object is verified against its digest. Objects fetched from a remote land in a
 scratch directory that is deleted afterwards: no workspace or cache is written.
@@ -117,26 +118,61 @@ class ObjectSource:
 
 
 class RevisionConfig(Config):
-    """A repository's config with its committed file as of a revision (remotes there)."""
+    """The repository's config as it is now, plus remotes its committed file named at a revision.
 
-    def __init__(self, dot_dir: Path, committed: bytes | None) -> None:
+    A remote is usually added after the tags it serves (tag v1, `remote add`, push
+    --all-tags), so the usual layers come first; the revision's committed file only
+    supplies remotes (and a default) that exist only there.
+    """
+
+    def __init__(self, dot_dir: Path, at_rev: bytes | None,
+                 committed: bytes | None = None) -> None:
+        # committed: the config.toml committed now, for a clone with no workspace to read
         super().__init__(dot_dir)
-        self.committed = committed
+        self.at_rev, self.committed = at_rev, committed
 
     def layers(self) -> Iterator[dict[str, Any]]:
-        import tomllib
+        now = list(self._current_layers())
+        yield self._only_at_rev(now)
+        yield from now
 
+    def _current_layers(self) -> Iterator[dict[str, Any]]:
         from cairn.config import env_layer, global_config_path, read_toml
 
-        if self.committed is not None:
-            try:
-                yield tomllib.loads(self.committed.decode())
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-                yield {}
         assert self.dot_dir is not None
+        if self.committed is not None:
+            yield _parse_toml(self.committed)
+        else:
+            yield read_toml(self.dot_dir / "config.toml")
         yield read_toml(self.dot_dir / "config.local.toml")
         yield read_toml(global_config_path())
         yield env_layer(self.environ)
+
+    def _only_at_rev(self, now: list[dict[str, Any]]) -> dict[str, Any]:
+        """The revision's default remote and the remotes not defined now (whole, unmerged)."""
+        then = _parse_toml(self.at_rev) if self.at_rev is not None else {}
+        defined = {name for layer in now for name in _section(layer, "remote")}
+        remotes = {name: opts for name, opts in _section(then, "remote").items()
+                   if name not in defined}
+        default = _section(then, "core").get("remote")
+        layer: dict[str, Any] = {"remote": remotes} if remotes else {}
+        if isinstance(default, str):
+            layer["core"] = {"remote": default}  # a default set now overrides it
+        return layer
+
+
+def _parse_toml(data: bytes) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(data.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}  # a broken file in history must not stop reading what is named now
+
+
+def _section(layer: dict[str, Any], name: str) -> dict[str, Any]:
+    found = layer.get(name)
+    return found if isinstance(found, dict) else {}
 
 
 @dataclass
@@ -160,8 +196,13 @@ class SourceRepo:
         dot_dir = self.root / DOT_DIR
         if isinstance(snap, WorkspaceSnapshot):
             return Config(dot_dir)
-        return RevisionConfig(dot_dir, snap.read([f"{DOT_DIR}/config.toml"]).get(
-            f"{DOT_DIR}/config.toml"))
+        name = f"{DOT_DIR}/config.toml"
+        committed = None
+        if self.cloned:  # no workspace: the config committed now is the one at HEAD
+            assert self.git is not None and self.reader is not None
+            committed = GitSnapshot(self.git, self.reader, "HEAD", self.root).read(
+                [name]).get(name, b"")
+        return RevisionConfig(dot_dir, snap.read([name]).get(name), committed)
 
 
 def is_url(repo: str) -> bool:
