@@ -92,9 +92,6 @@ def test_get_an_older_tag_from_a_remote_added_after_it(repo: CliRepo, tmp_path: 
         assert out.read_text() == "weights v1"
 
 
-@pytest.mark.xfail(reason="cli/metrics.py (metrics show) says 'No metrics: declare them under "
-                          "a stage's metrics:' when they are declared but the file is unreadable",
-                   strict=True)
 def test_metrics_show_of_an_unreadable_file_does_not_say_none_are_declared(repo: CliRepo) -> None:
     repo.write("cairn.yaml", "stages:\n  a:\n    cmd: echo\n"
                              "    metrics: [{m.json: {cache: false}}]\n")
@@ -102,6 +99,22 @@ def test_metrics_show_of_an_unreadable_file_does_not_say_none_are_declared(repo:
     result = repo.cairn("metrics", "show", ok=False)
     assert "m.json:1: invalid JSON" in result.stderr
     assert "declare them" not in result.stderr
+    # Nothing to show: one error line naming the file and why, and a failing exit.
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: m.json:1: ")
+    assert result.stdout == ""
+
+
+def test_metrics_show_warns_of_an_unreadable_file_and_shows_the_others(repo: CliRepo) -> None:
+    # As DVC: a warning names the file that could not be read; what can be read is shown.
+    repo.write("cairn.yaml", "stages:\n  a:\n    cmd: echo\n"
+                             "    metrics: [{m.json: {cache: false}}, {n.json: {cache: false}}]\n")
+    repo.write("m.json", '{"acc": 1')
+    repo.write("n.json", '{"f1": 0.5}')
+    result = repo.cairn("metrics", "show")
+    assert result.stderr.startswith("warning: m.json:1: invalid JSON")
+    assert result.stderr.count("\n") == 1
+    assert "n.json  0.5" in result.stdout
 
 
 def test_a_stage_whose_only_inputs_are_params_is_restored_from_the_run_cache(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cairn.cli import output
+from cairn.errors import CairnError
 
 if TYPE_CHECKING:
     from cairn.pipeline.compare import Change
@@ -92,6 +93,19 @@ def warn_unreadable(found: Iterable[RevisionMetrics]) -> None:
             output.warn(why)
 
 
+def fail_if_none_readable(found: Sequence[RevisionMetrics]) -> None:
+    """Declared metrics files, none readable: say why, and fail (the table would be empty).
+
+    When some are readable, DVC's way: a warning per unreadable file, and the rest shown.
+    """
+    errors = [why for r in found for why in r.errors.values()]
+    if not errors or any(r.metrics for r in found):
+        return
+    for why in errors[:-1]:
+        output.warn(why)
+    raise CairnError(errors[-1])
+
+
 # -- params -----------------------------------------------------------------------------
 
 
@@ -134,6 +148,7 @@ def metrics_show(all_tags: bool, as_json: bool, as_md: bool, precision: int) -> 
     check_formats(as_json, as_md)
     with open_revisions() as revs:
         found = do_show(revs, all_tags=all_tags)
+    fail_if_none_readable(found)
     warn_unreadable(found)
     if as_json:
         output.emit_json({r.label: {path: {k: plain(v, precision) for k, v in values.items()}
