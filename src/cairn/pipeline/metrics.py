@@ -109,7 +109,8 @@ def parse_metrics(path: str, data: bytes) -> dict[str, Any]:
         return _parse_table(path, data, "\t" if suffix == ".tsv" else ",")
     from cairn.pipeline.params import read_params
 
-    return flatten(read_params(path, data))  # JSON, TOML, else YAML (as DVC reads them)
+    # JSON, TOML, else YAML (as DVC reads them)
+    return flatten(read_params(path, data, kind="metrics"))
 
 
 def _parse_table(path: str, data: bytes, delimiter: str) -> dict[str, Any]:

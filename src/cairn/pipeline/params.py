@@ -31,9 +31,11 @@ def yaml_cache_dir(root: Path) -> Path | None:
     return dot_dir / "tmp" / "yaml" if dot_dir.is_dir() else None
 
 
-def read_params(path: str, data: bytes, cache_dir: Path | None = None) -> dict[str, Any]:
+def read_params(path: str, data: bytes, cache_dir: Path | None = None,
+                kind: str = "params") -> dict[str, Any]:
     """The params in `data`, the contents of `path`; FormatError (file:line) if malformed.
-    `cache_dir`: where parsed YAML may be kept (see `yamlfile.load`)."""
+    `cache_dir`: where parsed YAML may be kept (see `yamlfile.load`); `kind`: what the
+    file is to the user ("params", "metrics"), for the error message."""
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
     if suffix == "json":
         doc = _read_json(path, data)
@@ -48,7 +50,7 @@ def read_params(path: str, data: bytes, cache_dir: Path | None = None) -> dict[s
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise FormatError("a params file must hold a mapping of names to values", path, 1)
+        raise FormatError(f"a {kind} file must hold a mapping of names to values", path, 1)
     return doc
 
 

@@ -63,6 +63,13 @@ def test_a_table_needs_a_row_of_values() -> None:
         parse_metrics("m.csv", b"epoch,loss\n")
 
 
+@pytest.mark.parametrize(("name", "data"), [("m.json", b"[0.9, 0.1]"), ("m.yaml", b"- 0.9\n")])
+def test_a_metrics_file_that_is_not_a_mapping_is_called_a_metrics_file(name: str,
+                                                                       data: bytes) -> None:
+    with pytest.raises(FormatError, match=f"^{name}:1: a metrics file must hold a mapping"):
+        parse_metrics(name, data)
+
+
 def test_metrics_of_a_tag_come_from_git_and_the_cache(tagged: CliRepo) -> None:
     with open_revisions() as revs:
         found = metrics_at(revs, revs.snapshot("v1"))
