@@ -26,8 +26,6 @@ def two_versions(repo: CliRepo) -> None:
     repo.cairn("models", "register", "model.txt", "--name", "fraud")
 
 
-@pytest.mark.xfail(reason="cli/models.py history table shows '- → 3' for set_alias, not "
-                          "which alias (it is only in --json details)", strict=True)
 def test_history_names_the_alias_that_moved(repo: CliRepo) -> None:
     two_versions(repo)
     repo.cairn("models", "alias", "fraud", "champion", "1")
@@ -38,8 +36,6 @@ def test_history_names_the_alias_that_moved(repo: CliRepo) -> None:
     assert len(rows) == 3 and all("champion" in row for row in rows)
 
 
-@pytest.mark.xfail(reason="cli/models.py lineage table drops params.yaml (chain"
-                          "['params_file']), which docs/cli.md lists", strict=True)
 def test_lineage_table_shows_params_yaml(repo: CliRepo) -> None:
     repo.write("params.yaml", "train:\n  learning_rate: 0.125\n")
     repo.git("add", "params.yaml")

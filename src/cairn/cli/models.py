@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -205,9 +206,16 @@ def _show_holders(name: str, held: StageHolders, moment: int) -> None:
 
 def _show_history(entries: list[AuditEntry]) -> None:
     output.table(["when", "version", "action", "from", "to", "who", "reason"],
-                 [(day(e.timestamp), "-" if e.version is None else f"v{e.version}", e.action,
-                   e.from_value or "-", e.to_value or "-", e.user_id or "-", e.reason or "")
+                 [(day(e.timestamp), "-" if e.version is None else f"v{e.version}",
+                   _action(e.action, e.details), e.from_value or "-", e.to_value or "-",
+                   e.user_id or "-", e.reason or "")
                   for e in entries])
+
+
+def _action(action: str, details: Mapping[str, object]) -> str:
+    """An audit action as people read it: which alias moved, not only that one did."""
+    alias = details.get("alias")
+    return f"{action} {alias}" if alias else action
 
 
 @models.command("lineage")
@@ -228,6 +236,8 @@ def models_lineage(uri: str, as_json: bool) -> None:
 
 
 def _show_lineage(chain: dict[str, Any]) -> None:
+    from cairn.pipeline.compare import flatten
+
     model, git, run = chain["model"], chain["git"], chain["run"]
     rows: list[tuple[str, str]] = [("model", chain["uri"]), ("digest", chain["digest"])]
     if model:
@@ -245,8 +255,10 @@ def _show_lineage(chain: dict[str, Any]) -> None:
                             f"{run['status']}"))
     rows += [(f"data {path}", digest[:16]) for path, digest in sorted(chain["data"].items())]
     rows += [(f"param {k}", str(v)) for k, v in sorted(chain["params"].items())]
+    rows += [(f"params.yaml {k}", str(v))
+             for k, v in sorted(flatten(chain["params_file"] or {}).items())]
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(chain["metrics"].items())]
-    rows += [(f"{when(t['timestamp'])}", f"{t['action']} v{t['version']}: "
+    rows += [(f"{when(t['timestamp'])}", f"{_action(t['action'], t['details'])} v{t['version']}: "
               f"{t['from_value'] or '-'} → {t['to_value'] or '-'} by {t['user_id'] or '-'}"
               + (f" ({t['reason']})" if t["reason"] else ""))
              for t in chain["transitions"]]
