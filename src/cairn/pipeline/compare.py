@@ -1,7 +1,7 @@
 """Comparing revisions: pipelines and params as of any git revision, and `params diff`.
 
 A revision is read straight from git objects (one `git cat-file --batch` for the whole
-command, see `cairn.workspace.get.Snapshot`): no checkout, no model loaded. The
+command, see `cairn.workspace.snapshot`): no checkout, no model loaded. The
 workspace is a revision too, read from disk. `metrics.py` and `plots.py` build on this.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.errors import FormatError, UserError
 from cairn.scm.git import Git
-from cairn.workspace.get import (
+from cairn.workspace.snapshot import (
     WORKSPACE,
     BlobReader,
     GitSnapshot,

@@ -20,17 +20,11 @@ from typing import IO, TYPE_CHECKING
 
 from cairn.errors import NotFoundError, PathError, UserError
 from cairn.repo import DOT_DIR
-
-# Re-exported: cairn.pipeline.compare and .plots import them from here (where they began).
-from cairn.workspace.snapshot import WORKSPACE as WORKSPACE
-from cairn.workspace.snapshot import BlobReader as BlobReader
-from cairn.workspace.snapshot import GitSnapshot as GitSnapshot
-from cairn.workspace.snapshot import Snapshot as Snapshot
-from cairn.workspace.snapshot import WorkspaceSnapshot as WorkspaceSnapshot
 from cairn.workspace.source import ObjectSource, open_repo
 
 if TYPE_CHECKING:
     from cairn.objects.tree import TreeEntry
+    from cairn.workspace.snapshot import Snapshot
 
 
 # -- where an artifact is recorded -----------------------------------------------------
