@@ -35,3 +35,24 @@ def test_a_bar_learns_its_total_as_work_becomes_known() -> None:
         bar(1)
         state = rich_bar.tasks[0]
         assert (state.total, state.completed) == (7, 3)
+
+
+def test_every_json_flag_is_the_same_one() -> None:
+    """`--json` means the same on every command: one flag, one help text, one parameter."""
+    import click
+
+    from cairn.cli.main import cli
+
+    def commands(group: click.Group, ctx: click.Context) -> list[click.Command]:
+        found: list[click.Command] = []
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            assert command is not None
+            found += commands(command, ctx) if isinstance(command, click.Group) else [command]
+        return found
+
+    with click.Context(cli) as ctx:
+        flags = [(o.name, o.help) for c in commands(cli, ctx) for o in c.params
+                 if isinstance(o, click.Option) and "--json" in o.opts]
+    assert len(flags) > 10
+    assert set(flags) == {("as_json", "Machine-readable output.")}

@@ -1,16 +1,16 @@
 """What the runs, experiments and models commands share: the client of the tracking
-store, its `--json` flag, and how they show its millisecond timestamps."""
+store, and how they show its millisecond timestamps."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import click
+from cairn.cli import output
 
 if TYPE_CHECKING:
     from cairn.registry.client import Client
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+json_option = output.json_option  # cli/tracking.py imports it from here
 
 
 def open_client() -> Client:

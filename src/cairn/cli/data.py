@@ -52,7 +52,7 @@ def add(paths: tuple[str, ...]) -> None:
 @click.option("-c", "--cloud", is_flag=True, help="Compare the cache with a remote instead.")
 @click.option("-r", "--remote", help="Remote to compare with (default: core.remote).")
 @click.option("-j", "--jobs", type=int, help="Parallel requests to the remote.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@output.json_option
 def status(targets: tuple[str, ...], cloud: bool, remote: str | None, jobs: int | None,
            as_json: bool) -> None:
     """Show tracked outputs that differ from their pointer files or cairn.lock, and

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
               help="Delete cache objects even when no remote holds a copy.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; change nothing.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel requests to the remote.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@output.json_option
 def gc(workspace: bool, all_tags: bool, all_branches: bool, all_commits: bool, cloud: bool,
        remote: str | None, force: bool, dry_run: bool, jobs: int | None, as_json: bool) -> None:
     """Delete cache (and with --cloud, remote) objects that nothing in scope references."""
@@ -89,7 +89,7 @@ def _warn_only_copies(result: GcResult) -> None:
 @click.command()
 @click.option("-r", "--remote", help="Also verify this remote's objects (reported, not deleted).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Objects hashed in parallel.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@output.json_option
 def fsck(remote: str | None, jobs: int | None, as_json: bool) -> None:
     """Re-hash every object; move corrupt cache objects to quarantine and report them."""
     from cairn.workspace.fsck import fsck as do_fsck
@@ -115,7 +115,7 @@ def fsck(remote: str | None, jobs: int | None, as_json: bool) -> None:
 @click.command()
 @click.option("-r", "--remote", help="Also measure this remote.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel requests to the remote.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@output.json_option
 def du(remote: str | None, jobs: int | None, as_json: bool) -> None:
     """Logical size of tracked data vs stored size (dedup ratio) in the cache and a remote."""
     from cairn.workspace.du import du as do_du

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 DEFAULT_PRECISION = 5  # DVC's: values and changes rounded to 5 decimal places
 EMPTY = "-"
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 md_option = click.option("--md", "as_md", is_flag=True, help="A Markdown table.")
 all_option = click.option("--all", "all_keys", is_flag=True,
                           help="Show unchanged values too.")
@@ -33,7 +32,7 @@ def diff_options(command: Callable[..., None]) -> Callable[..., None]:
     for decorate in reversed((
             click.argument("a_rev", required=False, metavar="[A]"),
             click.argument("b_rev", required=False, metavar="[B]"),
-            all_option, json_option, md_option, precision_option)):
+            all_option, output.json_option, md_option, precision_option)):
         command = decorate(command)
     return command
 
@@ -137,7 +136,7 @@ def metrics() -> None:
 
 @metrics.command("show")
 @click.option("-T", "--all-tags", is_flag=True, help="Also every git tag.")
-@json_option
+@output.json_option
 @md_option
 @precision_option
 def metrics_show(all_tags: bool, as_json: bool, as_md: bool, precision: int) -> None:

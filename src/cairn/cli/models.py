@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cairn.cli import output
-from cairn.cli._client import day, json_option, open_client, when
+from cairn.cli._client import day, open_client, when
 
 if TYPE_CHECKING:
     from cairn.registry.history import StageHolders
@@ -22,7 +22,7 @@ def models() -> None:
 
 @models.command("list")
 @click.option("--filter", "filter_string", default="", help="E.g. \"name LIKE 'fraud%'\".")
-@json_option
+@output.json_option
 def models_list(filter_string: str, as_json: bool) -> None:
     """List registered models with the versions holding each stage."""
     from cairn.registry.views import model_dict, stages_held
@@ -46,7 +46,7 @@ def _aliases(aliases: dict[str, int]) -> str:
 
 @models.command("show")
 @click.argument("name")
-@json_option
+@output.json_option
 def models_show(name: str, as_json: bool) -> None:
     """A registered model: description, tags, aliases and its versions."""
     from cairn.registry.views import model_dict, version_dict, versions_of
@@ -77,7 +77,7 @@ def _versions_table(versions: list[Any]) -> None:
 @click.argument("name")
 @click.option("--filter", "filter_string", default="",
               help="E.g. \"current_stage = 'Production'\" or \"alias = 'champion'\".")
-@json_option
+@output.json_option
 def models_versions(name: str, filter_string: str, as_json: bool) -> None:
     """The versions of model NAME, newest first."""
     from cairn.registry.views import version_dict, versions_of
@@ -94,7 +94,7 @@ def models_versions(name: str, filter_string: str, as_json: bool) -> None:
 @click.option("-n", "--name", required=True, help="The registered model's name.")
 @click.option("-t", "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A version tag.")
 @click.option("-d", "--description", default="", help="A description of this version.")
-@json_option
+@output.json_option
 def models_register(source: str, name: str, tags: tuple[str, ...], description: str,
                     as_json: bool) -> None:
     """Register SOURCE (runs:/ID/PATH, models:/…, a directory, a file or a tracked path)
@@ -126,7 +126,7 @@ def _pairs(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--archive-existing", is_flag=True,
               help="Archive the versions now in that stage, in the same transaction.")
 @click.option("--reason", default="", help="Why; kept in the audit log.")
-@json_option
+@output.json_option
 def models_promote(name: str, version: str, stage: str, archive_existing: bool, reason: str,
                    as_json: bool) -> None:
     """Move VERSION of model NAME to a stage."""
@@ -149,7 +149,7 @@ def models_promote(name: str, version: str, stage: str, archive_existing: bool, 
 @click.argument("alias")
 @click.argument("version", required=False)
 @click.option("--delete", is_flag=True, help="Remove the alias instead.")
-@json_option
+@output.json_option
 def models_alias(name: str, alias: str, version: str | None, delete: bool,
                  as_json: bool) -> None:
     """Point ALIAS of model NAME at VERSION (models:/NAME@ALIAS), or --delete it."""
@@ -173,7 +173,7 @@ def models_alias(name: str, alias: str, version: str | None, delete: bool,
 @click.argument("name")
 @click.option("--stage", help="With --at: which version held this stage.")
 @click.option("--at", "at", help="A date (YYYY-MM-DD, its end) or date-time; with --stage.")
-@json_option
+@output.json_option
 def models_history(name: str, stage: str | None, at: str | None, as_json: bool) -> None:
     """The audit log of model NAME; or, with --stage and --at, who held a stage then."""
     from dataclasses import asdict
@@ -220,7 +220,7 @@ def _action(action: str, details: Mapping[str, object]) -> str:
 
 @models.command("lineage")
 @click.argument("uri")
-@json_option
+@output.json_option
 def models_lineage(uri: str, as_json: bool) -> None:
     """The whole chain behind a model: git commit, data, params, stage, run, metrics,
     registry transitions."""

@@ -6,9 +6,9 @@ import json
 import math
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
 SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def json_option(command: Command) -> Command:
+    """The `--json` flag of every command that can print JSON (its parameter: `as_json`)."""
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Machine-readable output.")(command)
 
 
 def echo(message: str = "") -> None:

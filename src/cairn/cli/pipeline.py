@@ -62,7 +62,7 @@ def stage_add(name: str, deps: tuple[str, ...], outs: tuple[str, ...],
 
 
 @stage.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@output.json_option
 def stage_list(as_json: bool) -> None:
     """List the pipeline's stages with their outputs."""
     from cairn.pipeline.schema import load_pipeline

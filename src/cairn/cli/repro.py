@@ -24,11 +24,14 @@ if TYPE_CHECKING:
 @click.option("--pull", is_flag=True,
               help="Also look for stages' results in the remote's run cache before running.")
 @click.option("-r", "--remote", help="Remote for --pull (default: core.remote).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the outcome of each stage as JSON (commands' output goes to stderr).")
+@output.json_option
 def repro(stages: tuple[str, ...], force: bool, dry: bool, downstream: bool, jobs: int,
           pull: bool, remote: str | None, as_json: bool) -> None:
-    """Run, in dependency order, only the stages whose cmd, deps, params or outs changed."""
+    """Run, in dependency order, only the stages whose cmd, deps, params or outs changed.
+
+    With --json, the outcome of each stage is printed as JSON and the commands' own
+    output goes to stderr.
+    """
     from cairn.pipeline.repro import StageFailedError, lock_files_changed
     from cairn.pipeline.repro import repro as do_repro
     from cairn.workspace.project import open_project
