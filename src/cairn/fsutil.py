@@ -9,6 +9,9 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
+
+COPY_CHUNK = 1 << 20
 
 
 def syncfs(path: Path) -> None:
@@ -50,10 +53,25 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
 
     A reader sees the old file or the new one, never a mix; a crash leaves the old one.
     """
+    _replace_with(path, mode, lambda f: f.write(data))
+
+
+def atomic_copy(src: str | Path, dest: Path, mode: int = 0o644) -> None:
+    """Replace `dest` with a copy of the file `src`, as `atomic_write` does with bytes."""
+    import shutil
+
+    def copy(f: BinaryIO) -> None:
+        with open(src, "rb") as source:
+            shutil.copyfileobj(source, f, COPY_CHUNK)
+
+    _replace_with(dest, mode, copy)
+
+
+def _replace_with(path: Path, mode: int, fill: Callable[[BinaryIO], object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)

@@ -196,3 +196,15 @@ def test_a_remote_removed_since_the_revision_is_still_read_from_its_config(
     versions.cairn("get", f"file://{versions.root}", "model.pkl", "--rev", "v1",
                    "-r", "origin", "-o", "v1.pkl")
     assert (tmp_path / "v1.pkl").read_bytes() == b"weights v1"
+
+
+def test_out_in_a_new_directory_and_a_file_forced_over_a_directory(versions: CliRepo) -> None:
+    versions.write("params.yaml", "lr: 0.1\n")
+    commit(versions, "params", "v3")
+    versions.cairn("get", ".", "params.yaml", "--rev", "v3", "-o", "new/sub/p.yaml")
+    assert (versions.root / "new/sub/p.yaml").read_text() == "lr: 0.1\n"
+    versions.cairn("get", ".", "model.pkl", "--rev", "v1", "-o", "new", "--force")
+    assert (versions.root / "new").read_bytes() == b"weights v1"
+    assert sorted(os.listdir(versions.root)) == sorted(
+        [".cairn", ".git", ".gitignore", "data", "data.cairn", "model.pkl", "model.pkl.cairn",
+         "new", "params.yaml"])  # nothing left beside it

@@ -175,17 +175,21 @@ def get(repo: str | None, path: str, rev: str | None = None, out: str | None = N
         dest = Path(out or posixpath.basename(artifact.path)).absolute()
         if os.path.lexists(dest) and not force:
             raise UserError(f"{dest} already exists; remove it, choose another -o, or --force")
+        dest.parent.mkdir(parents=True, exist_ok=True)
         if artifact.is_dir:
             files = list(_walk(objects, artifact.digest, ""))
             sources = objects.paths(e.digest for _, e in files)
             _replace_dir(dest, files, sources)
             return GetResult(dest, len(files), sum(e.size for _, e in files))
-        if artifact.blob is not None:
-            from cairn.fsutil import atomic_write
+        from cairn.fsutil import atomic_copy, atomic_write
 
-            atomic_write(dest, artifact.blob)
+        if artifact.blob is not None:
+            with _directory_aside(dest):  # --force over a directory
+                atomic_write(dest, artifact.blob)
         else:
-            _replace_file(dest, objects.path(artifact.digest))
+            src = objects.path(artifact.digest)  # fetched before anything at dest moves
+            with _directory_aside(dest):
+                atomic_copy(src, dest)
         return GetResult(dest, 1, artifact.size)
 
 
@@ -208,25 +212,25 @@ def _copy_durable(src: str, dest: Path, mode: int = 0o644) -> None:
         os.fsync(f.fileno())
 
 
-def _replace_file(dest: Path, src: str) -> None:
+@contextlib.contextmanager
+def _directory_aside(dest: Path) -> Iterator[None]:
+    """A directory at `dest` is moved beside it while a file replaces it: put back if
+    that fails, removed once the file is in place."""
+    if not dest.is_dir() or dest.is_symlink():
+        yield
+        return
     import shutil
     import tempfile
 
-    from cairn.fsutil import fsync_dir
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
+    old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".old"))
+    os.replace(dest, old / "x")
     try:
-        _copy_durable(src, Path(tmp))
-        if dest.is_dir() and not dest.is_symlink():
-            shutil.rmtree(dest)  # --force over a directory
-        os.replace(tmp, dest)
+        yield
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        os.replace(old / "x", dest)
+        old.rmdir()
         raise
-    fsync_dir(dest.parent)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _replace_dir(dest: Path, files: list[tuple[str, TreeEntry]], sources: dict[str, str]
@@ -235,7 +239,6 @@ def _replace_dir(dest: Path, files: list[tuple[str, TreeEntry]], sources: dict[s
     import shutil
     import tempfile
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     try:
         for rel, entry in files:
