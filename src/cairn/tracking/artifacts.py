@@ -137,10 +137,13 @@ def materialize(odb: ObjectDB, digest: str, is_dir: bool, dest: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         target = tmp / "out"
-        if is_dir:
-            _write_tree(odb, digest, target)
-        else:
-            copy_verified(odb, digest, target, "0644")
+        try:
+            if is_dir:
+                _write_tree(odb, digest, target)
+            else:
+                copy_verified(odb, digest, target, "0644")
+        except ObjectNotFound as e:
+            raise missing_object(odb, e.oid) from None
         os.replace(target, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -171,6 +174,13 @@ def copy_verified(odb: ObjectDB, oid: str, dest: Path, mode: str) -> None:
         if hash_file(dest, size) != oid:
             raise _corrupt(odb, oid)
     os.chmod(dest, 0o755 if mode == "0755" else 0o644)
+
+
+def missing_object(odb: ObjectDB, oid: str) -> ObjectNotFound:
+    """Which cache was searched, and the two usual ways out."""
+    return ObjectNotFound(oid, f"the cache {odb.root}; run `cairn pull` (or `cairn fetch`) "
+                               "in the project that logged it, or set the tracking URI "
+                               "(CAIRN_TRACKING_URI) to the database it was logged with")
 
 
 def _corrupt(odb: ObjectDB, oid: str) -> IntegrityError:

@@ -5,10 +5,12 @@ The tracking URI, first found wins: `set_tracking_uri()`, the environment variab
 ``.cairn/cairn.db`` when the working directory is inside a Cairn project, else
 ``~/.cairn/cairn.db``. A plain path means a SQLite file.
 
-Artifacts (run files, models) are objects: inside a project they go to the project's
-cache (``.cairn/cache``), so `cairn push` and `cairn gc` see them; outside one they go
-to ``cache/`` next to the SQLite file (``~/.cairn/cache``), or ``~/.cairn/cache`` for
-a database server. Materialized models live in ``tmp/models`` beside that cache.
+Artifacts (run files, models) are objects, stored where the tracking URI says, not
+where the working directory is, so a model is found again from anywhere with the same
+URI: a SQLite file in a project's ``.cairn/`` → that project's cache (so `cairn push`
+and `cairn gc` see them); any other SQLite file → ``cache/`` next to it; a database
+server → the current project's cache, else ``~/.cairn/cache``. Materialized models
+live in ``tmp/models`` beside that cache.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from cairn.errors import NotARepositoryError, UserError
 from cairn.objects.odb import ObjectDB
-from cairn.repo import Repo
+from cairn.repo import DOT_DIR, Repo
 
 if TYPE_CHECKING:
     from cairn.store.base import MetadataStore
@@ -96,7 +98,8 @@ class Backend:
     uri: str
     store: MetadataStore
     odb: ObjectDB
-    repo: Repo | None
+    repo: Repo | None  # the project owning `odb` (its lock, tmp dir, remote), if any
+    here: Repo | None = None  # the project the code runs in: where lineage is read
     _buffer: MetricBuffer | None = field(default=None, repr=False)
 
     @property
@@ -105,8 +108,8 @@ class Backend:
 
     @property
     def root(self) -> Path | None:
-        """The project root, where lineage is read from (None outside a project)."""
-        return self.repo.root if self.repo else None
+        """The current project's root, where lineage is read from (None outside one)."""
+        return self.here.root if self.here else None
 
     @property
     def buffer(self) -> MetricBuffer:
@@ -166,9 +169,24 @@ def flush_settings(repo: Repo | None) -> tuple[float, int]:
     return interval, rows
 
 
-def objects_root(uri: str, repo: Repo | None) -> Path:
-    if repo is not None:
-        return repo.cache_dir
+def objects_owner(uri: str, here: Repo | None) -> Repo | None:
+    """The project whose cache holds the objects of `uri`: for a SQLite file, the
+    project whose ``.cairn/`` holds it (None when it is in none); for a server, `here`."""
+    db = sqlite_path(uri)
+    if db is None:
+        return here
+    if here is not None and db.parent == here.dot_dir:
+        return here
+    if db.parent.name != DOT_DIR or not (db.parent / "config.toml").is_file():
+        return None
+    owner = Repo(db.parent.parent)
+    owner.check_format()
+    return owner
+
+
+def objects_root(uri: str, owner: Repo | None) -> Path:
+    if owner is not None:
+        return owner.cache_dir
     db = sqlite_path(uri)
     return db.parent / "cache" if db is not None else home_dir() / "cache"
 
@@ -176,14 +194,16 @@ def objects_root(uri: str, repo: Repo | None) -> Path:
 def backend(uri: str | None = None) -> Backend:
     """The backend for `uri` (default: the current tracking URI), opened once per process."""
     uri = normalize_uri(uri) if uri else get_tracking_uri()
-    repo = find_repo()
-    key = (uri, str(repo.root) if repo else "")
+    here = find_repo()
+    key = (uri, str(here.root) if here else "")
     with _lock:
         found = _backends.get(key)
         if found is None:
-            if repo is not None and sqlite_path(uri) == repo.dot_dir / DB_NAME:
-                _ignore_database(repo)
-            found = Backend(uri, _open_store(uri), ObjectDB(objects_root(uri, repo)), repo)
+            owner = objects_owner(uri, here)
+            if owner is not None and sqlite_path(uri) == owner.dot_dir / DB_NAME:
+                _ignore_database(owner)
+            odb = ObjectDB(objects_root(uri, owner))
+            found = Backend(uri, _open_store(uri), odb, owner, here)
             _backends[key] = found
         return found
 
