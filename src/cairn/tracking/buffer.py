@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cairn.store.base import MetadataStore
 from cairn.store.entities import Metric
@@ -52,9 +52,11 @@ class MetricBuffer:
         with self._lock:
             return len(self._rows)
 
-    def flush(self) -> None:
-        """Write every waiting row now; raise if the store refuses them."""
-        self._write(foreground=True)
+    def flush(self, last: tuple[str, Callable[[list[Metric]], None]] | None = None) -> None:
+        """Write every waiting row now; raise if the store refuses them. With `last` =
+        (run id, write), that run's rows (maybe none) go to `write` instead of the store,
+        so a run's final metrics and its end can share one transaction."""
+        self._write(foreground=True, last=last)
 
     def close(self) -> None:
         self._closed = True
@@ -90,20 +92,26 @@ class MetricBuffer:
             self._wake.clear()
             self._write(foreground=False)
 
-    def _write(self, foreground: bool) -> None:
+    def _write(self, foreground: bool,
+               last: tuple[str, Callable[[list[Metric]], None]] | None = None) -> None:
         with self._write_lock:
             with self._lock:
                 rows, self._rows = self._rows, []
                 if foreground:
                     self._error = None
-            if not rows:
+            if not rows and last is None:
                 return
             by_run: dict[str, list[Metric]] = defaultdict(list)
             for run_id, metric in rows:
                 by_run[run_id].append(metric)
+            if last is not None:
+                by_run[last[0]] = by_run.pop(last[0], [])  # written after the others
             for run_id, metrics in by_run.items():
                 try:
-                    self.store.log_batch(run_id, metrics=metrics)
+                    if last is not None and run_id == last[0]:
+                        last[1](metrics)
+                    else:
+                        self.store.log_batch(run_id, metrics=metrics)
                 except Exception as e:
                     if foreground:
                         self._requeue(by_run, after=run_id, error=None)

@@ -10,8 +10,9 @@ All of it becomes run tags under ``cairn.`` (values are strings; structured ones
     cairn.stages (JSON {stage: [out paths]} from cairn.lock),
     cairn.params (JSON of params.yaml)
 
-Cheap by design: two `git` calls at most, package versions from installed metadata
-(nothing is imported), pointer files and cairn.lock read without YAML when Cairn wrote them.
+Cheap by design: two `git` calls at most (`git status` runs while the data files are
+read), package versions from installed metadata (nothing is imported), pointer files
+and cairn.lock read without YAML when Cairn wrote them.
 """
 
 from __future__ import annotations
@@ -41,11 +42,15 @@ def capture(root: Path | None) -> dict[str, str]:
     """The lineage tags of a run started now, in project (or git work tree) `root`."""
     tags = environment()
     work_tree = root or _git_toplevel()
-    if work_tree is not None:
-        tags.update(git_state(work_tree))
-        tags["cairn.source.entry_point"] = entry_point(work_tree)
-    if root is not None:
-        tags.update(data_state(root))
+    # `git status` runs while the data files are read (it is most of the time taken)
+    status = _start_git(work_tree, *STATUS_ARGS) if work_tree is not None else None
+    try:
+        if root is not None:
+            tags.update(data_state(root))
+    finally:  # the git process is always waited for
+        if work_tree is not None:
+            tags.update(git_state(work_tree, status))
+            tags["cairn.source.entry_point"] = entry_point(work_tree)
     return tags
 
 
@@ -100,12 +105,26 @@ def package_versions() -> dict[str, str]:
 
 # -- git -------------------------------------------------------------------------------
 
-def _git(root: Path, *args: str) -> bytes | None:
+STATUS_ARGS = ("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=no")
+
+
+def _start_git(root: Path, *args: str) -> subprocess.Popen[bytes] | None:
     try:
-        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
+        return subprocess.Popen(["git", *args], cwd=root, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError:  # no git installed
         return None
-    return proc.stdout if proc.returncode == 0 else None
+
+
+def _git_output(proc: subprocess.Popen[bytes] | None) -> bytes | None:
+    if proc is None:
+        return None
+    out, _err = proc.communicate()
+    return out if proc.returncode == 0 else None
+
+
+def _git(root: Path, *args: str) -> bytes | None:
+    return _git_output(_start_git(root, *args))
 
 
 def _git_toplevel() -> Path | None:
@@ -114,9 +133,10 @@ def _git_toplevel() -> Path | None:
     return find_git_root(Path.cwd())  # no process spawned outside git
 
 
-def git_state(root: Path) -> dict[str, str]:
-    """Commit, branch, dirty flag (tracked files only) and, when dirty, a diff digest."""
-    out = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=no")
+def git_state(root: Path, status: subprocess.Popen[bytes] | None = None) -> dict[str, str]:
+    """Commit, branch, dirty flag (tracked files only) and, when dirty, a diff digest.
+    `status`: a `git status` (STATUS_ARGS) already started in `root`."""
+    out = _git_output(status) if status is not None else _git(root, *STATUS_ARGS)
     if out is None:
         return {}
     commit, branch, dirty = "", "", False
