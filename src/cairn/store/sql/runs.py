@@ -152,7 +152,8 @@ class RunStore(MetadataStore):
                 "run_name": info.run_name, "user_id": info.user_id, "status": info.status,
                 "start_time": info.start_time, "end_time": None, "lifecycle_stage": ACTIVE,
                 "artifact_uri": info.artifact_uri})
-            _write_tags(conn, run_id, tags)
+            # a new run has no tags yet: a plain insert (compiled once) needs no upsert
+            execute_many(conn, "insert tags", _tags_insert, _tag_rows(run_id, tags))
         return Run(info, RunData(tags={t.key: str(t.value) for t in tags}))
 
     def get_run(self, run_id: str) -> Run:
@@ -427,14 +428,26 @@ def _write_params(conn: Connection, run_id: str, values: dict[str, str]) -> None
                                 "under another key or start a new run)")
     new = [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()
            if k not in existing]
-    if new:
-        conn.execute(params.insert(), new)
+    execute_many(conn, "insert params", _params_insert, new)
+
+
+def _tag_rows(run_id: str, batch: Sequence[RunTag]) -> list[dict[str, Any]]:
+    """One row per key (the last value given wins)."""
+    rows = {t.key: {"run_id": run_id, "key": check_key("tag", t.key), "value": str(t.value)}
+            for t in batch}
+    return list(rows.values())
 
 
 def _write_tags(conn: Connection, run_id: str, batch: Sequence[RunTag]) -> None:
-    rows = {t.key: {"run_id": run_id, "key": check_key("tag", t.key), "value": str(t.value)}
-            for t in batch}
-    upsert(conn, tags_table, list(rows.values()), ["run_id", "key"], ["value"])
+    upsert(conn, tags_table, _tag_rows(run_id, batch), ["run_id", "key"], ["value"])
+
+
+def _tags_insert(_: Connection) -> Any:
+    return tags_table.insert().values({c: bindparam(c) for c in ("run_id", "key", "value")})
+
+
+def _params_insert(_: Connection) -> Any:
+    return params.insert().values({c: bindparam(c) for c in ("run_id", "key", "value")})
 
 
 def _artifact_path(path: str) -> str:
