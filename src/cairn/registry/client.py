@@ -109,8 +109,7 @@ class Client:
                        end_time: int | None = None) -> None:
         import time
 
-        self.store.update_run_info(run_id, status=status,
-                                   end_time=end_time or int(time.time() * 1000))
+        self.store.finish_run(run_id, status, end_time or int(time.time() * 1000))
 
     def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "",
                     run_view_type: str = ACTIVE_ONLY, max_results: int = 1000,

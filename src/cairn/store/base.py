@@ -79,6 +79,11 @@ class MetadataStore(ABC):
                         end_time: int | None = None, run_name: str | None = None) -> Run: ...
 
     @abstractmethod
+    def finish_run(self, run_id: str, status: str, end_time: int,
+                   metrics: Sequence[Metric] = ()) -> None:
+        """A run's last metrics and its end in one transaction (nothing read back)."""
+
+    @abstractmethod
     def delete_run(self, run_id: str) -> None:
         """Soft delete (lifecycle_stage = deleted); ConflictError if a registered model
         version references the run — deleting it would break that version's lineage."""

@@ -8,9 +8,10 @@ The tracking URI, first found wins: `set_tracking_uri()`, the environment variab
 Artifacts (run files, models) are objects, stored where the tracking URI says, not
 where the working directory is, so a model is found again from anywhere with the same
 URI: a SQLite file in a project's ``.cairn/`` → that project's cache (so `cairn push`
-and `cairn gc` see them); any other SQLite file → ``cache/`` next to it; a database
-server → the current project's cache, else ``~/.cairn/cache``. Materialized models
-live in ``tmp/models`` beside that cache.
+and `cairn gc` see them). A database no project owns — another SQLite file, or a server
+— is shared like a server: the current project's cache (pushed with the project's data,
+fetched back by `load_model`), else ``cache/`` next to a SQLite file, else
+``~/.cairn/cache``. Materialized models live in ``tmp/models`` beside that cache.
 """
 
 from __future__ import annotations
@@ -171,14 +172,14 @@ def flush_settings(repo: Repo | None) -> tuple[float, int]:
 
 def objects_owner(uri: str, here: Repo | None) -> Repo | None:
     """The project whose cache holds the objects of `uri`: for a SQLite file, the
-    project whose ``.cairn/`` holds it (None when it is in none); for a server, `here`."""
+    project whose ``.cairn/`` holds it; for a database no project owns, `here`."""
     db = sqlite_path(uri)
     if db is None:
         return here
     if here is not None and db.parent == here.dot_dir:
         return here
     if db.parent.name != DOT_DIR or not (db.parent / "config.toml").is_file():
-        return None
+        return here
     owner = Repo(db.parent.parent)
     owner.check_format()
     return owner

@@ -192,29 +192,22 @@ def _end(run: ActiveRun, status: str) -> None:
 
 
 def _finish(run: ActiveRun, status: str) -> None:
-    """Write the run's waiting metrics and its end, in one transaction when the store
-    can (SqlStore.finish_run), without reading the run back. The end is recorded even
-    when the metrics are refused (the error is raised after)."""
+    """Write the run's waiting metrics and its end in one transaction, without reading
+    the run back. The end is recorded even when the metrics are refused (the error is
+    raised after)."""
     b, run_id, end_time = run._backend, run.info.run_id, _now_ms()
-    finish: Any = getattr(b.store, "finish_run", None)
     ended = False
 
     def write_end(metrics: list[Metric]) -> None:
         nonlocal ended
-        finish(run_id, status, end_time, metrics)
+        b.store.finish_run(run_id, status, end_time, metrics)
         ended = True
 
     try:
-        if finish is None:
-            b.buffer.flush()
-        else:
-            b.buffer.flush(last=(run_id, write_end))
+        b.buffer.flush(last=(run_id, write_end))
     finally:
         if not ended:
-            if finish is None:
-                b.store.update_run_info(run_id, status=status, end_time=end_time)
-            else:
-                finish(run_id, status, end_time)
+            b.store.finish_run(run_id, status, end_time)
 
 
 def _get_or_start_run() -> ActiveRun:

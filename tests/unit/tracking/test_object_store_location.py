@@ -67,8 +67,9 @@ def test_a_missing_object_names_the_cache_searched_and_what_to_do(
     assert "cairn pull" in message and "tracking URI" in message
 
 
-def test_a_database_outside_any_project_keeps_its_objects_beside_it(
+def test_a_database_no_project_owns_stores_in_the_current_project(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shared like a server: the objects travel with the project's data (push, gc)."""
     project = make_repo(tmp_path / "project").root
     monkeypatch.chdir(project)
     db = tmp_path / "shared" / "cairn.db"
@@ -76,8 +77,22 @@ def test_a_database_outside_any_project_keeps_its_objects_beside_it(
     try:
         with cairn.start_run():
             info = cairn.pyfunc.log_model(name="doubler", python_model=Doubler())
+        assert not (db.parent / "cache").exists()
+        assert any((project / ".cairn" / "cache" / "objects").iterdir())
+        assert list(cairn.load_model(info.model_uri, trusted=True).predict([3])) == [6]
+    finally:
+        fluent._reset_for_tests()
+
+
+def test_a_database_used_outside_any_project_keeps_its_objects_beside_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "shared" / "cairn.db"
+    cairn.set_tracking_uri(str(db))
+    try:
+        with cairn.start_run():
+            info = cairn.pyfunc.log_model(name="doubler", python_model=Doubler())
         assert (db.parent / "cache").is_dir()
-        monkeypatch.chdir(tmp_path)
         assert list(cairn.load_model(info.model_uri, trusted=True).predict([3])) == [6]
     finally:
         fluent._reset_for_tests()
