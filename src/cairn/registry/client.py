@@ -15,7 +15,7 @@ from typing import Any
 from cairn.errors import UserError
 from cairn.registry import uris
 from cairn.registry.registering import register
-from cairn.store.base import ACTIVE_ONLY, MetadataStore
+from cairn.store.base import ACTIVE_ONLY, MetadataStore, as_view_type
 from cairn.store.entities import (
     Artifact,
     AuditEntry,
@@ -73,12 +73,12 @@ class Client:
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self.store.get_experiment_by_name(name)
 
-    def search_experiments(self, view_type: str = ACTIVE_ONLY, max_results: int = 1000,
+    def search_experiments(self, view_type: int | str = ACTIVE_ONLY, max_results: int = 1000,
                            filter_string: str | None = None,
                            order_by: Sequence[str] | None = None,
                            page_token: str | None = None) -> PagedList[Experiment]:
         return self.store.search_experiments(
-            view_type, max_results, filter_string, order_by, page_token)
+            as_view_type(view_type), max_results, filter_string, order_by, page_token)
 
     def delete_experiment(self, experiment_id: str) -> None:
         self.store.delete_experiment(str(experiment_id))
@@ -112,13 +112,13 @@ class Client:
         self.store.finish_run(run_id, status, end_time or int(time.time() * 1000))
 
     def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "",
-                    run_view_type: str = ACTIVE_ONLY, max_results: int = 1000,
+                    run_view_type: int | str = ACTIVE_ONLY, max_results: int = 1000,
                     order_by: Sequence[str] | None = None,
                     page_token: str | None = None) -> PagedList[Run]:
         ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
         return self.store.search_runs(
-            [str(i) for i in ids], filter_string or "", run_view_type, max_results, order_by,
-            page_token)
+            [str(i) for i in ids], filter_string or "", as_view_type(run_view_type), max_results,
+            order_by, page_token)
 
     def delete_run(self, run_id: str) -> None:
         self.store.delete_run(run_id)

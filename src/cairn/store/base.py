@@ -15,6 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from cairn.errors import UserError
 from cairn.store.entities import (
     Artifact,
     AuditEntry,
@@ -31,8 +32,18 @@ from cairn.store.entities import (
 ACTIVE_ONLY = "ACTIVE_ONLY"
 DELETED_ONLY = "DELETED_ONLY"
 ALL = "ALL"
+VIEW_TYPE_NAMES = {1: ACTIVE_ONLY, 2: DELETED_ONLY, 3: ALL}  # MLflow's ViewType numbers
 DEFAULT_EXPERIMENT_ID = "0"  # "Default", as in MLflow; the first created one is "1"
 DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+def as_view_type(value: int | str) -> str:
+    """A view type as the store takes it, from MLflow's ViewType number or its name."""
+    name = VIEW_TYPE_NAMES.get(value, value) if isinstance(value, int) else value.upper()
+    if name not in VIEW_TYPE_NAMES.values():
+        raise UserError(f"unknown view type {value!r}; use ACTIVE_ONLY, DELETED_ONLY or ALL "
+                        "(or cairn.entities.ViewType)")
+    return str(name)
 
 
 class MetadataStore(ABC):

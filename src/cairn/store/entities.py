@@ -19,6 +19,14 @@ STAGES = ("None", "Staging", "Production", "Archived")
 T = TypeVar("T")
 
 
+class ViewType:
+    """Which runs or experiments a search sees: MLflow's numbers, so ported code works."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+
 class PagedList(list[T], Generic[T]):
     """A page of results; `token` fetches the next page (None on the last one)."""
 

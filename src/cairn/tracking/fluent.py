@@ -326,6 +326,62 @@ def get_run(run_id: str) -> Run:
 _hook_registered = False
 
 
+def search_runs(experiment_ids: list[str] | None = None, filter_string: str = "",
+                run_view_type: int | str = "ACTIVE_ONLY", max_results: int = 100000,
+                order_by: list[str] | None = None, output_format: str = "pandas",
+                search_all_experiments: bool = False,
+                experiment_names: list[str] | None = None) -> Any:
+    """MLflow's fluent search: a pandas DataFrame (one row per run; columns run_id,
+    experiment_id, status, artifact_uri, start_time, end_time, metrics.*, params.*,
+    tags.*), or with output_format="list" the Run objects. Without experiments named,
+    the current experiment (every one with search_all_experiments)."""
+    from cairn.store.base import as_view_type
+
+    if output_format not in ("pandas", "list"):
+        raise UserError(f"output_format must be 'pandas' or 'list', not {output_format!r}")
+    b = backend()
+    ids = [str(i) for i in experiment_ids or []]
+    for name in experiment_names or []:
+        found = b.store.get_experiment_by_name(name)
+        if found is None:
+            raise UserError(f"no experiment named {name!r}; see `cairn experiments list`")
+        ids.append(found.experiment_id)
+    if search_all_experiments and not ids:
+        ids = [e.experiment_id for e in b.store.search_experiments(max_results=50000)]
+    elif not ids:
+        ids = [_current_experiment_id(b)]
+    runs: list[Run] = []
+    token: str | None = None
+    while len(runs) < max_results:
+        page = b.store.search_runs(ids, filter_string, as_view_type(run_view_type),
+                                   min(1000, max_results - len(runs)), order_by, token)
+        runs.extend(page)
+        token = page.token
+        if token is None:
+            break
+    return runs if output_format == "list" else _runs_frame(runs)
+
+
+def _runs_frame(runs: list[Run]) -> Any:
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        info = run.info
+        row: dict[str, Any] = {
+            "run_id": info.run_id, "experiment_id": info.experiment_id,
+            "status": info.status, "artifact_uri": info.artifact_uri,
+            "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
+            "end_time": (pd.to_datetime(info.end_time, unit="ms", utc=True)
+                         if info.end_time else None)}
+        row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in run.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+        rows.append(row)
+    columns = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    return pd.DataFrame(rows, columns=None if rows else columns)
+
+
 def _register_exit_hook() -> None:
     global _hook_registered
     if not _hook_registered:
