@@ -67,6 +67,21 @@ class CliRepo:
         return path
 
 
+def commit(repo: CliRepo, message: str, tag: str | None = None) -> None:
+    """Commit everything in the work tree, optionally tagging it."""
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", message)
+    if tag:
+        repo.git("tag", tag)
+
+
+def clone(repo: CliRepo, dest: Path, monkeypatch: pytest.MonkeyPatch) -> CliRepo:
+    """A git clone of `repo` at `dest`, made the working directory."""
+    git(dest.parent, "clone", "-q", str(repo.root), dest.name)
+    monkeypatch.chdir(dest)
+    return CliRepo(dest)
+
+
 def make_repo(path: Path, *cairn_init_args: str) -> CliRepo:
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q", "-b", "main")

@@ -12,14 +12,7 @@ import pytest
 import cairn
 from cairn.errors import NotFoundError, ObjectNotFound, UserError
 from cairn.objects.hashing import hash_bytes
-from tests.conftest import CliRepo
-
-
-def commit(repo: CliRepo, message: str, tag: str | None = None) -> None:
-    repo.git("add", "-A")
-    repo.git("commit", "-q", "-m", message)
-    if tag:
-        repo.git("tag", tag)
+from tests.conftest import CliRepo, commit
 
 
 def track(repo: CliRepo, rel: str, data: bytes | str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliRepo, git
+from tests.conftest import CliRepo, clone, commit, git
 
 PIPELINE = """\
 stages:
@@ -45,19 +45,6 @@ def pipeline_repo(repo: CliRepo, store: Path) -> None:
     repo.write("data/raw.txt", "raw rows\n")
     repo.cairn("repro")
     commit(repo, "v1", "v1")
-
-
-def commit(repo: CliRepo, message: str, tag: str | None = None) -> None:
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", message)
-    if tag:
-        repo.git("tag", tag)
-
-
-def clone(repo: CliRepo, dest: Path, monkeypatch: pytest.MonkeyPatch) -> CliRepo:
-    git(dest.parent, "clone", "-q", str(repo.root), dest.name)
-    monkeypatch.chdir(dest)
-    return CliRepo(dest)
 
 
 def retrain(repo: CliRepo, lr: int, tag: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cairn.objects.hashing import hash_bytes, hash_file
-from tests.conftest import CliRepo, git
+from tests.conftest import CliRepo, clone, commit, git
 from tests.s3_server import (  # noqa: F401 - fixtures, used by name
     S3Bucket,
     free_port,
@@ -58,19 +58,6 @@ def write_all(repo: CliRepo, files: dict[str, bytes]) -> None:
 def replace(repo: CliRepo, rel: str, data: bytes) -> None:
     (repo.root / rel).unlink()  # the workspace copy may be a read-only link
     repo.write(rel, data)
-
-
-def commit(repo: CliRepo, message: str, tag: str | None = None) -> None:
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", message)
-    if tag:
-        repo.git("tag", tag)
-
-
-def clone(repo: CliRepo, dest: Path, monkeypatch: pytest.MonkeyPatch) -> CliRepo:
-    git(dest.parent, "clone", "-q", str(repo.root), dest.name)
-    monkeypatch.chdir(dest)
-    return CliRepo(dest)
 
 
 def assert_files(repo: CliRepo, files: dict[str, bytes]) -> None:

@@ -17,7 +17,7 @@ from cairn.pipeline.compare import (
     params_at,
     params_diff,
 )
-from tests.conftest import CliRepo, git
+from tests.conftest import CliRepo, commit, git
 
 PIPELINE = """\
 stages:
@@ -30,13 +30,6 @@ stages:
       - model.depth
     outs: [model.pkl]
 """
-
-
-def commit(repo: CliRepo, message: str, tag: str | None = None) -> None:
-    repo.git("add", "-A")
-    repo.git("commit", "-q", "-m", message)
-    if tag:
-        repo.git("tag", tag)
 
 
 @pytest.fixture
