@@ -86,22 +86,15 @@ def status(targets: tuple[str, ...], cloud: bool, remote: str | None, jobs: int 
 
 
 def _stages_to_run(project: Project) -> list[StageResult]:
-    """The stages `cairn repro` would run, as `dvc status` shows them (none without a
-    pipeline); a pipeline that cannot be read is a warning, the data status still shows."""
+    """A pipeline that cannot be read is a warning: the data status still shows."""
     from cairn.errors import CairnError
-    from cairn.pipeline.schema import load_pipeline
+    from cairn.pipeline.repro import stages_to_run
 
     try:
-        pipeline = load_pipeline(project.root)
-        if not pipeline.stages:
-            return []
-        from cairn.pipeline.repro import repro
-
-        results = repro(project, dry=True, pipeline=pipeline)
+        return stages_to_run(project)
     except CairnError as e:
         output.warn(f"pipeline status unknown: {e}")
         return []
-    return [r for r in results if r.action == "would-run"]
 
 
 @click.command()

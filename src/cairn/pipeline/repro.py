@@ -71,6 +71,17 @@ class StageFailedError(CairnError):
 Report = Callable[[StageResult], None]
 
 
+def stages_to_run(project: Project) -> list[StageResult]:
+    """The stages `cairn repro` would run now (none without a pipeline), as `dvc status`
+    shows them."""
+    from cairn.pipeline.schema import load_pipeline
+
+    pipeline = load_pipeline(project.root)
+    if not pipeline.stages:
+        return []
+    return [r for r in repro(project, dry=True, pipeline=pipeline) if r.action == "would-run"]
+
+
 def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
           dry: bool = False, downstream: bool = False, jobs: int = 1,
           report: Report | None = None, command_stdout: int | None = None,
