@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import ctypes
 
 COPY_CHUNK = 1 << 20
 
@@ -31,6 +32,8 @@ def syncfs(path: Path) -> None:
 
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
+    import ctypes  # only when a batch is made durable: most commands never need it
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syncfs  # noqa: B018 — only Linux has it
@@ -48,12 +51,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
     """Replace `path` with `data`: temp file in the same directory, fsync, rename.
 
     A reader sees the old file or the new one, never a mix; a crash leaves the old one.
+    `durable=False` skips the flushes, for a caller that flushes many files at once
+    later (`sync_file`).
     """
-    _replace_with(path, mode, lambda f: f.write(data))
+    _replace_with(path, mode, lambda f: f.write(data), durable)
 
 
 def atomic_copy(src: str | Path, dest: Path, mode: int = 0o644) -> None:
@@ -67,20 +72,31 @@ def atomic_copy(src: str | Path, dest: Path, mode: int = 0o644) -> None:
     _replace_with(dest, mode, copy)
 
 
-def _replace_with(path: Path, mode: int, fill: Callable[[BinaryIO], object]) -> None:
+def sync_file(path: Path) -> None:
+    """Flush a file written with durable=False, and its rename, to disk."""
+    fsync_dir(path)  # opening read-only and fsyncing works for a file as for a directory
+    fsync_dir(path.parent)
+
+
+def _replace_with(path: Path, mode: int, fill: Callable[[BinaryIO], object],
+                  durable: bool = True) -> None:
+    import tempfile  # not at import time: commands that write nothing never need it
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             fill(f)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

@@ -32,9 +32,7 @@ writes the canonical form.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import posixpath
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,6 +40,7 @@ from typing import Any
 
 # Reading lives in the workspace layer (one parser: `cairn push/pull/status` read locks
 # too); re-exported here so the pipeline speaks of one module.
+from cairn.fsutil import atomic_write, sync_file
 from cairn.workspace.lockfile import (  # noqa: F401 - re-exports
     _NUMBER,
     _PLAIN,
@@ -167,31 +166,9 @@ def write_lock(root: Path, lock: LockFile, order: Iterable[str] = (),
     `durable=False` skips the flush to disk: repro flushes once at the end instead of
     once per stage (see docs/formats.md, "cairn.lock").
     """
-    path = root / lock.path
-    data = dumps(lock, order)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        sync_lock(path)
+    atomic_write(root / lock.path, dumps(lock, order), durable=durable)
 
 
 def sync_lock(path: Path) -> None:
     """Flush a lock file written with durable=False, and its rename, to disk."""
-    from cairn.fsutil import fsync_dir
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    fsync_dir(path.parent)
+    sync_file(path)

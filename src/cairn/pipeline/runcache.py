@@ -12,7 +12,6 @@ beside ``objects/`` (docs/formats.md, "run cache").
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cairn.fsutil import atomic_write
 from cairn.objects.hashing import hash_bytes, is_digest
 from cairn.pipeline.lock import LockedPath
 from cairn.pipeline.schema import Stage
@@ -123,14 +123,7 @@ def save(cache_root: Path, entry: RunEntry) -> None:
 
 def store(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    atomic_write(path, data, durable=False)  # repro flushes the whole cache once at the end
 
 
 def keys(cache_root: Path) -> Iterator[str]:
