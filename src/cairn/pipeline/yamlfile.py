@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import marshal
-import os
 import re
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -127,15 +125,11 @@ def _read_kept(cache_dir: Path, path: str, digest: bytes) -> bytes | None:
 def _write_kept(cache_dir: Path, path: str, digest: bytes, kept: bytes) -> None:
     """Best effort, no fsync: a lost or torn entry is only a cache miss (the digest
     prefix, written first, is checked; marshal refuses a truncated body)."""
-    target = _kept_path(cache_dir, path)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
+    from cairn.fsutil import atomic_write
+
+    with contextlib.suppress(OSError):
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(digest + kept)
-        os.replace(tmp, target)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        atomic_write(_kept_path(cache_dir, path), digest + kept, durable=False)
 
 
 def _parse(data: bytes | str, path: str) -> Any:
