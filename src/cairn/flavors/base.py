@@ -6,6 +6,12 @@ hidden temp sibling and renamed into place, so a target either does not exist or
 ``load`` reads the yaml, dispatches to the flavor it names (from a fixed table: a model
 file never chooses which module to import) and wraps the result in a ``LoadedModel``
 whose ``predict`` enforces the saved input schema.
+
+Trust (SPEC §10): ``trusted=True`` allows whatever loading a model can run (unpickling,
+its own code); ``verified=True`` says the directory was materialized from digest-verified
+objects of the project's own store (registry/loading.py, for models:/ and runs:/ URIs),
+which allows a model's own code — never a pickle. Both are plain keyword arguments,
+passed down explicitly; nothing is inferred from where a directory lies.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ REQUIREMENTS_FILE = "requirements.txt"
 # loader name in cairn-model.yaml -> module; never import a name read from a file
 LOADERS = {"sklearn": "cairn.flavors.sklearn", "pyfunc": "cairn.flavors.pyfunc",
            "onnx": "cairn.flavors.onnx"}
+# loaders that may import code shipped in the model directory: only they take `verified`
+RUNS_MODEL_CODE = frozenset({"pyfunc"})
 
 Predict = Callable[[Any], Any]
 
@@ -132,6 +140,13 @@ class FlavorLoader(Protocol):
                  source: str) -> tuple[Any, Predict]: ...
 
 
+class CodeFlavorLoader(Protocol):
+    """A loader in RUNS_MODEL_CODE: also told whether the directory is store-verified."""
+
+    def __call__(self, root: Path, meta: ModelMetadata, *, trusted: bool, verified: bool,
+                 source: str) -> tuple[Any, Predict]: ...
+
+
 class LoadedModel:
     """A loaded model: ``predict`` checks its input against the saved signature first."""
 
@@ -195,13 +210,24 @@ def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
 
 
 def load(path: str | os.PathLike[str], *, trusted: bool = False,
-         source: str | None = None) -> LoadedModel:
-    """Load any Cairn model directory. `source` names it in errors (e.g. a models:/ URI)."""
+         source: str | None = None, verified: bool = False) -> LoadedModel:
+    """Load any Cairn model directory. `source` names it in errors (e.g. a models:/ URI);
+    `verified` only for a directory materialized from the project's verified store."""
     root = Path(path)
-    meta = read_metadata(root)
+    return _load(root, read_metadata(root), trusted=trusted, verified=verified,
+                 source=source or str(path))
+
+
+def _load(root: Path, meta: ModelMetadata, *, trusted: bool, verified: bool,
+          source: str) -> LoadedModel:
     module = importlib.import_module(LOADERS[meta.loader])
-    loader: FlavorLoader = module.load_flavor
-    native, predict = loader(root, meta, trusted=trusted, source=source or str(path))
+    if meta.loader in RUNS_MODEL_CODE:
+        code_loader: CodeFlavorLoader = module.load_flavor
+        native, predict = code_loader(root, meta, trusted=trusted, verified=verified,
+                                      source=source)
+    else:
+        loader: FlavorLoader = module.load_flavor
+        native, predict = loader(root, meta, trusted=trusted, source=source)
     return LoadedModel(root, meta, native, predict)
 
 

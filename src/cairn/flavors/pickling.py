@@ -1,7 +1,9 @@
 """Pickle, used only when asked for and loaded only when the caller trusts the model.
 
 Unpickling runs whatever code the file names, so a pickle-based model MUST NOT be read
-unless the caller passed ``trusted=True`` (CLI: ``--trust``): SPEC §10.
+unless the caller passed ``trusted=True`` (CLI: ``--trust``): SPEC §10. Coming from the
+project's digest-verified store vouches for a model's own code (flavors/pyfunc.py), never
+for a pickle: the check is the caller's ``trusted`` alone.
 """
 
 from __future__ import annotations

@@ -6,9 +6,16 @@ Two ways to say which object predicts:
   needs ``trusted=True``;
 - ``python_model="module:ClassName"`` — only the name is stored; loading imports the
   module from the model's ``code/`` directory, calls ``ClassName()`` and then
-  ``load_context(context)``. No pickle is read, but the model's own code runs, as it
-  must for any Python model: the module has to be one of the model's ``code_paths``
-  (anything else needs ``trusted=True``).
+  ``load_context(context)``. No pickle is read, but the model's own code runs, so it
+  loads only with ``trusted=True`` or ``verified=True`` (materialized from the project's
+  digest-verified store: a models:/ or runs:/ URI); the module has to be one of the
+  model's ``code_paths`` (anything else needs ``trusted=True``).
+
+Every trust check happens before the process is touched, so a refused load leaves
+``sys.path`` and ``sys.modules`` as they were; so does a load that fails midway (import,
+``__init__``, ``load_context``). While a model loads, its ``code/`` is first on sys.path;
+afterwards it is last, so names installed elsewhere are never shadowed by it later, while
+``predict`` can still import the model's own modules lazily (by names nothing else has).
 
 ``predict(self, context, model_input)`` (MLflow's PythonModel) and plain
 ``predict(self, model_input)`` are both accepted. ``context.artifacts[name]`` is the
@@ -17,15 +24,19 @@ path of the copy of each artifact inside the model directory.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.machinery
 import inspect
 import os
 import re
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from cairn.errors import FormatError, UserError
@@ -174,13 +185,12 @@ def _save_time_predict(python_model: Any, context: PythonModelContext) -> Predic
 
 # --- loading ----------------------------------------------------------------------------
 
-def load_flavor(root: Path, meta: ModelMetadata, *, trusted: bool,
+def load_flavor(root: Path, meta: ModelMetadata, *, trusted: bool, verified: bool,
                 source: str) -> tuple[Any, Predict]:
+    """Check everything, trust first, before the model's code touches the process."""
     flavor = meta.flavor
-    code_modules: set[str] = set()
-    if flavor.get("code") is not None:
-        code_dir = inside(root, flavor["code"], "code directory")
-        code_modules = _put_on_path(code_dir)
+    code_dir = None if flavor.get("code") is None else _code_dir(root, flavor["code"])
+    code_modules = set() if code_dir is None else _provided_modules(code_dir)
     artifacts = flavor.get("artifacts") or {}
     if not isinstance(artifacts, dict):
         raise FormatError("pyfunc 'artifacts' must be a mapping", str(root / MODEL_FILE))
@@ -188,28 +198,115 @@ def load_flavor(root: Path, meta: ModelMetadata, *, trusted: bool,
                                   for name, rel in artifacts.items()})
     spec = flavor.get("python_model")
     if isinstance(spec, dict) and "class" in spec:
-        model = _instantiate(str(spec["class"]), code_modules, trusted=trusted, source=source)
+        module_name, class_name = _check_class(str(spec["class"]), code_modules,
+                                               trusted=trusted, verified=verified,
+                                               source=source)
+        with _model_code(code_dir, code_modules):
+            model = _instantiate(module_name, class_name, source)
+            _call_load_context(model, context)
     elif isinstance(spec, dict) and "pickle" in spec:
-        model = pickling.load(inside(root, spec["pickle"], "python model file"),
-                              trusted=trusted, source=source)
+        pickle_file = inside(root, spec["pickle"], "python model file")
+        if not trusted:  # a verified store vouches for code, never for a pickle
+            raise pickling.refuse_pickle(source)
+        with _model_code(code_dir, code_modules):
+            model = pickling.load(pickle_file, trusted=trusted, source=source)
+            _call_load_context(model, context)
     else:
         raise FormatError("pyfunc 'python_model' must name a 'class' or a 'pickle' file",
                           str(root / MODEL_FILE))
-    _call_load_context(model, context)
     return model, bind_predict(model, context)
 
 
-def _put_on_path(code_dir: Path) -> set[str]:
-    """Put the model's code first on sys.path; return the module names it provides."""
-    modules = {_module_name(p) for p in code_dir.iterdir() if p.suffix == ".py" or p.is_dir()}
-    for name in modules:
-        _forget_other_models_module(name, code_dir)
+def _code_dir(root: Path, relative: Any) -> Path:
+    code_dir = inside(root, relative, "code directory")
+    if not code_dir.is_dir():
+        raise FormatError(f"the code directory {relative!r} is missing", str(root / MODEL_FILE))
+    return code_dir
+
+
+def _provided_modules(code_dir: Path) -> set[str]:
+    """The top-level module names importing from `code_dir` can resolve."""
+    suffixes = importlib.machinery.all_suffixes()  # .py, .pyc, extension modules
+    names = set()
+    for entry in code_dir.iterdir():
+        if entry.is_dir():
+            names.add(entry.name)
+        else:
+            names.update(entry.name.removesuffix(s) for s in suffixes if entry.name.endswith(s))
+    return names
+
+
+def _check_class(class_path: str, code_modules: set[str], *, trusted: bool, verified: bool,
+                 source: str) -> tuple[str, str]:
+    """The module and class names, if this load may import them; else refuse."""
+    match = _CLASS_PATH.match(class_path)
+    if match is None:
+        raise FormatError(f"pyfunc class {class_path!r} is not 'module:ClassName'", source)
+    module_name, class_name = match.groups()
+    if trusted:
+        return module_name, class_name
+    if module_name.split(".")[0] not in code_modules:
+        raise pickling.UntrustedModelError(
+            f"{source} names class {class_path!r} from outside its own code; pass "
+            f"trusted=True (CLI: --trust) if you trust its source", source)
+    if not verified:
+        raise pickling.UntrustedModelError(
+            f"{source} ships Python code ({class_path!r}) that would run on loading; pass "
+            f"trusted=True (CLI: --trust) if you trust its source", source)
+    return module_name, class_name
+
+
+# One lock: two loads swapping sys.path and sys.modules at once would undo each other.
+_IMPORTING = threading.RLock()
+
+
+@contextlib.contextmanager
+def _model_code(code_dir: Path | None, code_modules: set[str]) -> Iterator[None]:
+    """The model's code first on sys.path for the block; if the block fails, sys.path and
+    the model's module names in sys.modules are put back as they were."""
+    if code_dir is None:
+        yield
+        return
     entry = str(code_dir)
-    if entry in sys.path:
+    with _IMPORTING:
+        path, modules = list(sys.path), dict(sys.modules)
+        had_finder = entry in sys.path_importer_cache
+        try:
+            for name in code_modules:
+                _forget_other_models_module(name, code_dir)
+            _move_on_path(entry, first=True)
+            yield
+        except BaseException:
+            sys.path[:] = path
+            _restore_modules(modules, code_modules)
+            if not had_finder:
+                sys.path_importer_cache.pop(entry, None)
+            raise
+        # Last, not gone: predict's lazy imports of the model's own modules still resolve,
+        # while every name something else provides is no longer shadowed by the model.
+        _move_on_path(entry, first=False)
+
+
+def _move_on_path(entry: str, *, first: bool) -> None:
+    while entry in sys.path:
         sys.path.remove(entry)
-    sys.path.insert(0, entry)
+    if first:
+        sys.path.insert(0, entry)
+    else:
+        sys.path.append(entry)
     importlib.invalidate_caches()
-    return modules
+
+
+def _restore_modules(before: Mapping[str, ModuleType], names: set[str]) -> None:
+    """sys.modules as in `before` for every module under one of the top-level `names`."""
+    def ours(module_name: str) -> bool:
+        return module_name.partition(".")[0] in names
+
+    for name in [m for m in sys.modules if ours(m) and m not in before]:
+        del sys.modules[name]
+    for name, module in before.items():
+        if ours(name) and sys.modules.get(name) is not module:
+            sys.modules[name] = module
 
 
 def _forget_other_models_module(name: str, code_dir: Path) -> None:
@@ -229,16 +326,8 @@ def _forget_other_models_module(name: str, code_dir: Path) -> None:
             del sys.modules[loaded]
 
 
-def _instantiate(class_path: str, code_modules: set[str], *, trusted: bool,
-                 source: str) -> Any:
-    match = _CLASS_PATH.match(class_path)
-    if match is None:
-        raise FormatError(f"pyfunc class {class_path!r} is not 'module:ClassName'", source)
-    module_name, class_name = match.groups()
-    if module_name.split(".")[0] not in code_modules and not trusted:
-        raise pickling.UntrustedModelError(
-            f"{source} names class {class_path!r} from outside its own code; pass "
-            f"trusted=True (CLI: --trust) if you trust its source", source)
+def _instantiate(module_name: str, class_name: str, source: str) -> Any:
+    class_path = f"{module_name}:{class_name}"
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as e:

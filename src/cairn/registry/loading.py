@@ -6,6 +6,10 @@ objects, made read-only, then renamed into place, so a reader sees it whole or n
 all. A stamp beside it records each file's size and mtime; a later load that finds
 them unchanged skips re-hashing, and one that finds any change rebuilds from the
 (verified) objects. A tampered object is refused with an IntegrityError.
+
+Only such a directory is passed to the flavor with ``verified=True``, which lets the
+model's own code run without ``trusted=True`` (a pickle still needs it); a model given
+by a path is not vouched for by the store, whatever directory it lies in (SPEC §10).
 """
 
 from __future__ import annotations
@@ -35,11 +39,14 @@ def load_model(model_uri: str | os.PathLike[str], trusted: bool = False,
                dst_path: str | None = None) -> LoadedModel:
     """A model with `.predict` (checked against its input schema) and `.metadata`
     (its lineage in `.metadata.lineage`). `model_uri`: models:/…, runs:/…, or a path to
-    a model directory. Pickle-based models load only with `trusted=True`."""
+    a model directory. Pickle-based models load only with `trusted=True`; a model's own
+    code runs without it only when it comes from the store (a URI), verified."""
     from cairn.flavors.base import load
 
     path, lineage = model_path(str(model_uri))
-    model = load(path, trusted=trusted, source=str(model_uri))
+    # model_path built a URI's directory from digest-verified objects; a path is anyone's
+    verified = uris.is_model_uri(str(model_uri))
+    model = load(path, trusted=trusted, verified=verified, source=str(model_uri))
     if lineage:
         model.metadata = model.metadata.with_lineage(lineage)
     return model

@@ -51,8 +51,8 @@ def save_scorer(tmp_path: Path, name: str, module: str, weight: str = "2.0") -> 
     return path
 
 
-def test_class_path_model_loads_without_pickle_or_trust(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_class_path_model_loads_from_its_own_code_without_pickle(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = save_scorer(tmp_path, "m", "flv_scorer_a")
     (tmp_path / "src-m").rename(tmp_path / "gone")  # the model carries its own code
 
@@ -61,7 +61,9 @@ def test_class_path_model_loads_without_pickle_or_trust(tmp_path: Path,
 
     for name in ("load", "loads", "Unpickler"):
         monkeypatch.setattr(pickle, name, no_pickle)
-    loaded = pyfunc.load_model(path)
+    with pytest.raises(UntrustedModelError, match="ships Python code .* would run on loading"):
+        pyfunc.load_model(path)  # its code would run: a path alone does not vouch for it
+    loaded = pyfunc.load_model(path, trusted=True)
     assert list(loaded.predict(pd.DataFrame({"x": [3.0, 4.0], "y": [0, 0]}))) == [6.0, 8.0]
     module_file = importlib.import_module(type(loaded.unwrap()).__module__).__file__
     assert module_file is not None and Path(module_file).is_relative_to(path)
@@ -79,8 +81,10 @@ def test_artifacts_and_code_are_copied_into_the_model(tmp_path: Path) -> None:
 
 
 def test_two_models_with_the_same_module_name_each_get_their_own(tmp_path: Path) -> None:
-    first = pyfunc.load_model(save_scorer(tmp_path, "v1", "flv_scorer_c", weight="2.0"))
-    second = pyfunc.load_model(save_scorer(tmp_path, "v2", "flv_scorer_c", weight="10.0"))
+    first = pyfunc.load_model(save_scorer(tmp_path, "v1", "flv_scorer_c", weight="2.0"),
+                              trusted=True)
+    second = pyfunc.load_model(save_scorer(tmp_path, "v2", "flv_scorer_c", weight="10.0"),
+                               trusted=True)
     data = pd.DataFrame({"x": [1.0]})
     assert list(first.predict(data)) == [2.0]
     assert list(second.predict(data)) == [10.0]
