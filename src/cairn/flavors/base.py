@@ -361,8 +361,10 @@ def _cairn_version() -> str:
 def load_native(path: str | os.PathLike[str], loader: str, *, trusted: bool,
                 source: str | None) -> Any:
     """The native object of a model saved by flavor `loader` (e.g. the sklearn estimator)."""
-    model = load(path, trusted=trusted, source=source)
-    if model.metadata.loader != loader:
-        raise UserError(f"{source or path} is a {model.metadata.loader} model, not {loader}; "
+    root = Path(path)
+    meta = read_metadata(root)
+    if meta.loader != loader:  # refused before the other flavor loads (and runs) anything
+        raise UserError(f"{source or path} is a {meta.loader} model, not {loader}; "
                         f"load it with cairn.pyfunc.load_model")
-    return model.unwrap()
+    return _load(root, meta, trusted=trusted, verified=False,
+                 source=source or str(path)).unwrap()

@@ -154,3 +154,14 @@ def test_a_failed_load_puts_back_the_module_another_model_provided(tmp_path: Pat
     assert_imports_unchanged(before)
     assert sys.modules["flv_trust_f_helpers"].FACTOR == 3
     assert list(first.predict([1])) == [3]
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_loading_as_another_flavor_runs_none_of_the_models_code(tmp_path: Path,
+                                                                trusted: bool) -> None:
+    path, code = code_model(tmp_path, "flv_trust_g")
+    before = imports_snapshot()
+    with pytest.raises(UserError, match="is a pyfunc model, not sklearn"):
+        cairn.sklearn.load_model(path, trusted=trusted)
+    assert_imports_unchanged(before)
+    assert code.ran() == []
