@@ -321,6 +321,36 @@ def test_remote_commands(repo: CliRepo, tmp_path: Path) -> None:
     assert "unknown remote 'gone'" in stderr_line(result)
 
 
+def test_an_empty_or_in_repository_remote_url_is_refused(repo: CliRepo) -> None:
+    config = (repo.root / ".cairn" / "config.toml").read_text()
+    for args in (["add", "origin", ""], ["add", "-d", "origin", "  "], ["add", "origin", "."],
+                 ["add", "origin", ".cairn/remote"], ["add", "origin", ".git"]):
+        result = repo.cairn("remote", *args, ok=False)
+        assert result.exit_code == 2, args
+        assert stderr_line(result).startswith("error: ")
+    assert (repo.root / ".cairn" / "config.toml").read_text() == config
+    repo.cairn("remote", "add", "-d", "origin", "../store")
+    result = repo.cairn("remote", "modify", "origin", "url", "", ok=False)
+    assert result.exit_code == 2 and "the remote URL is empty" in stderr_line(result)
+    repo.write("a.bin", b"a")
+    repo.cairn("add", "a.bin")
+    repo.cairn("push")
+    assert not (repo.root / "objects").exists()
+
+
+def test_a_remote_already_stored_as_the_repository_root_is_refused_by_push(
+        repo: CliRepo) -> None:
+    repo.cairn("config", "remote.origin.url", "..")  # as `remote add origin ''` stored it
+    repo.cairn("config", "core.remote", "origin")
+    repo.write("a.bin", b"a")
+    repo.cairn("add", "a.bin")
+    result = repo.cairn("push", ok=False)
+    line = stderr_line(result)
+    assert result.exit_code == 2 and "repository root itself" in line
+    assert "cairn remote modify origin url PATH" in line
+    assert not (repo.root / "objects").exists()
+
+
 def test_push_to_an_http_remote_is_refused(repo: CliRepo) -> None:
     repo.cairn("remote", "add", "-d", "web", "https://example.invalid/store")
     repo.write("a.bin", b"a")

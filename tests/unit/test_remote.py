@@ -281,6 +281,39 @@ def test_add_checks_name_and_url(config: Config) -> None:
         remote_add(config, "origin", "ftp://host/store")
 
 
+@pytest.mark.parametrize("url", ["", "   ", "\t"])
+def test_an_empty_url_is_refused(config: Config, url: str) -> None:
+    with pytest.raises(UserError, match="the remote URL is empty"):
+        remote_add(config, "origin", url)
+    assert remote_list(config) == []
+    remote_add(config, "origin", "/srv/store")
+    with pytest.raises(UserError, match="the remote URL is empty"):
+        remote_modify(config, "origin", "url", url)
+    assert remote_list(config)[0].url == "/srv/store"
+
+
+def test_a_remote_in_the_workspace_root_cache_or_git_is_refused(config: Config,
+                                                                tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    refused = [(".", "repository root itself"), ("./sub/..", "repository root itself"),
+               (str(root), "repository root itself"), (f"file://{root}", "root itself"),
+               (".cairn", ".cairn/ directory"), (".cairn/cache/store", ".cairn/ directory"),
+               (".git", ".git directory"), (".git/cairn", ".git directory")]
+    for url, why in refused:
+        with pytest.raises(UserError, match=why):
+            remote_add(config, "origin", url, cwd=root)
+        with pytest.raises(UserError, match=why):
+            remote_add(config, "origin", url, level="global", cwd=root)
+    with pytest.raises(UserError, match="repository root itself"):
+        remote_add(config, "origin", "..", cwd=root / ".cairn")
+    assert remote_list(config) == []
+    assert remote_add(config, "origin", "../store", cwd=root) == "../../store"
+    assert remote_add(config, "inside", "store", cwd=root) == "../store"  # a plain subdir
+    with pytest.raises(UserError, match="repository root itself"):
+        remote_modify(config, "origin", "url", ".", cwd=root)
+    assert open_remote(config, "origin").base == str(tmp_path / "store")
+
+
 def test_default_modify_remove(config: Config) -> None:
     remote_add(config, "a", "/srv/a", default=True)
     remote_add(config, "b", "/srv/b", level="local")

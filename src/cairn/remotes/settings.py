@@ -109,18 +109,50 @@ def require(config: Config, name: str) -> None:
                             f"with `cairn remote add {name} URL`")
 
 
+KNOWN_URLS = "a local path, s3://, gs://, azure://, ssh://, http(s)://"
+
+
 def store_url(config: Config, url: str, level: str, cwd: Path | None = None) -> str:
-    """Check the scheme; store a relative local path relative to the config file's dir."""
+    """Check the URL; store a relative local path relative to the config file's dir."""
+    if not url.strip():
+        raise UserError("the remote URL is empty; give a local path or an s3://, gs://, azure://, "
+                        "ssh:// or http(s):// URL")
     scheme = url_scheme(url)
     if scheme not in SCHEMES or scheme == "memory":
-        known = "a local path, s3://, gs://, azure://, ssh://, http(s)://"
-        raise UserError(f"unsupported remote URL {url!r}; use {known}")
-    if scheme or os.path.isabs(os.path.expanduser(url)):
+        raise UserError(f"unsupported remote URL {url!r}; use {KNOWN_URLS}")
+    if scheme == "file":
+        check_local_location(url, os.path.abspath(url.split("://", 1)[1]), config.dot_dir)
+    if scheme:
         return url
-    absolute = os.path.normpath((cwd or Path.cwd()) / url)
+    absolute = os.path.normpath((cwd or Path.cwd()) / os.path.expanduser(url))
+    check_local_location(url, absolute, config.dot_dir)
+    if os.path.isabs(os.path.expanduser(url)):
+        return url
     if level == "global":
         return absolute
     return os.path.relpath(absolute, config.path(level).parent)
+
+
+def check_local_location(url: str, path: str, dot_dir: Path | None,
+                         name: str | None = None) -> None:
+    """Refuse a local remote where a push would write into the workspace, the cache or git
+    (`name`: a remote already configured so, to say how to move it)."""
+    if dot_dir is None:
+        return
+    target = Path(os.path.realpath(path))
+    root = Path(os.path.realpath(dot_dir.parent))
+    if target == root:
+        what = "is the repository root itself, where a push would write objects/ into the " \
+               "workspace"
+    elif target.is_relative_to(Path(os.path.realpath(dot_dir))):
+        what = f"is inside the repository's {dot_dir.name}/ directory (cache and config)"
+    elif ".git" in target.parts:
+        what = "is inside a .git directory, which belongs to git"
+    else:
+        return
+    todo = f"`cairn remote modify {name} url PATH` to " if name else ""
+    raise UserError(f"remote URL {url!r} ({target}) {what}; {todo}use a directory outside "
+                    "the repository, e.g. ../cairn-remote")
 
 
 def _writable_levels(config: Config) -> list[str]:

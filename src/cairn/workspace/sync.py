@@ -25,9 +25,10 @@ from cairn.errors import (
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
 from cairn.remotes import transfer
-from cairn.remotes.connect import configured_remote, connect, open_remote
+from cairn.remotes.connect import configured_remote, connect, open_remote, url_scheme
 from cairn.remotes.index import RemoteIndex
 from cairn.remotes.remote import Remote
+from cairn.remotes.settings import check_local_location
 from cairn.remotes.transfer import Progress, TransferResult, unique
 from cairn.scm.git import Git
 from cairn.workspace.checkout import CheckoutResult, checkout
@@ -57,6 +58,8 @@ def push(project: Project, remote: str | None = None, jobs: int | None = None,
     them there), the remote is not asked at all; otherwise it is asked about all.
     """
     found = configured_remote(project.repo.config, remote)
+    if not url_scheme(found.url):  # a remote once stored as '..' must not fill the workspace
+        check_local_location(found.url, found.url, project.repo.config.dot_dir, found.name)
     scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
     outs = collect_outs(project, tuple(targets), scope)
     outs += [Out("", oid, 0, 0 if is_dir else None) for oid, is_dir in also
