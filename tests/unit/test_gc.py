@@ -15,6 +15,7 @@ from cairn.lock import repo_lock
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
+from cairn.remotes.leftovers import Leftover
 from cairn.workspace import gc as gc_module
 from cairn.workspace import pointer
 from cairn.workspace.add import add
@@ -49,6 +50,12 @@ class FakeRemote:
     def sizes(self, oids: Iterable[str] | None = None, jobs: int = 8) -> dict[str, int]:
         wanted = self.objects if oids is None else oids
         return {oid: len(self.objects[oid]) for oid in wanted if oid in self.objects}
+
+    def leftovers(self, older_than: float) -> list[Leftover]:
+        return []
+
+    def remove_leftovers(self, found: Iterable[Leftover]) -> None:
+        raise AssertionError("this fake has no temp files")
 
     def push(self, odb: ObjectDB, oids: Iterable[str] | None = None) -> None:
         for oid in odb.all_oids() if oids is None else oids:

@@ -4,9 +4,11 @@ then building remotes from config, and the `cairn remote` config use cases."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,6 +144,43 @@ def test_remove_deletes_and_ignores_absent_objects(remote: Remote, odb: ObjectDB
     remote.upload(odb, gone)
     remote.remove([gone, hash_bytes(b"never there")])
     assert set(remote.list_oids()) == {kept}
+
+
+def plant_leftovers(remote: Remote, request: pytest.FixtureRequest) -> dict[str, int]:
+    """What killed pushes leave in this backend's layout; name → bytes."""
+    oid = hash_bytes(b"an object whose upload was killed")
+    if remote.scheme == "s3":  # an unfinished multipart upload with one part
+        bucket: S3Bucket = request.getfixturevalue("s3_bucket")
+        client: Any = bucket.client()
+        key = f"store/objects/{oid[:2]}/{oid[2:]}"
+        upload = client.create_multipart_upload(Bucket=bucket.name, Key=key)
+        client.upload_part(Bucket=bucket.name, Key=key, UploadId=upload["UploadId"],
+                           PartNumber=1, Body=b"x" * 1000)
+        return {f"objects/{oid[:2]}/{oid[2:]} (unfinished upload)": 1000}
+    planted = {"tmp/0123456789abcdef": 300, f"objects/{oid[:2]}/{oid[2:]}.0123abcd.tmp": 200,
+               f"runs/{oid[:2]}/{oid[2:]}.4567cdef.tmp": 100}
+    for name, size in planted.items():
+        path = f"{remote.base}/{name}"
+        remote.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        remote.fs.pipe_file(path, b"x" * size)
+    return planted
+
+
+def test_leftovers_of_killed_pushes_are_listed_by_age_and_removed(
+        remote: Remote, odb: ObjectDB, other_odb: ObjectDB,
+        request: pytest.FixtureRequest) -> None:
+    kept = odb.add_bytes(b"a finished object")
+    remote.upload(odb, kept)
+    planted = plant_leftovers(remote, request)
+    now = time.time()
+    assert remote.leftovers(now - 3600) == []  # written since: a live push may own them
+    found = remote.leftovers(now + 3600)
+    assert {f.describe(): f.size for f in found} == planted
+    remote.remove_leftovers(found)
+    assert remote.leftovers(now + 3600) == []
+    assert list(remote.list_oids()) == [kept]  # objects are not leftovers
+    remote.download(other_odb, kept)
+    remote.remove_leftovers(found)  # already gone: fine
 
 
 def test_local_remote_leaves_no_temp_files(tmp_path: Path, odb: ObjectDB) -> None:

@@ -54,12 +54,26 @@ def _show_gc(result: GcResult) -> None:
         for oid, size in sorted(result.removed_from_remote.items()):
             output.echo(f"would remove {oid}  {output.human_size(size):>10}  "
                         f"from {result.remote!r}")
+        for temp in result.remote_temp_files:
+            output.echo(f"would remove {temp.describe()}  {output.human_size(temp.size):>10}"
+                        f"  from {result.remote!r}")
     output.echo(_freed(result, "the cache", result.removed) +
                 f"; kept {result.referenced} object(s) referenced in scope ({result.scope}).")
     if result.cloud:
         output.echo(_freed(result, f"remote {result.remote!r}", result.removed_from_remote)
                     + ".")
+    if result.remote_temp_files:
+        _show_temp_files(result)
     _warn_only_copies(result)
+
+
+def _show_temp_files(result: GcResult) -> None:
+    total = result.remote_temp_bytes
+    verb = "Would remove" if result.dry_run else "Removed"
+    hours = result.temp_age // 3600
+    output.echo(f"{verb} {len(result.remote_temp_files)} temp file(s) of interrupted pushes "
+                f"(unwritten for over {hours} hours) from remote {result.remote!r}, freeing "
+                f"{output.human_size(total)} ({total} bytes).")
 
 
 def _freed(result: GcResult, where: str, removed: dict[str, int]) -> str:

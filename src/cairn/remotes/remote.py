@@ -5,6 +5,9 @@ Layout (docs/formats.md), the same as the local cache::
     <base>/objects/<oid[:2]>/<oid[2:]>   an object, named by the BLAKE3 digest of its bytes
     <base>/tmp/<random>                  uploads in progress (filesystems with rename only)
 
+Killed uploads leave temp files (and on S3 unfinished multipart uploads); `leftovers`
+finds those nothing has written to for a day, for `cairn gc --cloud` to remove.
+
 An object appears under its final name only once all its bytes are there: filesystems
 (local, ssh) get a temp file that is renamed into place; object stores (S3, GCS, Azure)
 show an object only when its single PUT or its multipart upload completes. Bytes are
@@ -28,7 +31,9 @@ import blake3
 
 from cairn.errors import CairnError, IntegrityError, ObjectNotFound, RemoteError
 from cairn.fsutil import RenameBatch, write_all, write_new
+from cairn.remotes import leftovers
 from cairn.remotes.errors import missing_bucket, range_refused, translate_error
+from cairn.remotes.leftovers import Leftover
 
 CHUNK = 4 << 20
 # Objects up to this size travel in one request, read into memory.
@@ -359,6 +364,19 @@ class Remote:
                         self.fs.rm_file(path)
             else:
                 self.fs.rm(paths)  # object stores delete in batches
+
+    def leftovers(self, older_than: float) -> list[Leftover]:
+        """Temp files and unfinished uploads last written before `older_than` (epoch
+        seconds): what killed pushes left, never a live push's (see `leftovers`)."""
+        if self.read_only:
+            return []
+        with self._talking("list temp files"):
+            return leftovers.find(self, older_than)
+
+    def remove_leftovers(self, found: Iterable[Leftover]) -> None:
+        self.check_writable()
+        with self._talking("delete temp files"):
+            leftovers.remove(self, list(found))
 
     # -- errors ----------------------------------------------------------------------
 

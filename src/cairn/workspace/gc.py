@@ -12,14 +12,19 @@ Safety: gc never deletes the only copy. A cache object is deleted only when the 
 cache without `--force`. gc cannot see inside a referenced manifest it cannot read; that
 is harmless for the cache (the remote-copy rule still protects the children) but not
 for `--cloud` or `--force`, which then refuse instead of guessing.
+
+`--cloud` also removes what killed pushes left on the remote (temp files, unfinished
+multipart uploads), once nothing has written to them for `TEMP_AGE` (a day): no lock
+spans the clones that push there, and a live push keeps writing to its own.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from cairn.errors import CairnError, ConfigError, FormatError, NotFoundError, UserError
 from cairn.objects.hashing import hash_bytes
@@ -30,7 +35,12 @@ from cairn.workspace import pointer
 from cairn.workspace.project import Project
 from cairn.workspace.revisions import RevisionScope, commits_in_scope, pointers_at
 
+if TYPE_CHECKING:
+    from cairn.remotes.leftovers import Leftover
+
 WORKSPACE = "workspace"
+# Temp files on a remote unwritten for this long belong to no live push (remotes.leftovers).
+TEMP_AGE = 24 * 3600
 
 
 # -- what references an object ---------------------------------------------------------
@@ -141,6 +151,12 @@ class RemoteObjects(Protocol):
 
     def remove(self, oids: Iterable[str]) -> None: ...
 
+    def leftovers(self, older_than: float) -> list[Leftover]:
+        """Temp files and unfinished uploads last written before `older_than`."""
+        ...
+
+    def remove_leftovers(self, found: Iterable[Leftover]) -> None: ...
+
 
 ManifestReader = Callable[[str], list[TreeEntry] | None]
 
@@ -231,6 +247,8 @@ class GcResult:
     removed: dict[str, int] = field(default_factory=dict)  # cache oid → bytes
     removed_from_remote: dict[str, int] = field(default_factory=dict)
     kept_only_copy: dict[str, int] = field(default_factory=dict)  # unreferenced, not on remote
+    remote_temp_files: list[Leftover] = field(default_factory=list)  # of killed pushes
+    temp_age: int = TEMP_AGE  # seconds unwritten before a remote temp file is removed
 
     @property
     def bytes_freed(self) -> int:
@@ -244,12 +262,19 @@ class GcResult:
     def bytes_kept(self) -> int:
         return sum(self.kept_only_copy.values())
 
+    @property
+    def remote_temp_bytes(self) -> int:
+        return sum(t.size for t in self.remote_temp_files)
+
     def to_dict(self) -> dict[str, object]:
         return {"scope": self.scope, "dry_run": self.dry_run, "remote": self.remote,
                 "cloud": self.cloud, "referenced": self.referenced, "removed": self.removed,
                 "removed_from_remote": self.removed_from_remote,
                 "kept_only_copy": self.kept_only_copy, "bytes_freed": self.bytes_freed,
-                "remote_bytes_freed": self.remote_bytes_freed}
+                "remote_bytes_freed": self.remote_bytes_freed,
+                "remote_temp_files": {t.describe(): t.size for t in self.remote_temp_files},
+                "remote_temp_bytes": self.remote_temp_bytes,
+                "temp_age_seconds": self.temp_age}
 
 
 def gc(project: Project, scope: RevisionScope = WORKSPACE_ONLY, *, cloud: bool = False,
@@ -311,6 +336,11 @@ def _plan_remote(store: RemoteObjects, referenced: set[str], jobs: int,
     listing = store.sizes(None, jobs)  # one listing gives names and sizes
     result.removed_from_remote = {oid: size for oid, size in listing.items()
                                   if oid not in referenced}
+    result.remote_temp_files = store.leftovers(_now() - result.temp_age)
+
+
+def _now() -> float:
+    return time.time()
 
 
 def _sweep(project: Project, store: RemoteObjects | None, result: GcResult) -> None:
@@ -321,6 +351,8 @@ def _sweep(project: Project, store: RemoteObjects | None, result: GcResult) -> N
         index.forget(store.url, result.removed_from_remote)  # before: a crash between
         index.close()                                       # must not leave it believed
         store.remove(list(result.removed_from_remote))
+    if result.remote_temp_files and store is not None:
+        store.remove_leftovers(result.remote_temp_files)
     paths: list[Path] = []
     for oid in result.removed:
         paths.append(project.odb.oid_to_path(oid))
