@@ -146,6 +146,26 @@ def test_remove_deletes_and_ignores_absent_objects(remote: Remote, odb: ObjectDB
     assert set(remote.list_oids()) == {kept}
 
 
+@pytest.mark.parametrize("single_request_limit", [16 << 20, 0], ids=["whole", "streamed"])
+def test_upload_with_replace_puts_good_bytes_over_a_corrupt_copy(
+        remote: Remote, odb: ObjectDB, other_odb: ObjectDB, monkeypatch: pytest.MonkeyPatch,
+        single_request_limit: int) -> None:
+    monkeypatch.setattr(remote_module, "SINGLE_REQUEST_LIMIT", single_request_limit)
+    data = b"the real bytes"
+    oid = odb.add_bytes(data)
+    remote.upload(odb, oid)
+    path = remote.oid_to_path(oid)
+    if remote.scheme == "file":
+        os.chmod(path, 0o644)  # as a disk fault or a stray tool would not care
+    remote.fs.pipe_file(path, b"tampered bytes")
+    with pytest.raises(IntegrityError):
+        remote.download(other_odb, oid)
+    remote.upload(odb, oid, replace=True)
+    remote.download(other_odb, oid)
+    assert other_odb.read_bytes(oid) == data
+    assert list(remote.list_oids()) == [oid]
+
+
 def plant_leftovers(remote: Remote, request: pytest.FixtureRequest) -> dict[str, int]:
     """What killed pushes leave in this backend's layout; name → bytes."""
     oid = hash_bytes(b"an object whose upload was killed")

@@ -116,6 +116,26 @@ def test_fetch_verifies_and_installs_only_good_objects(odb: ObjectDB, clone_odb:
         result.raise_for_failures("fetched")
 
 
+def test_push_replaces_objects_known_corrupt_on_the_remote(odb: ObjectDB, clone_odb: ObjectDB,
+                                                          remote: Remote,
+                                                          tmp_path: Path) -> None:
+    oids = add_objects(odb, 3)
+    transfer.push(odb, remote, oids)
+    bad = oids[0]
+    stored = tmp_path / "store" / "objects" / bad[:2] / bad[2:]
+    stored.chmod(0o644)
+    stored.write_bytes(b"tampered on the remote")
+    assert transfer.push(odb, remote, oids).transferred == []  # there, so not sent again
+    elsewhere = hash_bytes(b"corrupt there, in no cache")
+    # Known corrupt: replaced even outside the objects asked for; one the cache lacks
+    # is listed, not failed.
+    result = transfer.push(odb, remote, oids[1:], replace={bad, elsewhere})
+    assert result.transferred == result.replaced == [bad]
+    assert result.unrepaired == [elsewhere] and not result.failed
+    transfer.fetch(clone_odb, remote, oids)
+    assert clone_odb.read_bytes(bad) == odb.read_bytes(bad)
+
+
 class UnreachableFS:
     """A filesystem whose every call fails the way a refused connection does."""
 

@@ -142,7 +142,21 @@ def push(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
                          all_commits, bar, bar.add_total, also)
         if run_cache:
             _transfer_run_cache(project, "push", remote, jobs, bar)
+        name = remote or str(project.repo.config.get("core.remote"))
+    _report_repairs(result, name)
     _report(result, "pushed")
+
+
+def _report_repairs(result: TransferResult, name: str) -> None:
+    """What push did about objects known to be corrupt on the remote."""
+    if result.replaced:
+        output.echo(f"Replaced {_count(len(result.replaced), 'corrupt object')} on remote "
+                    f"{name!r} with good copies from this cache.")
+    if result.unrepaired:
+        output.warn(f"{_count(len(result.unrepaired), 'corrupt object')} on remote "
+                    f"{name!r} that this cache lacks (e.g. {result.unrepaired[0]}); run "
+                    f"`cairn fsck -r {name}` then `cairn push -r {name}` in a clone whose "
+                    "cache has good copies")
 
 
 @click.command()

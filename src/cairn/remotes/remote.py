@@ -168,11 +168,12 @@ class Remote:
 
     # -- moving bytes ----------------------------------------------------------------
 
-    def upload(self, odb: LocalObjects, oid: str) -> int:
+    def upload(self, odb: LocalObjects, oid: str, replace: bool = False) -> int:
         """Copy cache object `oid` here, hashing it on the way; return its size.
 
         A cache object whose bytes do not hash to its name is refused (IntegrityError)
-        and nothing appears on the remote.
+        and nothing appears on the remote. `replace`: a (corrupt) copy may already be
+        there, and these bytes take its place.
         """
         self.check_writable()
         try:
@@ -184,7 +185,7 @@ class Remote:
             if self.scheme == "file" and size <= SINGLE_REQUEST_LIMIT:
                 self._put_local(src, oid)
             elif self.renames:
-                self._put_by_rename(src, oid)
+                self._put_by_rename(src, oid, replace)
             elif size <= SINGLE_REQUEST_LIMIT:
                 self._put_whole(src, oid)
             else:
@@ -229,7 +230,7 @@ class Remote:
         check_cache_digest(str(blake3.blake3(data).hexdigest()), oid)
         self.fs.pipe_file(self.oid_to_path(oid), data)
 
-    def _put_by_rename(self, src: BinaryIO, oid: str) -> None:
+    def _put_by_rename(self, src: BinaryIO, oid: str, replace: bool = False) -> None:
         tmp_dir = f"{self.base.rstrip('/')}/tmp"
         tmp = f"{tmp_dir}/{uuid.uuid4().hex}"
         final = self.oid_to_path(oid)
@@ -240,6 +241,9 @@ class Remote:
                 fsync_if_local(out)
             check_cache_digest(digest, oid)
             self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+            if replace and self.scheme != "file":  # SFTP's rename refuses an existing name
+                with suppress(FileNotFoundError):
+                    self.fs.rm_file(final)
             self.fs.mv(tmp, final)
         except BaseException:
             with suppress(Exception):
@@ -289,8 +293,9 @@ class Remote:
         if digest != oid:
             raise IntegrityError(
                 f"remote {self.name!r}: object {oid} is corrupt (its bytes hash to "
-                f"{digest[:12]}…); nothing was installed — push a good copy from a "
-                "cache that has it", oid)
+                f"{digest[:12]}…); nothing was installed — to replace it, run "
+                f"`cairn fsck -r {self.name}` then `cairn push -r {self.name}` in a clone "
+                "whose cache has a good copy", oid)
 
     def _read_head(self, oid: str) -> bytes | None:
         """The whole object if it is shorter than one chunk, else None (stream it)."""

@@ -1,6 +1,7 @@
 """Move the objects that are missing between the cache and a remote, in parallel.
 
-Only missing objects move, so an interrupted transfer resumes by running it again.
+Only missing objects move, so an interrupted transfer resumes by running it again; a
+push also replaces the objects its caller knows are corrupt on the remote.
 Bytes are verified on the way: a push hashes what it reads from the cache and refuses
 a corrupt object; a fetch hashes what it writes and installs only matching bytes.
 A failure of one object (corrupt, missing) is reported and the rest carry on; a failure
@@ -28,12 +29,16 @@ class TransferResult:
     present: int = 0  # already where they were going
     failed: dict[str, CairnError] = field(default_factory=dict)  # oid → why
     bytes: int = 0
+    replaced: list[str] = field(default_factory=list)  # corrupt on the remote, now good
+    unrepaired: list[str] = field(default_factory=list)  # corrupt there, not in the cache
 
     def merge(self, other: TransferResult) -> None:
         self.transferred.extend(other.transferred)
         self.present += other.present
         self.failed.update(other.failed)
         self.bytes += other.bytes
+        self.replaced.extend(other.replaced)
+        self.unrepaired.extend(other.unrepaired)
 
     def raise_for_failures(self, verb: str) -> None:
         """One error for everything that failed: the failure itself when it is alone."""
@@ -52,19 +57,27 @@ def unique(oids: Iterable[str]) -> list[str]:
 
 def push(odb: LocalObjects, remote: Remote, oids: Iterable[str], jobs: int = DEFAULT_JOBS,
          progress: Progress | None = None,
-         on_total: Callable[[int], None] | None = None) -> TransferResult:
-    """Upload those of `oids` the remote lacks; `on_total` hears how many will move."""
+         on_total: Callable[[int], None] | None = None,
+         replace: Iterable[str] = ()) -> TransferResult:
+    """Upload those of `oids` the remote lacks; `on_total` hears how many will move.
+
+    `replace`: objects known to be corrupt on the remote (they may be outside `oids`);
+    each is uploaded over the bad copy when the cache has it, else listed `unrepaired`.
+    """
     remote.check_writable()
+    damaged = set(replace)
     wanted = unique(oids)
     result = TransferResult()
-    on_remote = remote.exists_many(wanted, jobs)
+    on_remote = remote.exists_many([oid for oid in wanted if oid not in damaged], jobs)
     result.present = len(on_remote)
     todo = []
-    for oid in wanted:
+    for oid in unique([*wanted, *sorted(damaged)]):
         if oid in on_remote:
             continue
         if odb.exists(oid):
             todo.append(oid)
+        elif oid in damaged:
+            result.unrepaired.append(oid)
         else:
             result.failed[oid] = NotFoundError(
                 f"object {oid} is in neither the cache nor remote {remote.name!r}; "
@@ -72,7 +85,9 @@ def push(odb: LocalObjects, remote: Remote, oids: Iterable[str], jobs: int = DEF
     # Local disks gain nothing from threads for small objects (measured); the network does.
     jobs = 1 if remote.scheme == "file" else jobs
     with remote.batch():
-        _move(lambda oid: remote.upload(odb, oid), todo, jobs, progress, on_total, result)
+        _move(lambda oid: remote.upload(odb, oid, replace=oid in damaged), todo, jobs,
+              progress, on_total, result)
+    result.replaced = [oid for oid in result.transferred if oid in damaged]
     return result
 
 

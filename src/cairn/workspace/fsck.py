@@ -4,7 +4,8 @@ Every object in the cache is hashed again, read-only ones included (root, or a t
 that ignores permissions, can still change them). A corrupt cache object is moved to
 quarantine, so nothing links it and `cairn pull` fetches a good copy in its place.
 Manifests the workspace names must also parse. With a remote, its objects are streamed
-and hashed too; those are reported, never deleted: the remote is not ours to repair.
+and hashed too; corrupt ones are reported, never deleted, and recorded in this clone's
+remote index so that the next `cairn push` to that remote replaces them from the cache.
 """
 
 from __future__ import annotations
@@ -76,15 +77,18 @@ class FsckResult:
 
     def _advice(self) -> list[str]:
         quarantined = sum(p.quarantined for p in self.problems)
-        on_remote = sum(p.store != CACHE for p in self.problems)
-        manifests = sum(p.store == CACHE and not p.quarantined for p in self.problems)
+        on_remote = sum(p.store != CACHE and p.kind == "corrupt" for p in self.problems)
+        manifests = sum(p.kind == "bad manifest" for p in self.problems)
         advice = []
         if quarantined:
             advice.append(f"{quarantined} moved to quarantine: run `cairn pull` to fetch good "
                           "copies")
         if on_remote:
-            advice.append(f"{on_remote} on remote {self.remote!r} left in place: delete them "
-                          "there and `cairn push` from a cache with good copies")
+            name = self.remote
+            advice.append(f"{on_remote} corrupt on remote {name!r}, left in place: "
+                          f"`cairn push -r {name}` replaces them from this cache if it has "
+                          f"good copies, else run `cairn fsck -r {name}` then "
+                          f"`cairn push -r {name}` in a clone that does")
         if manifests:
             advice.append(f"{manifests} manifest(s) cannot be read: upgrade Cairn, or re-add "
                           "the directory")
@@ -121,6 +125,11 @@ def fsck(project: Project, remote: str | None = None, jobs: int | None = None,
         result.remote = store.name
         result.remote_checked, problems = _check_remote(store, usage, jobs, progress)
         result.problems += problems
+        index = project.remote_index()  # every object was checked: exactly these are bad
+        try:
+            index.set_damaged(store.url, (p.oid for p in problems if p.kind == "corrupt"))
+        finally:
+            index.close()
     return result
 
 

@@ -56,6 +56,8 @@ def push(project: Project, remote: str | None = None, jobs: int | None = None,
     those the cache lacks are left out (another clone holds them, and pushes them).
     When this clone knows the remote has every one of them (it pushed, fetched or saw
     them there), the remote is not asked at all; otherwise it is asked about all.
+    Objects this clone found corrupt there (`cairn fsck -r`, a failed fetch) are
+    uploaded over the bad copies when the cache has them, whatever the scope.
     """
     found = configured_remote(project.repo.config, remote)
     if not url_scheme(found.url):  # a remote once stored as '..' must not fill the workspace
@@ -67,12 +69,15 @@ def push(project: Project, remote: str | None = None, jobs: int | None = None,
     oids = unique(objects_of(project.odb, outs))
     index = project.remote_index()
     try:
-        if oids and index.has_all(found.url, oids):
-            return TransferResult(present=len(oids))
+        damaged = index.damaged(found.url)
+        repairable = any(project.odb.exists(oid) for oid in damaged)
+        if oids and not repairable and index.has_all(found.url, oids):
+            return TransferResult(present=len(oids), unrepaired=sorted(damaged))
         store = connect(found.name, found.url, found.options, found.jobs)
         result = transfer.push(project.odb, store, oids, transfer_jobs(project, store, jobs),
-                               progress, on_total)
+                               progress, on_total, replace=damaged)
         index.add(found.url, (oid for oid in oids if oid not in result.failed))
+        index.verified(found.url, result.transferred)  # hashed on the way: good bytes
         return result
     finally:
         index.close()
@@ -222,7 +227,10 @@ def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[Out], jobs: int,
     while batch:
         fetched = transfer.fetch(odb, store, batch, jobs, progress, on_total)
         if index is not None:
-            index.add(store.url, fetched.transferred)
+            index.verified(store.url, fetched.transferred)
+            # Only the remote's bytes fail a download's hash check: a push replaces them.
+            index.mark_damaged(store.url, [oid for oid, e in fetched.failed.items()
+                                           if isinstance(e, IntegrityError)])
         result.merge(fetched)
         walked |= trees
         batch, trees = _next_level(odb, trees, result)
