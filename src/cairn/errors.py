@@ -14,6 +14,9 @@
     ├── DatabaseError                the metadata database is unreachable or refuses us
     └── NotARepositoryError          not inside a Cairn repository (or one too new)
 
+    Interrupted                      a signal stopped `cairn repro`: not an error, a
+                                     KeyboardInterrupt (exit 128 + the signal's number)
+
 Anything else escaping to the user is a bug. The CLI prints ``str(error)`` as one line.
 """
 
@@ -85,3 +88,18 @@ class DatabaseError(CairnError):
 
 class NotARepositoryError(CairnError):
     pass
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP stopped the command, handled as Ctrl-C is (a
+    KeyboardInterrupt, so that no ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum  # as a shell reports a command a signal killed
+
+    def __str__(self) -> str:
+        import signal
+
+        return f"interrupted by {signal.Signals(self.signum).name}"

@@ -7,7 +7,7 @@ import sys
 import click
 
 from cairn import __version__
-from cairn.errors import CairnError
+from cairn.errors import CairnError, Interrupted
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 
@@ -54,6 +54,9 @@ class CairnGroup(click.Group):
             sys.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except Interrupted as e:  # SIGTERM, SIGHUP or SIGINT handled as Ctrl-C is
+            click.echo(f"{e}; the previous state is intact", err=True)
+            sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted; the previous state is intact", err=True)
             sys.exit(130)

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import posixpath
 import re
+import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.errors import CairnError, NotFoundError
+from cairn.errors import CairnError, Interrupted, NotFoundError
 from cairn.pipeline.changes import StageInputs, Workspace, reasons_to_run, stage_root
 from cairn.pipeline.lock import LockedPath, LockedStage, LockFile, lock_path_for, read_lock
 from cairn.pipeline.schema import Pipeline, Stage
@@ -111,13 +115,13 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
     if dry:
         return _Run(project, pipeline, plan, upstream, ws, force, True, 1, report,
                     command_stdout).go()
-    with project.repo.lock():
+    run = _Run(project, pipeline, plan, upstream, ws, force, False, max(1, jobs), report,
+               command_stdout)
+    with stopping_on_signals(run.commands), project.repo.lock():
         if (project.repo.tmp_dir / "repro").exists():  # a repro was killed mid-stage
             from cairn.pipeline.outputs import put_back_leftovers
 
             put_back_leftovers(project)
-        run = _Run(project, pipeline, plan, upstream, ws, force, False, max(1, jobs), report,
-                   command_stdout)
         if pull:
             run.pull_from = _RemoteRuns(project, remote)
         with _durable_at_end(project, run, defer=not pull):
@@ -143,15 +147,130 @@ def _self_and_parents(path: str) -> Iterator[str]:
         path = posixpath.dirname(path)
 
 
-def run_command(cmd: str, cwd: Path, stdout: int | None) -> int:
-    """Run one stage command in `cwd` as `sh -c` would; its exit code."""
+def run_command(cmd: str, cwd: Path, stdout: int | None,
+                commands: Commands | None = None) -> int:
+    """Run one stage command in `cwd` as `sh -c` would; its exit code (negative: killed
+    by that signal). `commands`: the run's commands, which can stop it."""
+    commands = commands or Commands()
     words = cmd.strip().split() if _PLAIN_WORDS.fullmatch(cmd.strip()) else []
     if words and words[0] not in _SHELL_WORDS and "=" not in words[0]:
         try:
-            return subprocess.call(words, cwd=cwd, stdout=stdout)
+            return commands.run(words, cwd, stdout)
         except (FileNotFoundError, PermissionError):
             pass  # let the shell say "not found" in its own words, with code 127
-    return subprocess.call(["/bin/sh", "-c", cmd], cwd=cwd, stdout=stdout)
+    return commands.run(["/bin/sh", "-c", cmd], cwd, stdout)
+
+
+KILL_AFTER = 5.0  # seconds a stopped command has to exit after SIGTERM, before SIGKILL
+_STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                      if hasattr(signal, n))
+
+
+class Commands:
+    """The stage commands running now (several under -j) and what stops them.
+
+    Each command runs in a process group of its own, so that stopping it stops what it
+    started too (`a && b` under sh, a script's workers); the terminal's Ctrl-C therefore
+    reaches only Cairn, which stops them. While `stopping_on_signals` is in force, the
+    first SIGINT, SIGTERM or SIGHUP is raised in the main thread as Interrupted (later
+    ones are ignored, so the clean-up is not cut short); inside `held()` it waits for the
+    block's end, so that no command starts unregistered and no outs are half moved.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[subprocess.Popen[bytes]] = []
+        self._stopping = False
+        self.signum: int | None = None  # the signal that stops the run
+        self._raised = False
+        self._held = 0  # main thread only
+
+    def run(self, argv: list[str], cwd: Path, stdout: int | None) -> int:
+        proc = None
+        try:
+            with self.held(), self._lock:
+                if self._stopping:
+                    return -signal.SIGTERM  # as if stopped the moment it started
+                proc = subprocess.Popen(argv, cwd=cwd, stdout=stdout, process_group=0)
+                self._running.append(proc)
+            return proc.wait()
+        except BaseException:
+            if proc is not None:  # interrupted in the main thread (no -j), or a bug
+                self.stop()
+            raise
+        finally:
+            if proc is not None:
+                with self._lock:
+                    self._running.remove(proc)
+
+    def stop(self) -> None:
+        """Start no more commands; SIGTERM each running one's process group (and SIGCONT,
+        should it be stopped), SIGKILL what is left after KILL_AFTER seconds."""
+        with self._lock:
+            self._stopping = True
+            procs = list(self._running)
+        for proc in procs:
+            _signal_group(proc, signal.SIGTERM)
+            _signal_group(proc, signal.SIGCONT)
+        deadline = time.monotonic() + KILL_AFTER
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            _signal_group(proc, signal.SIGKILL)  # and whatever it left in its group
+            proc.wait()
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            return
+        self.signum = signum
+        if not self._held:
+            raise self._interrupted()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """A stopping signal arriving in the block is raised at its end (main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+        if not self._held and self.signum is not None and not self._raised:
+            raise self._interrupted()
+
+    def _interrupted(self) -> Interrupted:
+        assert self.signum is not None
+        self._raised = True
+        return Interrupted(self.signum)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
+        os.killpg(proc.pid, signum)
+
+
+@contextlib.contextmanager
+def stopping_on_signals(commands: Commands) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP stop the run as Ctrl-C does, for the duration of the
+    block; the previous handlers come back after. Signal handlers belong to the main
+    thread: from another one nothing is installed. An ignored signal stays ignored
+    (`nohup cairn repro` survives the terminal's hangup)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in _STOP_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, commands.on_signal)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _check_params(ws: Workspace, plan: list[Stage]) -> None:
@@ -228,6 +347,7 @@ class _Run:
         self.failures: list[str] = []
         self.failed_commands: dict[str, str] = {}  # set from worker threads: one key each
         self.pull_from: _RemoteRuns | None = None
+        self.commands = Commands()
 
     # -- the schedule ------------------------------------------------------------------
 
@@ -256,11 +376,11 @@ class _Run:
         with ThreadPoolExecutor(self.jobs) as pool:
             try:
                 self._schedule(todo, running, pool)
-            except BaseException:  # Ctrl-C, or a bug: put the running stages' outs back
+            except BaseException:  # a signal, or a bug: put the running stages' outs back
+                self.commands.stop()  # first: the workers wait for their commands
                 wait(running)
                 for _, _, aside in running.values():
-                    aside.restore()
-                    aside.__exit__()
+                    self._put_back(aside)
                 raise
 
     def _schedule(self, todo: list[Stage], running: dict[Future[int], _Started],
@@ -293,16 +413,23 @@ class _Run:
             return None
         from cairn.pipeline.outputs import SetAside
 
-        return stage, inputs, SetAside(self.project, stage).__enter__()
+        with self.commands.held():  # all outs set aside, or none
+            aside = SetAside(self.project, stage).__enter__()
+        return stage, inputs, aside
 
     def _run_now(self, started: _Started) -> _Outcome:
         try:
             code = self._run_commands(started[0])
         except BaseException:
-            started[2].restore()
-            started[2].__exit__()
+            self._put_back(started[2])
             raise
         return _Outcome(lambda: code)
+
+    def _put_back(self, aside: SetAside) -> None:
+        """The stage did not finish: what its command wrote goes, its old outs come back."""
+        with self.commands.held():
+            aside.restore()
+            aside.__exit__()
 
     # -- deciding ----------------------------------------------------------------------
 
@@ -394,7 +521,7 @@ class _Run:
         of the first that fails, or 0."""
         cwd = stage_root(self.project, stage)
         for cmd in stage.cmd:
-            code = run_command(cmd, cwd, self.command_stdout)
+            code = run_command(cmd, cwd, self.command_stdout, self.commands)
             if code != 0:
                 self.failed_commands[stage.name] = cmd
                 return code
@@ -404,16 +531,19 @@ class _Run:
                 outcome: _Outcome) -> None:
         from cairn.pipeline.outputs import missing_outs, store_outs
 
+        recorded = False  # once the lock names the new outs, they stay
         try:
             code = outcome.code()
             missing = missing_outs(stage, self.project.root) if code == 0 else []
             if code != 0 or missing:
-                aside.restore()
+                self._put_back(aside)
                 self._fail(stage, code, missing)
                 return
             ignores: list[Path] = []
             outs = store_outs(self.project, stage, self.ws, self.link_types, ignores)
-            files = self._save_lock(stage, inputs, outs, ignores)
+            with self.commands.held():
+                files = self._save_lock(stage, inputs, outs, ignores)
+                recorded = True
             from cairn.pipeline import runcache
 
             if runcache.cacheable(stage):
@@ -422,7 +552,8 @@ class _Run:
                     runcache.stage_inputs(stage, deps, inputs.params), outs))
             self.results[stage.name].files = files
         except BaseException:
-            aside.restore()
+            if not recorded:
+                self._put_back(aside)
             raise
         finally:
             aside.__exit__()
