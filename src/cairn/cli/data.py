@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import click
 
 from cairn.cli import output
+from cairn.errors import CairnError
 
 if TYPE_CHECKING:
     from cairn.pipeline.repro import StageResult
     from cairn.workspace.project import Project
+    from cairn.workspace.status import OutStatus
 
 
 @click.command()
@@ -68,16 +70,23 @@ def status(targets: tuple[str, ...], cloud: bool, remote: str | None, jobs: int 
 
     with open_project() as project:
         changed = [s for s in do_status(project, targets) if s.state != "unchanged"]
-        stages = [] if targets else _stages_to_run(project)
+        stages, unreadable = ([], None) if targets else _stages_to_run(project)
     if as_json:
         report = {s.path: s.to_dict() for s in changed}
         report.update({r.stage: {"stage": r.stage, "state": "changed", "reasons": r.reasons}
                        for r in stages})
         output.emit_json(report)
-        return
+    else:
+        _print_status(changed, stages, pipeline_read=unreadable is None)
+    if unreadable is not None:
+        raise unreadable  # after the data status, which it does not make less true
+
+
+def _print_status(changed: list[OutStatus], stages: list[StageResult],
+                  pipeline_read: bool) -> None:
     if not changed and not stages:
-        output.echo("Data and pipelines are up to date.")
-        return
+        output.echo("Data and pipelines are up to date." if pipeline_read else
+                    "Tracked data is unchanged.")
     for s in changed:
         counts = ", ".join(f"{len(v)} {k}" for k, v in s.changes.items() if v)
         output.echo(f"\t{s.state + ':':<14}{s.path}" + (f"  ({counts})" if counts else ""))
@@ -85,16 +94,15 @@ def status(targets: tuple[str, ...], cloud: bool, remote: str | None, jobs: int 
         output.echo(f"\t{'changed stage:':<14}{r.stage}  ({'; '.join(r.reasons)})")
 
 
-def _stages_to_run(project: Project) -> list[StageResult]:
-    """A pipeline that cannot be read is a warning: the data status still shows."""
-    from cairn.errors import CairnError
+def _stages_to_run(project: Project) -> tuple[list[StageResult], CairnError | None]:
+    """The stages repro would run; or, for a pipeline that cannot be read, the error (as
+    repro reports it), raised once the data status has been shown."""
     from cairn.pipeline.repro import stages_to_run
 
     try:
-        return stages_to_run(project)
+        return stages_to_run(project), None
     except CairnError as e:
-        output.warn(f"pipeline status unknown: {e}")
-        return []
+        return [], e
 
 
 @click.command()
