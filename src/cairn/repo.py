@@ -5,6 +5,7 @@ A repository is a directory holding ``.cairn/``; it is usually also a git work t
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,8 +15,10 @@ from pathlib import Path
 from cairn.config import Config
 from cairn.errors import NotARepositoryError, PathError
 from cairn.lock import DEFAULT_TIMEOUT, repo_lock
+from cairn.paths import Root
 
 DOT_DIR = ".cairn"
+USER_PATH_ADVICE = "Cairn never tracks or writes there"
 # The repository layout version (docs/formats.md). Cairn refuses one it does not know.
 FORMAT_VERSION = 1
 
@@ -106,16 +109,15 @@ class Repo:
                     "move it inside or run cairn from its repository",
                     str(path),
                 ) from None
-        parts = rel.parts
-        if not parts:
+        if not rel.parts:
             raise PathError(f"{path}: is the repository root itself; name a file or directory")
-        if parts[0] in (".git", DOT_DIR):
-            raise PathError(f"{path}: inside {parts[0]}/, which Cairn never tracks", str(path))
-        # A symlinked parent must not lead out of the repository.
-        parent_real = (self.root / rel).parent.resolve()
-        if parent_real != real_root and real_root not in parent_real.parents:
-            raise PathError(f"{path}: resolves outside the repository through a symlink", str(path))
+        self.paths.check(rel.as_posix(), str(path), what="", advice=USER_PATH_ADVICE)
         return rel.as_posix()
+
+    @functools.cached_property
+    def paths(self) -> Root:
+        """The workspace on disk, for checking paths inside it (cairn.paths)."""
+        return Root(self.root, self.cache_dir / "objects")
 
 
 def find_config(level: str | None = None) -> Config:

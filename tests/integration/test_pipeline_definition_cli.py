@@ -69,7 +69,7 @@ def test_stage_add_refusals_leave_the_file_alone(repo: CliRepo) -> None:
          "output 'model.pkl' is produced by both stage 'train' and stage 'other'"),
         (["-n", "loop", "-d", "y", "-o", "x", "-d", "x", "echo"],
          "stage 'loop' depends on its own output (x)"),
-        (["-n", "bad", "-o", "../x", "echo"], "../x: outside the repository"),
+        (["-n", "bad", "-o", "../x", "echo"], "path '../x' climbs out of the workspace"),
     ]:
         result = repo.cairn("stage", "add", *args, ok=False)
         assert result.exit_code == 2

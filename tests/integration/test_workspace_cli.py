@@ -141,7 +141,7 @@ def one_error_line(result_stderr: str) -> str:
 
 @pytest.mark.parametrize(("setup", "args", "message"), [
     (None, ["add", "../outside.txt"], "outside the repository"),
-    (None, ["add", ".git"], r"inside .git/, which Cairn never tracks"),
+    (None, ["add", ".git"], r"inside .git/, which git manages; Cairn never tracks"),
     (None, ["add", "missing.bin"], "missing.bin: no such file or directory"),
     ("tracked_dir", ["add", "data/a.txt"], r"inside the tracked directory data; run `cairn commit"),
     ("tracked_dir", ["add", "data.cairn"], "is a pointer file"),

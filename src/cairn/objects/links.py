@@ -15,11 +15,15 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import blake3
+
+from cairn.errors import IntegrityError
 from cairn.fsutil import write_new
 
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
 FICLONE = 0x40049409  # linux/fs.h
+COPY_CHUNK = 8 << 20  # big enough for BLAKE3 to hash each chunk on all cores
 
 
 def parse_link_types(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -48,7 +52,7 @@ def try_reflink(src: Path | str, dst: Path) -> bool:
         raise
 
 
-def _make(kind: str, src: Path, tmp: Path, mode: int) -> bool:
+def _make(kind: str, src: Path, tmp: Path, mode: int, oid: str | None) -> bool:
     if kind == "reflink":
         if not try_reflink(src, tmp):
             return False
@@ -59,6 +63,9 @@ def _make(kind: str, src: Path, tmp: Path, mode: int) -> bool:
             os.link(src, tmp)
         elif kind == "symlink":
             os.symlink(src, tmp)
+        elif oid is not None:
+            copy_verified(src, tmp, oid)
+            os.chmod(tmp, mode)
         else:
             shutil.copyfile(src, tmp)
             os.chmod(tmp, mode)
@@ -69,19 +76,39 @@ def _make(kind: str, src: Path, tmp: Path, mode: int) -> bool:
     return True
 
 
-def link(src: Path, dst: Path, types: Sequence[str], mode: int = 0o644) -> str:
-    """Make `dst` show the bytes of cache object `src`; return the link type used."""
+def link(src: Path, dst: Path, types: Sequence[str], mode: int = 0o644,
+         oid: str | None = None) -> str:
+    """Make `dst` show the bytes of cache object `src`; return the link type used.
+
+    With `oid`, a copy is hashed as it is made and refused (IntegrityError, `dst`
+    untouched) unless its bytes are `oid`'s; links share the object's bytes, which the
+    caller verifies or vouches for through the stat cache.
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.parent / f".{dst.name}.{uuid.uuid4().hex[:12]}.cairn-tmp"
     for kind in types:
         try:
-            if _make(kind, src, tmp, mode):
+            if _make(kind, src, tmp, mode, oid):
                 os.replace(tmp, dst)
                 return kind
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
     raise OSError(f"none of the link types {', '.join(types)} works for {dst}")
+
+
+def copy_verified(src: Path | str, dst: Path | str, oid: str) -> None:
+    """Copy `src` to the new file `dst`, hashing the bytes on the way: one read both
+    copies and verifies. IntegrityError (and no `dst`) if they are not `oid`'s."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    with open(src, "rb") as source, open(dst, "xb") as out:
+        while chunk := source.read(COPY_CHUNK):
+            hasher.update(chunk)
+            out.write(chunk)
+    if hasher.hexdigest() != oid:
+        os.unlink(dst)
+        raise IntegrityError(f"cache object {oid} is corrupt (its bytes hash differently); "
+                             "run `cairn fsck`, then `cairn pull` a good copy", oid)
 
 
 def write_copy(dst: Path, data: bytes, mode: int = 0o644) -> None:

@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cairn import paths
 from cairn.errors import FormatError, PathError
 from cairn.objects.hashing import hash_bytes, hash_file, is_digest
 from cairn.objects.odb import ObjectDB
 from cairn.objects.state import StatCache, TreeRecord, is_racy
 
 TREE_FORMAT = 1
+FILE_MODES = ("0644", "0755")
 TMP_SUFFIX = ".cairn-tmp"
 PARALLEL_SIZE = 1 << 20
 
@@ -64,16 +66,21 @@ def decode_tree(data: bytes, oid: str = "") -> list[TreeEntry]:
                    for e in doc["entries"]]
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise FormatError(f"malformed manifest ({e})", where) from None
+    names: set[str] = set()
     for entry in entries:
+        # Names come from a repository or a remote: never out of the directory, never
+        # into .git or .cairn; modes are the two a file is checked out with, never setuid.
+        problem = paths.name_problem(entry.name)
+        if problem is None and entry.name in names:
+            problem = "is listed twice"
+        if problem is not None:
+            raise FormatError(f"entry {entry.name!r} {problem}; restore it from git or a "
+                              "remote", where)
         if entry.kind not in ("file", "dir") or not is_digest(entry.digest) \
-                or _unsafe_name(entry.name):
+                or entry.mode not in FILE_MODES or entry.size < 0:
             raise FormatError(f"bad entry {entry.name!r}", where)
+        names.add(entry.name)
     return entries
-
-
-def _unsafe_name(name: str) -> bool:
-    # Names come from a remote too: never let one climb out of the directory.
-    return not name or name in (".", "..") or "/" in name or "\0" in name
 
 
 def read_tree(odb: ObjectDB, oid: str) -> list[TreeEntry]:
@@ -119,8 +126,10 @@ class DirScan:
     manifests: dict[str, bytes] = field(default_factory=dict)
 
 
-def _list_files(root: Path, skip_broken_links: bool = False
+def _list_files(root: Path, skip_broken_links: bool = False, inside: paths.Root | None = None
                 ) -> tuple[list[ScannedFile], list[str]]:
+    """Files and directories below `root`; a symlink is followed only to a file, and
+    with `inside`, only to one in that workspace (or the cache)."""
     files: list[ScannedFile] = []
     dirs: list[str] = [""]
     stack = [("", str(root))]
@@ -128,13 +137,15 @@ def _list_files(root: Path, skip_broken_links: bool = False
         rel_dir, abs_dir = stack.pop()
         with os.scandir(abs_dir) as it:
             for entry in it:
-                if entry.name.endswith(TMP_SUFFIX):
-                    continue
+                if entry.name.endswith(TMP_SUFFIX) or paths.is_reserved(entry.name):
+                    continue  # .git and .cairn are never data (DVC skips them too)
                 rel = f"{rel_dir}{entry.name}"
                 if entry.is_dir(follow_symlinks=False):
                     dirs.append(rel)
                     stack.append((rel + "/", entry.path))
                     continue
+                if inside is not None and entry.is_symlink():
+                    inside.check_symlink(entry.path)
                 try:
                     st = entry.stat()  # follows a symlink to a file
                 except FileNotFoundError:
@@ -164,7 +175,8 @@ def fingerprint(files: list[ScannedFile], dirs: list[str]) -> tuple[str, int]:
 
 
 def scan_dir(root: Path, state: StatCache, odb: ObjectDB | None = None, jobs: int = 8,
-             progress: Progress | None = None, want_files: bool = True) -> DirScan:
+             progress: Progress | None = None, want_files: bool = True,
+             inside: paths.Root | None = None) -> DirScan:
     """Hash directory `root` into manifests; with `odb`, store files and manifests too.
 
     Files whose stat matches the stat cache are not read. When nothing in the tree has
@@ -173,7 +185,7 @@ def scan_dir(root: Path, state: StatCache, odb: ObjectDB | None = None, jobs: in
     stored before the manifests that name them.
     """
     started = time.time_ns()
-    files, dirs = _list_files(root, skip_broken_links=odb is None)
+    files, dirs = _list_files(root, skip_broken_links=odb is None, inside=inside)
     stats_print, newest = fingerprint(files, dirs)
     if not want_files and odb is None:
         known = state.get_tree(str(root))

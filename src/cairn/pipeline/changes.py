@@ -55,7 +55,8 @@ class Workspace:
         if stat.S_ISDIR(st.st_mode):
             from cairn.objects.tree import scan_dir
 
-            scan = scan_dir(path, state, None, self.project.jobs, want_files=False)
+            scan = scan_dir(path, state, None, self.project.jobs, want_files=False,
+                            inside=self.project.repo.paths)
             return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
         digest = state.get(str(path), st)
         if digest is None:  # new or changed since it was last hashed

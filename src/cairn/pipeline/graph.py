@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cairn import paths
 from cairn.errors import NotFoundError, UserError
 from cairn.pipeline.schema import PIPELINE_FILES, Output, Pipeline, Stage
 
 _POINTER_SUFFIXES = (".cairn", ".dvc")
-_RESERVED_DIRS = (".git", ".cairn")
 
 
 @dataclass(frozen=True)
@@ -140,10 +140,14 @@ def _as_typed_in(target: str, base: str) -> list[str]:
             posixpath.normpath(posixpath.join(base, target)), target]
 
 
-def build_graph(pipeline: Pipeline, root: Path, check_missing: bool = True) -> Graph:
+def build_graph(pipeline: Pipeline, root: Path, check_missing: bool = True,
+                inside: paths.Root | None = None) -> Graph:
     """The checked graph of `pipeline` in the workspace at `root`; `check_missing=False`
-    allows deps that do not exist yet (while a pipeline is being written)."""
+    allows deps that do not exist yet (while a pipeline is being written). With `inside`
+    (the workspace on disk), its paths are checked there too (`check_on_disk`)."""
     outs = _outputs_by_path(pipeline)
+    if inside is not None:
+        check_on_disk(pipeline, inside)
     if check_missing:
         _check_not_tracked(outs, root)
     ordered_outs = sorted(outs)
@@ -195,12 +199,26 @@ def _outputs_by_path(pipeline: Pipeline) -> dict[str, tuple[Stage, Output]]:
 
 def _check_not_reserved(stage: Stage, path: str) -> None:
     """repro moves a stage's outs aside before it runs: never the root, .git or .cairn."""
-    top = path.split("/")[0]
-    if path in ("", ".") or top in _RESERVED_DIRS:
-        where = "is the repository root" if path in ("", ".") else \
-            f"is inside {top}/, which {'git' if top == '.git' else 'Cairn'} manages"
+    where = "is the repository root" if path in ("", ".") else paths.problem(path)
+    if where is not None:
         raise UserError(f"output '{path or '.'}' of stage '{stage.name}' {where}; declare "
                         "the files or directories the command writes instead")
+
+
+def check_on_disk(pipeline: Pipeline, inside: paths.Root) -> None:
+    """PathError unless every path the stages read or write (outs, deps, params files,
+    wdir) reaches its place without a symlink out of the workspace or into .git/.cairn:
+    before repro moves, hashes or runs anything."""
+    for stage in pipeline.stages.values():
+        where = f"{stage.file}: stage '{stage.name}'"
+        inside.check(stage.wdir or ".", where, "wdir", root_ok=True)
+        for out in stage.outs:
+            inside.check(out.path, where, "out")
+        for dep in stage.deps:
+            if "://" not in dep:
+                inside.check(dep, where, "dep")
+        for file in dict.fromkeys(ref.file for ref in stage.params):
+            inside.check(file, where, "params file")
 
 
 def _producers_of(dep: str, outs: dict[str, tuple[Stage, Output]],

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cairn.errors import IntegrityError, ObjectNotFound, UserError
+from cairn.errors import IntegrityError, ObjectNotFound, PathError, UserError
 from cairn.objects.hashing import hash_file
 from cairn.objects.links import link
 from cairn.objects.tree import scan_dir, walk_tree
@@ -106,8 +106,11 @@ def put_back_leftovers(project: Project) -> list[str]:
     restored = []
     for entry in leftovers:
         rel = unquote(entry.name.partition("-")[2])
-        target = project.root / rel
-        if rel and project.root.resolve() in target.resolve().parents:
+        try:
+            target = project.repo.paths.check(rel, str(place), "set-aside out")
+        except PathError:
+            continue  # not an out any pipeline could have: leave it to be removed below
+        if rel:
             _remove(target)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(entry.path, target)
@@ -179,7 +182,8 @@ def _store(project: Project, rel: str, path: Path, link_types: tuple[str, ...] |
         if link_types is not None:
             tracked = track(project, path)
             return LockedPath(rel, tracked.digest, tracked.size, tracked.nfiles)
-        scan = scan_dir(path, project.state, project.odb, project.jobs)
+        scan = scan_dir(path, project.state, project.odb, project.jobs,
+                        inside=project.repo.paths)
         return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
     started = time.time_ns()
     st = os.stat(path)
@@ -240,13 +244,19 @@ def restore_outs(project: Project, stage: Stage, outs: tuple[LockedPath, ...],
 
 def _link_verified(project: Project, oid: str, path: Path, types: tuple[str, ...],
                    mode: int) -> None:
+    """Link (hashed once, then vouched for by the stat cache) or copy (hashed as it is
+    copied) a cache object into the workspace; a corrupt one is quarantined."""
     obj = project.odb.oid_to_path(oid)
     st = obj.stat()
-    if project.state.get(str(obj), st) != oid:
-        if hash_file(obj, st.st_size) != oid:
-            project.odb.quarantine(oid)
-            raise IntegrityError(f"cache object {oid} for {path} is corrupt; it was "
-                                 "quarantined — rerun, or `cairn pull` a good copy", oid)
-        project.state.put(str(obj), st, oid)
-    link(obj, path, types, mode)
+    try:
+        if project.state.get(str(obj), st) != oid:
+            if hash_file(obj, st.st_size) != oid:
+                raise IntegrityError(f"cache object {oid} is corrupt", oid)
+            project.state.put(str(obj), st, oid)
+        link(obj, path, types, mode, oid=oid)
+    except IntegrityError:
+        project.odb.quarantine(oid)
+        project.state.forget([str(obj)])
+        raise IntegrityError(f"cache object {oid} for {path} is corrupt; it was "
+                             "quarantined — rerun, or `cairn pull` a good copy", oid) from None
     project.state.put(str(path), os.stat(path), oid)

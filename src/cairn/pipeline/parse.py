@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from cairn.errors import FormatError, UserError
+from cairn import paths
+from cairn.errors import FormatError
 from cairn.pipeline import resolve, yamlfile
 from cairn.pipeline.params import DEFAULT_PARAMS_FILE, read_params, yaml_cache_dir
 from cairn.pipeline.parse_stage import StageParser, did_you_mean
@@ -31,13 +32,20 @@ class Source(Protocol):
 
 
 class DiskSource:
+    """Pipeline, params and vars files in the workspace, each path checked on disk
+    (cairn.paths) before it is read."""
+
     def __init__(self, root: Path) -> None:
+        from cairn.repo import Repo
+
         self.root = root
         self.cache_dir = yaml_cache_dir(root)
+        self.inside = Repo(root).paths
 
     def read(self, relpath: str) -> bytes | None:
+        path = self.inside.check(relpath, "", "file")
         try:
-            return (self.root / relpath).read_bytes()
+            return path.read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
@@ -159,6 +167,10 @@ class PipelineFile:
     def _vars_file(self, item: str, base: str, keypath: KeyPath) -> dict[str, Any]:
         path, _, keys = item.partition(":")
         relpath = posixpath.normpath(posixpath.join(base, path))
+        problem = paths.problem(relpath)
+        if problem is not None:
+            self.fail(f"vars file {path!r} {problem}; vars files must be inside the workspace",
+                      keypath)
         doc = self._read_vars_file(relpath)
         if doc is None:
             self.fail(f"vars file {relpath} not found; create it or fix `vars`", keypath)
@@ -246,6 +258,10 @@ class PipelineFile:
                               + (" or {id: {x, y, …}}" if section == "plots" else ""),
                               (*keypath, i))
                 path = posixpath.normpath(posixpath.join(self.dir, name))
+                problem = paths.problem(path)
+                if problem is not None:
+                    self.fail(f"`{section}` entry {name!r} {problem}; it must name a file "
+                              "inside the workspace", (*keypath, i))
                 found.append(Output(path, cache=False, kind=section, options=props or {}))
         return found
 
@@ -258,6 +274,5 @@ def _entries(item: Any, allow_props: bool) -> list[tuple[Any, Any]]:
 
 def check_user_path(path: str) -> None:
     """A path typed at `stage add`: relative, inside the repository."""
-    normal = posixpath.normpath(path)
-    if posixpath.isabs(normal) or normal == ".." or normal.startswith("../"):
-        raise UserError(f"{path}: outside the repository; use a path inside it")
+    paths.clean(posixpath.normpath(path), "", "path", root_ok=True,
+                advice="use a path inside the workspace")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import posixpath
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from cairn import paths
 from cairn.pipeline import resolve
 from cairn.pipeline.params import DEFAULT_PARAMS_FILE
 from cairn.pipeline.resolve import KeyPath
@@ -102,10 +103,13 @@ class StageParser:
                 for x in (item if isinstance(item, list) else [item])]
 
     def inside_repo(self, path: str, *keys: str | int) -> str:
+        """`path` relative to the root, once cairn.paths finds it names a place in the
+        workspace ("" for the root itself)."""
         normal = posixpath.normpath(path)
-        if posixpath.isabs(normal) or normal == ".." or normal.startswith("../"):
-            self.fail(f"{path!r} is outside the repository; outputs and wdir must stay inside",
-                      *keys)
+        problem = paths.problem(normal, root_ok=True)
+        if problem is not None:
+            self.fail(f"{keys[0]} {path!r} {problem}; a stage reads and writes only inside "
+                      "the workspace", *keys)
         return "" if normal == "." else normal
 
     def join(self, path: str) -> str:
@@ -116,8 +120,8 @@ class StageParser:
         for i, dep in self.items(definition, "deps"):
             if not isinstance(dep, str) or not dep:
                 self.fail("each dep must be a path", "deps", i)
-            # a URL or an absolute path is an external dependency, kept as written
-            deps.append(dep if "://" in dep or posixpath.isabs(dep) else self.join(dep))
+            # a URL is an external dependency, kept as written (and reported missing)
+            deps.append(dep if "://" in dep else self.inside_repo(self.join(dep), "deps", i))
         return tuple(deps)
 
     def params(self, definition: dict[str, Any]) -> tuple[ParamRef, ...]:
@@ -134,7 +138,7 @@ class StageParser:
         return tuple(refs)
 
     def param_keys(self, file: str, keys: Any, index: int) -> list[ParamRef]:
-        path = self.join(file)
+        path = self.inside_repo(self.join(file), "params", index, file)
         if keys is None or keys == []:
             return [ParamRef(path, None)]
         if isinstance(keys, str):

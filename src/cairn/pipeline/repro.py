@@ -104,7 +104,7 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
             f"{project.root} has no cairn.yaml or dvc.yaml"
         raise NotFoundError(f"no stages to reproduce: {where}; add one with "
                             "`cairn stage add -n NAME … CMD`")
-    graph = build_graph(pipeline, project.root)
+    graph = build_graph(pipeline, project.root, inside=project.repo.paths)
     base = cwd_base(project.root)
     if not targets and base:  # as DVC: in a directory with a pipeline file, that pipeline
         targets = [n for n in PIPELINE_FILES if f"{base}/{n}" in pipeline.files]

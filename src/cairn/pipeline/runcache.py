@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cairn import paths
 from cairn.fsutil import atomic_write
 from cairn.objects.hashing import hash_bytes, is_digest
 from cairn.pipeline.lock import LockedPath
@@ -93,8 +94,9 @@ def decode(data: bytes, key: str) -> RunEntry | None:
         entry = RunEntry(doc["inputs"], outs)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if entry.key != key or not all(is_digest(o.digest) for o in outs):
-        return None
+    if entry.key != key or not all(is_digest(o.digest) and paths.problem(o.path) is None
+                                   for o in outs):
+        return None  # a torn write, a bad copy, or paths that leave the workspace
     return entry
 
 

@@ -120,7 +120,7 @@ def add_stage(repo: Repo, spec: StageSpec, directory: Path, force: bool = False)
         new_text = with_stage(text, relpath, spec.name, definition, force)
         source = _Overlay(repo.root, {relpath: new_text.encode()})
         pipeline = load_workspace_pipeline(repo.root, source, [relpath])
-        build_graph(pipeline, repo.root, check_missing=False)
+        build_graph(pipeline, repo.root, check_missing=False, inside=repo.paths)
         atomic_write(path, new_text.encode())
         stage = pipeline.stages[spec.name if "/" not in relpath else f"{relpath}:{spec.name}"]
         ignores = [changed for out in stage.outs if out.cache

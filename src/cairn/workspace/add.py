@@ -75,7 +75,8 @@ def check_addable(project: Project, rel: str) -> None:
 def track(project: Project, path: Path, progress: Progress | None = None) -> Out:
     """Store `path` (file or directory) in the cache; return its pointer entry."""
     if path.is_dir():
-        scan = scan_dir(path, project.state, project.odb, project.jobs, progress)
+        scan = scan_dir(path, project.state, project.odb, project.jobs, progress,
+                        inside=project.repo.paths)
         out = Out(path.name, scan.oid, scan.size, scan.nfiles)
         if _links_into_cache(project):
             for rel, entry in walk_tree(project.odb, scan.oid):

@@ -2,13 +2,16 @@
 every cairn.lock (`cache: false` outs are git's, never touched here).
 
 Nothing is lost: a workspace file whose bytes are not in the cache is a conflict
-unless --force. Objects are verified before they are linked (once per object, then the
-stat cache vouches for the read-only file), and a corrupt one is quarantined, never
-put in the workspace.
+unless --force. Bytes copied out of the cache are hashed as they are copied; an object
+that is linked (reflink, hardlink, symlink) is hashed once, after which the stat cache
+vouches for the read-only file — `verify` re-hashes everything instead. A corrupt
+object is quarantined, never put in the workspace. Every path was checked by
+`select_tracked` (cairn.paths) before anything is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -22,10 +25,12 @@ from cairn.errors import (
     IntegrityError,
     NotFoundError,
     ObjectNotFound,
+    PathError,
 )
 from cairn.objects.hashing import hash_file
 from cairn.objects.links import link, write_copy
 from cairn.objects.odb import SMALL_FILE
+from cairn.objects.state import NoStatCache
 from cairn.objects.tree import Progress, walk_tree
 from cairn.workspace.pointer import Out, PointerFile
 from cairn.workspace.project import Project
@@ -58,10 +63,14 @@ class CheckoutResult:
 
 
 def checkout(project: Project, targets: Iterable[str] = (), force: bool = False,
-             progress: Progress | None = None, cwd: Path | None = None) -> CheckoutResult:
+             progress: Progress | None = None, cwd: Path | None = None,
+             verify: bool = False) -> CheckoutResult:
+    """`verify`: trust no stat cache entry — re-hash cache objects and workspace files."""
     result = CheckoutResult()
     with project.repo.lock():
-        worker = _Checkout(project, result, force, progress)
+        if verify:
+            project = dataclasses.replace(project, state=NoStatCache())
+        worker = _Checkout(project, result, force, progress, verify)
         for ptr in select_tracked(project, targets, cwd):
             for out in ptr.outs:
                 worker.out(ptr, out)
@@ -75,6 +84,7 @@ class _Checkout:
     result: CheckoutResult
     force: bool
     progress: Progress | None
+    verify: bool = False
     copying: bool = False  # the link types came down to "copy" here: copy small files
 
     def rel(self, path: Path) -> str:
@@ -96,8 +106,7 @@ class _Checkout:
         try:
             data = self.project.odb.read_bytes(oid, verify=True)
         except IntegrityError:
-            self.project.odb.quarantine(oid)
-            self.result.corrupt.append(self.rel(path))
+            self.reject(oid, path)
             return False
         write_copy(path, data, mode)
         return True
@@ -112,11 +121,20 @@ class _Checkout:
         if hash_file(obj, st.st_size) == oid:
             state.put(str(obj), st, oid, started)
             return True
-        odb.quarantine(oid)
-        self.result.corrupt.append(self.rel(path))
+        self.reject(oid, path)
         return False
 
+    def reject(self, oid: str, path: Path) -> None:
+        """A corrupt object: out of the way of every later link, and reported."""
+        obj = str(self.project.odb.oid_to_path(oid))
+        self.project.odb.quarantine(oid)
+        self.project.state.forget([obj])  # nothing may vouch for what lands there next
+        self.result.corrupt.append(self.rel(path))
+
     def file(self, path: Path, oid: str, mode: str, keep_mode: bool = False) -> None:
+        odb = self.project.odb
+        if self.verify and odb.exists(oid) and not self.verified(oid, path):
+            return  # a hardlinked workspace file would show its rot as a conflict
         if path.is_dir() and not path.is_symlink():
             if not self.force:
                 self.result.conflicts.append(self.rel(path))
@@ -130,7 +148,6 @@ class _Checkout:
                 return
             if keep_mode and path.exists():
                 mode = "0755" if os.stat(path).st_mode & 0o100 else mode
-        odb = self.project.odb
         if not odb.exists(oid):
             self.result.missing.append(self.rel(path))
             return
@@ -138,7 +155,12 @@ class _Checkout:
             if not self.copy_verified(oid, path, int(mode, 8)):
                 return
         elif self.verified(oid, path):
-            kind = link(odb.oid_to_path(oid), path, self.project.link_types, int(mode, 8))
+            try:  # a copy is hashed as it is made: the stat cache cannot see rot in place
+                kind = link(odb.oid_to_path(oid), path, self.project.link_types, int(mode, 8),
+                            oid=oid)
+            except IntegrityError:
+                self.reject(oid, path)
+                return
             self.copying = kind == "copy"
         else:
             return
@@ -154,11 +176,19 @@ class _Checkout:
             return
         try:
             entries = list(walk_tree(odb, out.digest))
-        except (IntegrityError, FormatError, ObjectNotFound):
+        except (IntegrityError, ObjectNotFound):
             self.result.corrupt.append(self.rel(path))
             return
+        except FormatError as e:  # e.g. an entry named .git: refused, nothing written
+            raise FormatError(f"{e} (the directory {self.rel(path)})") from None
         wanted = {rel: e for rel, e in entries if not e.is_dir}
         dirs = {rel for rel, e in entries if e.is_dir}
+        for rel in sorted(dirs):
+            if (path / rel).is_symlink():  # never write into a directory through a link
+                raise PathError(f"{self.rel(path / rel)}: is a symlink, but the tracked "
+                                f"directory {self.rel(path)} has a directory there; Cairn "
+                                "never writes through it — remove it (git rm it if git "
+                                "tracks it) and check out again", self.rel(path / rel))
         if os.path.lexists(path) and not path.is_dir():
             if not self.is_saved(path):
                 self.result.conflicts.append(self.rel(path))

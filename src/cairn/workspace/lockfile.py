@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cairn import paths
 from cairn.errors import FormatError
 from cairn.objects.hashing import is_digest
 from cairn.workspace.pointer import Out, PointerFile
@@ -192,7 +193,7 @@ def _parse_stage(entry: Any, base: str) -> LockedStage:
     return LockedStage(
         cmd=cmds,
         deps=tuple(_parse_path(d, base) for d in entry.get("deps") or ()),
-        params={_join(base, str(f)): dict(v) for f, v in params.items()},
+        params={_inside(base, str(f)): dict(v) for f, v in params.items()},
         outs=tuple(_parse_path(o, base) for o in entry.get("outs") or ()),
         extra={k: v for k, v in entry.items() if k not in known},
     )
@@ -209,7 +210,18 @@ def _parse_path(item: Any, base: str) -> LockedPath:
         raise ValueError(f"size and nfiles must be integers in {item!r}")
     if not isinstance(cache, bool):
         raise ValueError(f"cache must be true or false in {item!r}")
-    return LockedPath(_join(base, path), digest, size, nfiles, cache)
+    return LockedPath(_inside(base, path), digest, size, nfiles, cache)
+
+
+def _inside(base: str, path: str) -> str:
+    """`path` (relative to the lock's directory `base`) relative to the root, checked."""
+    if path.startswith("/"):
+        raise ValueError(f"path {path!r} is absolute; paths in a lock are relative to it")
+    joined = _join(base, path)
+    found = paths.problem(joined)
+    if found is not None:
+        raise ValueError(f"path {path!r} {found}")
+    return joined
 
 
 def _join(base: str, path: str) -> str:
@@ -284,6 +296,8 @@ def _canonical_paths(lines: list[str], pos: int, base: str
         oid = digest[14:]
         if not is_digest(oid):
             raise _NotCanonical
+        if paths.problem(_join(base, path)) is not None or path.startswith("/"):
+            raise _NotCanonical  # the YAML reader names the file, stage and line
         found.append(LockedPath(_join(base, path), oid, int(size[12:]), nfiles, cache))
     return pos, tuple(found)
 
@@ -294,6 +308,8 @@ def _canonical_params(lines: list[str], pos: int, base: str
     while lines[pos].startswith("      ") and lines[pos][6] != " ":
         file, rest = _pair(lines[pos], 6)
         if rest not in ("", "{}"):
+            raise _NotCanonical
+        if file.startswith("/") or paths.problem(_join(base, file)) is not None:
             raise _NotCanonical
         values = params[_join(base, file)] = {}
         pos += 1

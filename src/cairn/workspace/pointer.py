@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from cairn import paths
 from cairn.errors import FormatError
 from cairn.fsutil import atomic_write
 from cairn.objects.hashing import HASH_NAME, is_digest
@@ -66,7 +67,7 @@ def _loads_canonical(data: bytes, path: Path) -> PointerFile | None:
     while pos < len(text):
         match = _CANONICAL_OUT.match(text, pos)
         out_path = match["path"] if match else ""
-        if (match is None or _NOT_STRINGS.fullmatch(out_path) or ".." in out_path
+        if (match is None or _NOT_STRINGS.fullmatch(out_path) or paths.problem(out_path)
                 or PurePosixPath(out_path).as_posix() != out_path):
             return None
         nfiles = match["nfiles"]
@@ -195,9 +196,10 @@ def _parse_out(item: Any, node: Any, where: str) -> Out:
     path = item.get("path")
     if not isinstance(path, str) or not path:
         raise bad("path", "is missing or not a string")
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in path:
-        raise bad("path", f"{path!r} must stay beside its pointer file (no '..' or '/')")
+    found = paths.problem(path)
+    if found is not None:
+        raise bad("path", f"{path!r} {found}; an out names a path beside or below its "
+                  "pointer file — fix or remove this entry")
     if item.get("hash", HASH_NAME) != HASH_NAME:
         raise bad("hash", f"is {item.get('hash')!r}; Cairn pointer files use {HASH_NAME}")
     digest = item.get("digest")
@@ -210,7 +212,7 @@ def _parse_out(item: Any, node: Any, where: str) -> Out:
     if nfiles is not None and (not isinstance(nfiles, int) or nfiles < 0):
         raise bad("nfiles", "must be a non-negative integer")
     known = {"path", "hash", "digest", "size", "nfiles"}
-    return Out(pure.as_posix(), digest, size, nfiles, {k: v for k, v in item.items()
+    return Out(paths.normalise(path), digest, size, nfiles, {k: v for k, v in item.items()
                                                        if k not in known})
 
 
@@ -229,6 +231,7 @@ def find_pointer_files(root: Path, also: str | None = None) -> Iterator[Path]:
         pointers = {f for f in filenames if f.endswith(SUFFIX) and len(f) > len(SUFFIX)}
         tracked = {p[: -len(SUFFIX)] for p in pointers}
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and d not in tracked
+                             and not paths.is_reserved(d)
                              and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg")))
         if also is not None and also in filenames:
             pointers.add(also)

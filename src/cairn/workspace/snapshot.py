@@ -149,8 +149,14 @@ class WorkspaceSnapshot(Snapshot):
         return found
 
     def read(self, paths: Iterable[str]) -> dict[str, bytes]:
+        """As Snapshot.read; a path that leaves the workspace (through a symlink too)
+        is a PathError, not read."""
+        from cairn.repo import Repo
+
+        inside = Repo(self.root).paths
         found = {}
         for path in paths:
+            target = inside.check(path, self.label, "file")
             with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                found[path] = (self.root / path).read_bytes()
+                found[path] = target.read_bytes()
         return found

@@ -6,6 +6,7 @@ Unchanged files are never re-hashed: the stat cache answers for them.
 from __future__ import annotations
 
 import os
+import posixpath
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,6 +47,25 @@ def select_tracked(project: Project, targets: Iterable[str] = (),
 
 def _select(project: Project, targets: list[str], cwd: Path | None, with_locks: bool
             ) -> list[PointerFile]:
+    selected = _select_unchecked(project, targets, cwd, with_locks)
+    for ptr in selected:  # every path, before anything is read or written
+        check_outs(project, ptr)
+    return selected
+
+
+def check_outs(project: Project, ptr: PointerFile) -> None:
+    """PathError unless every out of `ptr` names a safe place in the workspace: its text
+    and the disk (no symlink out of the workspace or into .git/.cairn), cairn.paths."""
+    where = ptr.path.relative_to(project.root).as_posix()
+    base = posixpath.dirname(where)
+    for out in ptr.outs:
+        # lock views name outs relative to the lock (`../data`), checked root-relative
+        project.repo.paths.check(posixpath.normpath(posixpath.join(base, out.path)), where,
+                                 "out")
+
+
+def _select_unchecked(project: Project, targets: list[str], cwd: Path | None,
+                      with_locks: bool) -> list[PointerFile]:
     if not targets:
         return [ptr for p in pointer.find_pointer_files(project.root,
                                                         LOCK_NAME if with_locks else None)
@@ -107,7 +127,8 @@ def file_digest(project: Project, path: Path, st: os.stat_result | None = None) 
 
 
 def scan_workspace_dir(project: Project, path: Path, want_files: bool = True) -> DirScan:
-    return scan_dir(path, project.state, None, project.jobs, want_files=want_files)
+    return scan_dir(path, project.state, None, project.jobs, want_files=want_files,
+                    inside=project.repo.paths)
 
 
 def out_status(project: Project, ptr: PointerFile, out: Out) -> OutStatus:

@@ -21,11 +21,32 @@ def test_manifest_encoding_is_pinned() -> None:
     assert decode_tree(encode_tree(entries)) == sorted(entries, key=lambda e: e.name)
 
 
-@pytest.mark.parametrize("name", ["..", ".", "a/b", ""])
-def test_manifest_names_cannot_escape(name: str) -> None:
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "", "a\0b", ".git", ".GIT", ".cairn",
+                                  ".git.", "GIT~1", ".g\u200cit", ".cairn ", ".git::$DATA"])
+def test_manifest_names_cannot_escape_or_enter_git_and_cairn(name: str) -> None:
     bad = encode_tree([TreeEntry(name, "file", A, 1)])
-    with pytest.raises(FormatError, match="bad entry"):
+    with pytest.raises(FormatError, match="entry '"):
         decode_tree(bad)
+
+
+@pytest.mark.parametrize("mode", ["4755", "6777", "0777", "1644", "755"])
+def test_manifest_modes_are_the_two_a_checkout_writes(mode: str) -> None:
+    with pytest.raises(FormatError, match="bad entry"):
+        decode_tree(encode_tree([TreeEntry("f", "file", A, 1, mode)]))
+
+
+def test_a_name_listed_twice_is_refused() -> None:
+    bad = encode_tree([TreeEntry("f", "file", A, 1), TreeEntry("f", "dir", B, 1, "0755")])
+    with pytest.raises(FormatError, match="listed twice"):
+        decode_tree(bad)
+
+
+def test_scanning_skips_git_and_cairn_directories_inside_data(tmp_path: Path) -> None:
+    (tmp_path / "d" / ".git").mkdir(parents=True)
+    (tmp_path / "d" / ".git" / "config").write_text("[core]\n")
+    (tmp_path / "d" / "x").write_text("x")
+    scan = scan_dir(tmp_path / "d", StatCache(tmp_path / "state.db"))
+    assert list(scan.files) == ["x"]
 
 
 def test_unknown_manifest_format_is_refused() -> None:

@@ -254,7 +254,7 @@ def test_top_level_plots_metrics_params() -> None:
     ("stages:\n  a:\n    deps: [x]\n", r"^dvc.yaml:2: stage 'a': has no `cmd`"),
     ("stagez: {}\n", r"^dvc.yaml:1: unknown top-level key 'stagez' \(did you mean 'stages'\?\)"),
     ("stages:\n  a:\n    cmd: x\n    outs: [../../etc/x]\n",
-     r"^dvc.yaml:4: stage 'a': '../../etc/x' is outside the repository"),
+     r"^dvc.yaml:4: stage 'a': outs '../../etc/x' climbs out of the workspace"),
     ("stages:\n  a:\n    foreach: 3\n    do: {cmd: x}\n",
      r"^dvc.yaml:3: stage 'a': `foreach` must"),
     ("stages:\n  a:\n    foreach: [1]\n    cmd: x\n", r"^dvc.yaml:4: stage 'a': a foreach stage"),

@@ -102,7 +102,7 @@ def test_inline_stages_and_bad_yaml_are_refused() -> None:
 @pytest.mark.parametrize(("spec", "message"), [
     (StageSpec("a/b", ["x"]), "stage name 'a/b' must not"),
     (StageSpec("a", []), "give the stage's command"),
-    (StageSpec("a", ["x"], outs=["../outside"]), "outside the repository"),
+    (StageSpec("a", ["x"], outs=["../outside"]), "climbs out of the workspace"),
 ])
 def test_bad_specs(spec: StageSpec, message: str) -> None:
     with pytest.raises(UserError, match=message):

@@ -31,7 +31,7 @@ def load_text(tmp_path: Path, text: str) -> PointerFile:
     (f"outs:\n- path: m\n  hash: blake3\n  size: 3\n  digest: {A[:10]}\n",
      r"model.pkl.cairn:5: out 'digest' .* is not a blake3 digest"),
     (f"outs:\n- path: ../../etc/passwd\n  digest: {A}\n  size: 1\n",
-     r"model.pkl.cairn:2: out 'path' .*must stay beside its pointer file"),
+     r"model.pkl.cairn:2: out 'path' .*climbs out of the workspace with"),
     (f"outs:\n- path: m\n  hash: md5\n  digest: {A}\n  size: 1\n",
      r"model.pkl.cairn:3: out 'hash' is 'md5'"),
     (f"outs:\n- path: m\n  digest: {A}\n  size: -1\n", r":4: out 'size' must be"),
