@@ -79,6 +79,10 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as e:
+        raise FormatError(f"not UTF-8 text (byte {e.start}); TOML files are UTF-8 — fix or "
+                          "remove the file", str(path),
+                          bytes(e.object[:e.start]).count(b"\n") + 1) from None
     except tomllib.TOMLDecodeError as e:
         # Python 3.11 puts the position only in the message: "... (at line 3, column 7)".
         found = re.search(r"\(at line (\d+), column \d+\)", str(e))

@@ -55,6 +55,12 @@ def test_unknown_keys_and_bad_files_are_one_clear_error(config: Config) -> None:
         config.get("core.remote")
 
 
+def test_a_config_file_that_is_not_utf8_is_one_clear_error(config: Config) -> None:
+    (config.dot_dir / "config.toml").write_bytes(b"format = 1\n[core]\nremote = '\xff'\n")
+    with pytest.raises(FormatError, match=r"config.toml:3: not UTF-8 text"):
+        config.get("core.remote")
+
+
 def test_tracking_settings_are_known_keys_with_types(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAIRN_TRACKING__FLUSH_INTERVAL", "0.5")
