@@ -15,7 +15,7 @@ from cairn.errors import PathError
 from cairn.objects.links import link
 from cairn.objects.tree import Progress, scan_dir, walk_tree
 from cairn.workspace import pointer
-from cairn.workspace.ignore import ensure_ignored
+from cairn.workspace.ignore import check_ignorable, ensure_ignored
 from cairn.workspace.pointer import Out, PointerFile
 from cairn.workspace.project import Project
 
@@ -54,6 +54,7 @@ def check_addable(project: Project, rel: str) -> None:
     path = project.root / rel
     if rel.endswith(pointer.SUFFIX):
         raise PathError(f"{rel}: is a pointer file; add the path it tracks instead", rel)
+    check_ignorable(rel)  # before anything is stored: no object, no pointer
     if not path.exists():
         raise PathError(f"{rel}: no such file or directory", rel)
     parts = rel.split("/")
