@@ -12,6 +12,8 @@
     ├── LockError                    another Cairn process holds the repository lock
     ├── RemoteError                  a remote is unreachable, refuses us, or misbehaves
     ├── DatabaseError                the metadata database is unreachable or refuses us
+    ├── MachineError                 the machine refused: disk full, file too large, no
+    │                                permission, read-only filesystem (`from_os_error`)
     └── NotARepositoryError          not inside a Cairn repository (or one too new)
 
     Interrupted                      a signal stopped `cairn repro`: not an error, a
@@ -88,6 +90,60 @@ class DatabaseError(CairnError):
 
 class NotARepositoryError(CairnError):
     pass
+
+
+class MachineError(CairnError):
+    """An error of the environment, not of Cairn or its input (see `from_os_error`)."""
+
+    def __init__(self, message: str, errno: int, path: str | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.path = path
+
+
+# errno name → (what happened, at "{path}", what to do). Every write Cairn makes goes
+# to a temp name first, so when one of these stops it no file is left half-written.
+_MACHINE_ERRORS = {
+    "ENOSPC": ("no space left on the device holding {path}",
+               "free some space (`cairn gc` deletes unreferenced cache objects) and rerun"),
+    "EDQUOT": ("disk quota exceeded writing {path}", "free some space or raise the quota"),
+    "EFBIG": ("{path}: file too large for its filesystem or for this process's file-size "
+              "limit (ulimit -f)", "raise the limit or use another filesystem, then rerun"),
+    "EACCES": ("permission denied: {path}", "check its permissions (or run as its owner)"),
+    "EPERM": ("operation not permitted on {path}", "check its permissions and attributes"),
+    "EROFS": ("{path} is on a read-only filesystem", "remount it writable or work elsewhere"),
+    "EMFILE": ("too many open files (at {path})", "raise `ulimit -n` or use fewer jobs (-j)"),
+    "ENFILE": ("the system has too many open files (at {path})", "close some, then rerun"),
+    "ENAMETOOLONG": ("{path}: name too long for its filesystem", "use a shorter name"),
+    "EIO": ("input/output error at {path}: the disk or network filesystem may be failing",
+            "check it, then run `cairn fsck`"),
+    "ELOOP": ("{path}: too many levels of symlinks", "fix the symlinks on that path"),
+}
+
+
+def from_os_error(error: OSError) -> MachineError | None:
+    """The one-line error for an OSError the machine raised (disk full, EFBIG, EACCES,
+    EROFS, …); None for one that means a bug."""
+    import errno as errno_names
+
+    name = errno_names.errorcode.get(error.errno or 0)
+    if name not in _MACHINE_ERRORS:
+        return None
+    what, todo = _MACHINE_ERRORS[name]
+    where = _shown(error.filename) if error.filename is not None else "a file"
+    if error.filename2 is not None:  # a copy or rename: the second name is being written
+        where = f"{_shown(error.filename2)} (copying {where})"
+    return MachineError(f"{what.format(path=where)}; {todo} — no file was left half-written",
+                        error.errno or 0, where)
+
+
+def _shown(path: object) -> str:
+    """A path as short as it reads well: relative to here when it is below here."""
+    import os
+
+    text = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else str(path)
+    relative = os.path.relpath(text) if os.path.isabs(text) else text
+    return text if relative.startswith("..") else relative
 
 
 class Interrupted(KeyboardInterrupt):

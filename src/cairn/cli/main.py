@@ -7,7 +7,7 @@ import sys
 import click
 
 from cairn import __version__
-from cairn.errors import CairnError, Interrupted
+from cairn.errors import CairnError, Interrupted, from_os_error
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 
@@ -46,7 +46,13 @@ class CairnGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except OSError as e:  # the machine's: disk full, EFBIG, EACCES, EROFS, …
+                machine = from_os_error(e)
+                if machine is None:
+                    raise
+                raise machine from e
         except CairnError as e:
             if ctx.meta.get("cairn.verbose"):
                 _print_traceback()
