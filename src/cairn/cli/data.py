@@ -137,13 +137,15 @@ def commit(targets: tuple[str, ...]) -> None:
 @click.argument("targets", nargs=-1)
 @click.option("-f", "--force", is_flag=True, help="Discard uncommitted workspace changes.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing when all is well.")
-def checkout(targets: tuple[str, ...], force: bool, quiet: bool) -> None:
+@click.option("--verify", is_flag=True,
+              help="Re-hash every cache object and workspace file; trust no stat cache.")
+def checkout(targets: tuple[str, ...], force: bool, quiet: bool, verify: bool) -> None:
     """Make the workspace match the pointer files (e.g. after `git checkout`)."""
     from cairn.workspace.checkout import checkout as do_checkout
     from cairn.workspace.project import open_project
 
     with open_project() as project, output.progress("Checking out") as advance:
-        result = do_checkout(project, targets, force, advance)
+        result = do_checkout(project, targets, force, advance, verify=verify)
     if not quiet:
         for path in result.changed:
             output.echo(f"M\t{path}")
