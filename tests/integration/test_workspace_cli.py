@@ -276,3 +276,30 @@ def test_dangling_links_in_a_tracked_directory_are_repaired_by_checkout(repo: Cl
     obj.write_bytes(b"a")  # as `cairn pull` would bring it back
     repo.cairn("checkout")
     assert (repo.root / "d/a.txt").read_text() == "a"
+
+
+def make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def make_socket(path: Path) -> None:
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.close()  # the socket file stays
+
+
+@pytest.mark.parametrize(("make", "kind"), [(make_fifo, "FIFO (named pipe)"),
+                                            (make_socket, "UNIX socket")])
+def test_add_refuses_what_is_neither_a_file_nor_a_directory(repo: CliRepo, make: object,
+                                                            kind: str) -> None:
+    """Before, `cairn add` of a FIFO waited forever for a writer; of a socket it was an
+    internal error. A child process, so a hang shows as a timeout, not a stuck suite."""
+    assert callable(make)
+    make(repo.root / "special")
+    proc = repo.cairn_process("add", "special", timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (f"error: special: is a {kind}; Cairn tracks regular "
+                                   "files and directories")
+    assert not (repo.root / "special.cairn").exists()

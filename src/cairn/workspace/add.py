@@ -6,6 +6,7 @@ Write order keeps a crash harmless: objects, then manifests, then the pointer fi
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,10 @@ def check_addable(project: Project, rel: str) -> None:
     check_ignorable(rel)  # before anything is stored: no object, no pointer
     if not path.exists():
         raise PathError(f"{rel}: no such file or directory", rel)
+    kind = _special_kind(path.stat().st_mode)
+    if kind is not None:  # reading a FIFO would wait forever for a writer
+        raise PathError(f"{rel}: is a {kind}; Cairn tracks regular files and directories",
+                        rel)
     parts = rel.split("/")
     for i in range(1, len(parts)):
         ancestor = "/".join(parts[:i])
@@ -71,6 +76,17 @@ def check_addable(project: Project, rel: str) -> None:
     if git is not None and git.is_tracked(rel):
         raise PathError(f"{rel}: is already tracked by git; run `git rm -r --cached {rel}` "
                         "and commit, then add it to Cairn", rel)
+
+
+def _special_kind(mode: int) -> str | None:
+    """What a path is when it is neither a regular file nor a directory."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "UNIX socket"
+    return "device file" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
 
 
 def track(project: Project, path: Path, progress: Progress | None = None) -> Out:
