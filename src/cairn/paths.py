@@ -40,6 +40,19 @@ def is_reserved(name: str) -> bool:
     return folded in RESERVED or _SHORT_NAME.fullmatch(folded) is not None
 
 
+def encoding_problem(name: str) -> str | None:
+    """Why `name` (as the OS gave it) cannot be recorded: pointer files, manifests and
+    the metadata are UTF-8, and a name that is not cannot be written down."""
+    if name.isascii():
+        return None
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+        return f"'{shown}' is not valid UTF-8, which pointer files and manifests need; rename it"
+    return None
+
+
 def name_problem(name: object) -> str | None:
     """Why `name` cannot be one entry of a directory, or None."""
     if not isinstance(name, str) or not name:

@@ -201,3 +201,13 @@ def test_out_in_a_new_directory_and_a_file_forced_over_a_directory(versions: Cli
     assert sorted(os.listdir(versions.root)) == sorted(
         [".cairn", ".git", ".gitignore", "data", "data.cairn", "model.pkl", "model.pkl.cairn",
          "new", "params.yaml"])  # nothing left beside it
+
+
+def test_a_git_file_name_that_is_not_utf8_does_not_stop_get(repo: CliRepo) -> None:
+    """git stores names as bytes; listing a revision that holds one was an internal
+    error (UnicodeDecodeError) before."""
+    (repo.root / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"latin-1 name")
+    repo.write("notes.txt", b"kept by git")
+    commit(repo, "v1")
+    repo.cairn("get", ".", "notes.txt", "--rev", "HEAD", "-o", "out.txt")
+    assert (repo.root / "out.txt").read_bytes() == b"kept by git"

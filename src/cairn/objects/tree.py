@@ -139,6 +139,9 @@ def _list_files(root: Path, skip_broken_links: bool = False, inside: paths.Root 
             for entry in it:
                 if entry.name.endswith(TMP_SUFFIX) or paths.is_reserved(entry.name):
                     continue  # .git and .cairn are never data (DVC skips them too)
+                if (problem := paths.encoding_problem(entry.name)) is not None:
+                    raise PathError(f"{abs_dir}: the name "
+                                    f"{problem}", abs_dir)
                 rel = f"{rel_dir}{entry.name}"
                 if entry.is_dir(follow_symlinks=False):
                     dirs.append(rel)

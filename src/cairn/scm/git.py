@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,10 +24,12 @@ class Git:
         return proc.stdout
 
     def is_tracked(self, rel: str) -> bool:
-        return bool(self.run("ls-files", "--cached", "-z", "--", rel, check=False))
+        # literal: a name like `a*` or `:x` is a file, not a pattern or pathspec magic
+        return bool(self.run("--literal-pathspecs", "ls-files", "--cached", "-z", "--", rel,
+                             check=False))
 
     def add(self, paths: Iterable[str]) -> None:
-        self.run("add", "--", *paths)
+        self.run("--literal-pathspecs", "add", "--", *paths)
 
     def resolve(self, rev: str) -> str:
         out = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
@@ -51,13 +54,14 @@ class Git:
 
     def files_at(self, rev: str, suffix: str) -> list[str]:
         out = self.run("ls-tree", "-r", "-z", "--name-only", rev)
-        return [p for p in out.decode().split("\0") if p.endswith(suffix)]
+        # names as the OS would spell them: a name that is not UTF-8 is still a name
+        return [p for p in map(os.fsdecode, out.split(b"\0")) if p and p.endswith(suffix)]
 
     def read_blobs(self, rev: str, paths: list[str]) -> Iterator[tuple[str, bytes]]:
         """Contents of `paths` as of `rev`, in one `git cat-file --batch`."""
         if not paths:
             return
-        request = "".join(f"{rev}:{p}\n" for p in paths).encode()
+        request = os.fsencode("".join(f"{rev}:{p}\n" for p in paths))
         out = self.run("cat-file", "--batch", input=request)
         pos = 0
         for path in paths:

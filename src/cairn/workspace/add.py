@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cairn import paths
 from cairn.errors import PathError
 from cairn.objects.links import link
 from cairn.objects.tree import Progress, scan_dir, walk_tree
@@ -55,6 +56,8 @@ def check_addable(project: Project, rel: str) -> None:
     path = project.root / rel
     if rel.endswith(pointer.SUFFIX):
         raise PathError(f"{rel}: is a pointer file; add the path it tracks instead", rel)
+    if (problem := paths.encoding_problem(rel)) is not None:
+        raise PathError(f"the path {problem}", rel)
     check_ignorable(rel)  # before anything is stored: no object, no pointer
     if not path.exists():
         raise PathError(f"{rel}: no such file or directory", rel)

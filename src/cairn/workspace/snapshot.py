@@ -45,7 +45,7 @@ class BlobReader:
     def _request(self, spec: str) -> tuple[str, bytes, bytes] | None:
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(spec.encode() + b"\n")
+        proc.stdin.write(os.fsencode(spec) + b"\n")
         proc.stdin.flush()
         header = proc.stdout.readline().split()
         if len(header) != 3:  # "<spec> missing" / "ambiguous"
@@ -105,7 +105,8 @@ class GitSnapshot(Snapshot):
         if self._listing is None:
             out = self.git.run("ls-tree", "-r", "-z", "--name-only", self.sha, "--",
                                self.prefix or ".")
-            self._listing = [p.removeprefix(self.prefix) for p in out.decode().split("\0")
+            self._listing = [p.removeprefix(self.prefix) for p in map(os.fsdecode,
+                                                                        out.split(b"\0"))
                              if p.startswith(self.prefix) and p]
         return self._listing
 
@@ -138,7 +139,7 @@ class WorkspaceSnapshot(Snapshot):
                                "--", str(self.root))
             prefix = self.root.resolve().relative_to(self.git.root.resolve()).as_posix()
             prefix = "" if prefix == "." else prefix + "/"
-            return [p.removeprefix(prefix) for p in out.decode().split("\0") if p]
+            return [p.removeprefix(prefix) for p in map(os.fsdecode, out.split(b"\0")) if p]
         from cairn.workspace.pointer import SKIP_DIRS
 
         found = []
