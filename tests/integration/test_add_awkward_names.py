@@ -96,3 +96,34 @@ def test_the_repro_hint_is_quoted_too(repo: CliRepo) -> None:
     subprocess.run(["sh", "-c", hint(result.output)], cwd=repo.root, check=True)
     assert staged(repo) == {"dvc.yaml", "in.txt", "cairn.lock", "out [1]/.gitignore"}
     assert ignored(repo, "out [1]/a b")
+
+
+@pytest.mark.parametrize(("name", "sibling"), [("a*", "ab"), (":x", "x"), ("[ab]", "a")])
+def test_autostage_and_the_tracked_check_read_names_literally(repo: CliRepo, name: str,
+                                                              sibling: str) -> None:
+    """git reads pathspecs as patterns: `git add 'a*.cairn'` would stage ab.cairn too, and
+    `git ls-files 'a*'` calls `a*` tracked when only `ab` is."""
+    repo.write(sibling, "tracked by git")
+    repo.git("add", "--", sibling)
+    repo.git("commit", "-qm", "sibling")
+    repo.write(f"{sibling}.cairn", "not staged: a look-alike")
+    repo.cairn("config", "core.autostage", "true")
+    repo.write(name, "data")
+    repo.cairn("add", name)  # not refused as "already tracked by git"
+    assert staged(repo) == {f"{name}.cairn", ".gitignore"}
+
+
+def test_a_name_that_is_not_utf8_is_refused(repo: CliRepo) -> None:
+    """Before: an internal error from the stat cache (surrogates in the name)."""
+    import os
+
+    name = os.fsdecode(b"lat\xe9.bin")
+    (repo.root / name).write_bytes(b"data")
+    (repo.root / os.fsdecode(b"dir/sub\xff")).mkdir(parents=True)
+    (repo.root / os.fsdecode(b"dir/sub\xff/f")).write_bytes(b"data")
+    for target, shown in ((name, "lat\\xe9.bin"), ("dir", "sub\\xff")):
+        proc = repo.cairn_process("add", target)
+        assert proc.returncode == 2, proc.stderr
+        assert f"'{shown}' is not valid UTF-8" in proc.stderr
+        assert "internal error" not in proc.stderr
+    assert not list(repo.root.glob("?*.cairn"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,18 +47,9 @@ def add(paths: tuple[str, ...]) -> None:
     if result.staged:
         output.echo(f"Staged in git: {shlex.join(to_add)}")
     elif project.git is not None:
-        output.echo(f"To track the changes with git, run:\n\n    {git_add_command(to_add)}")
+        output.echo(f"To track the changes with git, run:\n\n    {output.git_add_command(to_add)}")
 
 
-def git_add_command(paths: list[str]) -> str:
-    """`git add` of exactly `paths`, to paste into a shell: each quoted for it, and one
-    that git would read as a glob or as `:` magic given as `:(literal)PATH`."""
-    specs = [f":(literal){p}" if p.startswith(":") or _GLOB.search(p) else p for p in paths]
-    end_of_options = ["--"] if any(p.startswith("-") for p in specs) else []
-    return shlex.join(["git", "add", *end_of_options, *specs])
-
-
-_GLOB = re.compile(r"[*?\[\\]")
 
 
 @click.command()

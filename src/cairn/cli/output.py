@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +26,17 @@ def json_option(command: Command) -> Command:
     """The `--json` flag of every command that can print JSON (its parameter: `as_json`)."""
     return click.option("--json", "as_json", is_flag=True,
                         help="Machine-readable output.")(command)
+
+
+def git_add_command(paths: list[str]) -> str:
+    """`git add` of exactly `paths`, to paste into a shell: each quoted for it, and one
+    that git would read as a glob or as `:` magic given as `:(literal)PATH`."""
+    specs = [f":(literal){p}" if p.startswith(":") or _GLOB.search(p) else p for p in paths]
+    end_of_options = ["--"] if any(p.startswith("-") for p in specs) else []
+    return shlex.join(["git", "add", *end_of_options, *specs])
+
+
+_GLOB = re.compile(r"[*?\[\\]")
 
 
 def echo(message: str = "") -> None:

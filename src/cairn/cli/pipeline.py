@@ -58,7 +58,7 @@ def stage_add(name: str, deps: tuple[str, ...], outs: tuple[str, ...],
     added = add_stage(repo, spec, cwd, force=force)
     changed = [os.path.relpath(p, cwd) for p in (added.pipeline_file, *added.ignores)]
     output.echo(f"Added stage '{name}' to {changed[0]}")
-    output.echo(f"To track the changes with git, run:\n\n    git add {' '.join(changed)}")
+    output.echo(f"To track the changes with git, run:\n\n    {output.git_add_command(changed)}")
 
 
 @stage.command("list")

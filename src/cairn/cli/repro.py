@@ -55,10 +55,9 @@ def repro(stages: tuple[str, ...], force: bool, dry: bool, downstream: bool, job
         return
     changed = lock_files_changed(results)
     if changed and in_git:
-        from cairn.cli.data import git_add_command
 
         files = [os.path.relpath(project.root / f) for f in changed]
-        output.echo(f"\nTo track the changes with git, run:\n\n    {git_add_command(files)}")
+        output.echo(f"\nTo track the changes with git, run:\n\n    {output.git_add_command(files)}")
 
 
 COMMANDS: list[click.Command] = [repro]

@@ -175,9 +175,13 @@ def build_graph(pipeline: Pipeline, root: Path, check_missing: bool = True,
 
 def _outputs_by_path(pipeline: Pipeline) -> dict[str, tuple[Stage, Output]]:
     outs: dict[str, tuple[Stage, Output]] = {}
+    from cairn.workspace.ignore import check_ignorable
+
     for stage in pipeline.stages.values():
         for out in stage.outs:
             _check_not_reserved(stage, out.path)
+            if out.cache:  # repro git-ignores it once the stage ran: refuse it before
+                check_ignorable(out.path)
             if out.path in outs:
                 other = outs[out.path][0].name
                 raise UserError(

@@ -153,3 +153,9 @@ def test_ascii_draws_unrelated_stages_one_below_the_other() -> None:
     lines = text.splitlines()
     assert lines[-3:] == ["+--------+", "| lonely |", "+--------+"]
     assert max(len(line) for line in lines) == len("+--------+")
+
+
+def test_a_cached_out_git_cannot_ignore_is_refused_before_anything_runs() -> None:
+    with pytest.raises(UserError, match="newline or carriage return"):
+        graph(stage("a", outs=["a\nb"]))
+    graph(Stage("m", ("x",), "", (), (), (Output("m\nb", cache=False),)))  # git keeps it
