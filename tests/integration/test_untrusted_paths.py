@@ -436,3 +436,32 @@ def test_a_symlink_inside_the_workspace_is_still_followed(repo: CliRepo) -> None
     repo.cairn("add", "alias/rows.csv")
     assert (repo.root / "real" / "rows.csv.cairn").exists() or \
         (repo.root / "alias" / "rows.csv.cairn").exists()
+
+
+def test_add_never_reads_a_gitignore_that_is_a_symlink(repo: CliRepo, tmp_path: Path) -> None:
+    """A committed .gitignore linked to a private file would have been read, extended by
+    one line and left as a plain file for the next `git add` to commit."""
+    private = tmp_path / "id_rsa"
+    private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    os.symlink(private, repo.root / ".gitignore")
+    repo.write("model.bin", PAYLOAD)
+    result = repo.cairn("add", "model.bin", ok=False)
+    assert result.exit_code == 2
+    assert ".gitignore: is a symlink" in result.stderr
+    assert (repo.root / ".gitignore").is_symlink()
+    assert private.read_text() == "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+
+
+def test_a_pointer_file_that_is_a_symlink_out_is_not_read(repo: CliRepo,
+                                                          tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.cairn"
+    repo.write("f.txt", PAYLOAD)
+    repo.cairn("add", "f.txt")
+    digest, size, _ = digest_of(repo, "f.txt.cairn")
+    outside.write_text(pointer_text("g.txt", digest, size))
+    os.symlink(outside, repo.root / "g.txt.cairn")
+    for command in (["checkout"], ["status"], ["checkout", "g.txt"]):
+        result = repo.cairn(*command, ok=False)
+        assert result.exit_code == 2, result.output
+        assert "g.txt.cairn" in result.stderr and "leaves the workspace" in result.stderr
+    assert not (repo.root / "g.txt").exists()

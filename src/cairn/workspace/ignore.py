@@ -9,6 +9,7 @@ exactly, and are refused (`check_ignorable`). Lines are bytes, as git reads them
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -34,15 +35,29 @@ def ignore_line(name: str) -> bytes:
     return b"/" + kept + b"\\ " * (len(escaped) - len(kept))
 
 
+def _read_not_following(gitignore: Path) -> bytes:
+    """The .gitignore's bytes (b"" if none); never through a symlink, which a repository
+    could point at a private file for `cairn add` to copy into the next commit."""
+    try:
+        fd = os.open(gitignore, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return b""
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise PathError(f"{gitignore}: is a symlink; Cairn neither reads nor writes a "
+                        ".gitignore through one — replace it with a plain file",
+                        str(gitignore)) from None
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
 def ensure_ignored(path: Path) -> Path | None:
     """Add ``/<name>`` to the .gitignore in `path`'s directory; return it if changed."""
     check_ignorable(path.name)
     gitignore = path.parent / ".gitignore"
     entry = ignore_line(path.name)
-    try:
-        text = gitignore.read_bytes()
-    except FileNotFoundError:
-        text = b""
+    text = _read_not_following(gitignore)
     if entry in text.splitlines():
         return None
     if text and not text.endswith(b"\n"):

@@ -48,7 +48,7 @@ def select_tracked(project: Project, targets: Iterable[str] = (),
 def _select(project: Project, targets: list[str], cwd: Path | None, with_locks: bool
             ) -> list[PointerFile]:
     selected = _select_unchecked(project, targets, cwd, with_locks)
-    for ptr in selected:  # every path, before anything is read or written
+    for ptr in selected:  # every path, before anything is written
         check_outs(project, ptr)
     return selected
 
@@ -77,7 +77,7 @@ def _select_unchecked(project: Project, targets: list[str], cwd: Path | None,
         path = project.root / rel
         ptr_path = path if rel.endswith(pointer.SUFFIX) else pointer.pointer_path_for(path)
         if ptr_path.is_file():
-            found.append(pointer.load(ptr_path))
+            found.append(_load(project, ptr_path))
             continue
         if with_locks and is_lock_path(rel) and path.is_file():
             found.append(_load(project, path))
@@ -88,7 +88,7 @@ def _select_unchecked(project: Project, targets: list[str], cwd: Path | None,
             outs = [lock.as_pointer(project.root, covered) for lock in locks
                     if (covered := [o.path for o in lock.cached_outs() if _covers(rel, o.path)])]
         if path.is_dir():
-            found.extend(pointer.load(p) for p in pointer.find_pointer_files(path))
+            found.extend(_load(project, p) for p in pointer.find_pointer_files(path))
         elif not outs:
             also = f", not a cached out in a {LOCK_NAME}" if with_locks else ""
             raise NotFoundError(f"{rel}: not tracked by Cairn (no {ptr_path.name}{also}); "
@@ -104,8 +104,10 @@ def workspace_locks(project: Project) -> list[LockFile]:
 
 
 def _load(project: Project, path: Path) -> PointerFile:
+    """A pointer file or cairn.lock (as a pointer), never read through a symlink out."""
+    rel = path.relative_to(project.root).as_posix()
+    project.repo.paths.check(rel, rel, "file")
     if path.name == LOCK_NAME:
-        rel = path.relative_to(project.root).as_posix()
         return read_lock(project.root, rel).as_pointer(project.root)
     return pointer.load(path)
 
