@@ -125,6 +125,9 @@ class Peer(ABC):
     def pull(self, jobs: int) -> Command:
         return self.run("pull", "-j", str(jobs))
 
+    def checkout(self) -> Command:
+        return self.run("checkout")
+
     def repro(self) -> Command:
         return self.run("repro")
 

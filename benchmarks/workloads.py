@@ -128,6 +128,29 @@ def empty_cache_and_workspace(tree: FileTree) -> Callable[[Repo, int], None]:
 # --- checks ------------------------------------------------------------------------------
 
 
+def workspace_copy_gone(spec: DataSpec) -> Callable[[Repo, int], None]:
+    """The tracked file is missing from the workspace (its object is in the cache)."""
+
+    def reset(repo: Repo, run: int) -> None:
+        path = repo.root / spec.path
+        if path.exists():
+            path.chmod(0o644)
+            path.rename(repo.base / f"{path.name}.gone-{run}")
+
+    return reset
+
+
+def file_restored(spec: DataSpec) -> Check:
+    def check(repo: Repo, source: Path) -> str | None:
+        restored = repo.root / spec.path
+        if not restored.exists():
+            return f"{spec.path} not checked out"
+        return None if restored.stat().st_size == (source / spec.path).stat().st_size \
+            else f"{spec.path} has the wrong size"
+
+    return check
+
+
 def pointer_written(spec: DataSpec) -> Check:
     def check(repo: Repo, _source: Path) -> str | None:
         pointer = repo.root / (spec.path + repo.peer.pointer_suffix)
@@ -171,6 +194,16 @@ def catalogue(sizes: Sizes) -> list[Workload]:
             fresh_repo=True,
             check=pointer_written(big),
             baseline=True,
+        ),
+        Workload(
+            "checkout-1gib",
+            big,
+            lambda r: r.peer.checkout(),
+            f"checkout one {big.describe()} file from the cache (copied: no reflink here); "
+            "Cairn hashes what it copies",
+            prepare=(add(big),),
+            reset=workspace_copy_gone(big),
+            check=file_restored(big),
         ),
         Workload(
             "add-10k",

@@ -23,7 +23,7 @@ from cairn.fsutil import write_new
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
 FICLONE = 0x40049409  # linux/fs.h
-COPY_CHUNK = 8 << 20  # big enough for BLAKE3 to hash each chunk on all cores
+COPY_CHUNK = 4 << 20  # read, hashed and written per step (measured best of 1-64 MiB)
 
 
 def parse_link_types(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -100,11 +100,13 @@ def link(src: Path, dst: Path, types: Sequence[str], mode: int = 0o644,
 def copy_verified(src: Path | str, dst: Path | str, oid: str) -> None:
     """Copy `src` to the new file `dst`, hashing the bytes on the way: one read both
     copies and verifies. IntegrityError (and no `dst`) if they are not `oid`'s."""
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    with open(src, "rb") as source, open(dst, "xb") as out:
-        while chunk := source.read(COPY_CHUNK):
-            hasher.update(chunk)
-            out.write(chunk)
+    hasher = blake3.blake3()
+    buffer = bytearray(COPY_CHUNK)  # one buffer, refilled: no allocation per chunk
+    view = memoryview(buffer)
+    with open(src, "rb", buffering=0) as source, open(dst, "xb") as out:  # writes all
+        while size := source.readinto(buffer):
+            hasher.update(view[:size])
+            out.write(view[:size])
     if hasher.hexdigest() != oid:
         os.unlink(dst)
         raise IntegrityError(f"cache object {oid} is corrupt (its bytes hash differently); "
