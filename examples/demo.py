@@ -5,7 +5,8 @@ scikit-learn: repro runs what changed, a param edit reruns only training, two ta
 compared by their metrics; every training run is tracked and its model registered; one
 version is promoted to Production, loaded by URI and asked to predict, and its lineage
 printed; then git push sends the data through the pre-push hook, a fresh clone pulls
-every byte, and an older tagged model comes back.
+every byte, and an older tagged model comes back; checkout --verify re-hashes it all,
+and a pointer file naming a path outside the workspace is refused unread.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ CAIRN = [sys.executable, "-m", "cairn"]
 EXAMPLE = Path(__file__).resolve().parent / "iris"
 
 
-def run(cmd: list[str], cwd: Path, show: bool = True) -> str:
+def run(cmd: list[str], cwd: Path, show: bool = True, fails: bool = False) -> str:
     shown = "cairn " + shlex.join(cmd[3:]) if cmd[:3] == CAIRN else shlex.join(cmd)
     if show:
         print(f"\n$ {shown}")
@@ -31,9 +32,9 @@ def run(cmd: list[str], cwd: Path, show: bool = True) -> str:
     out = (proc.stdout + proc.stderr).rstrip()
     if show and out:
         print("  " + out.replace("\n", "\n  "))
-    if proc.returncode != 0:
+    if (proc.returncode != 0) != fails:
         sys.exit(f"demo failed: `{shown}` exited {proc.returncode}")
-    return proc.stdout
+    return proc.stdout + proc.stderr if fails else proc.stdout
 
 
 def cairn(cwd: Path, *args: str) -> str:
@@ -168,6 +169,18 @@ print("version", model.metadata.lineage["version"], "predicts", model.predict(da
     print(f"models/classifier.pkl is model-v1 again (sha256 {v1})")
     cairn(clone, "status")
     cairn(clone, "fsck")
+    cairn(clone, "checkout", "--verify")  # re-hash everything, trusting no stat cache
+
+    print("\n# a repository someone else wrote is untrusted: a pointer file naming a path")
+    print("# outside the workspace (or in .git/, or through a symlink) is refused unread")
+    digest = (clone / "cairn.lock").read_text().split("digest: ")[1][:64]
+    evil = clone / "evil.cairn"
+    evil.write_text(f"outs:\n- path: ../../outside.pkl\n  hash: blake3\n  digest: {digest}\n"
+                    "  size: 1\n")
+    refused = run([*CAIRN, "checkout"], clone, fails=True)
+    expect(refused, "evil.cairn:2", "climbs out of the workspace")
+    assert not (base / "outside.pkl").exists() and not (base.parent / "outside.pkl").exists()
+    evil.unlink()
     cairn(project, "gc", "--all-tags", "--dry-run")
     print(f"\nDemo finished; everything is left in {base} to explore.")
 
