@@ -465,3 +465,30 @@ def test_a_pointer_file_that_is_a_symlink_out_is_not_read(repo: CliRepo,
         assert result.exit_code == 2, result.output
         assert "g.txt.cairn" in result.stderr and "leaves the workspace" in result.stderr
     assert not (repo.root / "g.txt").exists()
+
+
+@pytest.mark.parametrize("key", ["deps", "params-file", "wdir", "vars", "metrics"])
+@pytest.mark.parametrize("escape", ESCAPES)
+def test_every_pipeline_path_is_checked_before_repro_reads_it(
+        world: World, monkeypatch: pytest.MonkeyPatch, key: str, escape: str) -> None:
+    """Not only outs: deps, params files, wdir, vars files and metrics of cairn.yaml are
+    read (hashed, parsed) or run in — a symlink out would hash or parse a private file."""
+    attacker = world.attacker
+    world.plant_links(escape)
+    path = world.escape_path(escape)
+    stage = {"deps": f"    deps: [{json.dumps(path)}]\n",
+             "params-file": f"    params: [{{{json.dumps(path)}: [lr]}}]\n",
+             "wdir": f"    wdir: {json.dumps(path)}\n",
+             "vars": f"    vars: [{json.dumps(path)}]\n",
+             "metrics": f"    metrics: [{{{json.dumps(path)}: {{cache: false}}}}]\n"}[key]
+    attacker.write("cairn.yaml", "stages:\n  train:\n    cmd: echo hi > out.txt\n"
+                   f"{stage}    outs: [out.txt]\n")
+    commit(attacker, f"attack: {key} {escape}")
+    victim = victim_of(world, monkeypatch)
+    victim.before = victim.snapshot()
+    for command in (["repro"], ["status"]):
+        result = victim.repo.cairn(*command, ok=False)
+        assert result.exit_code == 2, (command, result.output, result.stderr)
+        assert "cairn.yaml" in result.stderr and "internal error" not in result.stderr
+    assert not (victim.repo.root / "out.txt").exists()  # the command never ran
+    victim.assert_untouched()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from cairn import paths
-from cairn.errors import FormatError
+from cairn.errors import FormatError, PathError
 from cairn.pipeline import resolve, yamlfile
 from cairn.pipeline.params import DEFAULT_PARAMS_FILE, read_params, yaml_cache_dir
 from cairn.pipeline.parse_stage import StageParser, did_you_mean
@@ -171,7 +171,10 @@ class PipelineFile:
         if problem is not None:
             self.fail(f"vars file {path!r} {problem}; vars files must be inside the workspace",
                       keypath)
-        doc = self._read_vars_file(relpath)
+        try:
+            doc = self._read_vars_file(relpath)
+        except PathError as e:  # through a symlink out of the workspace: name our line
+            self.fail(f"vars file {path!r}: {e}", keypath)
         if doc is None:
             self.fail(f"vars file {relpath} not found; create it or fix `vars`", keypath)
         wanted = [k.strip() for k in keys.split(",") if k.strip()]

@@ -110,3 +110,15 @@ def test_a_corrupt_entry_on_the_remote_is_ignored(pipeline: CliRepo, tmp_path: P
     with open_project(pipeline.root) as project:
         result = runcache_remote.fetch(project)
     assert result.entries == [] and len(result.invalid) == 1
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside", "a/../../x", ".git/hooks/x",
+                                  "sub/.CAIRN/config.local.toml", ""])
+def test_an_entry_whose_outs_leave_the_workspace_is_ignored(path: str) -> None:
+    """Entries come from remotes too: one naming such a path is not an entry at all."""
+    inputs = {"cmd": ["x"], "wdir": "", "deps": [], "params": {}, "outs": [[path, True]]}
+    entry = runcache.RunEntry(inputs, (LockedPath(path, "a" * 64, 1),))
+    assert runcache.decode(entry.to_bytes(), entry.key) is None
+    good = runcache.RunEntry({**inputs, "outs": [["model.bin", True]]},
+                             (LockedPath("model.bin", "a" * 64, 1),))
+    assert runcache.decode(good.to_bytes(), good.key) == good
