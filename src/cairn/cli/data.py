@@ -50,8 +50,6 @@ def add(paths: tuple[str, ...]) -> None:
         output.echo(f"To track the changes with git, run:\n\n    {output.git_add_command(to_add)}")
 
 
-
-
 @click.command()
 @click.argument("targets", nargs=-1)
 @click.option("-c", "--cloud", is_flag=True, help="Compare the cache with a remote instead.")

@@ -55,7 +55,6 @@ def repro(stages: tuple[str, ...], force: bool, dry: bool, downstream: bool, job
         return
     changed = lock_files_changed(results)
     if changed and in_git:
-
         files = [os.path.relpath(project.root / f) for f in changed]
         output.echo(f"\nTo track the changes with git, run:\n\n    {output.git_add_command(files)}")
 

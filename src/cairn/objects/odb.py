@@ -18,12 +18,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cairn.errors import IntegrityError, ObjectNotFound, UserError
 from cairn.fsutil import RenameBatch, fsync_dir, write_new
 from cairn.objects.hashing import hash_bytes, hash_file, is_digest
 from cairn.objects.links import try_reflink
+
+if TYPE_CHECKING:
+    from cairn.objects.state import StatCache
 
 READ_ONLY = 0o444
 
@@ -248,11 +251,15 @@ class ObjectDB:
                 os.unlink(path)
         return len(leftovers)
 
-    def quarantine(self, oid: str) -> Path:
-        """Move a corrupt object aside so nothing links it; `pull` fetches it again."""
+    def quarantine(self, oid: str, state: StatCache | None = None) -> Path:
+        """Move a corrupt object aside so nothing links it; `pull` fetches it again.
+        `state`: the stat cache, which must not vouch for what lands there next."""
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         target = self.quarantine_dir / oid
-        os.replace(self.oid_to_path(oid), target)
+        path = self.oid_to_path(oid)
+        os.replace(path, target)
+        if state is not None:
+            state.forget([str(path)])
         return target
 
     def is_protected(self, oid: str) -> bool:

@@ -154,9 +154,13 @@ class StatCache:
                                 record.nfiles, record.recorded_ns))
 
     def forget(self, paths: Iterable[str]) -> None:
+        gone = set(paths)
+        for path in gone:  # this process must not vouch for them either
+            self._rows.pop(path, None)
+        self._pending = [row for row in self._pending if row[0] not in gone]
         with self._conn:
             self._conn.execute("BEGIN")
-            self._conn.executemany("DELETE FROM state WHERE path = ?", [(p,) for p in paths])
+            self._conn.executemany("DELETE FROM state WHERE path = ?", [(p,) for p in gone])
 
 
 class NoStatCache(StatCache):

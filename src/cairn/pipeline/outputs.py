@@ -255,8 +255,7 @@ def _link_verified(project: Project, oid: str, path: Path, types: tuple[str, ...
             project.state.put(str(obj), st, oid)
         link(obj, path, types, mode, oid=oid)
     except IntegrityError:
-        project.odb.quarantine(oid)
-        project.state.forget([str(obj)])
+        project.odb.quarantine(oid, project.state)
         raise IntegrityError(f"cache object {oid} for {path} is corrupt; it was "
                              "quarantined — rerun, or `cairn pull` a good copy", oid) from None
     project.state.put(str(path), os.stat(path), oid)

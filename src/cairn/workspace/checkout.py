@@ -126,9 +126,7 @@ class _Checkout:
 
     def reject(self, oid: str, path: Path) -> None:
         """A corrupt object: out of the way of every later link, and reported."""
-        obj = str(self.project.odb.oid_to_path(oid))
-        self.project.odb.quarantine(oid)
-        self.project.state.forget([obj])  # nothing may vouch for what lands there next
+        self.project.odb.quarantine(oid, self.project.state)
         self.result.corrupt.append(self.rel(path))
 
     def file(self, path: Path, oid: str, mode: str, keep_mode: bool = False) -> None:
