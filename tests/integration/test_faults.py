@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from cairn.lock import repo_lock
 from cairn.objects.hashing import hash_file
 from cairn.objects.odb import ObjectDB
-from cairn.workspace import pointer
+from cairn.project import pointer
+from cairn.project.mutex import repo_lock
 from tests.conftest import CliRepo
 
 

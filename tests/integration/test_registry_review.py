@@ -62,7 +62,7 @@ def test_a_pipeline_out_registers_by_the_digest_its_lock_records(repo: CliRepo) 
     or was edited since repro."""
     import shutil
 
-    from cairn.workspace.lockfile import read_lock
+    from cairn.project.lockfile import read_lock
 
     repro_a_model(repo)
     recorded = read_lock(repo.root, "cairn.lock").stages["train"].out("models")

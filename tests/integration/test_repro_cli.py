@@ -132,7 +132,7 @@ def test_frozen_line_and_unknown_stage(seed: CliRepo) -> None:
 
 
 def test_lock_held_by_another_process(seed: CliRepo) -> None:
-    from cairn.lock import repo_lock
+    from cairn.project.mutex import repo_lock
 
     seed.cairn("config", "core.lock_timeout", "0.1")
     with repo_lock(seed.root / ".cairn" / "tmp" / "lock"):

@@ -108,12 +108,12 @@ def test_a_script_run_under_the_repository_lock_can_log_artifacts(repo: CliRepo)
     import subprocess
     import sys
 
-    from cairn.repo import Repo
+    from cairn.project.context import ProjectContext
 
     repo.write("report.txt", "ok")
     script = repo.write("log.py", "import cairn\nwith cairn.start_run() as r:\n"
                                   "    cairn.log_artifact('report.txt')\nprint(r.info.run_id)\n")
-    with Repo.find(repo.root).lock():
+    with ProjectContext.find(repo.root).lock():
         with cairn.start_run() as run:  # this process holds it
             cairn.log_artifact(repo.root / "report.txt")
         child = subprocess.run([sys.executable, str(script)], cwd=repo.root, timeout=60,

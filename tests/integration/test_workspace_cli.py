@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cairn.objects.hashing import hash_bytes
-from cairn.workspace import pointer
+from cairn.project import pointer
 from tests.conftest import CliRepo
 
 

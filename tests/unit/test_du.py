@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from cairn.project.context import ProjectContext
 from cairn.workspace.add import add
 from cairn.workspace.du import StoreUsage, du
-from cairn.workspace.project import Project
 from tests.unit.test_gc import FakeRemote, project, remote, track
 
 __all__ = ["project", "remote"]  # fixtures shared with test_gc
 
 
-def test_a_duplicated_file_has_a_dedup_ratio_of_two(project: Project) -> None:
+def test_a_duplicated_file_has_a_dedup_ratio_of_two(project: ProjectContext) -> None:
     track(project, "train.csv", b"x" * 4096)
     track(project, "backup/train.csv", b"x" * 4096)
     usage = du(project)
@@ -20,7 +20,7 @@ def test_a_duplicated_file_has_a_dedup_ratio_of_two(project: Project) -> None:
     assert usage.dedup_ratio(cache) == 2.0
 
 
-def test_directories_count_their_files_and_manifests_are_stored(project: Project) -> None:
+def test_directories_count_their_files_and_manifests_are_stored(project: ProjectContext) -> None:
     for name in ("a", "b", "c"):
         (project.root / "data").mkdir(exist_ok=True)
         (project.root / f"data/{name}.txt").write_text("same")
@@ -31,14 +31,14 @@ def test_directories_count_their_files_and_manifests_are_stored(project: Project
     assert cache.objects == 2 and cache.bytes > 4  # one file object, one manifest
 
 
-def test_an_empty_repository_has_no_ratio(project: Project) -> None:
+def test_an_empty_repository_has_no_ratio(project: ProjectContext) -> None:
     usage = du(project)
     assert usage.logical_bytes == 0 and usage.dedup_ratio(usage.stores[0]) is None
     assert usage.to_dict()["stores"] == [
         {"store": "cache", "objects": 0, "bytes": 0, "dedup_ratio": None}]
 
 
-def test_a_remote_is_measured_too(project: Project, remote: FakeRemote) -> None:
+def test_a_remote_is_measured_too(project: ProjectContext, remote: FakeRemote) -> None:
     track(project, "a.bin", b"a" * 100)
     track(project, "b.bin", b"a" * 100)
     remote.push(project.odb)

@@ -10,11 +10,11 @@ import pytest
 from cairn.errors import IntegrityError
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.tree import read_tree
-from cairn.workspace import pointer
+from cairn.project import pointer
+from cairn.project.context import ProjectContext
+from cairn.project.pointer import Out, PointerFile
 from cairn.workspace.add import add
 from cairn.workspace.fsck import fsck
-from cairn.workspace.pointer import Out, PointerFile
-from cairn.workspace.project import Project
 from tests.unit.test_gc import FakeRemote, project, remote, track
 
 __all__ = ["project", "remote"]  # fixtures shared with test_gc
@@ -27,7 +27,7 @@ def flip_a_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_clean_cache_passes(project: Project) -> None:
+def test_a_clean_cache_passes(project: ProjectContext) -> None:
     track(project, "a.bin", "a")
     track(project, "b.bin", "b")
     result = fsck(project)
@@ -35,7 +35,7 @@ def test_a_clean_cache_passes(project: Project) -> None:
     result.raise_for_problems()
 
 
-def test_a_flipped_byte_is_found_quarantined_and_traced(project: Project) -> None:
+def test_a_flipped_byte_is_found_quarantined_and_traced(project: ProjectContext) -> None:
     oid = track(project, "models/classifier.pkl", "good weights")
     track(project, "models/copy.pkl", "good weights")  # same object, two paths
     flip_a_byte(project.odb.oid_to_path(oid))
@@ -51,7 +51,7 @@ def test_a_flipped_byte_is_found_quarantined_and_traced(project: Project) -> Non
         result.raise_for_problems()
 
 
-def test_read_only_objects_are_hashed_too(project: Project) -> None:
+def test_read_only_objects_are_hashed_too(project: ProjectContext) -> None:
     oid = track(project, "a.bin", "read-only bytes")
     path = project.odb.oid_to_path(oid)
     stamp = path.stat()
@@ -61,7 +61,7 @@ def test_read_only_objects_are_hashed_too(project: Project) -> None:
     assert [p.oid for p in fsck(project).problems] == [oid]
 
 
-def test_corrupt_files_inside_directories_are_named_by_path(project: Project) -> None:
+def test_corrupt_files_inside_directories_are_named_by_path(project: ProjectContext) -> None:
     for i in range(40):  # enough objects for the parallel path
         part = "a" if i % 2 else "b"
         (project.root / "data" / part).mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,8 @@ def test_corrupt_files_inside_directories_are_named_by_path(project: Project) ->
         hash_bytes(b"row 7"): ("data/a/f7.txt",), sub_b: ("data/b",)}
 
 
-def test_a_manifest_that_does_not_parse_is_reported_not_quarantined(project: Project) -> None:
+def test_a_manifest_that_does_not_parse_is_reported_not_quarantined(
+        project: ProjectContext) -> None:
     bogus = project.odb.add_bytes(b'{"format": 99, "entries": []}')
     pointer.write(PointerFile(project.root / "data.cairn", (Out("data", bogus, 0, 0),)))
     result = fsck(project)
@@ -88,7 +89,7 @@ def test_a_manifest_that_does_not_parse_is_reported_not_quarantined(project: Pro
     assert project.odb.exists(bogus)
 
 
-def test_remote_objects_are_verified_and_left_alone(project: Project,
+def test_remote_objects_are_verified_and_left_alone(project: ProjectContext,
                                                     remote: FakeRemote) -> None:
     good = track(project, "a.bin", "fine")
     bad = track(project, "b.bin", "will rot on the remote")

@@ -11,17 +11,17 @@ from typing import BinaryIO
 import pytest
 
 from cairn.errors import FormatError, LockError, NotFoundError, ObjectNotFound, UserError
-from cairn.lock import repo_lock
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
+from cairn.project import pointer
+from cairn.project.context import ProjectContext, open_project
+from cairn.project.mutex import repo_lock
 from cairn.remotes.leftovers import Leftover
 from cairn.workspace import gc as gc_module
-from cairn.workspace import pointer
 from cairn.workspace.add import add
 from cairn.workspace.gc import GcScope, Reference, gc, register_reference_provider
 from cairn.workspace.init import init
-from cairn.workspace.project import Project, open_project
 
 
 class FakeRemote:
@@ -68,7 +68,7 @@ def run_git(root: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProjectContext]:
     root = tmp_path / "repo"
     root.mkdir()
     run_git(root, "init", "-q", "-b", "main")
@@ -83,7 +83,7 @@ def remote(monkeypatch: pytest.MonkeyPatch) -> FakeRemote:
     """A default remote: what `open_named_remote` returns for any name."""
     fake = FakeRemote()
 
-    def open_fake(project: Project, name: str | None,
+    def open_fake(project: ProjectContext, name: str | None,
                   required_for: str | None = None) -> FakeRemote:
         return fake
 
@@ -92,7 +92,7 @@ def remote(monkeypatch: pytest.MonkeyPatch) -> FakeRemote:
     return fake
 
 
-def track(project: Project, rel: str, data: bytes | str) -> str:
+def track(project: ProjectContext, rel: str, data: bytes | str) -> str:
     """Write `rel` and `cairn add` it; return its digest."""
     path = project.root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,18 +101,18 @@ def track(project: Project, rel: str, data: bytes | str) -> str:
     return pointer.load(pointer.pointer_path_for(path)).outs[0].digest
 
 
-def commit(project: Project, message: str, tag: str | None = None) -> None:
+def commit(project: ProjectContext, message: str, tag: str | None = None) -> None:
     run_git(project.root, "add", "-A")
     run_git(project.root, "commit", "-qm", message)
     if tag:
         run_git(project.root, "tag", tag)
 
 
-def cached(project: Project) -> set[str]:
+def cached(project: ProjectContext) -> set[str]:
     return set(project.odb.all_oids())
 
 
-def test_keeps_what_the_workspace_references_and_removes_the_rest(project: Project) -> None:
+def test_keeps_what_the_workspace_references_and_removes_the_rest(project: ProjectContext) -> None:
     old = track(project, "model.pkl", "model v1")
     new = track(project, "model.pkl", "model v2")
     result = gc(project, force=True)
@@ -121,7 +121,7 @@ def test_keeps_what_the_workspace_references_and_removes_the_rest(project: Proje
     assert cached(project) == {new}
 
 
-def test_all_tags_keeps_a_tagged_old_version(project: Project) -> None:
+def test_all_tags_keeps_a_tagged_old_version(project: ProjectContext) -> None:
     old = track(project, "model.pkl", "model v1")
     commit(project, "v1", tag="model-v1")
     new = track(project, "model.pkl", "model v2")
@@ -132,7 +132,7 @@ def test_all_tags_keeps_a_tagged_old_version(project: Project) -> None:
     assert cached(project) == {new}
 
 
-def test_all_branches_and_all_commits_widen_the_scope(project: Project) -> None:
+def test_all_branches_and_all_commits_widen_the_scope(project: ProjectContext) -> None:
     v1 = track(project, "model.pkl", "v1")
     commit(project, "v1")
     v2 = track(project, "model.pkl", "v2")
@@ -147,7 +147,7 @@ def test_all_branches_and_all_commits_widen_the_scope(project: Project) -> None:
     assert cached(project) == {v1, v2, v3, v4}
 
 
-def test_annotated_tags_and_tags_of_blobs(project: Project) -> None:
+def test_annotated_tags_and_tags_of_blobs(project: ProjectContext) -> None:
     old = track(project, "model.pkl", "v1")
     commit(project, "v1")
     run_git(project.root, "tag", "-a", "-m", "release", "release-1")
@@ -158,7 +158,8 @@ def test_annotated_tags_and_tags_of_blobs(project: Project) -> None:
     assert old in cached(project)
 
 
-def test_directories_keep_manifests_and_files_shared_between_versions(project: Project) -> None:
+def test_directories_keep_manifests_and_files_shared_between_versions(
+        project: ProjectContext) -> None:
     for i in range(3):
         (project.root / "data" / "sub").mkdir(parents=True, exist_ok=True)
         (project.root / f"data/sub/f{i}.txt").write_text(f"row {i}")
@@ -174,12 +175,12 @@ def test_directories_keep_manifests_and_files_shared_between_versions(project: P
     assert sub in cached(project)
 
 
-def _add_dir(project: Project) -> str:
+def _add_dir(project: ProjectContext) -> str:
     add(project, ["data"])
     return pointer.load(project.root / "data.cairn").outs[0].digest
 
 
-def test_dry_run_lists_everything_and_changes_nothing(project: Project) -> None:
+def test_dry_run_lists_everything_and_changes_nothing(project: ProjectContext) -> None:
     old = track(project, "model.pkl", b"x" * 1000)
     track(project, "model.pkl", "v2")
     before = cached(project)
@@ -188,7 +189,7 @@ def test_dry_run_lists_everything_and_changes_nothing(project: Project) -> None:
     assert cached(project) == before
 
 
-def test_without_a_remote_nothing_is_deleted_without_force(project: Project) -> None:
+def test_without_a_remote_nothing_is_deleted_without_force(project: ProjectContext) -> None:
     old = track(project, "model.pkl", "v1")
     track(project, "model.pkl", "v2")
     result = gc(project)
@@ -197,7 +198,7 @@ def test_without_a_remote_nothing_is_deleted_without_force(project: Project) -> 
     assert old in cached(project)
 
 
-def test_only_objects_the_remote_holds_leave_the_cache(project: Project,
+def test_only_objects_the_remote_holds_leave_the_cache(project: ProjectContext,
                                                        remote: FakeRemote) -> None:
     pushed = track(project, "a.bin", "pushed v1")
     remote.push(project.odb)
@@ -212,7 +213,7 @@ def test_only_objects_the_remote_holds_leave_the_cache(project: Project,
     assert pushed in remote.objects  # the cache-only gc never touches the remote
 
 
-def test_cloud_deletes_unreferenced_remote_objects_too(project: Project,
+def test_cloud_deletes_unreferenced_remote_objects_too(project: ProjectContext,
                                                        remote: FakeRemote) -> None:
     old = track(project, "model.pkl", "v1")
     commit(project, "v1", tag="v1")
@@ -227,13 +228,13 @@ def test_cloud_deletes_unreferenced_remote_objects_too(project: Project,
     assert cached(project) == {old, current} and set(result.removed) == {older}
 
 
-def test_cloud_without_any_remote_is_refused(project: Project) -> None:
+def test_cloud_without_any_remote_is_refused(project: ProjectContext) -> None:
     track(project, "a.bin", "a")
     with pytest.raises(UserError, match=r"gc --cloud needs a remote.*-r NAME"):
         gc(project, cloud=True)
 
 
-def test_cloud_reads_a_manifest_missing_locally_from_the_remote(project: Project,
+def test_cloud_reads_a_manifest_missing_locally_from_the_remote(project: ProjectContext,
                                                                 remote: FakeRemote) -> None:
     (project.root / "data").mkdir()
     (project.root / "data/a.txt").write_text("a")
@@ -244,7 +245,7 @@ def test_cloud_reads_a_manifest_missing_locally_from_the_remote(project: Project
     assert set(remote.objects) == {tree, hash_bytes(b"a")}
 
 
-def test_a_manifest_that_is_nowhere_stops_cloud_and_force(project: Project,
+def test_a_manifest_that_is_nowhere_stops_cloud_and_force(project: ProjectContext,
                                                           remote: FakeRemote) -> None:
     (project.root / "data").mkdir()
     (project.root / "data/a.txt").write_text("a")
@@ -260,13 +261,13 @@ def test_a_manifest_that_is_nowhere_stops_cloud_and_force(project: Project,
     assert set(gc(project).removed) == {hash_bytes(b"a")}
 
 
-def test_providers_references_are_always_kept(project: Project,
+def test_providers_references_are_always_kept(project: ProjectContext,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     registered = track(project, "model.pkl", "a registered model")
     track(project, "model.pkl", "the next model")
     seen: list[Sequence[str]] = []
 
-    def registry(project: Project, revisions: Sequence[str]) -> list[Reference]:
+    def registry(project: ProjectContext, revisions: Sequence[str]) -> list[Reference]:
         seen.append(revisions)
         return [Reference(registered, path="models:/fraud/3", source="registry")]
 
@@ -279,7 +280,7 @@ def test_providers_references_are_always_kept(project: Project,
     assert registered in cached(project) and seen == [[]]
 
 
-def test_a_malformed_pointer_in_history_stops_gc(project: Project) -> None:
+def test_a_malformed_pointer_in_history_stops_gc(project: ProjectContext) -> None:
     track(project, "model.pkl", "v1")
     (project.root / "model.pkl.cairn").write_text("outs: [oops\n")
     commit(project, "broken", tag="broken")
@@ -310,7 +311,7 @@ def test_git_scopes_need_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         gc(project, GcScope(all_tags=True))
 
 
-def test_gc_takes_the_repository_lock(project: Project) -> None:
-    project.repo.config.set("core.lock_timeout", "0.1")
-    with repo_lock(project.repo.tmp_dir / "lock"), pytest.raises(LockError):
+def test_gc_takes_the_repository_lock(project: ProjectContext) -> None:
+    project.config.set("core.lock_timeout", "0.1")
+    with repo_lock(project.tmp_dir / "lock"), pytest.raises(LockError):
         gc(project, force=True)

@@ -18,7 +18,7 @@ from cairn.cli import output
 def config(key: str | None, value: str | None, level: str, unset: bool, list_all: bool) -> None:
     """Get or set a config KEY (dotted, e.g. core.remote, remote.origin.url)."""
     from cairn.config import key_type
-    from cairn.repo import find_config
+    from cairn.project.context import find_config
 
     cfg = find_config(level)
     if list_all or key is None:

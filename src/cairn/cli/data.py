@@ -14,7 +14,7 @@ from cairn.errors import CairnError
 
 if TYPE_CHECKING:
     from cairn.pipeline.repro import StageResult
-    from cairn.workspace.project import Project
+    from cairn.project.context import ProjectContext
     from cairn.workspace.status import OutStatus
 
 
@@ -38,8 +38,8 @@ def init(no_scm: bool, no_hooks: bool) -> None:
 @click.argument("paths", nargs=-1, required=True)
 def add(paths: tuple[str, ...]) -> None:
     """Track files or directories: store them in the cache, write PATH.cairn."""
+    from cairn.project.context import open_project
     from cairn.workspace.add import add as do_add
-    from cairn.workspace.project import open_project
 
     with open_project() as project, output.progress("Adding") as advance:
         result = do_add(project, paths, advance)
@@ -60,7 +60,7 @@ def status(targets: tuple[str, ...], cloud: bool, remote: str | None, jobs: int 
            as_json: bool) -> None:
     """Show tracked outputs that differ from their pointer files or cairn.lock, and
     pipeline stages that `cairn repro` would run (or compare the cache with a remote)."""
-    from cairn.workspace.project import open_project
+    from cairn.project.context import open_project
 
     if cloud or remote:
         from cairn.cli.transfer import show_cloud_status
@@ -95,7 +95,7 @@ def _print_status(changed: list[OutStatus], stages: list[StageResult],
         output.echo(f"\t{'changed stage:':<14}{r.stage}  ({'; '.join(r.reasons)})")
 
 
-def _stages_to_run(project: Project) -> tuple[list[StageResult], CairnError | None]:
+def _stages_to_run(project: ProjectContext) -> tuple[list[StageResult], CairnError | None]:
     """The stages repro would run; or, for a pipeline that cannot be read, the error (as
     repro reports it), raised once the data status has been shown."""
     from cairn.pipeline.repro import stages_to_run
@@ -110,8 +110,8 @@ def _stages_to_run(project: Project) -> tuple[list[StageResult], CairnError | No
 @click.argument("targets", nargs=-1)
 def commit(targets: tuple[str, ...]) -> None:
     """Record the current content of tracked outputs in their pointer files."""
+    from cairn.project.context import open_project
     from cairn.workspace.add import commit as do_commit
-    from cairn.workspace.project import open_project
 
     with open_project() as project:
         changed = do_commit(project, targets)
@@ -129,8 +129,8 @@ def commit(targets: tuple[str, ...]) -> None:
               help="Re-hash every cache object and workspace file; trust no stat cache.")
 def checkout(targets: tuple[str, ...], force: bool, quiet: bool, verify: bool) -> None:
     """Make the workspace match the pointer files (e.g. after `git checkout`)."""
+    from cairn.project.context import open_project
     from cairn.workspace.checkout import checkout as do_checkout
-    from cairn.workspace.project import open_project
 
     with open_project() as project, output.progress("Checking out") as advance:
         result = do_checkout(project, targets, force, advance, verify=verify)
@@ -146,7 +146,7 @@ def checkout(targets: tuple[str, ...], force: bool, quiet: bool, verify: bool) -
 @click.argument("paths", nargs=-1, required=True)
 def unprotect(paths: tuple[str, ...]) -> None:
     """Turn linked workspace files into private writable copies, to edit them."""
-    from cairn.workspace.project import open_project
+    from cairn.project.context import open_project
     from cairn.workspace.protect import unprotect as do_unprotect
 
     with open_project() as project:
@@ -157,10 +157,10 @@ def unprotect(paths: tuple[str, ...]) -> None:
 @click.command("install-hooks")
 def install_hooks() -> None:
     """Install the git hooks (post-checkout, post-merge, pre-push)."""
-    from cairn.repo import Repo
+    from cairn.project.context import ProjectContext
     from cairn.scm.hooks import install_hooks as do_install
 
-    repo = Repo.find()
+    repo = ProjectContext.find()
     if repo.git_root is None:
         raise click.UsageError("not in a git repository")
     for name in do_install(repo.git_root):
@@ -185,13 +185,13 @@ def _pre_push(args: list[str]) -> list[str]:
     import sys
 
     from cairn.cli.transfer import registry_objects
+    from cairn.project.context import open_project
     from cairn.workspace.hooks import pushed_commits
-    from cairn.workspace.project import open_project
     from cairn.workspace.sync import push_for_git
 
     with open_project() as project:
         commits = pushed_commits(sys.stdin, project.git, args[0] if args else None)
-        if not project.repo.config.get("core.remote"):
+        if not project.config.get("core.remote"):
             return push_for_git(project, commits)
         return push_for_git(project, commits, also=registry_objects(project))
 

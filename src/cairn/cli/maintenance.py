@@ -33,9 +33,9 @@ def gc(workspace: bool, all_tags: bool, all_branches: bool, all_commits: bool, c
     # registered model versions and live runs' artifacts.
     import cairn.pipeline.references
     import cairn.registry.references  # noqa: F401
+    from cairn.project.context import open_project
+    from cairn.project.revisions import RevisionScope
     from cairn.workspace.gc import gc as do_gc
-    from cairn.workspace.project import open_project
-    from cairn.workspace.revisions import RevisionScope
 
     scope = RevisionScope(all_tags=all_tags, all_branches=all_branches, all_commits=all_commits)
     with open_project() as project:
@@ -106,8 +106,8 @@ def _warn_only_copies(result: GcResult) -> None:
 @output.json_option
 def fsck(remote: str | None, jobs: int | None, as_json: bool) -> None:
     """Re-hash every object; move corrupt cache objects to quarantine and report them."""
+    from cairn.project.context import open_project
     from cairn.workspace.fsck import fsck as do_fsck
-    from cairn.workspace.project import open_project
 
     with open_project() as project, output.progress("Verifying", unit="objects") as advance:
         result = do_fsck(project, remote, jobs, advance)
@@ -132,8 +132,8 @@ def fsck(remote: str | None, jobs: int | None, as_json: bool) -> None:
 @output.json_option
 def du(remote: str | None, jobs: int | None, as_json: bool) -> None:
     """Logical size of tracked data vs stored size (dedup ratio) in the cache and a remote."""
+    from cairn.project.context import open_project
     from cairn.workspace.du import du as do_du
-    from cairn.workspace.project import open_project
 
     with open_project() as project:
         usage = do_du(project, remote, jobs)

@@ -49,9 +49,9 @@ def stage_add(name: str, deps: tuple[str, ...], outs: tuple[str, ...],
               desc: str | None, force: bool, command: tuple[str, ...]) -> None:
     """Add a stage running COMMAND to the pipeline file of the current directory."""
     from cairn.pipeline.stage_add import StageSpec, add_stage
-    from cairn.repo import Repo
+    from cairn.project.context import ProjectContext
 
-    repo = Repo.find()
+    repo = ProjectContext.find()
     spec = StageSpec(name, command, deps, outs, outs_no_cache, outs_persist, params, metrics,
                      metrics_no_cache, plots, plots_no_cache, wdir, always_changed, desc)
     cwd = Path.cwd()
@@ -66,9 +66,9 @@ def stage_add(name: str, deps: tuple[str, ...], outs: tuple[str, ...],
 def stage_list(as_json: bool) -> None:
     """List the pipeline's stages with their outputs."""
     from cairn.pipeline.schema import load_pipeline
-    from cairn.repo import Repo
+    from cairn.project.context import ProjectContext
 
-    pipeline = load_pipeline(Repo.find().root)
+    pipeline = load_pipeline(ProjectContext.find().root)
     if as_json:
         output.emit_json([{"name": s.name, "file": s.file, "cmd": list(s.cmd),
                            "deps": list(s.deps), "outs": [o.path for o in s.outs],
@@ -102,9 +102,9 @@ def dag(targets: tuple[str, ...], fmt: str, downstream: bool) -> None:
     """Show the stage graph: all stages, or TARGETS with their upstream stages."""
     from cairn.pipeline.graph import build_graph, cwd_base
     from cairn.pipeline.schema import load_pipeline
-    from cairn.repo import Repo
+    from cairn.project.context import ProjectContext
 
-    root = Repo.find().root
+    root = ProjectContext.find().root
     graph = build_graph(load_pipeline(root), root, check_missing=False)
     if targets:
         graph = graph.subgraph(list(targets), downstream, cwd_base(root))

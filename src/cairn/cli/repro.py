@@ -34,7 +34,7 @@ def repro(stages: tuple[str, ...], force: bool, dry: bool, downstream: bool, job
     """
     from cairn.pipeline.repro import StageFailedError, lock_files_changed
     from cairn.pipeline.repro import repro as do_repro
-    from cairn.workspace.project import open_project
+    from cairn.project.context import open_project
 
     def say(result: StageResult) -> None:
         output.echo(result.line)

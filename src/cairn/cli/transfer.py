@@ -10,8 +10,8 @@ import click
 from cairn.cli import output
 
 if TYPE_CHECKING:
+    from cairn.project.context import ProjectContext
     from cairn.remotes.transfer import TransferResult
-    from cairn.workspace.project import Project
     from cairn.workspace.sync import CloudOutStatus
 
 MAX_LISTED = 10  # failures listed one per line before the summary error
@@ -42,8 +42,8 @@ def remote() -> None:
 @_level_options("repo")
 def remote_add(name: str, url: str, make_default: bool, force: bool, level: str) -> None:
     """Add remote NAME at URL: a path, s3://, gs://, azure://, ssh:// or http(s)://."""
+    from cairn.project.context import find_config
     from cairn.remotes.settings import remote_add as do_add
-    from cairn.repo import find_config
 
     do_add(find_config(level), name, url, default=make_default, level=level, force=force)
     if make_default:
@@ -53,8 +53,8 @@ def remote_add(name: str, url: str, make_default: bool, force: bool, level: str)
 @remote.command("list")
 def remote_list() -> None:
     """Show remotes and their URLs."""
+    from cairn.project.context import find_config
     from cairn.remotes.settings import remote_list as do_list
-    from cairn.repo import find_config
 
     for info in do_list(find_config(None)):
         output.echo(f"{info.name}\t{info.url}" + ("\t(default)" if info.default else ""))
@@ -68,8 +68,8 @@ def remote_list() -> None:
 @_level_options("repo")
 def remote_modify(name: str, option: str, value: str | None, unset: bool, level: str) -> None:
     """Set OPTION of remote NAME (url, endpoint_url, region, profile, key, secret, jobs…)."""
+    from cairn.project.context import find_config
     from cairn.remotes.settings import remote_modify as do_modify
-    from cairn.repo import find_config
 
     do_modify(find_config(level), name, option, value, unset=unset, level=level)
 
@@ -79,8 +79,8 @@ def remote_modify(name: str, option: str, value: str | None, unset: bool, level:
 @_level_options(None)
 def remote_remove(name: str, level: str | None) -> None:
     """Remove remote NAME (from every config file, unless one is named)."""
+    from cairn.project.context import find_config
     from cairn.remotes.settings import remote_remove as do_remove
-    from cairn.repo import find_config
 
     do_remove(find_config(level), name, level)
 
@@ -92,8 +92,8 @@ def remote_remove(name: str, level: str | None) -> None:
 def remote_default(name: str | None, unset: bool, level: str) -> None:
     """Show the default remote, or make NAME the default."""
     from cairn.errors import NotFoundError
+    from cairn.project.context import find_config
     from cairn.remotes.settings import remote_default as do_default
-    from cairn.repo import find_config
 
     current = do_default(find_config(level), name, unset=unset, level=level)
     if name is None and not unset:
@@ -133,7 +133,7 @@ def push(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
          all_tags: bool, all_branches: bool, all_commits: bool, run_cache: bool) -> None:
     """Upload tracked data (pointer files, cairn.lock outs) that the remote lacks; without
     TARGETS, also the registered models and run artifacts the tracking database names."""
-    from cairn.workspace.project import open_project
+    from cairn.project.context import open_project
     from cairn.workspace.sync import push as do_push
 
     with open_project() as project, output.progress("Pushing", unit="files") as bar:
@@ -142,7 +142,7 @@ def push(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
                          all_commits, bar, bar.add_total, also)
         if run_cache:
             _transfer_run_cache(project, "push", remote, jobs, bar)
-        name = remote or str(project.repo.config.get("core.remote"))
+        name = remote or str(project.config.get("core.remote"))
     _report_repairs(result, name)
     _report(result, "pushed")
 
@@ -166,7 +166,7 @@ def fetch(targets: tuple[str, ...], remote: str | None, jobs: int | None,
           revs: tuple[str, ...], all_tags: bool, all_branches: bool, all_commits: bool,
           run_cache: bool) -> None:
     """Download tracked data into the cache, without touching the workspace."""
-    from cairn.workspace.project import open_project
+    from cairn.project.context import open_project
     from cairn.workspace.sync import fetch as do_fetch
 
     with open_project() as project, output.progress("Fetching", unit="files") as bar:
@@ -185,7 +185,7 @@ def pull(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
          all_tags: bool, all_branches: bool, all_commits: bool, force: bool,
          run_cache: bool) -> None:
     """Fetch tracked data, then make the workspace match the pointer files and cairn.lock."""
-    from cairn.workspace.project import open_project
+    from cairn.project.context import open_project
     from cairn.workspace.sync import pull as do_pull
 
     with open_project() as project, output.progress("Pulling", unit="files") as bar:
@@ -201,7 +201,7 @@ def pull(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
     result.checkout.raise_for_problems()
 
 
-def registry_objects(project: Project) -> list[tuple[str, bool]]:
+def registry_objects(project: ProjectContext) -> list[tuple[str, bool]]:
     """(digest, is_directory) of every registered model version and live run artifact,
     so another clone sharing the tracking database can load them from the remote. A
     tracking database that cannot be read is a warning: the tracked data still goes."""
@@ -215,7 +215,7 @@ def registry_objects(project: Project) -> list[tuple[str, bool]]:
         return []
 
 
-def _transfer_run_cache(project: Project, direction: str, remote: str | None,
+def _transfer_run_cache(project: ProjectContext, direction: str, remote: str | None,
                         jobs: int | None, bar: output.ProgressBar) -> None:
     """`--run-cache`: entries of past stage runs and their objects, before (fetch) or
     after (push) the tracked data; one line saying how many entries moved."""
@@ -253,7 +253,7 @@ def _count(n: int, noun: str) -> str:
 def show_cloud_status(targets: tuple[str, ...], remote: str | None, jobs: int | None,
                       as_json: bool) -> None:
     """`cairn status --cloud`: tracked outs whose objects the remote lacks."""
-    from cairn.workspace.project import open_project
+    from cairn.project.context import open_project
     from cairn.workspace.sync import cloud_status
 
     with open_project() as project:

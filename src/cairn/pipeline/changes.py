@@ -17,7 +17,7 @@ from typing import Any
 
 from cairn.pipeline.lock import LockedPath, LockedStage
 from cairn.pipeline.schema import Stage
-from cairn.workspace.project import Project
+from cairn.project.context import ProjectContext
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Workspace:
     `forget` them after it ran.
     """
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: ProjectContext) -> None:
         self.project = project
         self._paths: dict[str, LockedPath | None] = {}
         self._params_files: dict[str, dict[str, Any]] = {}
@@ -56,7 +56,7 @@ class Workspace:
             from cairn.objects.tree import scan_dir
 
             scan = scan_dir(path, state, None, self.project.jobs, want_files=False,
-                            inside=self.project.repo.paths)
+                            inside=self.project.paths)
             return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
         digest = state.get(str(path), st)
         if digest is None:  # new or changed since it was last hashed
@@ -156,5 +156,5 @@ def outs_state(stage: Stage, ws: Workspace) -> tuple[LockedPath, ...]:
     return tuple(f for f in found if f is not None)
 
 
-def stage_root(project: Project, stage: Stage) -> Path:
+def stage_root(project: ProjectContext, stage: Stage) -> Path:
     return project.root / stage.wdir if stage.wdir else project.root

@@ -1,7 +1,7 @@
 """Comparing revisions: pipelines and params as of any git revision, and `params diff`.
 
 A revision is read straight from git objects (one `git cat-file --batch` for the whole
-command, see `cairn.workspace.snapshot`): no checkout, no model loaded. The
+command, see `cairn.project.snapshot`): no checkout, no model loaded. The
 workspace is a revision too, read from disk. `metrics.py` and `plots.py` build on this.
 """
 
@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import FormatError, UserError
-from cairn.scm.git import Git
-from cairn.workspace.snapshot import (
+from cairn.project.snapshot import (
     WORKSPACE,
     BlobReader,
     GitSnapshot,
     Snapshot,
     WorkspaceSnapshot,
 )
+from cairn.scm.git import Git
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -114,10 +114,10 @@ def open_revisions() -> Iterator[Revisions]:
     from pathlib import Path
 
     from cairn.errors import NotARepositoryError
-    from cairn.repo import Repo, find_git_root
+    from cairn.project.context import ProjectContext, find_git_root
 
     try:
-        repo = Repo.find()
+        repo = ProjectContext.find()
         root, cache_dir, git_root = repo.root, repo.cache_dir, repo.git_root
     except NotARepositoryError:
         # A git repository with DVC's (or Cairn's) pipeline files but no `cairn init`:

@@ -175,7 +175,7 @@ def build_graph(pipeline: Pipeline, root: Path, check_missing: bool = True,
 
 def _outputs_by_path(pipeline: Pipeline) -> dict[str, tuple[Stage, Output]]:
     outs: dict[str, tuple[Stage, Output]] = {}
-    from cairn.workspace.ignore import check_ignorable
+    from cairn.project.ignore import check_ignorable
 
     for stage in pipeline.stages.values():
         for out in stage.outs:

@@ -26,7 +26,7 @@ writes ``dvc.lock``). YAML, written by Cairn in one canonical form::
 
 Paths are relative to the lock file's directory. Unknown keys of a stage entry and of
 the file are kept when Cairn rewrites it; a `schema` it does not know is refused.
-Reading is `cairn.workspace.lockfile` (the workspace reads locks too); this module
+Reading is `cairn.project.lockfile` (the workspace reads locks too); this module
 writes the canonical form.
 """
 
@@ -41,7 +41,7 @@ from typing import Any
 # Reading lives in the workspace layer (one parser: `cairn push/pull/status` read locks
 # too); re-exported here so the pipeline speaks of one module.
 from cairn.fsutil import atomic_write, sync_file
-from cairn.workspace.lockfile import (  # noqa: F401 - re-exports
+from cairn.project.lockfile import (  # noqa: F401 - re-exports
     _NUMBER,
     _PLAIN,
     _PLAIN_BUT_NOT_STR,

@@ -16,7 +16,7 @@ from typing import Any
 
 from cairn.errors import CairnError, FormatError
 from cairn.pipeline.compare import Change, Revisions, diff, flatten
-from cairn.workspace.snapshot import Snapshot
+from cairn.project.snapshot import Snapshot
 
 Metrics = dict[str, dict[str, Any]]  # metrics file → {dotted key: value}
 
@@ -83,7 +83,7 @@ def recorded_digests(snap: Snapshot, paths: Iterable[str]) -> dict[str, str]:
     """path → digest, from the cairn.lock files and pointer files at `snap`."""
     from pathlib import Path
 
-    from cairn.workspace import pointer
+    from cairn.project import pointer
 
     wanted = set(paths)
     digests: dict[str, str] = {}

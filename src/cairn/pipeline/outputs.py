@@ -27,22 +27,22 @@ from cairn.objects.tree import scan_dir, walk_tree
 from cairn.pipeline.changes import Workspace
 from cairn.pipeline.lock import LockedPath
 from cairn.pipeline.schema import Output, Stage
+from cairn.project.context import ProjectContext
+from cairn.project.ignore import ensure_ignored
 from cairn.workspace.add import track
-from cairn.workspace.ignore import ensure_ignored
-from cairn.workspace.project import Project
 
 ASIDE_DIR = "repro"  # under .cairn/tmp: outs set aside while their stage runs (repro.py)
 
 
-def aside_root(project: Project) -> Path:
-    return project.repo.tmp_dir / ASIDE_DIR  # empty (removed) when no repro is running
+def aside_root(project: ProjectContext) -> Path:
+    return project.tmp_dir / ASIDE_DIR  # empty (removed) when no repro is running
 
 
 @dataclass
 class SetAside:
     """The outs of one running stage, out of its way until it succeeds or fails."""
 
-    project: Project
+    project: ProjectContext
     stage: Stage
     moved: dict[str, Path] = field(default_factory=dict)  # out path → where it is now
 
@@ -92,7 +92,7 @@ def _aside_name(rel: str) -> str:
     return f"{uuid.uuid4().hex[:12]}-{name if len(name) <= 200 else ''}"
 
 
-def put_back_leftovers(project: Project) -> list[str]:
+def put_back_leftovers(project: ProjectContext) -> list[str]:
     """Outs a killed repro had set aside go back where they were (what the killed
     command wrote there is dropped): the previous state, which the lock describes.
     Returns the outs put back."""
@@ -107,7 +107,7 @@ def put_back_leftovers(project: Project) -> list[str]:
     for entry in leftovers:
         rel = unquote(entry.name.partition("-")[2])
         try:
-            target = project.repo.paths.check(rel, str(place), "set-aside out")
+            target = project.paths.check(rel, str(place), "set-aside out")
         except PathError:
             continue  # not an out any pipeline could have: leave it to be removed below
         if rel:
@@ -154,7 +154,7 @@ def missing_outs(stage: Stage, root: Path) -> list[str]:
     return [o.path for o in stage.outs if not os.path.lexists(root / o.path)]
 
 
-def store_outs(project: Project, stage: Stage, ws: Workspace, link_types: tuple[str, ...],
+def store_outs(project: ProjectContext, stage: Stage, ws: Workspace, link_types: tuple[str, ...],
                ignores: list[Path]) -> tuple[LockedPath, ...]:
     """Digest every out of a stage that just ran; cache and git-ignore the cached ones
     (.gitignore files changed are added to `ignores`). `link_types`: the project's,
@@ -171,7 +171,7 @@ def store_outs(project: Project, stage: Stage, ws: Workspace, link_types: tuple[
     return tuple(stored)
 
 
-def _store(project: Project, rel: str, path: Path, link_types: tuple[str, ...] | None
+def _store(project: ProjectContext, rel: str, path: Path, link_types: tuple[str, ...] | None
            ) -> LockedPath:
     """Store an out's bytes in the cache. With hardlink/symlink link types the workspace
     file becomes a link to the object, as `cairn add` does; `link_types=None` (cache:
@@ -183,7 +183,7 @@ def _store(project: Project, rel: str, path: Path, link_types: tuple[str, ...] |
             tracked = track(project, path)
             return LockedPath(rel, tracked.digest, tracked.size, tracked.nfiles)
         scan = scan_dir(path, project.state, project.odb, project.jobs,
-                        inside=project.repo.paths)
+                        inside=project.paths)
         return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
     started = time.time_ns()
     st = os.stat(path)
@@ -196,7 +196,7 @@ def _store(project: Project, rel: str, path: Path, link_types: tuple[str, ...] |
     return LockedPath(rel, oid, size)
 
 
-def commit_missing(project: Project, stage: Stage, outs: tuple[LockedPath, ...]) -> None:
+def commit_missing(project: ProjectContext, stage: Stage, outs: tuple[LockedPath, ...]) -> None:
     """Outs that are as recorded but whose objects the cache lacks (a repro killed
     before its objects were flushed, or a cleaned cache): store them again."""
     cached = {o.path for o in stage.outs if o.cache}
@@ -205,7 +205,7 @@ def commit_missing(project: Project, stage: Stage, outs: tuple[LockedPath, ...])
             _store(project, found.path, project.root / found.path, project.link_types)
 
 
-def can_restore(project: Project, outs: tuple[LockedPath, ...]) -> bool:
+def can_restore(project: ProjectContext, outs: tuple[LockedPath, ...]) -> bool:
     """Does the cache hold every object needed to check these outs out?"""
     odb = project.odb
     try:
@@ -221,7 +221,7 @@ def can_restore(project: Project, outs: tuple[LockedPath, ...]) -> bool:
     return True
 
 
-def restore_outs(project: Project, stage: Stage, outs: tuple[LockedPath, ...],
+def restore_outs(project: ProjectContext, stage: Stage, outs: tuple[LockedPath, ...],
                  link_types: tuple[str, ...], ignores: list[Path]) -> None:
     """Put recorded outs into the workspace from the cache (verified before linking)."""
     specs = {o.path: o for o in stage.outs}
@@ -242,7 +242,7 @@ def restore_outs(project: Project, stage: Stage, outs: tuple[LockedPath, ...],
             ignores.append(changed)
 
 
-def _link_verified(project: Project, oid: str, path: Path, types: tuple[str, ...],
+def _link_verified(project: ProjectContext, oid: str, path: Path, types: tuple[str, ...],
                    mode: int) -> None:
     """Link (hashed once, then vouched for by the stat cache) or copy (hashed as it is
     copied) a cache object into the workspace; a corrupt one is quarantined."""

@@ -36,11 +36,11 @@ class DiskSource:
     (cairn.paths) before it is read."""
 
     def __init__(self, root: Path) -> None:
-        from cairn.repo import Repo
+        from cairn.project.context import ProjectContext
 
         self.root = root
         self.cache_dir = yaml_cache_dir(root)
-        self.inside = Repo(root).paths
+        self.inside = ProjectContext(root).paths
 
     def read(self, relpath: str) -> bytes | None:
         path = self.inside.check(relpath, "", "file")

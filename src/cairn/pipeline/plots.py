@@ -20,7 +20,7 @@ from typing import Any
 from cairn.errors import FormatError, UserError
 from cairn.pipeline.compare import Revisions, is_number
 from cairn.pipeline.metrics import number, read_cached
-from cairn.workspace.snapshot import WORKSPACE, Snapshot
+from cairn.project.snapshot import WORKSPACE, Snapshot
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
           "#17becf", "#7f7f7f", "#bcbd22")

@@ -13,13 +13,13 @@ from collections.abc import Iterator, Sequence
 
 from cairn.errors import FormatError
 from cairn.pipeline.lock import LOCK_NAME, LockFile, loads, read_lock
+from cairn.project.context import ProjectContext
+from cairn.project.pointer import SKIP_DIRS
 from cairn.workspace.gc import WORKSPACE, Reference, register_reference_provider
-from cairn.workspace.pointer import SKIP_DIRS
-from cairn.workspace.project import Project
 
 
 @register_reference_provider
-def lock_references(project: Project, revisions: Sequence[str]) -> Iterator[Reference]:
+def lock_references(project: ProjectContext, revisions: Sequence[str]) -> Iterator[Reference]:
     for rel in _workspace_locks(project):
         yield from _outs(read_lock(project.root, rel), WORKSPACE)
     git = project.git
@@ -41,7 +41,7 @@ def lock_references(project: Project, revisions: Sequence[str]) -> Iterator[Refe
             yield from _outs(lock, f"commit {sha[:7]}")
 
 
-def _workspace_locks(project: Project) -> Iterator[str]:
+def _workspace_locks(project: ProjectContext) -> Iterator[str]:
     for dirpath, dirnames, filenames in os.walk(project.root):
         dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
         if LOCK_NAME in filenames:

@@ -31,7 +31,7 @@ from cairn.errors import CairnError, Interrupted, NotFoundError
 from cairn.pipeline.changes import StageInputs, Workspace, reasons_to_run, stage_root
 from cairn.pipeline.lock import LockedPath, LockedStage, LockFile, lock_path_for, read_lock
 from cairn.pipeline.schema import Pipeline, Stage
-from cairn.workspace.project import Project
+from cairn.project.context import ProjectContext
 
 if TYPE_CHECKING:  # outputs (and the cache-writing code it needs) load when a stage runs
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -75,7 +75,7 @@ class StageFailedError(CairnError):
 Report = Callable[[StageResult], None]
 
 
-def stages_to_run(project: Project) -> list[StageResult]:
+def stages_to_run(project: ProjectContext) -> list[StageResult]:
     """The stages `cairn repro` would run now (none without a pipeline), as `dvc status`
     shows them."""
     from cairn.pipeline.schema import load_pipeline
@@ -86,7 +86,7 @@ def stages_to_run(project: Project) -> list[StageResult]:
     return [r for r in repro(project, dry=True, pipeline=pipeline) if r.action == "would-run"]
 
 
-def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
+def repro(project: ProjectContext, targets: Sequence[str] = (), force: bool = False,
           dry: bool = False, downstream: bool = False, jobs: int = 1,
           report: Report | None = None, command_stdout: int | None = None,
           pipeline: Pipeline | None = None, pull: bool = False,
@@ -104,7 +104,7 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
             f"{project.root} has no cairn.yaml or dvc.yaml"
         raise NotFoundError(f"no stages to reproduce: {where}; add one with "
                             "`cairn stage add -n NAME … CMD`")
-    graph = build_graph(pipeline, project.root, inside=project.repo.paths)
+    graph = build_graph(pipeline, project.root, inside=project.paths)
     base = cwd_base(project.root)
     if not targets and base:  # as DVC: in a directory with a pipeline file, that pipeline
         targets = [n for n in PIPELINE_FILES if f"{base}/{n}" in pipeline.files]
@@ -117,8 +117,8 @@ def repro(project: Project, targets: Sequence[str] = (), force: bool = False,
                     command_stdout).go()
     run = _Run(project, pipeline, plan, upstream, ws, force, False, max(1, jobs), report,
                command_stdout)
-    with stopping_on_signals(run.commands), project.repo.lock():
-        if (project.repo.tmp_dir / "repro").exists():  # a repro was killed mid-stage
+    with stopping_on_signals(run.commands), project.lock():
+        if (project.tmp_dir / "repro").exists():  # a repro was killed mid-stage
             from cairn.pipeline.outputs import put_back_leftovers
 
             put_back_leftovers(project)
@@ -288,7 +288,7 @@ _Started = tuple[Stage, StageInputs, "SetAside"]
 class _RemoteRuns:
     """The remote's run cache, opened when a stage first asks (repro --pull)."""
 
-    def __init__(self, project: Project, remote: str | None) -> None:
+    def __init__(self, project: ProjectContext, remote: str | None) -> None:
         self.project, self.remote = project, remote
         self._store: Remote | None = None
 
@@ -297,7 +297,7 @@ class _RemoteRuns:
         from cairn.remotes.connect import open_remote
 
         if self._store is None:
-            self._store = open_remote(self.project.repo.config, self.remote)
+            self._store = open_remote(self.project.config, self.remote)
         return fetch_entry(self.project, self._store, key)
 
 
@@ -311,7 +311,7 @@ class _Outcome:
 
 
 @contextlib.contextmanager
-def _durable_at_end(project: Project, run: _Run, defer: bool = True) -> Iterator[None]:
+def _durable_at_end(project: ProjectContext, run: _Run, defer: bool = True) -> Iterator[None]:
     """Objects stored by every stage share one flush (see the module docstring). With
     hardlink/symlink links the workspace points into the cache, and with --pull objects
     fetched for one stage are restored at once: each object must be in place when
@@ -330,7 +330,7 @@ def _durable_at_end(project: Project, run: _Run, defer: bool = True) -> Iterator
 
 
 class _Run:
-    def __init__(self, project: Project, pipeline: Pipeline, plan: list[Stage],
+    def __init__(self, project: ProjectContext, pipeline: Pipeline, plan: list[Stage],
                  upstream: dict[str, set[str]], ws: Workspace, force: bool, dry: bool,
                  jobs: int, report: Report | None, command_stdout: int | None) -> None:
         self.project, self.pipeline, self.plan = project, pipeline, plan
@@ -609,7 +609,7 @@ class _Run:
 
         self.project.state.flush()
         with contextlib.suppress(OSError):  # gone, or holding outs after a Ctrl-C mishap
-            (self.project.repo.tmp_dir / "repro").rmdir()
+            (self.project.tmp_dir / "repro").rmdir()
         for rel in sorted(self.written):
             sync_lock(self.project.root / rel)
 

@@ -18,12 +18,12 @@ from typing import Any
 from cairn.errors import CairnError, RemoteError
 from cairn.pipeline import runcache
 from cairn.pipeline.runcache import RunEntry
+from cairn.project.context import ProjectContext
+from cairn.project.pointer import Out
 from cairn.remotes import transfer
 from cairn.remotes.connect import open_remote
 from cairn.remotes.remote import Remote
 from cairn.remotes.transfer import TransferResult
-from cairn.workspace.pointer import Out
-from cairn.workspace.project import Project
 from cairn.workspace.sync import fetch_outs, objects_of, transfer_jobs
 
 Progress = Callable[[int], None]
@@ -36,10 +36,10 @@ class RunCacheTransfer:
     invalid: list[str] = field(default_factory=list)  # remote entries that failed checks
 
 
-def push(project: Project, remote: str | None = None, jobs: int | None = None,
+def push(project: ProjectContext, remote: str | None = None, jobs: int | None = None,
          progress: Progress | None = None) -> RunCacheTransfer:
     """Send the entries the remote lacks, after every object any local entry names."""
-    store = open_remote(project.repo.config, remote)
+    store = open_remote(project.config, remote)
     store.check_writable()
     cache_root = project.odb.root
     local = {k: e for k in runcache.keys(cache_root)
@@ -58,10 +58,10 @@ def push(project: Project, remote: str | None = None, jobs: int | None = None,
     return result
 
 
-def fetch(project: Project, remote: str | None = None, jobs: int | None = None,
+def fetch(project: ProjectContext, remote: str | None = None, jobs: int | None = None,
           progress: Progress | None = None) -> RunCacheTransfer:
     """Receive the entries the cache lacks, with the objects they name."""
-    store = open_remote(project.repo.config, remote)
+    store = open_remote(project.config, remote)
     cache_root = project.odb.root
     have = set(runcache.keys(cache_root))
     result = RunCacheTransfer()
@@ -74,7 +74,7 @@ def fetch(project: Project, remote: str | None = None, jobs: int | None = None,
             result.invalid.append(key)
         else:
             arriving[key] = entry
-    with project.repo.lock():
+    with project.lock():
         result.objects = fetch_outs(project.odb, store, _outs(arriving.values()),
                                     transfer_jobs(project, store, jobs), progress)
         failed = set(result.objects.failed)
@@ -85,7 +85,7 @@ def fetch(project: Project, remote: str | None = None, jobs: int | None = None,
     return result
 
 
-def fetch_entry(project: Project, store: Remote, key: str, jobs: int | None = None
+def fetch_entry(project: ProjectContext, store: Remote, key: str, jobs: int | None = None
                 ) -> RunEntry | None:
     """The remote's entry for `key`, with its objects, installed in the cache; None if
     the remote has none (or a bad one, or some of its objects are missing there).

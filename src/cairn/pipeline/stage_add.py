@@ -19,7 +19,7 @@ from cairn.errors import FormatError, UserError
 from cairn.fsutil import atomic_write
 from cairn.pipeline.params import DEFAULT_PARAMS_FILE
 from cairn.pipeline.parse import DiskSource, check_user_path
-from cairn.repo import Repo
+from cairn.project.context import ProjectContext
 
 
 @dataclass
@@ -100,12 +100,13 @@ class StageAdded:
     ignores: list[Path]  # .gitignore files that now list the stage's cached outputs
 
 
-def add_stage(repo: Repo, spec: StageSpec, directory: Path, force: bool = False) -> StageAdded:
+def add_stage(repo: ProjectContext, spec: StageSpec, directory: Path,
+              force: bool = False) -> StageAdded:
     """Write `spec` into the pipeline file of `directory`, and keep its cached outputs
     out of git as DVC does (where their directory exists; repro does the rest)."""
     from cairn.pipeline.graph import build_graph
     from cairn.pipeline.schema import load_workspace_pipeline, pipeline_file_for
-    from cairn.workspace.ignore import ensure_ignored
+    from cairn.project.ignore import ensure_ignored
 
     definition = spec.definition()
     with repo.lock():

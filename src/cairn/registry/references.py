@@ -15,10 +15,10 @@ from typing import TypeVar
 from cairn.errors import FormatError, NotFoundError
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import decode_tree
+from cairn.project.context import ProjectContext
 from cairn.store.base import ACTIVE_ONLY, ALL, MetadataStore
 from cairn.store.entities import PagedList, Run
 from cairn.workspace.gc import Reference, register_reference_provider
-from cairn.workspace.project import Project
 
 SOURCE = "the model registry and runs"
 MANIFEST_START = b'{"entries":['
@@ -26,8 +26,9 @@ T = TypeVar("T")
 
 
 @register_reference_provider
-def registry_references(project: Project, revisions: Sequence[str]) -> Iterable[Reference]:
-    from cairn.tracking.backend import backend, get_tracking_uri, sqlite_path
+def registry_references(project: ProjectContext, revisions: Sequence[str]) -> Iterable[Reference]:
+    from cairn.store.open import sqlite_path
+    from cairn.tracking.backend import backend, get_tracking_uri
 
     db = sqlite_path(get_tracking_uri())
     if db is not None and not db.exists():

@@ -18,12 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from cairn.errors import NotFoundError, ObjectNotFound, UserError
+from cairn.project import pointer
+from cairn.project.lockfile import LOCK_NAME, LockedPath, read_lock
 from cairn.registry import uris
 from cairn.store.entities import ModelVersion
 from cairn.tracking import artifacts, lineage
 from cairn.tracking.backend import Backend
-from cairn.workspace import pointer
-from cairn.workspace.lockfile import LOCK_NAME, LockedPath, read_lock
 
 
 def register(b: Backend, source: str, name: str, tags: dict[str, str],

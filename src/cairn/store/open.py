@@ -12,6 +12,7 @@ and upgrade deliberately. SQLAlchemy and Alembic are imported only when a store 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,24 @@ from cairn.store.base import MetadataStore
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+def normalize_uri(uri: str) -> str:
+    """A URI the store understands: plain paths and ``file:`` become ``sqlite:///abs``."""
+    if uri.startswith(("sqlite://", "postgresql://", "postgresql+", "postgres://",
+                       "http://", "https://")):
+        return uri
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    elif "://" in uri:
+        raise UserError(f"tracking URI {uri!r} has an unknown scheme; use a path, "
+                        "sqlite:///path/to/cairn.db or postgresql://user@host/db")
+    path = Path(os.path.expanduser(uri)).absolute()
+    return f"sqlite:///{path}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
 
 SUPPORTED = "sqlite:///PATH, a file path, or postgresql://USER@HOST/DB"
 

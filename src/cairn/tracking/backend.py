@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 
 from cairn.errors import NotARepositoryError, UserError
 from cairn.objects.odb import ObjectDB
-from cairn.repo import DOT_DIR, Repo
+from cairn.project.context import DOT_DIR, ProjectContext
+from cairn.store.open import normalize_uri, sqlite_path
 
 if TYPE_CHECKING:
     from cairn.store.base import MetadataStore
@@ -46,9 +47,9 @@ def home_dir() -> Path:
     return Path.home() / ".cairn"
 
 
-def find_repo(start: Path | None = None) -> Repo | None:
+def find_repo(start: Path | None = None) -> ProjectContext | None:
     try:
-        return Repo.find(start)
+        return ProjectContext.find(start)
     except NotARepositoryError:
         return None
 
@@ -74,24 +75,6 @@ def get_tracking_uri() -> str:
     return normalize_uri(str(home_dir() / DB_NAME))
 
 
-def normalize_uri(uri: str) -> str:
-    """A URI the store understands: plain paths and ``file:`` become ``sqlite:///abs``."""
-    if uri.startswith(("sqlite://", "postgresql://", "postgresql+", "postgres://",
-                       "http://", "https://")):
-        return uri
-    if uri.startswith("file://"):
-        uri = uri[len("file://"):]
-    elif "://" in uri:
-        raise UserError(f"tracking URI {uri!r} has an unknown scheme; use a path, "
-                        "sqlite:///path/to/cairn.db or postgresql://user@host/db")
-    path = Path(os.path.expanduser(uri)).absolute()
-    return f"sqlite:///{path}"
-
-
-def sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
-
-
 @dataclass
 class Backend:
     """One tracking URI opened: its store, its objects, its metric buffer."""
@@ -99,8 +82,8 @@ class Backend:
     uri: str
     store: MetadataStore
     odb: ObjectDB
-    repo: Repo | None  # the project owning `odb` (its lock, tmp dir, remote), if any
-    here: Repo | None = None  # the project the code runs in: where lineage is read
+    repo: ProjectContext | None  # the project owning `odb` (its lock, tmp dir, remote), if any
+    here: ProjectContext | None = None  # the project the code runs in: where lineage is read
     _buffer: MetricBuffer | None = field(default=None, repr=False)
 
     @property
@@ -158,8 +141,8 @@ def _ancestors(limit: int = 64) -> set[int]:
     return found
 
 
-def flush_settings(repo: Repo | None) -> tuple[float, int]:
-    from cairn.repo import find_config
+def flush_settings(repo: ProjectContext | None) -> tuple[float, int]:
+    from cairn.project.context import find_config
 
     config = repo.config if repo else find_config()
     interval = float(config.get("tracking.flush_interval", DEFAULT_FLUSH_INTERVAL))
@@ -170,7 +153,7 @@ def flush_settings(repo: Repo | None) -> tuple[float, int]:
     return interval, rows
 
 
-def objects_owner(uri: str, here: Repo | None) -> Repo | None:
+def objects_owner(uri: str, here: ProjectContext | None) -> ProjectContext | None:
     """The project whose cache holds the objects of `uri`: for a SQLite file, the
     project whose ``.cairn/`` holds it; for a database no project owns, `here`."""
     db = sqlite_path(uri)
@@ -180,12 +163,12 @@ def objects_owner(uri: str, here: Repo | None) -> Repo | None:
         return here
     if db.parent.name != DOT_DIR or not (db.parent / "config.toml").is_file():
         return here
-    owner = Repo(db.parent.parent)
+    owner = ProjectContext(db.parent.parent)
     owner.check_format()
     return owner
 
 
-def objects_root(uri: str, owner: Repo | None) -> Path:
+def objects_root(uri: str, owner: ProjectContext | None) -> Path:
     if owner is not None:
         return owner.cache_dir
     db = sqlite_path(uri)
@@ -209,7 +192,7 @@ def backend(uri: str | None = None) -> Backend:
         return found
 
 
-def _ignore_database(repo: Repo) -> None:
+def _ignore_database(repo: ProjectContext) -> None:
     """The project's database is local state, like the cache: never for `git add`. Listed
     in .git/info/exclude (this clone's own ignore file), so no tracked file changes and
     the run about to start is not made dirty by it."""

@@ -128,7 +128,7 @@ def _git(root: Path, *args: str) -> bytes | None:
 
 
 def _git_toplevel() -> Path | None:
-    from cairn.repo import find_git_root
+    from cairn.project.context import find_git_root
 
     return find_git_root(Path.cwd())  # no process spawned outside git
 
@@ -176,7 +176,7 @@ def data_state(root: Path) -> dict[str, str]:
 
 
 def pointer_digests(root: Path) -> dict[str, str]:
-    from cairn.workspace import pointer
+    from cairn.project import pointer
 
     found: dict[str, str] = {}
     for path in pointer.find_pointer_files(root):
@@ -192,7 +192,7 @@ def pointer_digests(root: Path) -> dict[str, str]:
 
 def stage_outs(root: Path, data: dict[str, str]) -> dict[str, list[str]]:
     """Stage name → its out paths, from the root cairn.lock; deps and outs are added to `data`."""
-    from cairn.workspace.lockfile import LOCK_NAME, read_lock
+    from cairn.project.lockfile import LOCK_NAME, read_lock
 
     try:
         lock = read_lock(root, LOCK_NAME)

@@ -16,10 +16,10 @@ from cairn import paths
 from cairn.errors import PathError
 from cairn.objects.links import link
 from cairn.objects.tree import Progress, scan_dir, walk_tree
-from cairn.workspace import pointer
-from cairn.workspace.ignore import check_ignorable, ensure_ignored
-from cairn.workspace.pointer import Out, PointerFile
-from cairn.workspace.project import Project
+from cairn.project import pointer
+from cairn.project.context import ProjectContext
+from cairn.project.ignore import check_ignorable, ensure_ignored
+from cairn.project.pointer import Out, PointerFile
 
 
 @dataclass
@@ -32,13 +32,13 @@ class AddResult:
         return sorted({os.path.relpath(p, root) for p in [*self.pointers, *self.gitignores]})
 
 
-def add(project: Project, paths: Iterable[str], progress: Progress | None = None,
+def add(project: ProjectContext, paths: Iterable[str], progress: Progress | None = None,
         cwd: Path | None = None) -> AddResult:
-    rels = [project.repo.relpath(p, cwd) for p in paths]
+    rels = [project.relpath(p, cwd) for p in paths]
     for rel in rels:
         check_addable(project, rel)
     result = AddResult()
-    with project.repo.lock():
+    with project.lock():
         for rel in rels:
             path = project.root / rel
             out = track(project, path, progress)
@@ -52,7 +52,7 @@ def add(project: Project, paths: Iterable[str], progress: Progress | None = None
     return result
 
 
-def check_addable(project: Project, rel: str) -> None:
+def check_addable(project: ProjectContext, rel: str) -> None:
     path = project.root / rel
     if rel.endswith(pointer.SUFFIX):
         raise PathError(f"{rel}: is a pointer file; add the path it tracks instead", rel)
@@ -92,11 +92,11 @@ def _special_kind(mode: int) -> str | None:
     return "device file" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
 
 
-def track(project: Project, path: Path, progress: Progress | None = None) -> Out:
+def track(project: ProjectContext, path: Path, progress: Progress | None = None) -> Out:
     """Store `path` (file or directory) in the cache; return its pointer entry."""
     if path.is_dir():
         scan = scan_dir(path, project.state, project.odb, project.jobs, progress,
-                        inside=project.repo.paths)
+                        inside=project.paths)
         out = Out(path.name, scan.oid, scan.size, scan.nfiles)
         if _links_into_cache(project):
             for rel, entry in walk_tree(project.odb, scan.oid):
@@ -116,30 +116,31 @@ def track(project: Project, path: Path, progress: Progress | None = None) -> Out
     return Out(path.name, oid, size)
 
 
-def _links_into_cache(project: Project) -> bool:
+def _links_into_cache(project: ProjectContext) -> bool:
     # With reflink or copy the workspace file already holds the right bytes.
     return project.link_types[0] in ("hardlink", "symlink")
 
 
-def _link_back(project: Project, path: Path, oid: str, mode: str) -> None:
+def _link_back(project: ProjectContext, path: Path, oid: str, mode: str) -> None:
     link(project.odb.oid_to_path(oid), path, project.link_types, int(mode, 8))
     project.state.put(str(path), os.stat(path), oid)
 
 
-def _autostage(project: Project, result: AddResult) -> None:
+def _autostage(project: ProjectContext, result: AddResult) -> None:
     git = project.git
-    if git is None or not project.repo.config.get("core.autostage", False):
+    if git is None or not project.config.get("core.autostage", False):
         return
     git.add(result.to_git_add(git.root))
     result.staged = True
 
 
-def commit(project: Project, targets: Iterable[str] = (), cwd: Path | None = None) -> list[Path]:
+def commit(project: ProjectContext, targets: Iterable[str] = (),
+           cwd: Path | None = None) -> list[Path]:
     """Record the current content of tracked outputs; return the pointer files changed."""
     from cairn.workspace.status import select_pointers
 
     changed = []
-    with project.repo.lock():
+    with project.lock():
         for ptr in select_pointers(project, targets, cwd):
             updated = ptr
             for out in ptr.outs:

@@ -11,7 +11,6 @@ object is quarantined, never put in the workspace. Every path was checked by
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import time
@@ -30,10 +29,9 @@ from cairn.errors import (
 from cairn.objects.hashing import hash_file
 from cairn.objects.links import link, write_copy
 from cairn.objects.odb import SMALL_FILE
-from cairn.objects.state import NoStatCache
 from cairn.objects.tree import Progress, walk_tree
-from cairn.workspace.pointer import Out, PointerFile
-from cairn.workspace.project import Project
+from cairn.project.context import ProjectContext
+from cairn.project.pointer import Out, PointerFile
 from cairn.workspace.status import file_digest, scan_workspace_dir, select_tracked
 
 
@@ -62,14 +60,14 @@ class CheckoutResult:
                 f"{self.missing[0]}; run `cairn pull` to fetch them")
 
 
-def checkout(project: Project, targets: Iterable[str] = (), force: bool = False,
+def checkout(project: ProjectContext, targets: Iterable[str] = (), force: bool = False,
              progress: Progress | None = None, cwd: Path | None = None,
              verify: bool = False) -> CheckoutResult:
     """`verify`: trust no stat cache entry — re-hash cache objects and workspace files."""
     result = CheckoutResult()
-    with project.repo.lock():
+    with project.lock():
         if verify:
-            project = dataclasses.replace(project, state=NoStatCache())
+            project = project.trusting_no_stat_cache()
         worker = _Checkout(project, result, force, progress, verify)
         for ptr in select_tracked(project, targets, cwd):
             for out in ptr.outs:
@@ -80,7 +78,7 @@ def checkout(project: Project, targets: Iterable[str] = (), force: bool = False,
 
 @dataclass
 class _Checkout:
-    project: Project
+    project: ProjectContext
     result: CheckoutResult
     force: bool
     progress: Progress | None

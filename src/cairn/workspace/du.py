@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from cairn.errors import NotFoundError
 from cairn.objects.odb import ObjectDB
+from cairn.project.context import ProjectContext
 from cairn.workspace.gc import RemoteObjects, open_named_remote
-from cairn.workspace.project import Project
 from cairn.workspace.status import select_tracked
 
 CACHE = "cache"
@@ -43,7 +43,7 @@ class DiskUsage:
                             "dedup_ratio": self.dedup_ratio(s)} for s in self.stores]}
 
 
-def du(project: Project, remote: str | None = None, jobs: int | None = None) -> DiskUsage:
+def du(project: ProjectContext, remote: str | None = None, jobs: int | None = None) -> DiskUsage:
     """Logical size of the workspace's tracked data vs what the cache (and `remote`) store."""
     usage = DiskUsage()
     for ptr in select_tracked(project):

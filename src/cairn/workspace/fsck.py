@@ -20,6 +20,7 @@ from cairn.errors import FormatError, IntegrityError, NotFoundError
 from cairn.objects.hashing import hash_file
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import TreeEntry, decode_tree
+from cairn.project.context import ProjectContext
 from cairn.remotes.remote import run_parallel
 from cairn.workspace.gc import (
     RemoteObjects,
@@ -27,7 +28,6 @@ from cairn.workspace.gc import (
     open_named_remote,
     workspace_references,
 )
-from cairn.workspace.project import Project
 
 CHUNK = 1 << 20
 CACHE = "cache"
@@ -106,13 +106,13 @@ class _Usage:
         return tuple(sorted(set(self.paths.get(oid, ()))))
 
 
-def fsck(project: Project, remote: str | None = None, jobs: int | None = None,
+def fsck(project: ProjectContext, remote: str | None = None, jobs: int | None = None,
          progress: Progress | None = None) -> FsckResult:
     """Verify the cache (and the remote `remote`, if given); quarantine corrupt cache objects."""
     jobs = jobs or project.jobs
     result = FsckResult()
     usage = _workspace_usage(project)
-    with project.repo.lock():
+    with project.lock():
         result.checked, corrupt = _check_cache(project.odb, jobs, progress)
         _quarantine(project, corrupt)
     result.problems += [Problem(oid, CACHE, "corrupt", f"bytes hash to {actual}",
@@ -133,7 +133,7 @@ def fsck(project: Project, remote: str | None = None, jobs: int | None = None,
     return result
 
 
-def _workspace_usage(project: Project) -> _Usage:
+def _workspace_usage(project: ProjectContext) -> _Usage:
     manifests: set[str] = set()
 
     def read(oid: str) -> list[TreeEntry] | None:
@@ -165,7 +165,7 @@ def _check_cache(odb: ObjectDB, jobs: int, progress: Progress | None
     return len(oids), corrupt
 
 
-def _quarantine(project: Project, oids: Iterable[str]) -> None:
+def _quarantine(project: ProjectContext, oids: Iterable[str]) -> None:
     paths = []
     for oid in oids:
         paths.append(str(project.odb.oid_to_path(oid)))

@@ -30,10 +30,10 @@ from cairn.errors import CairnError, ConfigError, FormatError, NotFoundError, Us
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import TreeEntry, decode_tree
+from cairn.project import pointer
+from cairn.project.context import ProjectContext
+from cairn.project.revisions import RevisionScope, commits_in_scope, pointers_at
 from cairn.scm.git import Git
-from cairn.workspace import pointer
-from cairn.workspace.project import Project
-from cairn.workspace.revisions import RevisionScope, commits_in_scope, pointers_at
 
 if TYPE_CHECKING:
     from cairn.remotes.leftovers import Leftover
@@ -62,7 +62,7 @@ class Reference:
 
 # A provider names objects that must survive gc. `revisions` are the git commits in
 # scope (empty for the workspace scope), for providers whose references live in git.
-ReferenceProvider = Callable[[Project, Sequence[str]], Iterable[Reference]]
+ReferenceProvider = Callable[[ProjectContext, Sequence[str]], Iterable[Reference]]
 
 # Always consulted by gc, whatever its scope. Other packages add themselves here.
 REFERENCE_PROVIDERS: list[ReferenceProvider] = []
@@ -81,7 +81,7 @@ def out_references(ptr: pointer.PointerFile, rel_dir: str, source: str) -> Itera
         yield Reference(out.digest, out.is_dir, path, source)
 
 
-def workspace_references(project: Project) -> Iterator[Reference]:
+def workspace_references(project: ProjectContext) -> Iterator[Reference]:
     """The outs of every pointer file in the workspace."""
     for ptr_path in pointer.find_pointer_files(project.root):
         ptr = pointer.load(ptr_path)
@@ -95,7 +95,8 @@ GcScope = RevisionScope  # its name from when gc had a scope type of its own
 WORKSPACE_ONLY = RevisionScope()
 
 
-def git_references(project: Project, git: Git, revisions: dict[str, str]) -> Iterator[Reference]:
+def git_references(project: ProjectContext, git: Git,
+                   revisions: dict[str, str]) -> Iterator[Reference]:
     """The outs of every pointer file committed at each of `revisions` (sha → label).
 
     Pointer files outside the project count too: with a shared cache, or a project that
@@ -112,7 +113,7 @@ def git_references(project: Project, git: Git, revisions: dict[str, str]) -> Ite
                               "leave that revision out of the gc scope") from None
 
 
-def collect_references(project: Project, scope: RevisionScope,
+def collect_references(project: ProjectContext, scope: RevisionScope,
                        providers: Sequence[ReferenceProvider] | None = None) -> list[Reference]:
     refs = list(workspace_references(project))
     revisions: dict[str, str] = {}
@@ -220,10 +221,10 @@ def expand_references(refs: Iterable[Reference], read: ManifestReader,
 
 # -- remotes ---------------------------------------------------------------------------
 
-def open_named_remote(project: Project, name: str | None,
+def open_named_remote(project: ProjectContext, name: str | None,
                       required_for: str | None = None) -> RemoteObjects | None:
     """The remote called `name`, else the default one, else None (or an error if required)."""
-    config = project.repo.config
+    config = project.config
     if name is None and not config.get("core.remote"):
         if required_for is not None:
             raise ConfigError(f"{required_for} needs a remote and none is the default; "
@@ -277,13 +278,13 @@ class GcResult:
                 "temp_age_seconds": self.temp_age}
 
 
-def gc(project: Project, scope: RevisionScope = WORKSPACE_ONLY, *, cloud: bool = False,
+def gc(project: ProjectContext, scope: RevisionScope = WORKSPACE_ONLY, *, cloud: bool = False,
        remote: str | None = None, force: bool = False, dry_run: bool = False,
        jobs: int | None = None,
        providers: Sequence[ReferenceProvider] | None = None) -> GcResult:
     """Delete unreferenced objects from the cache (and with `cloud`, the remote)."""
     jobs = jobs or project.jobs
-    with project.repo.lock():
+    with project.lock():
         store = open_named_remote(project, remote, "gc --cloud" if cloud else None)
         refs = collect_references(project, scope, providers)
         referenced = expand_references(refs, manifest_reader(project.odb, store))
@@ -343,7 +344,7 @@ def _now() -> float:
     return time.time()
 
 
-def _sweep(project: Project, store: RemoteObjects | None, result: GcResult) -> None:
+def _sweep(project: ProjectContext, store: RemoteObjects | None, result: GcResult) -> None:
     project.odb.remove_leftovers()  # temp files of killed writers; we hold the lock
     # Remote first: if that fails half way, the cache still holds a copy.
     if result.removed_from_remote and store is not None:

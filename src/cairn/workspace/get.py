@@ -1,6 +1,6 @@
 """`cairn get` and `cairn.api.open`: a tracked artifact as of any git revision.
 
-The artifact is found in git at that revision (`cairn.workspace.snapshot`) — its pointer
+The artifact is found in git at that revision (`cairn.project.snapshot`) — its pointer
 file (``PATH.cairn`` or one of a tracked directory above it), an output recorded in a
 ``cairn.lock``, or a file git itself holds — and its bytes come from a local cache, else
 from a remote as the repository configures it now, or as the config committed at that
@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from cairn.errors import NotFoundError, PathError, UserError
-from cairn.repo import DOT_DIR
+from cairn.project.context import DOT_DIR
 from cairn.workspace.source import ObjectSource, open_repo
 
 if TYPE_CHECKING:
     from cairn.objects.tree import TreeEntry
-    from cairn.workspace.snapshot import Snapshot
+    from cairn.project.snapshot import Snapshot
 
 
 # -- where an artifact is recorded -----------------------------------------------------
@@ -73,7 +73,7 @@ def _ancestors(path: str) -> list[str]:
 
 
 def _from_pointers(snap: Snapshot, path: str) -> Artifact | None:
-    from cairn.workspace import pointer
+    from cairn.project import pointer
 
     candidates = [a + pointer.SUFFIX for a in _ancestors(path)]
     found = snap.read(candidates)

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Iterable
 
 from cairn.errors import CairnError
+from cairn.project.context import ProjectContext, open_project
 from cairn.scm.git import Git
 from cairn.workspace.checkout import checkout
-from cairn.workspace.project import Project, open_project
 
 NULL_SHA = "0" * 40
 
@@ -38,10 +38,10 @@ def run_hook(name: str, args: list[str], stdin: Iterable[str] | None = None) -> 
     raise CairnError(f"unknown hook {name!r}; expected post-checkout, post-merge or pre-push")
 
 
-def _update_workspace(project: Project) -> list[str]:
+def _update_workspace(project: ProjectContext) -> list[str]:
     result = checkout(project)
     fetched = 0
-    if result.missing and project.repo.config.get("core.remote"):
+    if result.missing and project.config.get("core.remote"):
         from cairn.workspace.sync import pull
 
         pulled = pull(project)

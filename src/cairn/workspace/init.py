@@ -8,7 +8,7 @@ from pathlib import Path
 from cairn.config import read_toml, write_toml
 from cairn.errors import UserError
 from cairn.fsutil import atomic_write
-from cairn.repo import DOT_DIR, FORMAT_VERSION, Repo, find_git_root
+from cairn.project.context import DOT_DIR, FORMAT_VERSION, ProjectContext, find_git_root
 from cairn.scm.hooks import install_hooks
 
 # cairn.db*: the embedded tracking database (and its WAL files) is local state.
@@ -35,7 +35,7 @@ def init(root: Path, *, no_scm: bool = False, hooks: bool = True) -> InitResult:
         (dot / sub).mkdir(parents=True, exist_ok=True)
     config = read_toml(dot / "config.toml")
     if config.get("format", FORMAT_VERSION) != FORMAT_VERSION:
-        Repo(root).check_format()  # raises with the upgrade message
+        ProjectContext(root).check_format()  # raises with the upgrade message
     if "format" not in config:
         write_toml(dot / "config.toml", {"format": FORMAT_VERSION, **config})
     if not (dot / ".gitignore").exists():

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from cairn.errors import PathError
 from cairn.objects.links import unprotect as unprotect_file
-from cairn.workspace.project import Project
+from cairn.project.context import ProjectContext
 
 
-def unprotect(project: Project, paths: Iterable[str], cwd: Path | None = None) -> list[str]:
+def unprotect(project: ProjectContext, paths: Iterable[str], cwd: Path | None = None) -> list[str]:
     done = []
     for given in paths:
-        rel = project.repo.relpath(given, cwd)
+        rel = project.relpath(given, cwd)
         path = project.root / rel
         if not path.exists():
             raise PathError(f"{rel}: no such file or directory", rel)

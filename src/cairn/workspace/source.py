@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.config import Config
 from cairn.errors import IntegrityError, ObjectNotFound, UserError
-from cairn.repo import DOT_DIR, find_git_root
+from cairn.project.context import DOT_DIR, find_git_root
+from cairn.project.snapshot import BlobReader, GitSnapshot, Snapshot, WorkspaceSnapshot
 from cairn.scm.git import Git
-from cairn.workspace.snapshot import BlobReader, GitSnapshot, Snapshot, WorkspaceSnapshot
 
 if TYPE_CHECKING:  # the rest is imported where needed: `metrics diff` must start fast
     from cairn.objects.odb import ObjectDB
@@ -213,7 +213,7 @@ def is_url(repo: str) -> bool:
 def open_repo(repo: str | None = None) -> Iterator[SourceRepo]:
     """`repo`: None or "." (the repository here), a local path, or a git URL to clone."""
     from cairn.objects.odb import ObjectDB
-    from cairn.repo import Repo
+    from cairn.project.context import ProjectContext
 
     here = _here()
     with contextlib.ExitStack() as stack:
@@ -230,7 +230,8 @@ def open_repo(repo: str | None = None) -> Iterator[SourceRepo]:
         reader = BlobReader(git) if git is not None else None
         if reader is not None:
             stack.callback(reader.close)
-        caches = [Repo(root).cache_dir] if (root / DOT_DIR).is_dir() and not cloned else []
+        owned = (root / DOT_DIR).is_dir() and not cloned
+        caches = [ProjectContext(root).cache_dir] if owned else []
         if here is not None and here.cache_dir not in caches:
             caches.append(here.cache_dir)  # same content, same name: any cache will do
         yield SourceRepo(root, git, reader, cloned, [ObjectDB(c) for c in caches])
@@ -238,10 +239,10 @@ def open_repo(repo: str | None = None) -> Iterator[SourceRepo]:
 
 def _here() -> Any:
     from cairn.errors import NotARepositoryError
-    from cairn.repo import Repo
+    from cairn.project.context import ProjectContext
 
     try:
-        return Repo.find()
+        return ProjectContext.find()
     except NotARepositoryError:
         return None
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from cairn.errors import NotFoundError
 from cairn.objects.hashing import hash_file
 from cairn.objects.tree import DirScan, scan_dir, walk_tree
-from cairn.workspace import pointer
-from cairn.workspace.lockfile import LOCK_NAME, LockFile, is_lock_path, read_lock
-from cairn.workspace.pointer import Out, PointerFile
-from cairn.workspace.project import Project
+from cairn.project import pointer
+from cairn.project.context import ProjectContext
+from cairn.project.lockfile import LOCK_NAME, LockFile, is_lock_path, read_lock
+from cairn.project.pointer import Out, PointerFile
 
 
 @dataclass
@@ -31,13 +31,13 @@ class OutStatus:
         return {"path": self.path, "state": self.state, **self.changes}
 
 
-def select_pointers(project: Project, targets: Iterable[str] = (),
+def select_pointers(project: ProjectContext, targets: Iterable[str] = (),
                     cwd: Path | None = None) -> list[PointerFile]:
     """Pointer files for `targets` (tracked paths, pointer files or directories), or all."""
     return _select(project, list(targets), cwd, with_locks=False)
 
 
-def select_tracked(project: Project, targets: Iterable[str] = (),
+def select_tracked(project: ProjectContext, targets: Iterable[str] = (),
                    cwd: Path | None = None) -> list[PointerFile]:
     """What the workspace should contain: as `select_pointers`, and each cairn.lock as a
     pointer file of its cached outs (targets may also name lock outs or lock files).
@@ -45,7 +45,7 @@ def select_tracked(project: Project, targets: Iterable[str] = (),
     return _select(project, list(targets), cwd, with_locks=True)
 
 
-def _select(project: Project, targets: list[str], cwd: Path | None, with_locks: bool
+def _select(project: ProjectContext, targets: list[str], cwd: Path | None, with_locks: bool
             ) -> list[PointerFile]:
     selected = _select_unchecked(project, targets, cwd, with_locks)
     for ptr in selected:  # every path, before anything is written
@@ -53,18 +53,18 @@ def _select(project: Project, targets: list[str], cwd: Path | None, with_locks: 
     return selected
 
 
-def check_outs(project: Project, ptr: PointerFile) -> None:
+def check_outs(project: ProjectContext, ptr: PointerFile) -> None:
     """PathError unless every out of `ptr` names a safe place in the workspace: its text
     and the disk (no symlink out of the workspace or into .git/.cairn), cairn.paths."""
     where = ptr.path.relative_to(project.root).as_posix()
     base = posixpath.dirname(where)
     for out in ptr.outs:
         # lock views name outs relative to the lock (`../data`), checked root-relative
-        project.repo.paths.check(posixpath.normpath(posixpath.join(base, out.path)), where,
+        project.paths.check(posixpath.normpath(posixpath.join(base, out.path)), where,
                                  "out")
 
 
-def _select_unchecked(project: Project, targets: list[str], cwd: Path | None,
+def _select_unchecked(project: ProjectContext, targets: list[str], cwd: Path | None,
                       with_locks: bool) -> list[PointerFile]:
     if not targets:
         return [ptr for p in pointer.find_pointer_files(project.root,
@@ -73,7 +73,7 @@ def _select_unchecked(project: Project, targets: list[str], cwd: Path | None,
     found: list[PointerFile] = []
     locks: list[LockFile] | None = None
     for target in targets:
-        rel = project.repo.relpath(target, cwd)
+        rel = project.relpath(target, cwd)
         path = project.root / rel
         ptr_path = path if rel.endswith(pointer.SUFFIX) else pointer.pointer_path_for(path)
         if ptr_path.is_file():
@@ -97,16 +97,16 @@ def _select_unchecked(project: Project, targets: list[str], cwd: Path | None,
     return found
 
 
-def workspace_locks(project: Project) -> list[LockFile]:
+def workspace_locks(project: ProjectContext) -> list[LockFile]:
     """Every cairn.lock in the workspace."""
     return [read_lock(project.root, p.relative_to(project.root).as_posix())
             for p in pointer.find_pointer_files(project.root, LOCK_NAME) if p.name == LOCK_NAME]
 
 
-def _load(project: Project, path: Path) -> PointerFile:
+def _load(project: ProjectContext, path: Path) -> PointerFile:
     """A pointer file or cairn.lock (as a pointer), never read through a symlink out."""
     rel = path.relative_to(project.root).as_posix()
-    project.repo.paths.check(rel, rel, "file")
+    project.paths.check(rel, rel, "file")
     if path.name == LOCK_NAME:
         return read_lock(project.root, rel).as_pointer(project.root)
     return pointer.load(path)
@@ -116,7 +116,7 @@ def _covers(target: str, out_path: str) -> bool:
     return target in ("", ".") or out_path == target or out_path.startswith(target + "/")
 
 
-def file_digest(project: Project, path: Path, st: os.stat_result | None = None) -> str:
+def file_digest(project: ProjectContext, path: Path, st: os.stat_result | None = None) -> str:
     """The digest of a workspace file, from the stat cache when it is unchanged."""
     st = st or os.stat(path)
     known = project.state.get(str(path), st)
@@ -128,12 +128,12 @@ def file_digest(project: Project, path: Path, st: os.stat_result | None = None) 
     return digest
 
 
-def scan_workspace_dir(project: Project, path: Path, want_files: bool = True) -> DirScan:
+def scan_workspace_dir(project: ProjectContext, path: Path, want_files: bool = True) -> DirScan:
     return scan_dir(path, project.state, None, project.jobs, want_files=want_files,
-                    inside=project.repo.paths)
+                    inside=project.paths)
 
 
-def out_status(project: Project, ptr: PointerFile, out: Out) -> OutStatus:
+def out_status(project: ProjectContext, ptr: PointerFile, out: Out) -> OutStatus:
     path = ptr.out_path(out)
     rel = path.relative_to(project.root).as_posix()
     if not os.path.exists(path):  # also a symlink whose target is gone
@@ -153,7 +153,7 @@ def out_status(project: Project, ptr: PointerFile, out: Out) -> OutStatus:
     return OutStatus(rel, "unchanged")
 
 
-def diff_dir(project: Project, recorded: str, scan: DirScan) -> dict[str, list[str]]:
+def diff_dir(project: ProjectContext, recorded: str, scan: DirScan) -> dict[str, list[str]]:
     """Files added, modified and deleted against the recorded manifest, if it is cached."""
     if not project.odb.exists(recorded):
         return {}
@@ -166,7 +166,7 @@ def diff_dir(project: Project, recorded: str, scan: DirScan) -> dict[str, list[s
     }
 
 
-def status(project: Project, targets: Iterable[str] = (), cwd: Path | None = None
+def status(project: ProjectContext, targets: Iterable[str] = (), cwd: Path | None = None
            ) -> list[OutStatus]:
     result = [out_status(project, ptr, out)
               for ptr in select_tracked(project, targets, cwd) for out in ptr.outs]

@@ -24,6 +24,9 @@ from cairn.errors import (
 )
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
+from cairn.project.context import ProjectContext
+from cairn.project.pointer import Out, PointerFile
+from cairn.project.revisions import RevisionScope, commits_in_scope, pointers_at
 from cairn.remotes import transfer
 from cairn.remotes.connect import configured_remote, connect, open_remote, url_scheme
 from cairn.remotes.index import RemoteIndex
@@ -32,9 +35,6 @@ from cairn.remotes.settings import check_local_location
 from cairn.remotes.transfer import Progress, TransferResult, unique
 from cairn.scm.git import Git
 from cairn.workspace.checkout import CheckoutResult, checkout
-from cairn.workspace.pointer import Out, PointerFile
-from cairn.workspace.project import Project
-from cairn.workspace.revisions import RevisionScope, commits_in_scope, pointers_at
 from cairn.workspace.status import select_tracked
 
 
@@ -44,7 +44,7 @@ class PullResult:
     checkout: CheckoutResult
 
 
-def push(project: Project, remote: str | None = None, jobs: int | None = None,
+def push(project: ProjectContext, remote: str | None = None, jobs: int | None = None,
          targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
          all_branches: bool = False, all_commits: bool = False,
          progress: Progress | None = None,
@@ -59,9 +59,9 @@ def push(project: Project, remote: str | None = None, jobs: int | None = None,
     Objects this clone found corrupt there (`cairn fsck -r`, a failed fetch) are
     uploaded over the bad copies when the cache has them, whatever the scope.
     """
-    found = configured_remote(project.repo.config, remote)
+    found = configured_remote(project.config, remote)
     if not url_scheme(found.url):  # a remote once stored as '..' must not fill the workspace
-        check_local_location(found.url, found.url, project.repo.config.dot_dir, found.name)
+        check_local_location(found.url, found.url, project.config.dot_dir, found.name)
     scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
     outs = collect_outs(project, tuple(targets), scope)
     outs += [Out("", oid, 0, 0 if is_dir else None) for oid, is_dir in also
@@ -83,25 +83,25 @@ def push(project: Project, remote: str | None = None, jobs: int | None = None,
         index.close()
 
 
-def fetch(project: Project, remote: str | None = None, jobs: int | None = None,
+def fetch(project: ProjectContext, remote: str | None = None, jobs: int | None = None,
           targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
           all_branches: bool = False, all_commits: bool = False,
           progress: Progress | None = None,
           on_total: Callable[[int], None] | None = None) -> TransferResult:
     """Download the objects of the outs in scope that the cache lacks."""
-    store = open_remote(project.repo.config, remote)
+    store = open_remote(project.config, remote)
     scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
     outs = collect_outs(project, tuple(targets), scope)
     index = project.remote_index()
     try:
-        with project.repo.lock():
+        with project.lock():
             return fetch_outs(project.odb, store, outs, transfer_jobs(project, store, jobs),
                               progress, on_total, index)
     finally:
         index.close()
 
 
-def pull(project: Project, remote: str | None = None, jobs: int | None = None,
+def pull(project: ProjectContext, remote: str | None = None, jobs: int | None = None,
          targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
          all_branches: bool = False, all_commits: bool = False, force: bool = False,
          progress: Progress | None = None,
@@ -113,12 +113,12 @@ def pull(project: Project, remote: str | None = None, jobs: int | None = None,
     return PullResult(fetched, checkout(project, targets, force=force))
 
 
-def push_for_git(project: Project, revs: Iterable[str] = (),
+def push_for_git(project: ProjectContext, revs: Iterable[str] = (),
                  also: Iterable[tuple[str, bool]] = ()) -> list[str]:
     """The pre-push hook: push the data of the commits being pushed (and the workspace's)
     to the default remote, so a clone of any pushed tag can pull its data; `also` as
     for `push`."""
-    default = project.repo.config.get("core.remote")
+    default = project.config.get("core.remote")
     if not default:
         return ["cairn: no default remote, so no data was pushed "
                 "(set one with `cairn remote add -d NAME URL`)"]
@@ -133,14 +133,14 @@ def push_for_git(project: Project, revs: Iterable[str] = (),
     return [f"cairn: pushed {count} object(s) to {default!r}"] if count else []
 
 
-def transfer_jobs(project: Project, store: Remote, jobs: int | None) -> int:
+def transfer_jobs(project: ProjectContext, store: Remote, jobs: int | None) -> int:
     return max(1, jobs or store.jobs or project.jobs)
 
 
 # -- which objects --------------------------------------------------------------------
 
 
-def collect_outs(project: Project, targets: tuple[str, ...], scope: RevisionScope
+def collect_outs(project: ProjectContext, targets: tuple[str, ...], scope: RevisionScope
                  ) -> list[Out]:
     """The outs of every pointer file and cairn.lock (its cached outs) in scope, each
     (digest, kind) once."""
@@ -160,7 +160,7 @@ def collect_outs(project: Project, targets: tuple[str, ...], scope: RevisionScop
     return list({(out.digest, out.is_dir): out for out in outs}.values())
 
 
-def _require_git(project: Project) -> Git:
+def _require_git(project: ProjectContext) -> Git:
     git = project.git
     if git is None:
         raise UserError("--rev, --all-tags, --all-branches and --all-commits need a git "
@@ -297,10 +297,10 @@ class CloudStatus:
         return all(o.state == "in sync" for o in self.outs)
 
 
-def cloud_status(project: Project, remote: str | None = None, targets: Iterable[str] = (),
+def cloud_status(project: ProjectContext, remote: str | None = None, targets: Iterable[str] = (),
                  jobs: int | None = None) -> CloudStatus:
     """Per tracked out in the workspace: which of its objects the remote lacks."""
-    store = open_remote(project.repo.config, remote)
+    store = open_remote(project.config, remote)
     odb = project.odb
     per_out: list[tuple[str, dict[str, int]]] = []
     for ptr in select_tracked(project, targets):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from cairn.objects.hashing import hash_bytes
 from cairn.pipeline.references import lock_references
 from cairn.pipeline.repro import repro
+from cairn.project.context import open_project
+from cairn.project.revisions import RevisionScope
 from cairn.workspace.gc import gc
-from cairn.workspace.project import open_project
-from cairn.workspace.revisions import RevisionScope
 from tests.conftest import CliRepo
 
 

@@ -8,7 +8,7 @@ from cairn.errors import FormatError
 from cairn.objects.odb import ObjectDB
 from cairn.pipeline.compare import ABSENT, open_revisions
 from cairn.pipeline.metrics import metrics_at, metrics_diff, metrics_show, parse_metrics
-from cairn.repo import Repo
+from cairn.project.context import ProjectContext
 from tests.conftest import CliRepo
 from tests.unit.pipeline.test_compare import commit
 
@@ -28,7 +28,7 @@ stages:
 
 def lock_for(data: bytes, repo: CliRepo) -> str:
     """Store `data` in the cache; a cairn.lock recording it as eval/summary.yaml."""
-    oid = ObjectDB(Repo.find(repo.root).cache_dir).add_bytes(data)
+    oid = ObjectDB(ProjectContext.find(repo.root).cache_dir).add_bytes(data)
     return (f"schema: cairn-lock/1\nstages:\n  evaluate:\n    cmd: python evaluate.py\n"
             f"    outs:\n    - path: eval/summary.yaml\n      digest: {oid}\n"
             f"      size: {len(data)}\n")
@@ -97,7 +97,7 @@ def test_a_metric_new_in_the_workspace_has_no_old_value(tagged: CliRepo) -> None
 
 
 def test_a_cached_metric_missing_from_the_cache_is_reported_not_fatal(tagged: CliRepo) -> None:
-    cache = ObjectDB(Repo.find(tagged.root).cache_dir)
+    cache = ObjectDB(ProjectContext.find(tagged.root).cache_dir)
     for oid in list(cache.all_oids()):
         cache.remove(oid)
     with open_revisions() as revs:

@@ -12,7 +12,7 @@ import pytest
 
 from cairn.errors import LockError, UserError
 from cairn.pipeline.repro import StageFailedError, StageResult, repro
-from cairn.workspace.project import open_project
+from cairn.project.context import open_project
 from tests.conftest import CliRepo
 
 # The seed's two-stage pipeline, with shell commands standing in for the scripts.
@@ -243,7 +243,7 @@ def test_unknown_param_is_an_error(seed: CliRepo) -> None:
 
 
 def test_a_held_repository_lock_is_reported(seed: CliRepo) -> None:
-    from cairn.lock import repo_lock
+    from cairn.project.mutex import repo_lock
 
     seed.cairn("config", "core.lock_timeout", "0.2")
     with repo_lock(seed.root / ".cairn" / "tmp" / "lock"), pytest.raises(LockError):

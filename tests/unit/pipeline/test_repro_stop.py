@@ -14,7 +14,7 @@ import pytest
 from cairn.errors import Interrupted
 from cairn.pipeline import repro as repro_module
 from cairn.pipeline.repro import Commands, repro, run_command
-from cairn.workspace.project import open_project
+from cairn.project.context import open_project
 from tests.conftest import CliRepo
 from tests.processes import alive, pid_in, wait_for
 

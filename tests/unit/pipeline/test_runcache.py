@@ -10,7 +10,7 @@ import pytest
 from cairn.pipeline import runcache, runcache_remote
 from cairn.pipeline.lock import LockedPath
 from cairn.pipeline.repro import StageResult, repro
-from cairn.workspace.project import open_project
+from cairn.project.context import open_project
 from tests.conftest import CliRepo
 
 PIPELINE = """\

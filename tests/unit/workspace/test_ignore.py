@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cairn.errors import PathError
-from cairn.workspace.ignore import ensure_ignored
+from cairn.project.ignore import ensure_ignored
 
 
 @pytest.mark.parametrize("name", ["model.pkl", "a ", "a?b", "form\x0cfeed", "caf\xe9"])

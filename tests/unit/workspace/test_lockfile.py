@@ -9,8 +9,8 @@ import pytest
 
 from cairn.errors import FormatError
 from cairn.pipeline import lock as writer
-from cairn.workspace import lockfile
-from cairn.workspace.lockfile import LockedPath, LockedStage, LockFile
+from cairn.project import lockfile
+from cairn.project.lockfile import LockedPath, LockedStage, LockFile
 
 D1, D2, D3 = "a" * 64, "b" * 64, "c" * 64
 

@@ -3,8 +3,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from cairn.errors import FormatError
-from cairn.workspace import pointer
-from cairn.workspace.pointer import Out, PointerFile
+from cairn.project import pointer
+from cairn.project.pointer import Out, PointerFile
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "pointer-v1.cairn"
 A, B = "a" * 64, "b" * 64

@@ -7,21 +7,21 @@ from pathlib import Path
 import pytest
 
 from cairn.errors import FormatError, UserError
-from cairn.workspace.init import init
-from cairn.workspace.pointer import PointerFile
-from cairn.workspace.project import Project, open_project
-from cairn.workspace.revisions import (
+from cairn.project.context import ProjectContext, open_project
+from cairn.project.pointer import PointerFile
+from cairn.project.revisions import (
     RevisionScope,
     commits_in_scope,
     pointers_at,
     ref_commits,
 )
+from cairn.workspace.init import init
 from tests.unit.test_gc import commit, project, run_git, track
 
 __all__ = ["project"]  # a fixture shared with test_gc
 
 
-def head(project: Project, rev: str = "HEAD") -> str:
+def head(project: ProjectContext, rev: str = "HEAD") -> str:
     return run_git(project.root, "rev-parse", rev).strip()
 
 
@@ -33,7 +33,7 @@ def test_the_scope_describes_itself() -> None:
     assert scope.describe() == "workspace, rev v1, rev HEAD~2, all tags, all commits"
 
 
-def test_commits_get_their_most_specific_name(project: Project) -> None:
+def test_commits_get_their_most_specific_name(project: ProjectContext) -> None:
     track(project, "model.pkl", "v1")
     commit(project, "one", tag="v1")
     one = head(project)
@@ -53,7 +53,7 @@ def test_commits_get_their_most_specific_name(project: Project) -> None:
         commits_in_scope(git, RevisionScope(("nope",), all_commits=True))
 
 
-def test_tags_are_peeled_to_commits_and_tags_of_blobs_left_out(project: Project) -> None:
+def test_tags_are_peeled_to_commits_and_tags_of_blobs_left_out(project: ProjectContext) -> None:
     track(project, "model.pkl", "v1")
     commit(project, "one")
     sha = head(project)
@@ -67,7 +67,7 @@ def test_tags_are_peeled_to_commits_and_tags_of_blobs_left_out(project: Project)
     assert ref_commits(git, "refs/tags/") == {"release": sha, "release-of-release": sha}
 
 
-def test_pointers_at_a_commit(project: Project) -> None:
+def test_pointers_at_a_commit(project: ProjectContext) -> None:
     track(project, "a.bin", "a")
     track(project, "data/b.bin", "b")
     commit(project, "one")
@@ -83,7 +83,7 @@ def test_pointers_at_a_commit(project: Project) -> None:
             ["data/b.bin.cairn"]
 
 
-def test_each_distinct_blob_is_parsed_once(project: Project) -> None:
+def test_each_distinct_blob_is_parsed_once(project: ProjectContext) -> None:
     track(project, "a.bin", "a")
     commit(project, "one")
     one = head(project)
@@ -99,7 +99,7 @@ def test_each_distinct_blob_is_parsed_once(project: Project) -> None:
     assert second["a.bin.cairn"].outs is first.outs
 
 
-def test_a_malformed_pointer_names_the_commit_and_path(project: Project) -> None:
+def test_a_malformed_pointer_names_the_commit_and_path(project: ProjectContext) -> None:
     (project.root / "model.pkl.cairn").write_text("outs: [oops\n")
     commit(project, "broken")
     sha = head(project)

@@ -4,34 +4,34 @@ from pathlib import Path
 import pytest
 
 from cairn.errors import NotARepositoryError, PathError
-from cairn.repo import FORMAT_VERSION, Repo
+from cairn.project.context import FORMAT_VERSION, ProjectContext
 from cairn.workspace.init import init
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Repo:
+def repo(tmp_path: Path) -> ProjectContext:
     init(tmp_path / "proj", no_scm=True)
-    return Repo.find(tmp_path / "proj")
+    return ProjectContext.find(tmp_path / "proj")
 
 
-def test_found_from_a_subdirectory(repo: Repo) -> None:
+def test_found_from_a_subdirectory(repo: ProjectContext) -> None:
     sub = repo.root / "a" / "b"
     sub.mkdir(parents=True)
-    assert Repo.find(sub).root == repo.root
+    assert ProjectContext.find(sub).root == repo.root
 
 
 def test_not_a_repository(tmp_path: Path) -> None:
     with pytest.raises(NotARepositoryError, match="run `cairn init`"):
-        Repo.find(tmp_path)
+        ProjectContext.find(tmp_path)
 
 
-def test_a_newer_format_is_refused(repo: Repo) -> None:
+def test_a_newer_format_is_refused(repo: ProjectContext) -> None:
     repo.config.set("format", str(FORMAT_VERSION + 1))
     with pytest.raises(NotARepositoryError, match="format 2.*upgrade Cairn"):
-        Repo.find(repo.root)
+        ProjectContext.find(repo.root)
 
 
-def test_init_twice_is_harmless(repo: Repo) -> None:
+def test_init_twice_is_harmless(repo: ProjectContext) -> None:
     repo.config.set("core.remote", "origin")
     result = init(repo.root, no_scm=True)
     assert not result.created
@@ -50,12 +50,12 @@ def test_init_outside_git_needs_no_scm(tmp_path: Path) -> None:
     (".cairn/config.toml", r"inside \.cairn/"),
     (".", "repository root itself"),
 ])
-def test_user_paths_stay_inside(repo: Repo, given: str, message: str) -> None:
+def test_user_paths_stay_inside(repo: ProjectContext, given: str, message: str) -> None:
     with pytest.raises(PathError, match=message):
         repo.relpath(given, cwd=repo.root)
 
 
-def test_symlinked_parent_cannot_lead_out(repo: Repo, tmp_path: Path) -> None:
+def test_symlinked_parent_cannot_lead_out(repo: ProjectContext, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     os.symlink(outside, repo.root / "link")

@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from cairn.errors import FormatError, UserError
+from cairn.project import lockfile, pointer
+from cairn.project.context import ProjectContext
+from cairn.project.lockfile import is_lock_path
+from cairn.project.pointer import PointerFile
 from cairn.scm.git import Git
-from cairn.workspace import lockfile, pointer
-from cairn.workspace.lockfile import is_lock_path
-from cairn.workspace.pointer import PointerFile
-from cairn.workspace.project import Project
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def ref_commits(git: Git, prefix: str) -> dict[str, str]:
     return found
 
 
-def pointers_at(project: Project, git: Git, sha: str, targets: Iterable[str] = (), *,
+def pointers_at(project: ProjectContext, git: Git, sha: str, targets: Iterable[str] = (), *,
                 beyond_project: bool = False, parsed: dict[bytes, PointerFile] | None = None,
                 with_locks: bool = False) -> Iterator[tuple[str, PointerFile]]:
     """The pointer files committed at `sha`: (path relative to the project root, pointer).
@@ -91,7 +91,7 @@ def pointers_at(project: Project, git: Git, sha: str, targets: Iterable[str] = (
     pointer or lock file raises a FormatError naming `SHA:path`. A yielded pointer's
     `path` is where a checkout of `sha` would put it.
     """
-    wanted = [project.repo.relpath(t) for t in targets]
+    wanted = [project.relpath(t) for t in targets]
     prefix = project_prefix(project, git)
     listing = git.files_at(sha, "")
     selected = _select((p for p in listing if p.endswith(pointer.SUFFIX)), prefix, wanted,
@@ -107,7 +107,7 @@ def pointers_at(project: Project, git: Git, sha: str, targets: Iterable[str] = (
         yield from _locks_at(project, git, sha, listing, prefix, wanted)
 
 
-def _locks_at(project: Project, git: Git, sha: str, listing: list[str], prefix: str,
+def _locks_at(project: ProjectContext, git: Git, sha: str, listing: list[str], prefix: str,
               wanted: list[str]) -> Iterator[tuple[str, PointerFile]]:
     locks = [p for p in listing if p.startswith(prefix) and is_lock_path(p)]
     for git_path, data in git.read_blobs(sha, locks):
@@ -125,7 +125,7 @@ def _locks_at(project: Project, git: Git, sha: str, listing: list[str], prefix: 
             yield rel, view
 
 
-def project_prefix(project: Project, git: Git) -> str:
+def project_prefix(project: ProjectContext, git: Git) -> str:
     """The project's directory within the git repository, as a path prefix ("" at the root)."""
     rel = project.root.resolve().relative_to(git.root.resolve()).as_posix()
     return "" if rel == "." else rel + "/"

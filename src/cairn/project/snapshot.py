@@ -18,7 +18,7 @@ from cairn.errors import UserError
 from cairn.scm.git import Git
 
 if TYPE_CHECKING:
-    from cairn.workspace.lockfile import LockFile
+    from cairn.project.lockfile import LockFile
 
 WORKSPACE = "workspace"
 
@@ -85,7 +85,7 @@ class Snapshot:
 
     def locks(self) -> list[LockFile]:
         """Every cairn.lock here, parsed (a FormatError names a malformed one's line)."""
-        from cairn.workspace.lockfile import is_lock_path, loads
+        from cairn.project.lockfile import is_lock_path, loads
 
         found = self.read(p for p in self.listing() if is_lock_path(p))
         return [loads(data, path) for path, data in found.items()]
@@ -140,7 +140,7 @@ class WorkspaceSnapshot(Snapshot):
             prefix = self.root.resolve().relative_to(self.git.root.resolve()).as_posix()
             prefix = "" if prefix == "." else prefix + "/"
             return [p.removeprefix(prefix) for p in map(os.fsdecode, out.split(b"\0")) if p]
-        from cairn.workspace.pointer import SKIP_DIRS
+        from cairn.project.pointer import SKIP_DIRS
 
         found = []
         for dirpath, dirnames, filenames in os.walk(self.root):
@@ -152,9 +152,9 @@ class WorkspaceSnapshot(Snapshot):
     def read(self, paths: Iterable[str]) -> dict[str, bytes]:
         """As Snapshot.read; a path that leaves the workspace (through a symlink too)
         is a PathError, not read."""
-        from cairn.repo import Repo
+        from cairn.project.context import ProjectContext
 
-        inside = Repo(self.root).paths
+        inside = ProjectContext(self.root).paths
         found = {}
         for path in paths:
             target = inside.check(path, self.label, "file")

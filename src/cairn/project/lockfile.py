@@ -22,7 +22,7 @@ from typing import Any
 from cairn import paths
 from cairn.errors import FormatError
 from cairn.objects.hashing import is_digest
-from cairn.workspace.pointer import Out, PointerFile
+from cairn.project.pointer import Out, PointerFile
 
 LOCK_NAME = "cairn.lock"
 LOCK_SCHEMA = "cairn-lock/1"
