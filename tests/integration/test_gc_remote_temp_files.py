@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from cairn.lifecycle import gc as gc_module
 from cairn.objects.hashing import hash_bytes
-from cairn.workspace import gc as gc_module
 from tests.conftest import CliRepo
 from tests.s3_server import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
 

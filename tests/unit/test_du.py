@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from cairn.lifecycle.du import StoreUsage, du
 from cairn.project.context import ProjectContext
 from cairn.workspace.add import add
-from cairn.workspace.du import StoreUsage, du
 from tests.unit.test_gc import FakeRemote, project, remote, track
 
 __all__ = ["project", "remote"]  # fixtures shared with test_gc

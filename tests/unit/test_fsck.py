@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from cairn.errors import IntegrityError
+from cairn.lifecycle.fsck import fsck
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.tree import read_tree
 from cairn.project import pointer
 from cairn.project.context import ProjectContext
 from cairn.project.pointer import Out, PointerFile
 from cairn.workspace.add import add
-from cairn.workspace.fsck import fsck
 from tests.unit.test_gc import FakeRemote, project, remote, track
 
 __all__ = ["project", "remote"]  # fixtures shared with test_gc

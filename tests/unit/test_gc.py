@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import io
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
 from cairn.errors import FormatError, LockError, NotFoundError, ObjectNotFound, UserError
+from cairn.lifecycle import gc as gc_module
+from cairn.lifecycle import liveness
+from cairn.lifecycle.gc import gc
+from cairn.lifecycle.liveness import Reference, Sources
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
 from cairn.project import pointer
 from cairn.project.context import ProjectContext, open_project
 from cairn.project.mutex import repo_lock
+from cairn.project.revisions import RevisionScope
 from cairn.remotes.leftovers import Leftover
-from cairn.workspace import gc as gc_module
 from cairn.workspace.add import add
-from cairn.workspace.gc import GcScope, Reference, gc, register_reference_provider
 from cairn.workspace.init import init
 
 
@@ -87,7 +90,7 @@ def remote(monkeypatch: pytest.MonkeyPatch) -> FakeRemote:
                   required_for: str | None = None) -> FakeRemote:
         return fake
 
-    for module in ("cairn.workspace.gc", "cairn.workspace.fsck", "cairn.workspace.du"):
+    for module in ("cairn.lifecycle.gc", "cairn.lifecycle.fsck", "cairn.lifecycle.du"):
         monkeypatch.setattr(f"{module}.open_named_remote", open_fake)
     return fake
 
@@ -126,7 +129,7 @@ def test_all_tags_keeps_a_tagged_old_version(project: ProjectContext) -> None:
     commit(project, "v1", tag="model-v1")
     new = track(project, "model.pkl", "model v2")
     commit(project, "v2")
-    assert gc(project, GcScope(all_tags=True), force=True).removed == {}
+    assert gc(project, RevisionScope(all_tags=True), force=True).removed == {}
     assert cached(project) == {old, new}
     assert old in gc(project, force=True).removed  # outside the workspace scope
     assert cached(project) == {new}
@@ -141,9 +144,9 @@ def test_all_branches_and_all_commits_widen_the_scope(project: ProjectContext) -
     v3 = track(project, "model.pkl", "v3")
     commit(project, "v3")
     v4 = track(project, "model.pkl", "v4 in the workspace only")
-    assert set(gc(project, GcScope(all_branches=True), dry_run=True, force=True).removed) \
+    assert set(gc(project, RevisionScope(all_branches=True), dry_run=True, force=True).removed) \
         == {v1}
-    assert gc(project, GcScope(all_commits=True), force=True).removed == {}
+    assert gc(project, RevisionScope(all_commits=True), force=True).removed == {}
     assert cached(project) == {v1, v2, v3, v4}
 
 
@@ -154,7 +157,7 @@ def test_annotated_tags_and_tags_of_blobs(project: ProjectContext) -> None:
     blob = run_git(project.root, "hash-object", "-w", "model.pkl.cairn").strip()
     run_git(project.root, "tag", "a-blob", blob)  # no commit, so no pointer files
     track(project, "model.pkl", "v2")
-    assert gc(project, GcScope(all_tags=True), force=True).removed == {}
+    assert gc(project, RevisionScope(all_tags=True), force=True).removed == {}
     assert old in cached(project)
 
 
@@ -220,10 +223,10 @@ def test_cloud_deletes_unreferenced_remote_objects_too(project: ProjectContext,
     older = track(project, "model.pkl", "v2")
     current = track(project, "model.pkl", "v3")
     remote.push(project.odb)
-    dry = gc(project, GcScope(all_tags=True), cloud=True, dry_run=True)
+    dry = gc(project, RevisionScope(all_tags=True), cloud=True, dry_run=True)
     assert dry.removed_from_remote == {older: 2} and dry.remote_bytes_freed == 2
     assert set(remote.objects) == {old, older, current}
-    result = gc(project, GcScope(all_tags=True), cloud=True)
+    result = gc(project, RevisionScope(all_tags=True), cloud=True)
     assert set(remote.objects) == {old, current}
     assert cached(project) == {old, current} and set(result.removed) == {older}
 
@@ -261,23 +264,18 @@ def test_a_manifest_that_is_nowhere_stops_cloud_and_force(project: ProjectContex
     assert set(gc(project).removed) == {hash_bytes(b"a")}
 
 
-def test_providers_references_are_always_kept(project: ProjectContext,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_what_the_providers_name_is_kept_whatever_the_scope(project: ProjectContext) -> None:
     registered = track(project, "model.pkl", "a registered model")
     track(project, "model.pkl", "the next model")
-    seen: list[Sequence[str]] = []
+    seen: list[dict[str, str]] = []
 
-    def registry(project: ProjectContext, revisions: Sequence[str]) -> list[Reference]:
-        seen.append(revisions)
+    def registry(sources: Sources) -> list[Reference]:
+        seen.append(sources.commits)
         return [Reference(registered, path="models:/fraud/3", source="registry")]
 
-    monkeypatch.setattr(gc_module, "REFERENCE_PROVIDERS", [])
-    register_reference_provider(registry)
-    register_reference_provider(registry)  # once is enough
-    providers = gc_module.REFERENCE_PROVIDERS
-    assert providers == [registry]
-    assert gc(project, force=True).removed == {}
-    assert registered in cached(project) and seen == [[]]
+    assert gc(project, force=True, providers=[*liveness.PROVIDERS, registry]).removed == {}
+    assert registered in cached(project) and seen == [{}]
+    assert set(gc(project, force=True).removed) == {registered}  # nothing else names it
 
 
 def test_a_malformed_pointer_in_history_stops_gc(project: ProjectContext) -> None:
@@ -286,7 +284,7 @@ def test_a_malformed_pointer_in_history_stops_gc(project: ProjectContext) -> Non
     commit(project, "broken", tag="broken")
     (project.root / "model.pkl.cairn").unlink()
     with pytest.raises(FormatError, match=r"model.pkl.cairn.*\(in tag broken\).*out of the gc"):
-        gc(project, GcScope(all_tags=True), force=True)
+        gc(project, RevisionScope(all_tags=True), force=True)
 
 
 def test_pointer_paths_in_a_subdirectory_project(tmp_path: Path,
@@ -300,7 +298,8 @@ def test_pointer_paths_in_a_subdirectory_project(tmp_path: Path,
         old = track(project, "models/m.pkl", "v1")
         commit(project, "v1", tag="v1")
         track(project, "models/m.pkl", "v2")
-        refs = gc_module.collect_references(project, GcScope(all_tags=True), providers=[])
+        refs = liveness.in_scope(project, gc_module.gc_scope(RevisionScope(all_tags=True)),
+                                 [liveness.workspace_pointers])
         assert Reference(old, False, "models/m.pkl", "tag v1") in refs
 
 
@@ -308,7 +307,7 @@ def test_git_scopes_need_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     init(tmp_path, no_scm=True)
     monkeypatch.chdir(tmp_path)
     with open_project(tmp_path) as project, pytest.raises(UserError, match="not in a git"):
-        gc(project, GcScope(all_tags=True))
+        gc(project, RevisionScope(all_tags=True))
 
 
 def test_gc_takes_the_repository_lock(project: ProjectContext) -> None:

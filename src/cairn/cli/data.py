@@ -1,4 +1,4 @@
-"""Workspace commands: init, add, status, commit, checkout, unprotect, hooks."""
+"""Workspace commands: init, add, status, commit, checkout, unprotect, get, hooks."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from typing import TYPE_CHECKING
 import click
 
 from cairn.cli import output
-from cairn.errors import CairnError
 
 if TYPE_CHECKING:
-    from cairn.pipeline.repro import StageResult
-    from cairn.project.context import ProjectContext
+    from cairn.commands.data import StageChange
     from cairn.workspace.status import OutStatus
 
 
@@ -23,9 +21,9 @@ if TYPE_CHECKING:
 @click.option("--no-hooks", is_flag=True, help="Do not install git hooks.")
 def init(no_scm: bool, no_hooks: bool) -> None:
     """Make the current directory a Cairn repository."""
-    from cairn.workspace.init import init as do_init
+    from cairn.commands import data
 
-    result = do_init(Path.cwd(), no_scm=no_scm, hooks=not no_hooks)
+    result = data.init(Path.cwd(), no_scm=no_scm, hooks=not no_hooks)
     verb = "Initialized" if result.created else "Reinitialized existing"
     output.echo(f"{verb} Cairn repository in {result.root / '.cairn'}")
     for name in result.hooks_skipped:
@@ -38,15 +36,14 @@ def init(no_scm: bool, no_hooks: bool) -> None:
 @click.argument("paths", nargs=-1, required=True)
 def add(paths: tuple[str, ...]) -> None:
     """Track files or directories: store them in the cache, write PATH.cairn."""
-    from cairn.project.context import open_project
-    from cairn.workspace.add import add as do_add
+    from cairn.commands import data
 
-    with open_project() as project, output.progress("Adding") as advance:
-        result = do_add(project, paths, advance)
+    with output.progress("Adding") as advance:
+        result = data.add(paths, progress=advance)
     to_add = result.to_git_add(Path.cwd())
     if result.staged:
         output.echo(f"Staged in git: {shlex.join(to_add)}")
-    elif project.git is not None:
+    elif result.in_git:
         output.echo(f"To track the changes with git, run:\n\n    {output.git_add_command(to_add)}")
 
 
@@ -60,30 +57,27 @@ def status(targets: tuple[str, ...], cloud: bool, remote: str | None, jobs: int 
            as_json: bool) -> None:
     """Show tracked outputs that differ from their pointer files or cairn.lock, and
     pipeline stages that `cairn repro` would run (or compare the cache with a remote)."""
-    from cairn.project.context import open_project
-
     if cloud or remote:
         from cairn.cli.transfer import show_cloud_status
 
         show_cloud_status(targets, remote, jobs, as_json)
         return
-    from cairn.workspace.status import status as do_status
+    from cairn.commands import data
 
-    with open_project() as project:
-        changed = [s for s in do_status(project, targets) if s.state != "unchanged"]
-        stages, unreadable = ([], None) if targets else _stages_to_run(project)
+    result = data.status(targets)
     if as_json:
-        report = {s.path: s.to_dict() for s in changed}
+        report = {s.path: s.to_dict() for s in result.changed}
         report.update({r.stage: {"stage": r.stage, "state": "changed", "reasons": r.reasons}
-                       for r in stages})
+                       for r in result.stages})
         output.emit_json(report)
     else:
-        _print_status(changed, stages, pipeline_read=unreadable is None)
-    if unreadable is not None:
-        raise unreadable  # after the data status, which it does not make less true
+        _print_status(result.changed, result.stages,
+                      pipeline_read=result.pipeline_error is None)
+    if result.pipeline_error is not None:
+        raise result.pipeline_error  # after the data status, which it does not make less true
 
 
-def _print_status(changed: list[OutStatus], stages: list[StageResult],
+def _print_status(changed: list[OutStatus], stages: list[StageChange],
                   pipeline_read: bool) -> None:
     if not changed and not stages:
         output.echo("Data and pipelines are up to date." if pipeline_read else
@@ -95,26 +89,13 @@ def _print_status(changed: list[OutStatus], stages: list[StageResult],
         output.echo(f"\t{'changed stage:':<14}{r.stage}  ({'; '.join(r.reasons)})")
 
 
-def _stages_to_run(project: ProjectContext) -> tuple[list[StageResult], CairnError | None]:
-    """The stages repro would run; or, for a pipeline that cannot be read, the error (as
-    repro reports it), raised once the data status has been shown."""
-    from cairn.pipeline.repro import stages_to_run
-
-    try:
-        return stages_to_run(project), None
-    except CairnError as e:
-        return [], e
-
-
 @click.command()
 @click.argument("targets", nargs=-1)
 def commit(targets: tuple[str, ...]) -> None:
     """Record the current content of tracked outputs in their pointer files."""
-    from cairn.project.context import open_project
-    from cairn.workspace.add import commit as do_commit
+    from cairn.commands import data
 
-    with open_project() as project:
-        changed = do_commit(project, targets)
+    changed = data.commit(targets)
     for path in changed:
         output.echo(f"Updated {os.path.relpath(path)}")
     if not changed:
@@ -129,11 +110,10 @@ def commit(targets: tuple[str, ...]) -> None:
               help="Re-hash every cache object and workspace file; trust no stat cache.")
 def checkout(targets: tuple[str, ...], force: bool, quiet: bool, verify: bool) -> None:
     """Make the workspace match the pointer files (e.g. after `git checkout`)."""
-    from cairn.project.context import open_project
-    from cairn.workspace.checkout import checkout as do_checkout
+    from cairn.commands import data
 
-    with open_project() as project, output.progress("Checking out") as advance:
-        result = do_checkout(project, targets, force, advance, verify=verify)
+    with output.progress("Checking out") as advance:
+        result = data.checkout(targets, force=force, verify=verify, progress=advance)
     if not quiet:
         for path in result.changed:
             output.echo(f"M\t{path}")
@@ -146,24 +126,18 @@ def checkout(targets: tuple[str, ...], force: bool, quiet: bool, verify: bool) -
 @click.argument("paths", nargs=-1, required=True)
 def unprotect(paths: tuple[str, ...]) -> None:
     """Turn linked workspace files into private writable copies, to edit them."""
-    from cairn.project.context import open_project
-    from cairn.workspace.protect import unprotect as do_unprotect
+    from cairn.commands import data
 
-    with open_project() as project:
-        for rel in do_unprotect(project, paths):
-            output.echo(f"Unprotected {rel}")
+    for rel in data.unprotect(paths):
+        output.echo(f"Unprotected {rel}")
 
 
 @click.command("install-hooks")
 def install_hooks() -> None:
     """Install the git hooks (post-checkout, post-merge, pre-push)."""
-    from cairn.project.context import ProjectContext
-    from cairn.scm.hooks import install_hooks as do_install
+    from cairn.commands import data
 
-    repo = ProjectContext.find()
-    if repo.git_root is None:
-        raise click.UsageError("not in a git repository")
-    for name in do_install(repo.git_root):
+    for name in data.install_hooks():
         output.warn(f"left your own .git/hooks/{name} alone; call `cairn git-hook {name}` from it")
 
 
@@ -172,28 +146,31 @@ def install_hooks() -> None:
 @click.argument("args", nargs=-1)
 def git_hook(name: str, args: tuple[str, ...]) -> None:
     """Run by the installed git hooks."""
-    from cairn.workspace.hooks import run_hook
+    import sys
 
-    lines = _pre_push(list(args)) if name == "pre-push" else run_hook(name, list(args))
-    for line in lines:
+    from cairn.commands.hooks import run_hook
+
+    for line in run_hook(name, list(args), sys.stdin):
         output.echo(line)
 
 
-def _pre_push(args: list[str]) -> list[str]:
-    """The pre-push hook, with what the model registry references (the workspace layer
-    cannot ask the registry itself)."""
-    import sys
+@click.command()
+@click.argument("repo")
+@click.argument("path")
+@click.option("--rev", help="Git revision (default: the workspace's pointer files, or HEAD "
+                            "of a cloned URL).")
+@click.option("-o", "--out", help="Where to write it (default: its name, here).")
+@click.option("-r", "--remote", help="Remote to read from if no cache has it "
+                                     "(default: the repository's default remote).")
+@click.option("-f", "--force", is_flag=True, help="Replace OUT if it exists.")
+def get(repo: str, path: str, rev: str | None, out: str | None, remote: str | None,
+        force: bool) -> None:
+    """Copy PATH, tracked in REPO ("." here, a path or a git URL), as of any revision."""
+    from cairn.commands import data
 
-    from cairn.cli.transfer import registry_objects
-    from cairn.project.context import open_project
-    from cairn.workspace.hooks import pushed_commits
-    from cairn.workspace.sync import push_for_git
-
-    with open_project() as project:
-        commits = pushed_commits(sys.stdin, project.git, args[0] if args else None)
-        if not project.config.get("core.remote"):
-            return push_for_git(project, commits)
-        return push_for_git(project, commits, also=registry_objects(project))
+    result = data.get(repo, path, rev=rev, out=out, remote=remote, force=force)
+    files = f"{result.files} files, " if result.files != 1 else ""
+    output.echo(f"Wrote {result.path} ({files}{output.human_size(result.size)})")
 
 
-COMMANDS = [init, add, status, commit, checkout, unprotect, install_hooks, git_hook]
+COMMANDS = [init, add, status, commit, checkout, unprotect, get, install_hooks, git_hook]

@@ -16,13 +16,13 @@ INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 # tests/unit/test_cli_main.py checks this table against each module's COMMANDS.
 LAZY_COMMANDS = {
     "add": "data", "checkout": "data", "commit": "data", "git-hook": "data", "init": "data",
-    "install-hooks": "data", "status": "data", "unprotect": "data",
+    "get": "data", "install-hooks": "data", "status": "data", "unprotect": "data",
     "config": "config_cmd",
     "fetch": "transfer", "pull": "transfer", "push": "transfer", "remote": "transfer",
     "du": "maintenance", "fsck": "maintenance", "gc": "maintenance",
     "dag": "pipeline", "stage": "pipeline",
     "repro": "repro",
-    "get": "metrics", "metrics": "metrics", "params": "metrics", "plots": "metrics",
+    "metrics": "metrics", "params": "metrics", "plots": "metrics",
     "db": "tracking", "experiments": "tracking", "runs": "tracking",
     "models": "models",
 }

@@ -9,7 +9,7 @@ import click
 from cairn.cli import output
 
 if TYPE_CHECKING:
-    from cairn.workspace.gc import GcResult
+    from cairn.lifecycle.gc import GcResult
 
 @click.command()
 @click.option("-w", "--workspace", is_flag=True,
@@ -29,18 +29,10 @@ if TYPE_CHECKING:
 def gc(workspace: bool, all_tags: bool, all_branches: bool, all_commits: bool, cloud: bool,
        remote: str | None, force: bool, dry_run: bool, jobs: int | None, as_json: bool) -> None:
     """Delete cache (and with --cloud, remote) objects that nothing in scope references."""
-    # Importing these registers what gc must keep: the outs cairn.lock files name, and
-    # registered model versions and live runs' artifacts.
-    import cairn.pipeline.references
-    import cairn.registry.references  # noqa: F401
-    from cairn.project.context import open_project
-    from cairn.project.revisions import RevisionScope
-    from cairn.workspace.gc import gc as do_gc
+    from cairn.commands import data
 
-    scope = RevisionScope(all_tags=all_tags, all_branches=all_branches, all_commits=all_commits)
-    with open_project() as project:
-        result = do_gc(project, scope, cloud=cloud, remote=remote, force=force,
-                       dry_run=dry_run, jobs=jobs)
+    result = data.gc(all_tags=all_tags, all_branches=all_branches, all_commits=all_commits,
+                     cloud=cloud, remote=remote, force=force, dry_run=dry_run, jobs=jobs)
     if as_json:
         output.emit_json(result.to_dict())
         return
@@ -106,11 +98,10 @@ def _warn_only_copies(result: GcResult) -> None:
 @output.json_option
 def fsck(remote: str | None, jobs: int | None, as_json: bool) -> None:
     """Re-hash every object; move corrupt cache objects to quarantine and report them."""
-    from cairn.project.context import open_project
-    from cairn.workspace.fsck import fsck as do_fsck
+    from cairn.commands import data
 
-    with open_project() as project, output.progress("Verifying", unit="objects") as advance:
-        result = do_fsck(project, remote, jobs, advance)
+    with output.progress("Verifying", unit="objects") as advance:
+        result = data.fsck(remote=remote, jobs=jobs, progress=advance)
     if as_json:
         output.emit_json(result.to_dict())
     else:
@@ -132,11 +123,9 @@ def fsck(remote: str | None, jobs: int | None, as_json: bool) -> None:
 @output.json_option
 def du(remote: str | None, jobs: int | None, as_json: bool) -> None:
     """Logical size of tracked data vs stored size (dedup ratio) in the cache and a remote."""
-    from cairn.project.context import open_project
-    from cairn.workspace.du import du as do_du
+    from cairn.commands import data
 
-    with open_project() as project:
-        usage = do_du(project, remote, jobs)
+    usage = data.du(remote=remote, jobs=jobs)
     if as_json:
         output.emit_json(usage.to_dict())
         return

@@ -209,26 +209,4 @@ def plots_diff(revisions: tuple[str, ...], out: str | None, png: bool) -> None:
         output.echo(str(path))
 
 
-# -- get --------------------------------------------------------------------------------
-
-
-@click.command()
-@click.argument("repo")
-@click.argument("path")
-@click.option("--rev", help="Git revision (default: the workspace's pointer files, or HEAD "
-                            "of a cloned URL).")
-@click.option("-o", "--out", help="Where to write it (default: its name, here).")
-@click.option("-r", "--remote", help="Remote to read from if no cache has it "
-                                     "(default: the repository's default remote).")
-@click.option("-f", "--force", is_flag=True, help="Replace OUT if it exists.")
-def get(repo: str, path: str, rev: str | None, out: str | None, remote: str | None,
-        force: bool) -> None:
-    """Copy PATH, tracked in REPO ("." here, a path or a git URL), as of any revision."""
-    from cairn.workspace.get import get as do_get
-
-    result = do_get(repo, path, rev, out, remote, force)
-    files = f"{result.files} files, " if result.files != 1 else ""
-    output.echo(f"Wrote {result.path} ({files}{output.human_size(result.size)})")
-
-
-COMMANDS: list[click.Command] = [params, metrics, plots, get]
+COMMANDS: list[click.Command] = [params, metrics, plots]

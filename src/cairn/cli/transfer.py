@@ -10,7 +10,7 @@ import click
 from cairn.cli import output
 
 if TYPE_CHECKING:
-    from cairn.project.context import ProjectContext
+    from cairn.pipeline.runcache_remote import RunCacheTransfer
     from cairn.remotes.transfer import TransferResult
     from cairn.workspace.sync import CloudOutStatus
 
@@ -133,18 +133,18 @@ def push(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
          all_tags: bool, all_branches: bool, all_commits: bool, run_cache: bool) -> None:
     """Upload tracked data (pointer files, cairn.lock outs) that the remote lacks; without
     TARGETS, also the registered models and run artifacts the tracking database names."""
-    from cairn.project.context import open_project
-    from cairn.workspace.sync import push as do_push
+    from cairn.commands import data
 
-    with open_project() as project, output.progress("Pushing", unit="files") as bar:
-        also = [] if targets else registry_objects(project)
-        result = do_push(project, remote, jobs, targets, revs, all_tags, all_branches,
-                         all_commits, bar, bar.add_total, also)
-        if run_cache:
-            _transfer_run_cache(project, "push", remote, jobs, bar)
-        name = remote or str(project.config.get("core.remote"))
-    _report_repairs(result, name)
-    _report(result, "pushed")
+    with output.progress("Pushing", unit="files") as bar:
+        result = data.push(targets, remote=remote, jobs=jobs, revs=revs, all_tags=all_tags,
+                           all_branches=all_branches, all_commits=all_commits,
+                           run_cache=run_cache, progress=bar, on_total=bar.add_total)
+    for warning in result.warnings:
+        output.warn(warning)
+    if result.run_cache is not None:
+        _report_run_cache(result.run_cache, "pushed")
+    _report_repairs(result.transferred, result.remote)
+    _report(result.transferred, "pushed")
 
 
 def _report_repairs(result: TransferResult, name: str) -> None:
@@ -166,15 +166,15 @@ def fetch(targets: tuple[str, ...], remote: str | None, jobs: int | None,
           revs: tuple[str, ...], all_tags: bool, all_branches: bool, all_commits: bool,
           run_cache: bool) -> None:
     """Download tracked data into the cache, without touching the workspace."""
-    from cairn.project.context import open_project
-    from cairn.workspace.sync import fetch as do_fetch
+    from cairn.commands import data
 
-    with open_project() as project, output.progress("Fetching", unit="files") as bar:
-        if run_cache:
-            _transfer_run_cache(project, "fetch", remote, jobs, bar)
-        result = do_fetch(project, remote, jobs, targets, revs, all_tags, all_branches,
-                          all_commits, bar, bar.add_total)
-    _report(result, "fetched")
+    with output.progress("Fetching", unit="files") as bar:
+        result = data.fetch(targets, remote=remote, jobs=jobs, revs=revs, all_tags=all_tags,
+                            all_branches=all_branches, all_commits=all_commits,
+                            run_cache=run_cache, progress=bar, on_total=bar.add_total)
+    if result.run_cache is not None:
+        _report_run_cache(result.run_cache, "fetched")
+    _report(result.transferred, "fetched")
 
 
 @click.command()
@@ -185,45 +185,24 @@ def pull(targets: tuple[str, ...], remote: str | None, jobs: int | None, revs: t
          all_tags: bool, all_branches: bool, all_commits: bool, force: bool,
          run_cache: bool) -> None:
     """Fetch tracked data, then make the workspace match the pointer files and cairn.lock."""
-    from cairn.project.context import open_project
-    from cairn.workspace.sync import pull as do_pull
+    from cairn.commands import data
 
-    with open_project() as project, output.progress("Pulling", unit="files") as bar:
-        if run_cache:
-            _transfer_run_cache(project, "fetch", remote, jobs, bar)
-        result = do_pull(project, remote, jobs, targets, revs, all_tags, all_branches,
-                         all_commits, force, bar, bar.add_total)
+    with output.progress("Pulling", unit="files") as bar:
+        result = data.pull(targets, remote=remote, jobs=jobs, revs=revs, all_tags=all_tags,
+                           all_branches=all_branches, all_commits=all_commits, force=force,
+                           run_cache=run_cache, progress=bar, on_total=bar.add_total)
+    if result.fetched.run_cache is not None:
+        _report_run_cache(result.fetched.run_cache, "fetched")
     for path in result.checkout.changed:
         output.echo(f"M\t{path}")
     for path in result.checkout.removed:
         output.echo(f"D\t{path}")
-    _report(result.fetched, "fetched", updated=len(result.checkout.changed))
+    _report(result.fetched.transferred, "fetched", updated=len(result.checkout.changed))
     result.checkout.raise_for_problems()
 
 
-def registry_objects(project: ProjectContext) -> list[tuple[str, bool]]:
-    """(digest, is_directory) of every registered model version and live run artifact,
-    so another clone sharing the tracking database can load them from the remote. A
-    tracking database that cannot be read is a warning: the tracked data still goes."""
-    from cairn.errors import CairnError
-    from cairn.registry.references import registry_references
-
-    try:
-        return [(ref.oid, ref.is_tree) for ref in registry_references(project, [])]
-    except CairnError as e:
-        output.warn(f"models and run artifacts not pushed: {e}")
-        return []
-
-
-def _transfer_run_cache(project: ProjectContext, direction: str, remote: str | None,
-                        jobs: int | None, bar: output.ProgressBar) -> None:
-    """`--run-cache`: entries of past stage runs and their objects, before (fetch) or
-    after (push) the tracked data; one line saying how many entries moved."""
-    from cairn.pipeline import runcache_remote
-
-    move = runcache_remote.push if direction == "push" else runcache_remote.fetch
-    result = move(project, remote, jobs, bar)
-    verb = "pushed" if direction == "push" else "fetched"
+def _report_run_cache(result: RunCacheTransfer, verb: str) -> None:
+    """`--run-cache`: one line saying how many entries moved."""
     count = len(result.entries)
     output.echo(f"{_count(count, 'run-cache entry').replace('entrys', 'entries')} {verb}")
     for key in result.invalid:
@@ -253,11 +232,9 @@ def _count(n: int, noun: str) -> str:
 def show_cloud_status(targets: tuple[str, ...], remote: str | None, jobs: int | None,
                       as_json: bool) -> None:
     """`cairn status --cloud`: tracked outs whose objects the remote lacks."""
-    from cairn.project.context import open_project
-    from cairn.workspace.sync import cloud_status
+    from cairn.commands import data
 
-    with open_project() as project:
-        status = cloud_status(project, remote, targets, jobs)
+    status = data.cloud_status(targets, remote=remote, jobs=jobs)
     if as_json:
         output.emit_json({o.path: o.to_dict() for o in status.outs})
         return

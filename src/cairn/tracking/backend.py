@@ -60,6 +60,11 @@ def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
     _explicit_uri = None if uri is None or str(uri) == "" else normalize_uri(str(uri))
 
 
+def explicit_tracking_uri() -> str | None:
+    """What `set_tracking_uri` chose in this process, if anything."""
+    return _explicit_uri
+
+
 def get_tracking_uri() -> str:
     if _explicit_uri is not None:
         return _explicit_uri

@@ -26,7 +26,8 @@ from cairn.project.pointer import Out, PointerFile
 class AddResult:
     pointers: list[Path] = field(default_factory=list)
     gitignores: list[Path] = field(default_factory=list)
-    staged: bool = False
+    staged: bool = False  # `git add`ed for the user (core.autostage)
+    in_git: bool = False  # the project is in a git repository
 
     def to_git_add(self, root: Path) -> list[str]:
         return sorted({os.path.relpath(p, root) for p in [*self.pointers, *self.gitignores]})
@@ -128,6 +129,7 @@ def _link_back(project: ProjectContext, path: Path, oid: str, mode: str) -> None
 
 def _autostage(project: ProjectContext, result: AddResult) -> None:
     git = project.git
+    result.in_git = git is not None
     if git is None or not project.config.get("core.autostage", False):
         return
     git.add(result.to_git_add(git.root))

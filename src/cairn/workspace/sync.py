@@ -1,12 +1,10 @@
-"""`cairn push / fetch / pull`, `status --cloud` and the pre-push hook.
+"""Moving the objects of tracked outs between the cache and a remote, and comparing them.
 
-Which objects: every out of the pointer files and every cached out of the cairn.lock
-files in scope (the workspace, plus any git revisions asked for), and for a directory
-every object below its manifest; `push` also sends what its caller names (the CLI: what
-the model registry references). Pushing
-reads manifests from the cache; fetching learns a directory level by level, fetching
-each manifest before the objects it names (objects are installed atomically, so a
-manifest in the cache always has whole bytes).
+Which outs is the caller's question (`cairn.commands.data` asks `cairn.lifecycle.liveness`);
+here, for a directory, every object below its manifest comes along. Pushing reads
+manifests from the cache; fetching learns a directory level by level, fetching each
+manifest before the objects it names (objects are installed atomically, so a manifest in
+the cache always has whole bytes).
 """
 
 from __future__ import annotations
@@ -15,57 +13,35 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cairn.errors import (
-    CairnError,
     FormatError,
     IntegrityError,
-    NotFoundError,
     ObjectNotFound,
-    UserError,
 )
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
 from cairn.project.context import ProjectContext
-from cairn.project.pointer import Out, PointerFile
-from cairn.project.revisions import RevisionScope, commits_in_scope, pointers_at
+from cairn.project.pointer import Out
 from cairn.remotes import transfer
 from cairn.remotes.connect import configured_remote, connect, open_remote, url_scheme
 from cairn.remotes.index import RemoteIndex
 from cairn.remotes.remote import Remote
 from cairn.remotes.settings import check_local_location
 from cairn.remotes.transfer import Progress, TransferResult, unique
-from cairn.scm.git import Git
-from cairn.workspace.checkout import CheckoutResult, checkout
-from cairn.workspace.status import select_tracked
 
 
-@dataclass
-class PullResult:
-    fetched: TransferResult
-    checkout: CheckoutResult
+def push(project: ProjectContext, outs: Iterable[Out], remote: str | None = None,
+         jobs: int | None = None, progress: Progress | None = None,
+         on_total: Callable[[int], None] | None = None) -> TransferResult:
+    """Upload every object of `outs` (directories followed down) that the remote lacks.
 
-
-def push(project: ProjectContext, remote: str | None = None, jobs: int | None = None,
-         targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
-         all_branches: bool = False, all_commits: bool = False,
-         progress: Progress | None = None,
-         on_total: Callable[[int], None] | None = None,
-         also: Iterable[tuple[str, bool]] = ()) -> TransferResult:
-    """Upload the objects of the outs in scope that the remote lacks.
-
-    `also`: more (digest, is_directory) to send, such as what the model registry names;
-    those the cache lacks are left out (another clone holds them, and pushes them).
     When this clone knows the remote has every one of them (it pushed, fetched or saw
     them there), the remote is not asked at all; otherwise it is asked about all.
     Objects this clone found corrupt there (`cairn fsck -r`, a failed fetch) are
-    uploaded over the bad copies when the cache has them, whatever the scope.
+    uploaded over the bad copies when the cache has them, whatever the outs.
     """
     found = configured_remote(project.config, remote)
     if not url_scheme(found.url):  # a remote once stored as '..' must not fill the workspace
         check_local_location(found.url, found.url, project.config.dot_dir, found.name)
-    scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
-    outs = collect_outs(project, tuple(targets), scope)
-    outs += [Out("", oid, 0, 0 if is_dir else None) for oid, is_dir in also
-             if project.odb.exists(oid)]
     oids = unique(objects_of(project.odb, outs))
     index = project.remote_index()
     try:
@@ -83,15 +59,11 @@ def push(project: ProjectContext, remote: str | None = None, jobs: int | None = 
         index.close()
 
 
-def fetch(project: ProjectContext, remote: str | None = None, jobs: int | None = None,
-          targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
-          all_branches: bool = False, all_commits: bool = False,
-          progress: Progress | None = None,
+def fetch(project: ProjectContext, outs: Iterable[Out], remote: str | None = None,
+          jobs: int | None = None, progress: Progress | None = None,
           on_total: Callable[[int], None] | None = None) -> TransferResult:
-    """Download the objects of the outs in scope that the cache lacks."""
+    """Download every object of `outs` (directories level by level) the cache lacks."""
     store = open_remote(project.config, remote)
-    scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
-    outs = collect_outs(project, tuple(targets), scope)
     index = project.remote_index()
     try:
         with project.lock():
@@ -101,71 +73,11 @@ def fetch(project: ProjectContext, remote: str | None = None, jobs: int | None =
         index.close()
 
 
-def pull(project: ProjectContext, remote: str | None = None, jobs: int | None = None,
-         targets: Iterable[str] = (), revs: Iterable[str] = (), all_tags: bool = False,
-         all_branches: bool = False, all_commits: bool = False, force: bool = False,
-         progress: Progress | None = None,
-         on_total: Callable[[int], None] | None = None) -> PullResult:
-    """Fetch, then check out the workspace; what failed to arrive shows in both results."""
-    targets = tuple(targets)
-    fetched = fetch(project, remote, jobs, targets, revs, all_tags, all_branches, all_commits,
-                    progress, on_total)
-    return PullResult(fetched, checkout(project, targets, force=force))
-
-
-def push_for_git(project: ProjectContext, revs: Iterable[str] = (),
-                 also: Iterable[tuple[str, bool]] = ()) -> list[str]:
-    """The pre-push hook: push the data of the commits being pushed (and the workspace's)
-    to the default remote, so a clone of any pushed tag can pull its data; `also` as
-    for `push`."""
-    default = project.config.get("core.remote")
-    if not default:
-        return ["cairn: no default remote, so no data was pushed "
-                "(set one with `cairn remote add -d NAME URL`)"]
-    try:
-        result = push(project, revs=revs, also=also)
-        result.raise_for_failures("pushed")
-    except CairnError as e:
-        # Failing the hook stops `git push`: say so, and how to go ahead anyway.
-        raise CairnError(f"{e} — so git push was stopped; fix that and push again, "
-                         "or skip the data with `git push --no-verify`") from e
-    count = len(result.transferred)
-    return [f"cairn: pushed {count} object(s) to {default!r}"] if count else []
-
-
 def transfer_jobs(project: ProjectContext, store: Remote, jobs: int | None) -> int:
     return max(1, jobs or store.jobs or project.jobs)
 
 
-# -- which objects --------------------------------------------------------------------
-
-
-def collect_outs(project: ProjectContext, targets: tuple[str, ...], scope: RevisionScope
-                 ) -> list[Out]:
-    """The outs of every pointer file and cairn.lock (its cached outs) in scope, each
-    (digest, kind) once."""
-    try:
-        outs = [out for ptr in select_tracked(project, targets) for out in ptr.outs]
-    except NotFoundError:
-        if not scope.uses_git:
-            raise
-        outs = []  # a target that exists only at the revisions asked for
-    if scope.uses_git:
-        git = _require_git(project)
-        parsed: dict[bytes, PointerFile] = {}
-        for sha in commits_in_scope(git, scope):
-            outs.extend(out for _, ptr in pointers_at(project, git, sha, targets, parsed=parsed,
-                                                     with_locks=True)
-                        for out in ptr.outs)
-    return list({(out.digest, out.is_dir): out for out in outs}.values())
-
-
-def _require_git(project: ProjectContext) -> Git:
-    git = project.git
-    if git is None:
-        raise UserError("--rev, --all-tags, --all-branches and --all-commits need a git "
-                        "repository; this Cairn repository has none")
-    return git
+# -- which objects ---------------------------------------------------------------------
 
 
 def objects_of(odb: ObjectDB, outs: Iterable[Out]) -> Iterator[str]:
@@ -297,19 +209,18 @@ class CloudStatus:
         return all(o.state == "in sync" for o in self.outs)
 
 
-def cloud_status(project: ProjectContext, remote: str | None = None, targets: Iterable[str] = (),
+def cloud_status(project: ProjectContext, outs: Iterable[Out], remote: str | None = None,
                  jobs: int | None = None) -> CloudStatus:
-    """Per tracked out in the workspace: which of its objects the remote lacks."""
+    """Per tracked out (its `path` relative to the project root): which of its objects
+    the remote lacks."""
     store = open_remote(project.config, remote)
     odb = project.odb
     per_out: list[tuple[str, dict[str, int]]] = []
-    for ptr in select_tracked(project, targets):
-        for out in ptr.outs:
-            rel = ptr.out_path(out).relative_to(project.root).as_posix()
-            sizes = {out.digest: out.size if not out.is_dir else _cached_size(odb, out.digest)}
-            if out.is_dir:
-                sizes.update(tree_objects(odb, out.digest, set()))
-            per_out.append((rel, sizes))
+    for out in outs:
+        sizes = {out.digest: out.size if not out.is_dir else _cached_size(odb, out.digest)}
+        if out.is_dir:
+            sizes.update(tree_objects(odb, out.digest, set()))
+        per_out.append((out.path, sizes))
     every = {oid for _, sizes in per_out for oid in sizes}
     on_remote = store.exists_many(every, transfer_jobs(project, store, jobs))
     index = project.remote_index()  # a live answer: correct what this clone knew

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from cairn.lifecycle import liveness
+from cairn.lifecycle.gc import gc
 from cairn.objects.hashing import hash_bytes
-from cairn.pipeline.references import lock_references
 from cairn.pipeline.repro import repro
 from cairn.project.context import open_project
 from cairn.project.revisions import RevisionScope
-from cairn.workspace.gc import gc
 from tests.conftest import CliRepo
 
 
@@ -17,9 +17,9 @@ def test_gc_keeps_what_the_lock_names(repo: CliRepo) -> None:
                "    deps: [in.txt]\n    outs: [out.txt]\n")
     with open_project(repo.root) as project:
         repro(project)
-        refs = list(lock_references(project, []))
+        refs = liveness.in_scope(project, liveness.Scope(), [liveness.pipeline_locks])
         assert [(r.oid, r.path) for r in refs] == [(hash_bytes(b"x"), "out.txt")]
-        gc(project, force=True, providers=[lock_references])
+        gc(project, force=True, providers=[liveness.pipeline_locks])
         assert project.odb.exists(hash_bytes(b"x"))
 
 
@@ -35,7 +35,7 @@ def test_locks_committed_at_revisions_in_scope(repo: CliRepo) -> None:
     repo.write("in.txt", "v2")
     with open_project(repo.root) as project:
         repro(project)
-        gc(project, RevisionScope(all_tags=True), force=True, providers=[lock_references])
+        gc(project, RevisionScope(all_tags=True), force=True, providers=[liveness.pipeline_locks])
         assert project.odb.exists(hash_bytes(b"v1")) and project.odb.exists(hash_bytes(b"v2"))
-        gc(project, force=True, providers=[lock_references])
+        gc(project, force=True, providers=[liveness.pipeline_locks])
         assert not project.odb.exists(hash_bytes(b"v1"))

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cairn.errors import NotFoundError
+from cairn.lifecycle import liveness
+from cairn.lifecycle.liveness import RemoteObjects, open_named_remote
 from cairn.objects.odb import ObjectDB
 from cairn.project.context import ProjectContext
-from cairn.workspace.gc import RemoteObjects, open_named_remote
-from cairn.workspace.status import select_tracked
 
 CACHE = "cache"
 
@@ -46,11 +46,11 @@ class DiskUsage:
 def du(project: ProjectContext, remote: str | None = None, jobs: int | None = None) -> DiskUsage:
     """Logical size of the workspace's tracked data vs what the cache (and `remote`) store."""
     usage = DiskUsage()
-    for ptr in select_tracked(project):
-        for out in ptr.outs:
-            usage.outs += 1
-            usage.files += out.nfiles if out.nfiles is not None else 1
-            usage.logical_bytes += out.size
+    workspace = liveness.Scope(purpose="du")
+    for ref in liveness.in_scope(project, workspace):
+        usage.outs += 1
+        usage.files += ref.nfiles if ref.nfiles is not None else 1
+        usage.logical_bytes += ref.size
     usage.stores.append(cache_usage(project.odb))
     if remote is not None:
         store = open_named_remote(project, remote, "du -r")

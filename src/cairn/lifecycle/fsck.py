@@ -17,17 +17,13 @@ from typing import TypeVar
 import blake3
 
 from cairn.errors import FormatError, IntegrityError, NotFoundError
+from cairn.lifecycle import liveness
+from cairn.lifecycle.liveness import RemoteObjects, open_named_remote
 from cairn.objects.hashing import hash_file
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import TreeEntry, decode_tree
 from cairn.project.context import ProjectContext
 from cairn.remotes.remote import run_parallel
-from cairn.workspace.gc import (
-    RemoteObjects,
-    expand_references,
-    open_named_remote,
-    workspace_references,
-)
 
 CHUNK = 1 << 20
 CACHE = "cache"
@@ -143,7 +139,8 @@ def _workspace_usage(project: ProjectContext) -> _Usage:
         except (NotFoundError, IntegrityError, FormatError):
             return None  # reported by the hash pass or _check_manifests
 
-    found = expand_references(workspace_references(project), read, with_paths=True)
+    found = liveness.expand(liveness.in_scope(project, liveness.Scope(purpose="fsck")), read,
+                           with_paths=True)
     return _Usage(found.paths, manifests)
 
 
