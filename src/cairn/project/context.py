@@ -194,11 +194,11 @@ class ProjectContext:
     def tracking_uri(self) -> str:
         """The metadata store's URI: the one given, else `CAIRN_TRACKING_URI`, else the
         config's `tracking.uri`, else the project's own ``.cairn/cairn.db``."""
-        from cairn.store.open import normalize_uri
+        from cairn.store.open import ENV_URI, normalize_uri
 
         if self._tracking_uri:
             return self._tracking_uri
-        from_env = os.environ.get("CAIRN_TRACKING_URI")
+        from_env = os.environ.get(ENV_URI)
         configured = from_env or self.config.get("tracking.uri")
         return normalize_uri(str(configured) if configured else str(self.dot_dir / DB_NAME))
 

@@ -40,6 +40,7 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
+ENV_URI = "CAIRN_TRACKING_URI"  # the environment variable naming the tracking URI
 SUPPORTED = "sqlite:///PATH, a file path, or postgresql://USER@HOST/DB"
 
 

@@ -26,15 +26,13 @@ from typing import TYPE_CHECKING
 
 from cairn.errors import NotARepositoryError, UserError
 from cairn.objects.odb import ObjectDB
-from cairn.project.context import DOT_DIR, ProjectContext
-from cairn.store.open import normalize_uri, sqlite_path
+from cairn.project.context import DB_NAME, DOT_DIR, ProjectContext
+from cairn.store.open import ENV_URI, normalize_uri, sqlite_path
 
 if TYPE_CHECKING:
     from cairn.store.base import MetadataStore
     from cairn.tracking.buffer import MetricBuffer
 
-ENV_URI = "CAIRN_TRACKING_URI"
-DB_NAME = "cairn.db"
 DEFAULT_FLUSH_INTERVAL = 1.0  # seconds a logged metric may wait in memory
 DEFAULT_FLUSH_ROWS = 1000  # a buffer this full is written at once
 
@@ -68,16 +66,11 @@ def explicit_tracking_uri() -> str | None:
 def get_tracking_uri() -> str:
     if _explicit_uri is not None:
         return _explicit_uri
-    from_env = os.environ.get(ENV_URI)
-    if from_env:
-        return normalize_uri(from_env)
     repo = find_repo()
-    configured = repo.config.get("tracking.uri") if repo else None
-    if configured:
-        return normalize_uri(str(configured))
     if repo is not None:
-        return normalize_uri(str(repo.dot_dir / DB_NAME))
-    return normalize_uri(str(home_dir() / DB_NAME))
+        return repo.tracking_uri
+    from_env = os.environ.get(ENV_URI)
+    return normalize_uri(from_env or str(home_dir() / DB_NAME))
 
 
 @dataclass
@@ -191,7 +184,9 @@ def backend(uri: str | None = None) -> Backend:
             owner = objects_owner(uri, here)
             if owner is not None and sqlite_path(uri) == owner.dot_dir / DB_NAME:
                 _ignore_database(owner)
-            odb = ObjectDB(objects_root(uri, owner))
+            # An owned database keeps its objects in its project's cache: that
+            # project's ObjectDB, so push and gc see what tracking wrote.
+            odb = owner.odb if owner is not None else ObjectDB(objects_root(uri, None))
             found = Backend(uri, _open_store(uri), odb, owner, here)
             _backends[key] = found
         return found
