@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 
 def wait_for(what: Callable[[], bool], timeout: float = 30) -> None:
@@ -34,3 +37,14 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, IndexError):
         return not Path("/proc/self").exists()
+
+
+def obeying_permissions() -> list[str]:
+    """A command prefix under which even root obeys file permissions: no capability to
+    override them (for other users, who obey them anyway, none)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("root ignores permissions, and setpriv (util-linux) is missing")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner",
+            "--inh-caps", "-all"]

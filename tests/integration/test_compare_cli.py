@@ -1,5 +1,6 @@
 """`cairn params diff`, `metrics show/diff`, `plots diff` through the CLI, on the seed's
-workflow: two tagged model versions compared without loading either model."""
+workflow: two tagged model versions compared without loading either model; a file that
+cannot be read or written is named in one line."""
 
 from __future__ import annotations
 
@@ -153,3 +154,39 @@ def test_a_dvc_repository_without_cairn_init(tmp_path: Path,
     monkeypatch.chdir(root)
     diffed = json.loads(plain.cairn("metrics", "diff", "model-v1", "model-v2", "--json").stdout)
     assert diffed["metrics.json"]["accuracy"] == {"old": 0.9, "new": 0.94, "diff": 0.04}
+
+
+def test_metrics_show_of_an_unreadable_file_does_not_say_none_are_declared(repo: CliRepo) -> None:
+    repo.write("cairn.yaml", "stages:\n  a:\n    cmd: echo\n"
+                             "    metrics: [{m.json: {cache: false}}]\n")
+    repo.write("m.json", '{"acc": 1')
+    result = repo.cairn("metrics", "show", ok=False)
+    assert "m.json:1: invalid JSON" in result.stderr
+    assert "declare them" not in result.stderr
+    # Nothing to show: one error line naming the file and why, and a failing exit.
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: m.json:1: ")
+    assert result.stdout == ""
+
+
+def test_metrics_show_warns_of_an_unreadable_file_and_shows_the_others(repo: CliRepo) -> None:
+    # As DVC: a warning names the file that could not be read; what can be read is shown.
+    repo.write("cairn.yaml", "stages:\n  a:\n    cmd: echo\n"
+                             "    metrics: [{m.json: {cache: false}}, {n.json: {cache: false}}]\n")
+    repo.write("m.json", '{"acc": 1')
+    repo.write("n.json", '{"f1": 0.5}')
+    result = repo.cairn("metrics", "show")
+    assert result.stderr.startswith("warning: m.json:1: invalid JSON")
+    assert result.stderr.count("\n") == 1
+    assert "n.json  0.5" in result.stdout
+
+
+def test_plots_diff_to_a_path_it_cannot_write_is_one_line(repo: CliRepo) -> None:
+    repo.write("cairn.yaml", "stages:\n  a:\n    cmd: echo\n"
+                             "    plots: [{loss.csv: {cache: false}}]\n")
+    repo.write("loss.csv", "step,loss\n0,1\n1,0.5\n")
+    blocker = repo.write("blocker", "a file, not a directory\n")
+    result = repo.cairn("plots", "diff", "-o", str(blocker / "plots.html"), ok=False)
+    assert result.exit_code == 2, result.stderr  # bad input: the -o path
+    assert result.stderr.count("\n") == 1
+    assert "cannot write" in result.stderr and "-o" in result.stderr

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 from cairn.objects.hashing import hash_file
 from cairn.objects.odb import ObjectDB
 from tests.conftest import CliRepo
+from tests.processes import obeying_permissions
 
 MIB = 1 << 20
 
@@ -37,12 +37,7 @@ def run_limited(repo: CliRepo, *args: str, fsize: int | None = None,
             "    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))\n"
             f"sys.argv = ['cairn', *{list(args)!r}]\n"
             "from cairn.cli.main import main\nmain()\n")
-    prefix: list[str] = []
-    if obey_permissions and os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("root ignores permissions, and setpriv (util-linux) is missing")
-        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner",
-                  "--inh-caps", "-all"]
+    prefix = obeying_permissions() if obey_permissions else []
     return subprocess.run([*prefix, sys.executable, "-c", code], cwd=repo.root,
                           capture_output=True, text=True, check=False)
 

@@ -211,3 +211,25 @@ def test_a_git_file_name_that_is_not_utf8_does_not_stop_get(repo: CliRepo) -> No
     commit(repo, "v1")
     repo.cairn("get", ".", "notes.txt", "--rev", "HEAD", "-o", "out.txt")
     assert (repo.root / "out.txt").read_bytes() == b"kept by git"
+
+
+def test_get_an_older_tag_from_a_remote_added_after_it(repo: CliRepo, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # The usual order: tag model-v1, later set up a remote and push every tag. The config
+    # committed at model-v1 names no remote, yet the repository's remote has the bytes.
+    repo.write("model.pkl", "weights v1")
+    repo.cairn("add", "model.pkl")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "v1")
+    repo.git("tag", "model-v1")
+    repo.cairn("remote", "add", "-d", "store", str(tmp_path / "remote"))
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "a remote")
+    repo.cairn("push", "--all-tags")
+    clone = tmp_path / "clone"
+    repo.git("clone", "-q", str(repo.root), str(clone))
+    monkeypatch.chdir(tmp_path)  # outside any repository: no cache but the remote's
+    for args in ((), ("-r", "store")):
+        out = tmp_path / f"v1{len(args)}.pkl"
+        repo.cairn("get", str(clone), "model.pkl", "--rev", "model-v1", "-o", str(out), *args)
+        assert out.read_text() == "weights v1"

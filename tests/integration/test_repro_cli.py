@@ -1,4 +1,5 @@
-"""`cairn repro` through the CLI: the contracted lines, --json, --dry, exit codes."""
+"""`cairn repro` through the CLI: the contracted lines, --json, --dry, the run cache, and
+errors as one line with their exit codes."""
 
 from __future__ import annotations
 
@@ -251,3 +252,67 @@ def test_killed_stage_gets_its_previous_outputs_back_next_time(repo: CliRepo) ->
     repo.cairn("repro", "other")
     assert out.read_text() == "v1\n"
     assert not (repo.root / ".cairn" / "tmp" / "repro").exists()
+
+
+def test_a_stage_whose_only_inputs_are_params_is_restored_from_the_run_cache(
+        repo: CliRepo) -> None:
+    # DVC counts params among a stage's deps: lr 1 -> 2 -> 1 restores the first run.
+    repo.write("cairn.yaml", "stages:\n  p:\n    cmd: echo ${lr} $(date +%N) > p.txt\n"
+                             "    params: [lr]\n    outs: [p.txt]\n")
+    repo.write("params.yaml", "lr: 1\n")
+    repo.cairn("repro")
+    first = (repo.root / "p.txt").read_text()
+    repo.write("params.yaml", "lr: 2\n")
+    repo.cairn("repro")
+    repo.write("params.yaml", "lr: 1\n")
+    assert "Restored stage 'p' from the run cache" in repo.cairn("repro").output
+    assert (repo.root / "p.txt").read_text() == first
+
+
+@pytest.mark.parametrize("args", [(), ("--downstream", "use")])
+def test_a_dep_missing_because_its_producer_did_not_run_names_that_stage(
+        repo: CliRepo, args: tuple[str, ...]) -> None:
+    # "add the stage that produces it" is the wrong advice when there is one.
+    repo.write("in.txt", "1\n")
+    repo.write("cairn.yaml", "stages:\n  fr:\n    cmd: cp in.txt fr.txt\n    deps: [in.txt]\n"
+                             "    outs: [fr.txt]\n    frozen: true\n"
+                             "  use:\n    cmd: cp fr.txt use.txt\n    deps: [fr.txt]\n"
+                             "    outs: [use.txt]\n")
+    result = repo.cairn("repro", *args, ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "its dep fr.txt does not exist" in result.stderr
+    assert "stage 'fr' produces it" in result.stderr
+    assert "add the stage" not in result.stderr
+
+
+def test_a_missing_dep_tracked_by_a_pointer_file_says_to_check_it_out(repo: CliRepo) -> None:
+    repo.write("data/raw.csv", "1\n")
+    repo.cairn("add", "data")
+    repo.write("cairn.yaml", "stages:\n  a:\n    cmd: cp data/raw.csv a.txt\n"
+                             "    deps: [data/raw.csv]\n    outs: [a.txt]\n")
+    shutil.rmtree(repo.root / "data")
+    result = repo.cairn("repro", ok=False)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "data.cairn tracks it; run `cairn pull data`" in result.stderr
+
+
+@pytest.mark.parametrize(("out", "said"), [(".cairn/cache", "inside .cairn/"),
+                                           (".git/hooks", "inside .git/"),
+                                           (".", "the repository root")])
+def test_an_output_cairn_or_git_owns_is_refused_before_anything_runs(
+        repo: CliRepo, out: str, said: str) -> None:
+    # repro moves a stage's outs aside before it runs: never the cache or .git.
+    repo.write("cairn.yaml", f"stages:\n  a:\n    cmd: touch ran\n    outs: ['{out}']\n")
+    result = repo.cairn("repro", ok=False)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert said in result.stderr and "stage 'a'" in result.stderr
+    assert not (repo.root / "ran").exists()
+    assert (repo.root / ".cairn" / "cache").is_dir() and (repo.root / ".git" / "hooks").is_dir()
+
+
+def test_a_pipeline_file_without_stages_is_not_called_missing(repo: CliRepo) -> None:
+    repo.write("dvc.yaml", "stages:\n")
+    result = repo.cairn("repro", ok=False)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "dvc.yaml declares no stages" in result.stderr

@@ -121,3 +121,16 @@ def test_a_script_run_under_the_repository_lock_can_log_artifacts(repo: CliRepo)
     client = cairn.Client()
     for run_id in (run.info.run_id, child.stdout.split()[0]):
         assert [a.path for a in client.list_artifacts(run_id)] == ["report.txt"]
+
+
+def test_json_output_stays_json_with_a_nan_metric(repo: CliRepo) -> None:
+    """MLflow lets a run log NaN (a diverged loss); `--json` must still parse (jq, CI)."""
+    with cairn.start_run() as run:
+        cairn.log_metrics({"loss": float("nan"), "gain": float("inf"), "f1": 0.5})
+
+    def strict(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    for args in (("runs", "list"), ("runs", "show", run.info.run_id)):
+        data = json.loads(repo.cairn(*args, "--json").output, parse_constant=strict)
+        assert "f1" in json.dumps(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 from rich.progress import Progress
 
@@ -19,10 +20,11 @@ def test_human_size() -> None:
     assert output.human_size(2048 * 1024**5) == "2048.0 PiB"  # the largest unit
 
 
-def test_progress_is_silent_off_a_terminal() -> None:
+def test_progress_is_silent_off_a_terminal(capfd: pytest.CaptureFixture[str]) -> None:
     with output.progress("Pushing") as bar:  # pytest's stderr is not a terminal
         bar(3)
         bar.add_total(10)
+    assert capfd.readouterr() == ("", "")  # a Rich bar would leave at least a newline
 
 
 def test_a_bar_learns_its_total_as_work_becomes_known() -> None:

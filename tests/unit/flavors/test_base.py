@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,13 @@ import yaml
 from cairn.errors import FormatError, NotFoundError, PathError, UserError
 from cairn.flavors import base
 from cairn.flavors import sklearn as sk_flavor
+from cairn.flavors.signature import (
+    ColumnSchema,
+    ColumnSpec,
+    Signature,
+    TensorSchema,
+    TensorSpec,
+)
 
 
 def saved(tmp_path: Path, model: Any, example: Any = None) -> Path:
@@ -185,3 +193,59 @@ def test_hand_written_format_1_model_loads(tmp_path: Path, array_model: Any,
     assert np.array_equal(loaded.predict(features), array_model.predict(features))
     assert loaded.metadata.metadata == {"owner": "fraud-team"}
     assert loaded.input_example.shape == (2, 4)
+
+
+GOLDEN_MODEL = Path(__file__).parents[2] / "golden" / "model-v1"
+# What save_model records of the machine it runs on, pinned so the golden is one text.
+VERSIONS = {"numpy": "2.4.6", "scikit-learn": "1.9.1", "scipy": "1.17.1", "skops": "0.16.0"}
+SAVED_AT = datetime(2026, 11, 28, 1, 31, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def pinned_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return SAVED_AT
+
+    monkeypatch.setattr(base, "datetime", Clock)
+    monkeypatch.setattr(base, "_cairn_version", lambda: "0.1.0")
+    monkeypatch.setattr(base.platform, "python_version", lambda: "3.11.7")
+    monkeypatch.setattr(base, "_version", VERSIONS.get)
+
+
+def golden_metadata(iris: tuple[Any, Any]) -> base.ModelMetadata:
+    """What tests/golden/model-v1/cairn-model.yaml records: the iris model, saved with two
+    rows as its input example."""
+    columns = tuple(ColumnSpec(str(name), "float64") for name in iris[0].columns)
+    return base.ModelMetadata(
+        loader="sklearn",
+        flavors={"sklearn": {"file": "model.skops", "serialization_format": "skops"}},
+        created="2026-11-28T01:31:12Z", cairn_version="0.1.0", python_version="3.11.7",
+        library_versions=VERSIONS,
+        requirements=["scikit-learn==1.9.1", "scipy==1.17.1", "skops==0.16.0"],
+        signature=Signature(ColumnSchema(columns), TensorSchema((TensorSpec("int64", (-1,)),))),
+        input_example={"file": "input_example.json", "type": "dataframe"},
+        metadata={"team": "fraud"})
+
+
+def test_the_golden_model_directory_reads_as_its_metadata_and_is_written_byte_for_byte(
+        tmp_path: Path, frame_model: Any, iris: tuple[Any, Any], pinned_machine: None) -> None:
+    """The golden holds Cairn's files of a saved model; model.skops is skops' format."""
+    import pandas as pd
+
+    from cairn.flavors.example import read_example
+
+    expected, example = golden_metadata(iris), iris[0][:2]
+    assert base.read_metadata(GOLDEN_MODEL) == expected
+    assert expected.input_example is not None and expected.signature is not None
+    pd.testing.assert_frame_equal(
+        read_example(GOLDEN_MODEL, expected.input_example, expected.signature.inputs), example)
+
+    path = tmp_path / "model"
+    assert sk_flavor.save_model(frame_model, path, input_example=example,
+                                metadata={"team": "fraud"}) == expected
+    golden_files = sorted(f.name for f in GOLDEN_MODEL.iterdir())
+    assert sorted(f.name for f in path.iterdir()) == sorted([*golden_files, "model.skops"])
+    for name in golden_files:
+        assert (path / name).read_bytes() == (GOLDEN_MODEL / name).read_bytes(), name

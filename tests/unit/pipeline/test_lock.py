@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from cairn.errors import FormatError
+from cairn.objects.hashing import hash_bytes
 from cairn.pipeline import lock as lockfile
 from cairn.pipeline.lock import LockedPath, LockedStage, LockFile
 
@@ -115,3 +116,48 @@ def test_missing_lock_is_empty_and_write_replaces_atomically(tmp_path: Path) -> 
     lockfile.sync_lock(tmp_path / "cairn.lock")
     assert lockfile.read_lock(tmp_path, "cairn.lock").stages == lock.stages
     assert [p.name for p in tmp_path.iterdir()] == ["cairn.lock"]  # no temp file left
+
+
+GOLDEN = Path(__file__).parents[2] / "golden" / "cairn-lock-v1.yaml"
+
+
+def digest(label: str) -> str:
+    """A stand-in digest, the BLAKE3 of a label, so the golden reads like a real lock."""
+    return hash_bytes(label.encode())
+
+
+def golden_lock() -> LockFile:
+    """What tests/golden/cairn-lock-v1.yaml records: DVC's example pipeline, repro'd."""
+    prepared = LockedPath("data/prepared", digest("prepared"), 6_291_456, 2)
+    models = LockedPath("models", digest("models"), 1_048_917, 3)
+    return LockFile("cairn.lock", {
+        "prepare": LockedStage(
+            ("python src/prepare.py data/data.xml",),
+            (LockedPath("data/data.xml", digest("data.xml"), 37_891_850),
+             LockedPath("src/prepare.py", digest("prepare.py"), 1_576)),
+            {"params.yaml": {"prepare.seed": 20170428, "prepare.split": 0.2}},
+            (prepared,)),
+        "train": LockedStage(
+            ("python src/train.py data/prepared models",),
+            (prepared, LockedPath("src/train.py", digest("train.py"), 967)),
+            {"params.yaml": {"train.n_est": 50, "train.min_split": 0.01, "train.tol": 1e-05,
+                             "train.criterion": "gini", "train.warm_start": False}},
+            (models, LockedPath("train_metrics.json", digest("train_metrics"), 73, cache=False))),
+        "evaluate": LockedStage(
+            ("python src/evaluate.py models data/prepared",),
+            (models, prepared, LockedPath("src/evaluate.py", digest("evaluate.py"), 2_240)),
+            {},
+            (LockedPath("eval/metrics.json", digest("metrics"), 57, cache=False),
+             LockedPath("eval/plots/prc.json", digest("prc"), 41_021, cache=False))),
+    })
+
+
+def test_the_golden_lock_reads_as_its_stages_and_is_written_byte_for_byte() -> None:
+    data = GOLDEN.read_bytes()
+    expected = golden_lock()
+    fast = lockfile._loads_canonical(data, "cairn.lock")
+    assert fast is not None  # the canonical form needs no YAML parser
+    for read in (fast, lockfile.loads_yaml(data, "cairn.lock")):
+        assert read.stages == expected.stages and list(read.stages) == list(expected.stages)
+        assert read.extra == {}
+    assert lockfile.dumps(expected) == data

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from cairn.objects.hashing import hash_bytes
 from cairn.pipeline import runcache, runcache_remote
 from cairn.pipeline.lock import LockedPath
 from cairn.pipeline.repro import StageResult, repro
+from cairn.pipeline.schema import Output, ParamRef, Stage
 from cairn.project.context import open_project
 from tests.conftest import CliRepo
 
@@ -122,3 +124,39 @@ def test_an_entry_whose_outs_leave_the_workspace_is_ignored(path: str) -> None:
     good = runcache.RunEntry({**inputs, "outs": [["model.bin", True]]},
                              (LockedPath("model.bin", "a" * 64, 1),))
     assert runcache.decode(good.to_bytes(), good.key) == good
+
+
+GOLDEN = Path(__file__).parents[2] / "golden" / "run-v1.json"
+# The BLAKE3 of the golden's canonical inputs: its name under runs/. A change here means
+# every run-cache entry ever written stops being found.
+GOLDEN_KEY = "3d3147fa0d43386276bda693a631262d657186bd786b9336d5019a824c751671"
+
+
+def digest(label: str) -> str:
+    """A stand-in digest, the BLAKE3 of a label, so the golden reads like a real entry."""
+    return hash_bytes(label.encode())
+
+
+def golden_entry() -> runcache.RunEntry:
+    """The run tests/golden/run-v1.json records: the train stage of cairn-lock-v1.yaml."""
+    params = {"params.yaml": {"train.n_est": 50, "train.min_split": 0.01, "train.tol": 1e-05,
+                              "train.criterion": "gini", "train.warm_start": False}}
+    stage = Stage("train", ("python src/train.py data/prepared models",), "",
+                  ("data/prepared", "src/train.py"),
+                  tuple(ParamRef("params.yaml", key) for key in params["params.yaml"]),
+                  (Output("models"), Output("train_metrics.json", cache=False, kind="metrics")))
+    deps = (LockedPath("data/prepared", digest("prepared"), 6_291_456, 2),
+            LockedPath("src/train.py", digest("train.py"), 967))
+    return runcache.RunEntry(runcache.stage_inputs(stage, deps, params),
+                             (LockedPath("models", digest("models"), 1_048_917, 3),
+                              LockedPath("train_metrics.json", digest("train_metrics"), 73)))
+
+
+def test_the_golden_run_entry_reads_as_its_run_and_is_written_byte_for_byte(
+        tmp_path: Path) -> None:
+    data, expected = GOLDEN.read_bytes(), golden_entry()
+    assert expected.key == GOLDEN_KEY
+    assert runcache.decode(data, GOLDEN_KEY) == expected
+    runcache.save(tmp_path, expected)
+    assert runcache.entry_path(tmp_path, GOLDEN_KEY).read_bytes() == data
+    assert runcache.lookup(tmp_path, GOLDEN_KEY) == expected

@@ -1,4 +1,5 @@
-"""The registry through cairn.Client, on every store: MLflow's names and behaviour."""
+"""The registry through cairn.Client, on every store: MLflow's names and behaviour, and
+the audit row that names who made each change."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 import cairn
 from cairn.errors import NotFoundError, UserError
+from cairn.tracking import lineage
 
 
 def logged_model(fitted: tuple[Any, Any], **params: Any) -> tuple[str, str]:
@@ -141,3 +143,44 @@ def test_the_seed_articles_flows_run_as_written(tracking: str, fitted: tuple[Any
             client.delete_run(r.info.run_id)
     left = [r.info.run_id for r in client.search_runs(experiment_ids=[experiment_id])]
     assert left == [run.info.run_id]  # the registered run survives the cleanup loop
+
+
+def a_version() -> None:
+    with open("model.txt", "w") as f:
+        f.write("weights")
+    cairn.register_model("model.txt", "m")
+
+
+def test_update_model_version_without_a_description_keeps_it(tracking: str) -> None:
+    """MLflow refuses an update with nothing to change; it must not erase the text."""
+    a_version()
+    client = cairn.Client()
+    client.update_model_version("m", 1, description="trained on May data")
+    with pytest.raises(UserError, match="nothing to update.*description="):
+        client.update_model_version("m", 1)
+    assert client.get_model_version("m", 1).description == "trained on May data"
+    client.update_model_version("m", 1, description="")  # an explicit "" still clears it
+    assert client.get_model_version("m", 1).description == ""
+
+
+def test_the_audit_log_says_who_updated_a_description(tracking: str) -> None:
+    a_version()
+    client = cairn.Client()
+    client.update_model_version("m", 1, description="better words")
+    (update,) = [e for e in client.get_audit_log("m") if e.action == "update"]
+    assert update.user_id == lineage.current_user() != ""
+
+
+def test_the_audit_log_says_who_renamed_and_deleted_a_model(tracking: str) -> None:
+    from cairn.store.sql.tables import audit_log
+
+    a_version()
+    client = cairn.Client()
+    client.rename_registered_model("m", "fraud")
+    (rename,) = [e for e in client.get_audit_log("fraud") if e.action == "rename"]
+    assert rename.user_id == lineage.current_user()
+    client.delete_registered_model("fraud")
+    store: Any = client.store
+    with store._engine.connect() as conn:  # the model is gone; its log stays
+        rows = conn.execute(audit_log.select().where(audit_log.c.action == "delete_model"))
+        assert [r.user_id for r in rows] == [lineage.current_user()]

@@ -1,4 +1,4 @@
-"""Who held a stage at a moment, replayed from the audit log."""
+"""Who held a stage at a moment, replayed from the audit log — which outlives the model."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import cairn
-from cairn.errors import UserError
-from cairn.registry.history import holders_at, parse_moment, stages_at
+from cairn.errors import NotFoundError, UserError
+from cairn.registry.history import history, holders_at, parse_moment, stages_at
 from cairn.store.entities import AuditEntry
 
 
@@ -55,3 +55,23 @@ def test_holders_on_a_real_store(tracking: str, tmp_path: Any) -> None:
     assert holders_at(client.store, "m", "production", after).versions == (2,)
     assert holders_at(client.store, "m", "Production", between).versions == (1,)
     assert holders_at(client.store, "m", "Staging", after).versions == ()
+
+
+def test_the_history_of_a_deleted_model_still_answers(tracking: str) -> None:
+    with open("model.txt", "w") as f:
+        f.write("weights")
+    cairn.register_model("model.txt", "fraud")
+    client = cairn.Client()
+    client.transition_model_version_stage("fraud", 1, "Production")
+    time.sleep(0.01)
+    while_live = int(time.time() * 1000)
+    time.sleep(0.01)
+    client.delete_registered_model("fraud")
+
+    entries = history(client.store, "fraud")
+    assert [e.action for e in entries] == ["register", "transition", "delete_model"]
+    assert holders_at(client.store, "fraud", "Production", while_live).versions == (1,)
+    assert holders_at(client.store, "fraud", "Production", int(time.time() * 1000)
+                      ).versions == ()
+    with pytest.raises(NotFoundError, match="no registered model 'never'"):
+        history(client.store, "never")

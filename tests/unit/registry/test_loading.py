@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from cairn.errors import IntegrityError, NotFoundError, UserError
 from cairn.flavors.signature import SchemaError
 from cairn.registry.loading import MODELS_DIR
 from cairn.tracking.backend import backend
+from tests.processes import obeying_permissions
 
 
 def register(fitted: tuple[Any, Any], name: str = "fraud", **log: Any) -> tuple[str, Any]:
@@ -96,13 +98,26 @@ def test_a_tampered_model_object_is_refused(tracking: str, fitted: tuple[Any, An
     assert not (backend().tmp_dir / MODELS_DIR / info.digest).exists()
 
 
+def owner_can_write(path: Path) -> bool:
+    """Whether `path`'s owner may open it for writing, tried by a child process that obeys
+    file permissions even when the tests run as root."""
+    probe = ("import os, sys\n"
+             "try:\n    os.close(os.open(sys.argv[1], os.O_WRONLY))\n"
+             "except PermissionError:\n    print('refused')\n"
+             "else:\n    print('written')\n")
+    child = subprocess.run([*obeying_permissions(), sys.executable, "-c", probe, str(path)],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout in ("refused\n", "written\n"), child.stderr
+    return child.stdout == "written\n"
+
+
 def test_a_tampered_materialized_copy_is_rebuilt(tracking: str,
                                                  fitted: tuple[Any, Any]) -> None:
     model, features = fitted
     _, info = register(fitted)
     cairn.load_model("models:/fraud/1")
     copy = backend().tmp_dir / MODELS_DIR / info.digest / "cairn-model.yaml"
-    assert not os.access(copy, os.W_OK) or os.geteuid() == 0  # read-only for its owner
+    assert not owner_can_write(copy)
     copy.chmod(0o644)
     copy.write_text(copy.read_text() + "\n# edited\n")
     loaded = cairn.load_model("models:/fraud/1")  # rebuilt from the verified objects

@@ -1,4 +1,5 @@
-"""MLflow's fluent search_runs and ViewType, so ported sweep and cleanup code runs."""
+"""MLflow's search_runs, ViewType and the nested-run tag, so ported sweep and cleanup code
+runs."""
 
 from __future__ import annotations
 
@@ -56,3 +57,20 @@ def test_bad_arguments_are_one_clear_error(tracking: str) -> None:
         cairn.search_runs(experiment_names=["nope"])
     with pytest.raises(UserError, match="output_format must be"):
         cairn.search_runs(output_format="csv")
+
+
+def test_child_runs_are_found_by_mlflows_parent_tag(tracking: str) -> None:
+    """Sweep scripts find a parent's children with tags.mlflow.parentRunId; that filter
+    must not silently return nothing."""
+    cairn.set_experiment("sweep")
+    with cairn.start_run() as parent:
+        for lr in (0.1, 0.01):
+            with cairn.start_run(nested=True):
+                cairn.log_param("lr", lr)
+    client = cairn.Client()
+    experiment = client.get_experiment_by_name("sweep")
+    assert experiment is not None
+    children = client.search_runs([experiment.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(r.data.params["lr"] for r in children) == ["0.01", "0.1"]
+    assert all(r.data.tags["cairn.parentRunId"] == parent.info.run_id for r in children)

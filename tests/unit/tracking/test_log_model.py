@@ -1,4 +1,4 @@
-"""Review: log_model as MLflow 3 users call it (`name=`, MLflow 2's `artifact_path`)."""
+"""log_model as MLflow 3 users call it (`name=`) and as MLflow 2 did (`artifact_path`)."""
 
 from __future__ import annotations
 
