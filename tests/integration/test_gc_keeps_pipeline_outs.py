@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cairn.objects.hashing import hash_bytes
 from tests.conftest import CliRepo
 
 
@@ -17,3 +18,18 @@ def test_gc_force_keeps_the_outputs_a_lock_names(repo: CliRepo) -> None:
 
     still_there = [p for p in objects if p.exists()]
     assert still_there == objects, result.output
+
+
+def test_gc_force_keeps_metrics_git_keeps_that_the_run_cache_restores(repo: CliRepo) -> None:
+    """A `cache: false` out lives in git, but repro stores its bytes in the cache too,
+    so the run cache can restore it: the lock names it, so gc keeps it."""
+    repo.write("cairn.yaml", "stages:\n  make:\n    cmd: echo 0.9 > m.json\n"
+                             "    metrics:\n    - m.json:\n        cache: false\n")
+    repo.cairn("repro")
+    digest = hash_bytes(b"0.9\n")
+    cached = repo.root / ".cairn" / "cache" / "objects" / digest[:2] / digest[2:]
+    assert cached.is_file(), "repro stored the metrics file in the cache"
+
+    repo.cairn("gc", "--force")
+
+    assert cached.is_file()

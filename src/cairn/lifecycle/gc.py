@@ -43,10 +43,10 @@ WORKSPACE_ONLY = RevisionScope()
 
 
 def gc_scope(revisions: RevisionScope) -> liveness.Scope:
-    """What gc keeps: the revisions' tracked outs, anywhere in the git repository, and
-    what the registry names."""
-    return liveness.Scope(revisions=revisions, beyond_project=True, registry=True,
-                          purpose="gc")
+    """What gc keeps: the revisions' tracked outs, anywhere in the git repository, the
+    lock outs git keeps, and what the registry names."""
+    return liveness.Scope(revisions=revisions, beyond_project=True, git_kept_outs=True,
+                          registry=True, purpose="gc")
 
 
 # -- gc --------------------------------------------------------------------------------

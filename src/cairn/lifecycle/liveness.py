@@ -31,11 +31,11 @@ from cairn.objects.tree import TreeEntry, decode_tree
 from cairn.project.context import ProjectContext
 from cairn.project.lockfile import LOCK_NAME
 from cairn.project.pointer import PointerFile
-from cairn.project.revisions import RevisionScope, commits_in_scope, pointers_at
+from cairn.project.revisions import RevisionScope, commits_in_scope, locks_at, pointers_at
 from cairn.scm.git import Git
 from cairn.store.base import ACTIVE_ONLY, ALL, MetadataStore
 from cairn.store.entities import PagedList, Run
-from cairn.workspace.status import select_tracked
+from cairn.workspace.status import select_tracked, workspace_locks
 
 if TYPE_CHECKING:
     from cairn.remotes.leftovers import Leftover
@@ -70,13 +70,17 @@ class Scope:
     `targets` narrow the workspace's and the revisions' tracked outs to these paths (as
     the user wrote them); `revisions` and `commits` add git history; `beyond_project`
     also reads pointer files elsewhere in the git repository (a shared cache may hold
-    their objects: gc keeps them); `registry` adds registered versions and live runs.
+    their objects: gc keeps them); `git_kept_outs` adds the lock outs git keeps
+    (`cache: false`: metrics, plots), whose bytes repro stores in the cache too, so the
+    run cache can restore them (gc keeps them; push never sent them); `registry` adds
+    registered versions and live runs.
     """
 
     targets: tuple[str, ...] = ()
     revisions: RevisionScope = field(default_factory=RevisionScope)
     commits: tuple[str, ...] = ()
     beyond_project: bool = False
+    git_kept_outs: bool = False
     registry: bool = False
     purpose: str = "Cairn"  # who asks, for messages: "gc", "push", …
 
@@ -115,8 +119,11 @@ def workspace_pointers(sources: Sources) -> Iterator[Reference]:
 
 
 def pipeline_locks(sources: Sources) -> Iterator[Reference]:
-    """The cached outs of each cairn.lock, in the workspace and at each commit in scope."""
-    return _references(sources, locks=True)
+    """The cached outs of each cairn.lock, in the workspace and at each commit in scope
+    (with `git_kept_outs`, the others too)."""
+    yield from _references(sources, locks=True)
+    if sources.scope.git_kept_outs:
+        yield from _git_kept_outs(sources)
 
 
 def registered_versions_and_runs(sources: Sources) -> list[Reference]:
@@ -148,6 +155,18 @@ def _references(sources: Sources, locks: bool) -> Iterator[Reference]:
     for source, ptr in sources.tracked():
         if (ptr.path.name == LOCK_NAME) == locks:
             yield from _outs(project, ptr, source, git)
+
+
+def _git_kept_outs(sources: Sources) -> Iterator[Reference]:
+    project, git = sources.project, sources.project.git
+    locks = [(WORKSPACE, lock) for lock in workspace_locks(project)]
+    for sha, label in sources.commits.items():
+        assert git is not None  # _commits checked
+        locks += [(label, lock) for lock in locks_at(project, git, sha)]
+    for source, lock in locks:
+        for stage in lock.stages.values():
+            yield from (Reference(o.digest, o.is_dir, o.path, source, o.size, o.nfiles)
+                        for o in stage.outs if not o.cache)
 
 
 def _read_tracked(project: ProjectContext, scope: Scope, commits: Mapping[str, str]

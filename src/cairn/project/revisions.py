@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from cairn.errors import FormatError, UserError
 from cairn.project import lockfile, pointer
 from cairn.project.context import ProjectContext
-from cairn.project.lockfile import is_lock_path
+from cairn.project.lockfile import LockFile, is_lock_path
 from cairn.project.pointer import PointerFile
 from cairn.scm.git import Git
 
@@ -107,15 +107,24 @@ def pointers_at(project: ProjectContext, git: Git, sha: str, targets: Iterable[s
         yield from _locks_at(project, git, sha, listing, prefix, wanted)
 
 
-def _locks_at(project: ProjectContext, git: Git, sha: str, listing: list[str], prefix: str,
-              wanted: list[str]) -> Iterator[tuple[str, PointerFile]]:
+def locks_at(project: ProjectContext, git: Git, sha: str, listing: list[str] | None = None
+             ) -> Iterator[LockFile]:
+    """Every cairn.lock of the project committed at `sha`, parsed (paths relative to the
+    project root); a malformed one raises a FormatError naming the commit."""
+    prefix = project_prefix(project, git)
+    listing = git.files_at(sha, "") if listing is None else listing
     locks = [p for p in listing if p.startswith(prefix) and is_lock_path(p)]
     for git_path, data in git.read_blobs(sha, locks):
-        rel = git_path.removeprefix(prefix)
         try:
-            lock = lockfile.loads(data, rel)
+            yield lockfile.loads(data, git_path.removeprefix(prefix))
         except FormatError as e:
             raise FormatError(f"{e} (in commit {sha[:10]})") from None
+
+
+def _locks_at(project: ProjectContext, git: Git, sha: str, listing: list[str], prefix: str,
+              wanted: list[str]) -> Iterator[tuple[str, PointerFile]]:
+    for lock in locks_at(project, git, sha, listing):
+        rel = lock.path
         only = None
         if wanted and rel not in wanted:
             only = [o.path for o in lock.cached_outs()
