@@ -13,9 +13,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from cairn import paths
+from cairn import paths, yamlfile
 from cairn.errors import FormatError, PathError
-from cairn.pipeline import resolve, yamlfile
+from cairn.pipeline import resolve
 from cairn.pipeline.params import DEFAULT_PARAMS_FILE, read_params, yaml_cache_dir
 from cairn.pipeline.parse_stage import StageParser, did_you_mean
 from cairn.pipeline.resolve import KeyPath, ResolveError

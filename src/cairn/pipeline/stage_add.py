@@ -145,10 +145,10 @@ def with_stage(text: str, relpath: str, name: str, definition: dict[str, Any],
     in place of the stage of that name when `force`."""
     import yaml
 
-    from cairn.pipeline import yamlfile
+    from cairn import yamlfile
 
     yamlfile.load(text, relpath)  # any YAML error, with its line, before we edit
-    root = yaml.compose(text, Loader=yamlfile.loader())
+    root = yaml.compose(text, Loader=yamlfile.pipeline_loader())
     if root is None:
         return _ensure_newline(text) + "stages:\n" + _block(name, definition, 2)
     if not isinstance(root, yaml.MappingNode):
