@@ -1,4 +1,5 @@
-"""cairn.lock: the canonical form, read back exactly, by the fast reader and by YAML."""
+"""project.lockfile: the canonical form of cairn.lock, read back exactly by the fast reader
+and by YAML; `cache: false`; and a lock viewed as a pointer file of its cached outs."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ import pytest
 import yaml
 
 from cairn.errors import FormatError
-from cairn.pipeline import lock as lockfile
-from cairn.pipeline.lock import LockedPath, LockedStage, LockFile
+from cairn.project import lockfile
+from cairn.project.lockfile import LockedStage, LockFile
+from cairn.project.tracked import TrackedPath
 
-D1, D2 = "a" * 64, "b" * 64
+D1, D2, D3 = "a" * 64, "b" * 64, "c" * 64
 
 
 def stage(params: dict[str, dict[str, Any]] | None = None, cmd: tuple[str, ...] = ("run it",)
           ) -> LockedStage:
-    return LockedStage(cmd, (LockedPath("data/raw", D1, 10, 2),), params or {},
-                       (LockedPath("model.pkl", D2, 3),))
+    return LockedStage(cmd, (TrackedPath("data/raw", D1, 10, 2),), params or {},
+                       (TrackedPath("model.pkl", D2, 3),))
 
 
 def test_canonical_form_is_pinned() -> None:
@@ -76,8 +78,8 @@ def test_fast_reader_matches_yaml_reader() -> None:
 
 def test_paths_are_relative_to_the_lock_file() -> None:
     lock = LockFile("sub/cairn.lock", {"s": LockedStage(
-        ("x",), (LockedPath("sub/in.txt", D1, 1), LockedPath("shared/data", D1, 1, 1)),
-        {"sub/params.yaml": {"k": 1}}, (LockedPath("sub/out.txt", D2, 1),))})
+        ("x",), (TrackedPath("sub/in.txt", D1, 1), TrackedPath("shared/data", D1, 1, 1)),
+        {"sub/params.yaml": {"k": 1}}, (TrackedPath("sub/out.txt", D2, 1),))})
     data = lockfile.dumps(lock).decode()
     assert "- path: in.txt\n" in data and "- path: ../shared/data\n" in data
     assert "      params.yaml:\n" in data
@@ -115,3 +117,45 @@ def test_missing_lock_is_empty_and_write_replaces_atomically(tmp_path: Path) -> 
     lockfile.sync_lock(tmp_path / "cairn.lock")
     assert lockfile.read_lock(tmp_path, "cairn.lock").stages == lock.stages
     assert [p.name for p in tmp_path.iterdir()] == ["cairn.lock"]  # no temp file left
+
+
+def sample(rel: str = "cairn.lock") -> LockFile:
+    base = rel.rpartition("/")[0]
+    prefix = base + "/" if base else ""
+    outs = (TrackedPath(f"{prefix}model.pkl", D1, 3), TrackedPath("shared/data", D2, 9, 2),
+            TrackedPath(f"{prefix}metrics.json", D3, 5, cache=False))
+    return LockFile(rel, {"train": LockedStage(("run",), (), {}, outs)})
+
+
+def test_cache_false_is_written_and_read_back_by_both_readers() -> None:
+    lock = sample()
+    data = lockfile.dumps(lock)
+    assert b"      size: 5\n      cache: false\n" in data
+    assert data.count(b"cache:") == 1  # a missing key means cached
+    fast = lockfile._loads_canonical(data, "cairn.lock")
+    assert fast is not None
+    assert fast.stages == lockfile.loads_yaml(data, "cairn.lock").stages == lock.stages
+
+
+def test_a_lock_without_the_key_is_all_cached() -> None:
+    text = f"schema: cairn-lock/1\nstages:\n  s:\n    cmd: x\n    outs:\n    - path: o\n" \
+           f"      digest: {D1}\n      size: 1\n"
+    assert lockfile.loads(text.encode(), "cairn.lock").stages["s"].outs[0].cache
+
+
+def test_a_cache_value_that_is_not_a_boolean_names_the_line() -> None:
+    text = f"schema: cairn-lock/1\nstages:\n  s:\n    cmd: x\n    outs:\n    - path: o\n" \
+           f"      digest: {D1}\n      size: 1\n      cache: maybe\n"
+    with pytest.raises(FormatError, match=r"cairn.lock:3: stage 's'.*cache must be true"):
+        lockfile.loads(text.encode(), "cairn.lock")
+
+
+def test_viewed_as_a_pointer_a_lock_names_its_cached_outs_only(tmp_path: Path) -> None:
+    view = sample("sub/cairn.lock").as_pointer(tmp_path)
+    assert [o.path for o in view.outs] == ["model.pkl", "../shared/data"]
+    assert [view.out_path(o) for o in view.outs] == [tmp_path / "sub/model.pkl",
+                                                     tmp_path / "shared/data"]
+    assert view.outs[1].is_dir and not view.outs[0].is_dir
+    only = sample().as_pointer(tmp_path, ["shared/data"])
+    assert [o.digest for o in only.outs] == [D2]
+
