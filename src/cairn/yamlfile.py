@@ -61,7 +61,7 @@ def pipeline_loader() -> Any:
     DVC's ruamel refuses, so a duplicated stage name must not pass silently)."""
     import yaml
 
-    class Loader(safe_loader()):  # type: ignore[misc, valid-type]
+    class Loader(safe_loader()):  # type: ignore[misc]
         pass
 
     def construct_map(self: Any, node: Any) -> Any:

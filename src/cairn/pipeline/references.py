@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterator, Sequence
 
 from cairn.errors import FormatError
-from cairn.pipeline.lock import LOCK_NAME, LockFile, loads, read_lock
 from cairn.project.context import ProjectContext
+from cairn.project.lockfile import LOCK_NAME, LockFile, loads, read_lock
 from cairn.project.pointer import SKIP_DIRS
 from cairn.workspace.gc import WORKSPACE, Reference, register_reference_provider
 

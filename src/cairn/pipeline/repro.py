@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError, Interrupted, NotFoundError
 from cairn.pipeline.changes import StageInputs, Workspace, reasons_to_run, stage_root
-from cairn.pipeline.lock import LockedPath, LockedStage, LockFile, lock_path_for, read_lock
 from cairn.pipeline.schema import Pipeline, Stage
 from cairn.project.context import ProjectContext
+from cairn.project.lockfile import LockedStage, LockFile, lock_path_for, read_lock
+from cairn.project.tracked import TrackedPath
 
 if TYPE_CHECKING:  # outputs (and the cache-writing code it needs) load when a stage runs
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -582,10 +583,10 @@ class _Run:
             self.locks[rel] = read_lock(self.project.root, rel)
         return self.locks[rel]
 
-    def _save_lock(self, stage: Stage, inputs: StageInputs, outs: tuple[LockedPath, ...],
+    def _save_lock(self, stage: Stage, inputs: StageInputs, outs: tuple[TrackedPath, ...],
                    ignores: list[Path]) -> list[str]:
         """Record the stage in its lock file; return the files changed for git."""
-        from cairn.pipeline.lock import write_lock
+        from cairn.project.lockfile import write_lock
 
         lock = self._lock(stage)
         deps = tuple(d for d in inputs.deps if d is not None)
@@ -605,7 +606,7 @@ class _Run:
 
     def sync(self) -> None:
         """Make the locks written this run durable (objects were flushed by the batch)."""
-        from cairn.pipeline.lock import sync_lock
+        from cairn.project.lockfile import sync_lock
 
         self.project.state.flush()
         with contextlib.suppress(OSError):  # gone, or holding outs after a Ctrl-C mishap

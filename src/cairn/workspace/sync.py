@@ -25,8 +25,9 @@ from cairn.errors import (
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
 from cairn.project.context import ProjectContext
-from cairn.project.pointer import Out, PointerFile
+from cairn.project.pointer import PointerFile
 from cairn.project.revisions import RevisionScope, commits_in_scope, pointers_at
+from cairn.project.tracked import TrackedPath
 from cairn.remotes import transfer
 from cairn.remotes.connect import configured_remote, connect, open_remote, url_scheme
 from cairn.remotes.index import RemoteIndex
@@ -64,7 +65,7 @@ def push(project: ProjectContext, remote: str | None = None, jobs: int | None = 
         check_local_location(found.url, found.url, project.config.dot_dir, found.name)
     scope = RevisionScope(tuple(revs), all_tags, all_branches, all_commits)
     outs = collect_outs(project, tuple(targets), scope)
-    outs += [Out("", oid, 0, 0 if is_dir else None) for oid, is_dir in also
+    outs += [TrackedPath("", oid, 0, 0 if is_dir else None) for oid, is_dir in also
              if project.odb.exists(oid)]
     oids = unique(objects_of(project.odb, outs))
     index = project.remote_index()
@@ -141,7 +142,7 @@ def transfer_jobs(project: ProjectContext, store: Remote, jobs: int | None) -> i
 
 
 def collect_outs(project: ProjectContext, targets: tuple[str, ...], scope: RevisionScope
-                 ) -> list[Out]:
+                 ) -> list[TrackedPath]:
     """The outs of every pointer file and cairn.lock (its cached outs) in scope, each
     (digest, kind) once."""
     try:
@@ -168,7 +169,7 @@ def _require_git(project: ProjectContext) -> Git:
     return git
 
 
-def objects_of(odb: ObjectDB, outs: Iterable[Out]) -> Iterator[str]:
+def objects_of(odb: ObjectDB, outs: Iterable[TrackedPath]) -> Iterator[str]:
     """Every object the outs name, as far as the cache's manifests tell."""
     seen: set[str] = set()
     for out in outs:
@@ -211,7 +212,7 @@ def _cached_size(odb: ObjectDB, oid: str) -> int:
 # -- fetching ---------------------------------------------------------------------------
 
 
-def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[Out], jobs: int,
+def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[TrackedPath], jobs: int,
                progress: Progress | None = None,
                on_total: Callable[[int], None] | None = None,
                index: RemoteIndex | None = None) -> TransferResult:

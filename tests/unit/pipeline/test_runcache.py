@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from cairn.pipeline import runcache, runcache_remote
-from cairn.pipeline.lock import LockedPath
 from cairn.pipeline.repro import StageResult, repro
 from cairn.project.context import open_project
+from cairn.project.tracked import TrackedPath
 from tests.conftest import CliRepo
 
 PIPELINE = """\
@@ -74,7 +74,7 @@ def test_an_entry_whose_objects_are_gone_is_not_used(pipeline: CliRepo) -> None:
 
 def test_entries_are_checked_against_their_name(tmp_path: Path) -> None:
     entry = runcache.RunEntry({"cmd": ["x"], "deps": [["d", "a" * 64]]},
-                              (LockedPath("o", "b" * 64, 1),))
+                              (TrackedPath("o", "b" * 64, 1),))
     runcache.save(tmp_path, entry)
     assert runcache.lookup(tmp_path, entry.key) == entry
     assert list(runcache.keys(tmp_path)) == [entry.key]
@@ -90,9 +90,9 @@ def test_key_depends_on_every_input(pipeline: CliRepo) -> None:
         from cairn.pipeline.schema import load_pipeline
 
         stage = load_pipeline(project.root).stages["train"]
-    dep = (LockedPath("data.txt", "a" * 64, 1),)
+    dep = (TrackedPath("data.txt", "a" * 64, 1),)
     base = runcache.run_key(runcache.stage_inputs(stage, dep, {"params.yaml": {"train.lr": 1}}))
-    other_dep = (LockedPath("data.txt", "c" * 64, 1),)
+    other_dep = (TrackedPath("data.txt", "c" * 64, 1),)
     assert base != runcache.run_key(runcache.stage_inputs(stage, other_dep,
                                                           {"params.yaml": {"train.lr": 1}}))
     assert base != runcache.run_key(runcache.stage_inputs(stage, dep,
@@ -117,8 +117,8 @@ def test_a_corrupt_entry_on_the_remote_is_ignored(pipeline: CliRepo, tmp_path: P
 def test_an_entry_whose_outs_leave_the_workspace_is_ignored(path: str) -> None:
     """Entries come from remotes too: one naming such a path is not an entry at all."""
     inputs = {"cmd": ["x"], "wdir": "", "deps": [], "params": {}, "outs": [[path, True]]}
-    entry = runcache.RunEntry(inputs, (LockedPath(path, "a" * 64, 1),))
+    entry = runcache.RunEntry(inputs, (TrackedPath(path, "a" * 64, 1),))
     assert runcache.decode(entry.to_bytes(), entry.key) is None
     good = runcache.RunEntry({**inputs, "outs": [["model.bin", True]]},
-                             (LockedPath("model.bin", "a" * 64, 1),))
+                             (TrackedPath("model.bin", "a" * 64, 1),))
     assert runcache.decode(good.to_bytes(), good.key) == good
