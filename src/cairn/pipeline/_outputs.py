@@ -24,7 +24,7 @@ from cairn.errors import IntegrityError, ObjectNotFound, PathError, UserError
 from cairn.objects.hashing import hash_file
 from cairn.objects.links import link
 from cairn.objects.tree import scan_dir, walk_tree
-from cairn.pipeline.changes import Workspace
+from cairn.pipeline._changes import Workspace
 from cairn.pipeline.schema import Output, Stage
 from cairn.project.context import ProjectContext
 from cairn.project.ignore import ensure_ignored
