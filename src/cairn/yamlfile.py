@@ -3,7 +3,8 @@
 Two dialects. Cairn's own files (pointer files, `cairn.lock`, cairn-model.yaml, logged
 dicts) are YAML 1.1 through PyYAML's safe loader and dumper, in C when there is one.
 Pipeline and params files are read as DVC reads them (`pipeline_loader`: YAML 1.2,
-duplicate keys refused), and `load` keeps their parsed form (`repro` reads them often).
+duplicate keys refused; `load` keeps their parsed form, `repro` reads them often) and
+stages are written into them as DVC writes them (`pipeline_dumper`).
 PyYAML itself is imported inside each function: `import cairn` must not load it.
 """
 
@@ -40,11 +41,12 @@ def safe_load(data: bytes | str) -> Any:
     return yaml.load(data, Loader=safe_loader())
 
 
-def dump(doc: Any, **options: Any) -> str:
-    """`doc` as YAML text with the safe dumper (keys in their order unless told)."""
+def dump(doc: Any, dumper: Any = None, **options: Any) -> str:
+    """`doc` as YAML text with `dumper` (the safe one unless told), keys in their order."""
     import yaml
 
-    text: str = yaml.dump(doc, Dumper=safe_dumper(), **{"sort_keys": False, **options})
+    text: str = yaml.dump(doc, Dumper=dumper or safe_dumper(),
+                          **{"sort_keys": False, **options})
     return text
 
 
@@ -76,6 +78,20 @@ def pipeline_loader() -> Any:
     Loader.add_constructor("tag:yaml.org,2002:map", construct_map)
     _use_yaml_1_2(Loader)
     return Loader
+
+
+@functools.cache
+def pipeline_dumper() -> Any:
+    """The safe dumper writing null as nothing: ``- all.toml:`` rather than
+    ``- all.toml: null``, as DVC writes a params file without keys."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(type(None), lambda d, _: d.represent_scalar(
+        "tag:yaml.org,2002:null", ""))
+    return Dumper
 
 
 # YAML 1.2 core schema, as DVC's ruamel reads dvc.yaml and params files: `lr: 1e-3` is

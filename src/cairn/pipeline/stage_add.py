@@ -215,15 +215,9 @@ def _ensure_lines_newline(lines: list[str]) -> list[str]:
 
 
 def _block(name: str, definition: dict[str, Any], indent: int) -> str:
-    import yaml
+    from cairn import yamlfile
 
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    # `- all.toml:` rather than `- all.toml: null`, as DVC writes a file without keys
-    Dumper.add_representer(type(None), lambda d, _: d.represent_scalar(
-        "tag:yaml.org,2002:null", ""))
-    text: str = yaml.dump({name: definition}, Dumper=Dumper, sort_keys=False,
-                          default_flow_style=False, allow_unicode=True, width=1000)
+    text = yamlfile.dump({name: definition}, yamlfile.pipeline_dumper(),
+                         default_flow_style=False, allow_unicode=True, width=1000)
     pad = " " * indent
     return "".join(pad + line if line.strip() else line for line in text.splitlines(True))
