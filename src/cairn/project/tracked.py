@@ -58,7 +58,7 @@ class TrackedPath:
             raise InvalidField("nfiles", "must be a non-negative integer")
         if not isinstance(cache, bool):
             raise InvalidField("cache", "must be true or false")
-        return cls(root_rel, digest, size, nfiles, cache, dict(extra or {}))
+        return cls(root_rel, digest, size, nfiles, cache, {} if extra is None else extra)
 
 
 def root_relative(path: object, base: str = "") -> str:
