@@ -14,6 +14,11 @@ __version__ = "0.1.0"  # the single source: pyproject.toml reads it from here
 
 # public name -> "module" (a submodule) or "module:attribute"
 _LAZY = {
+    # the errors a caller tells apart; every other one is a CairnError too (cairn.errors)
+    "CairnError": "cairn.errors:CairnError",
+    "ConflictError": "cairn.errors:ConflictError",
+    "NotFoundError": "cairn.errors:NotFoundError",
+    "UserError": "cairn.errors:UserError",
     "Client": "cairn.registry.client:Client",
     "MlflowClient": "cairn.registry.client:Client",
     "active_run": "cairn.tracking.fluent:active_run",

@@ -95,6 +95,8 @@ def problem(path: object, root_ok: bool = False) -> str | None:
 
 def normalise(path: str) -> str:
     """`path` without empty and ``.`` components (``.`` for the root)."""
+    if path and "//" not in path and "/." not in path and path[0] not in "./" and path[-1] != "/":
+        return path  # already normal, as nearly every path is (readers call this per out)
     return "/".join(p for p in path.split("/") if p not in ("", ".")) or "."
 
 

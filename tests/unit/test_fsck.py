@@ -13,7 +13,8 @@ from cairn.objects.hashing import hash_bytes
 from cairn.objects.tree import read_tree
 from cairn.project import pointer
 from cairn.project.context import ProjectContext
-from cairn.project.pointer import Out, PointerFile
+from cairn.project.pointer import PointerFile
+from cairn.project.tracked import TrackedPath
 from cairn.workspace.add import add
 from tests.unit.test_gc import FakeRemote, project, remote, track
 
@@ -80,7 +81,7 @@ def test_corrupt_files_inside_directories_are_named_by_path(project: ProjectCont
 def test_a_manifest_that_does_not_parse_is_reported_not_quarantined(
         project: ProjectContext) -> None:
     bogus = project.odb.add_bytes(b'{"format": 99, "entries": []}')
-    pointer.write(PointerFile(project.root / "data.cairn", (Out("data", bogus, 0, 0),)))
+    pointer.write(PointerFile(project.root / "data.cairn", (TrackedPath("data", bogus, 0, 0),)))
     result = fsck(project)
     [problem] = result.problems
     assert (problem.oid, problem.kind, problem.paths, problem.quarantined) == (

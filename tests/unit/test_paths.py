@@ -48,6 +48,14 @@ def test_good_paths_are_normalised(path: str, clean: str) -> None:
     assert paths.clean(path, "x") == clean
 
 
+@given(st.lists(st.sampled_from(["a", ".", "..", "", "b.", ".c"]), max_size=6))
+def test_normalise_drops_empty_and_dot_components_whatever_the_shortcut(parts: list[str]
+                                                                         ) -> None:
+    path = "/".join(parts)
+    expected = "/".join(p for p in path.split("/") if p not in ("", ".")) or "."
+    assert paths.normalise(path) == expected
+
+
 def test_the_root_is_allowed_only_when_asked() -> None:
     assert paths.problem(".") is not None
     assert paths.problem(".", root_ok=True) is None

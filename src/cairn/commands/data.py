@@ -18,8 +18,8 @@ from cairn.errors import CairnError, UserError
 from cairn.lifecycle import liveness
 from cairn.lifecycle.liveness import Reference, Scope
 from cairn.project.context import ProjectContext, open_project
-from cairn.project.pointer import Out
 from cairn.project.revisions import RevisionScope
+from cairn.project.tracked import TrackedPath
 
 if TYPE_CHECKING:
     from cairn.lifecycle.du import DiskUsage
@@ -177,7 +177,7 @@ def push(targets: Iterable[str] = (), *, remote: str | None = None, jobs: int | 
     return result
 
 
-def _live_outs(project: ProjectContext, scope: Scope) -> tuple[list[Out], list[str]]:
+def _live_outs(project: ProjectContext, scope: Scope) -> tuple[list[TrackedPath], list[str]]:
     """The outs to send for `scope`: tracked ones always (a missing object is a failure),
     the registry's when this cache has them. A metadata store that cannot be read is a
     warning: the tracked data still goes."""
@@ -193,16 +193,16 @@ def _live_outs(project: ProjectContext, scope: Scope) -> tuple[list[Out], list[s
     return _unique_outs(refs), warnings
 
 
-def _unique_outs(refs: Iterable[Reference]) -> list[Out]:
+def _unique_outs(refs: Iterable[Reference]) -> list[TrackedPath]:
     """Each (digest, kind) once, as an out at the first path naming it."""
-    outs: dict[tuple[str, bool], Out] = {}
+    outs: dict[tuple[str, bool], TrackedPath] = {}
     for ref in refs:
         outs.setdefault((ref.oid, ref.is_tree), as_out(ref))
     return list(outs.values())
 
 
-def as_out(ref: Reference) -> Out:
-    return Out(ref.path, ref.oid, ref.size, (ref.nfiles or 0) if ref.is_tree else None)
+def as_out(ref: Reference) -> TrackedPath:
+    return TrackedPath(ref.path, ref.oid, ref.size, (ref.nfiles or 0) if ref.is_tree else None)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from cairn import yamlfile
 from cairn.errors import FormatError, NotFoundError, PathError, UserError
 from cairn.flavors.signature import Signature, enforce, infer_schema
 from cairn.fsutil import fsync_dir
@@ -201,7 +202,7 @@ def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
     except UnicodeDecodeError:
         raise FormatError("not UTF-8 text", str(model_file)) from None
     try:
-        data = yaml.safe_load(text)
+        data = yamlfile.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise FormatError(f"invalid YAML ({getattr(e, 'problem', e)})", str(model_file),
@@ -315,7 +316,7 @@ def write_model_file(directory: Path, *, loader: str, flavor: dict[str, Any],
                                                                        input_example),
         metadata=dict(metadata or {}))
     try:
-        text = yaml.safe_dump(meta.to_dict(), sort_keys=False, allow_unicode=True)
+        text = yamlfile.dump(meta.to_dict(), allow_unicode=True)
     except yaml.YAMLError as e:
         raise UserError(f"metadata must hold plain values (str, int, float, bool, lists, "
                         f"dicts): {e}") from None

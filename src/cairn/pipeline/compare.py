@@ -170,8 +170,10 @@ def _vars_files(data: bytes) -> Iterator[str]:
     """Files named in `vars:` lists (top level and in stages), without their `:keys`."""
     import yaml
 
+    from cairn import yamlfile
+
     try:
-        doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc = yamlfile.safe_load(data)
     except yaml.YAMLError:
         return  # load_pipeline_at reports it, with the line
     if not isinstance(doc, dict):

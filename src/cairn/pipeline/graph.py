@@ -70,17 +70,17 @@ class Graph:
         return [(p, n) for n in self.stages for p in self.producers[n]]
 
     def to_ascii(self) -> str:
-        from cairn.pipeline.render import ascii_dag
+        from cairn.pipeline._render import ascii_dag
 
         return ascii_dag(list(self.stages), self.edges())
 
     def to_mermaid(self) -> str:
-        from cairn.pipeline.render import mermaid
+        from cairn.pipeline._render import mermaid
 
         return mermaid(list(self.stages), self.edges())
 
     def to_dot(self) -> str:
-        from cairn.pipeline.render import dot
+        from cairn.pipeline._render import dot
 
         return dot(list(self.stages), self.edges())
 

@@ -44,7 +44,7 @@ def read_params(path: str, data: bytes, cache_dir: Path | None = None,
     elif suffix == "py":
         doc = _read_python(path, data)
     else:
-        from cairn.pipeline import yamlfile
+        from cairn import yamlfile
 
         doc = yamlfile.load(data, path, cache_dir)
     if doc is None:

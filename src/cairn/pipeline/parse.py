@@ -13,12 +13,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from cairn import paths
+from cairn import paths, yamlfile
 from cairn.errors import FormatError, PathError
-from cairn.pipeline import resolve, yamlfile
+from cairn.pipeline import _resolve
+from cairn.pipeline._parse_stage import StageParser, did_you_mean
+from cairn.pipeline._resolve import KeyPath, ResolveError
 from cairn.pipeline.params import DEFAULT_PARAMS_FILE, read_params, yaml_cache_dir
-from cairn.pipeline.parse_stage import StageParser, did_you_mean
-from cairn.pipeline.resolve import KeyPath, ResolveError
 from cairn.pipeline.schema import Output, Pipeline, Stage
 
 TOP_KEYS = ("stages", "vars", "plots", "metrics", "params", "artifacts", "datasets")
@@ -142,7 +142,7 @@ class PipelineFile:
         context: dict[str, Any] = {}
         default = self._read_vars_file(posixpath.join(self.dir, DEFAULT_PARAMS_FILE))
         if default is not None:
-            context = resolve.merge(context, default)
+            context = _resolve.merge(context, default)
         return self.load_vars(self.doc.get("vars"), context, self.dir, ("vars",))
 
     def load_vars(self, items: Any, context: dict[str, Any], base: str,
@@ -157,9 +157,9 @@ class PipelineFile:
             self.fail("`vars` must be a list of files and mappings", keypath)
         for i, item in enumerate(items):
             if isinstance(item, dict):
-                context = resolve.merge(context, item)
+                context = _resolve.merge(context, item)
             elif isinstance(item, str):
-                context = resolve.merge(context, self._vars_file(item, base, (*keypath, i)))
+                context = _resolve.merge(context, self._vars_file(item, base, (*keypath, i)))
             else:
                 self.fail("each `vars` entry must be a file name or a mapping", (*keypath, i))
         return context
@@ -181,7 +181,7 @@ class PipelineFile:
         if not wanted:
             return doc
         try:
-            return resolve.select_keys(doc, wanted, relpath)
+            return _resolve.select_keys(doc, wanted, relpath)
         except KeyError as e:
             self.fail(f"{e.args[0]}; fix `vars`", keypath)
 
@@ -223,17 +223,17 @@ class PipelineFile:
                 raise ResolveError("`foreach` needs a `do:` mapping (the stage to repeat)",
                                    (*keypath, "do") if "do" in definition else keypath)
             at = (*keypath, "foreach")
-            iterable = resolve.interpolate(definition["foreach"], self.context, at)
-            for suffix, (key, item) in resolve.foreach_items(iterable, at).items():
+            iterable = _resolve.interpolate(definition["foreach"], self.context, at)
+            for suffix, (key, item) in _resolve.foreach_items(iterable, at).items():
                 context = {**self.context, "item": item}
                 if key is not None:
                     context["key"] = key
                 yield f"{prefix}{name}@{suffix}", definition["do"], context, (*keypath, "do")
         elif "matrix" in definition:
             at = (*keypath, "matrix")
-            matrix = resolve.interpolate(definition["matrix"], self.context, at)
+            matrix = _resolve.interpolate(definition["matrix"], self.context, at)
             template = {k: v for k, v in definition.items() if k != "matrix"}
-            for suffix, item in resolve.matrix_items(matrix, at).items():
+            for suffix, item in _resolve.matrix_items(matrix, at).items():
                 yield f"{prefix}{name}@{suffix}", template, {**self.context, "item": item}, \
                     keypath
         else:
@@ -247,7 +247,7 @@ class PipelineFile:
         keypath: KeyPath = (section,)
         try:
             if self.templated:
-                items = resolve.interpolate(items, self.context, keypath)
+                items = _resolve.interpolate(items, self.context, keypath)
         except ResolveError as e:
             raise self.error(str(e), e.keypath) from None
         if not isinstance(items, list):

@@ -106,7 +106,7 @@ def read_records(path: str, data: bytes) -> list[dict[str, Any]]:
         except (ValueError, UnicodeDecodeError) as e:
             raise FormatError(f"invalid JSON ({e.__class__.__name__})", path) from None
     else:
-        from cairn.pipeline import yamlfile
+        from cairn import yamlfile
 
         doc = yamlfile.load(data, path)
     if isinstance(doc, Mapping):  # {"train": [{…}, …]}: DVC takes the first list

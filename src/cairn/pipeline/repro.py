@@ -28,15 +28,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError, Interrupted, NotFoundError
-from cairn.pipeline.changes import StageInputs, Workspace, reasons_to_run, stage_root
-from cairn.pipeline.lock import LockedPath, LockedStage, LockFile, lock_path_for, read_lock
+from cairn.pipeline._changes import StageInputs, Workspace, reasons_to_run, stage_root
 from cairn.pipeline.schema import Pipeline, Stage
 from cairn.project.context import ProjectContext
+from cairn.project.lockfile import LockedStage, LockFile, lock_path_for, read_lock
+from cairn.project.tracked import TrackedPath
 
 if TYPE_CHECKING:  # outputs (and the cache-writing code it needs) load when a stage runs
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from cairn.pipeline.outputs import SetAside
+    from cairn.pipeline._outputs import SetAside
     from cairn.pipeline.runcache import RunEntry
     from cairn.remotes.remote import Remote
 
@@ -119,7 +120,7 @@ def repro(project: ProjectContext, targets: Sequence[str] = (), force: bool = Fa
                command_stdout)
     with stopping_on_signals(run.commands), project.lock():
         if (project.tmp_dir / "repro").exists():  # a repro was killed mid-stage
-            from cairn.pipeline.outputs import put_back_leftovers
+            from cairn.pipeline._outputs import put_back_leftovers
 
             put_back_leftovers(project)
         if pull:
@@ -411,7 +412,7 @@ class _Run:
             self._emit(result)
             self.done.add(stage.name)
             return None
-        from cairn.pipeline.outputs import SetAside
+        from cairn.pipeline._outputs import SetAside
 
         with self.commands.held():  # all outs set aside, or none
             aside = SetAside(self.project, stage).__enter__()
@@ -484,7 +485,7 @@ class _Run:
         odb = self.project.odb
         if all(odb.exists(o.digest) for o in locked.outs if _cached(stage, o.path)):
             return
-        from cairn.pipeline.outputs import commit_missing
+        from cairn.pipeline._outputs import commit_missing
 
         commit_missing(self.project, stage, locked.outs)
 
@@ -495,7 +496,7 @@ class _Run:
 
     def _restore(self, stage: Stage, inputs: StageInputs) -> StageResult | None:
         from cairn.pipeline import runcache
-        from cairn.pipeline.outputs import can_restore, restore_outs
+        from cairn.pipeline._outputs import can_restore, restore_outs
 
         deps = tuple(d for d in inputs.deps if d is not None)
         key = runcache.run_key(runcache.stage_inputs(stage, deps, inputs.params))
@@ -529,7 +530,7 @@ class _Run:
 
     def _finish(self, stage: Stage, inputs: StageInputs, aside: SetAside,
                 outcome: _Outcome) -> None:
-        from cairn.pipeline.outputs import missing_outs, store_outs
+        from cairn.pipeline._outputs import missing_outs, store_outs
 
         recorded = False  # once the lock names the new outs, they stay
         try:
@@ -582,10 +583,10 @@ class _Run:
             self.locks[rel] = read_lock(self.project.root, rel)
         return self.locks[rel]
 
-    def _save_lock(self, stage: Stage, inputs: StageInputs, outs: tuple[LockedPath, ...],
+    def _save_lock(self, stage: Stage, inputs: StageInputs, outs: tuple[TrackedPath, ...],
                    ignores: list[Path]) -> list[str]:
         """Record the stage in its lock file; return the files changed for git."""
-        from cairn.pipeline.lock import write_lock
+        from cairn.project.lockfile import write_lock
 
         lock = self._lock(stage)
         deps = tuple(d for d in inputs.deps if d is not None)
@@ -605,7 +606,7 @@ class _Run:
 
     def sync(self) -> None:
         """Make the locks written this run durable (objects were flushed by the batch)."""
-        from cairn.pipeline.lock import sync_lock
+        from cairn.project.lockfile import sync_lock
 
         self.project.state.flush()
         with contextlib.suppress(OSError):  # gone, or holding outs after a Ctrl-C mishap

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cairn import paths
 from cairn.fsutil import atomic_write
 from cairn.objects.hashing import hash_bytes, is_digest
-from cairn.pipeline.lock import LockedPath
 from cairn.pipeline.schema import Stage
+from cairn.project.tracked import TrackedPath
 
 RUN_FORMAT = 1
 RUNS_DIR = "runs"
@@ -32,7 +31,7 @@ RUNS_DIR = "runs"
 @dataclass(frozen=True)
 class RunEntry:
     inputs: dict[str, Any]  # cmd, wdir, deps [[path, digest]], params, outs [[path, cache]]
-    outs: tuple[LockedPath, ...]
+    outs: tuple[TrackedPath, ...]
 
     @property
     def key(self) -> str:
@@ -52,7 +51,7 @@ def cacheable(stage: Stage) -> bool:
                 and not stage.always_changed and not any(o.persist for o in stage.outs))
 
 
-def stage_inputs(stage: Stage, deps: tuple[LockedPath, ...],
+def stage_inputs(stage: Stage, deps: tuple[TrackedPath, ...],
                  params: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "cmd": list(stage.cmd),
@@ -72,7 +71,7 @@ def _canonical(doc: Any) -> bytes:
                       default=str).encode()
 
 
-def _path_doc(p: LockedPath) -> dict[str, Any]:
+def _path_doc(p: TrackedPath) -> dict[str, Any]:
     doc: dict[str, Any] = {"path": p.path, "digest": p.digest, "size": p.size}
     if p.nfiles is not None:
         doc["nfiles"] = p.nfiles
@@ -89,15 +88,13 @@ def decode(data: bytes, key: str) -> RunEntry | None:
         doc = json.loads(data)
         if doc.get("format") != RUN_FORMAT:
             return None
-        outs = tuple(LockedPath(o["path"], o["digest"], int(o["size"]), o.get("nfiles"))
+        # InvalidField (a ValueError) for paths that leave the workspace, bad digests…
+        outs = tuple(TrackedPath.parse(o["path"], o["digest"], o["size"], o.get("nfiles"))
                      for o in doc["outs"])
         entry = RunEntry(doc["inputs"], outs)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if entry.key != key or not all(is_digest(o.digest) and paths.problem(o.path) is None
-                                   for o in outs):
-        return None  # a torn write, a bad copy, or paths that leave the workspace
-    return entry
+    return entry if entry.key == key else None  # a torn write or a bad copy
 
 
 def lookup(cache_root: Path, key: str) -> RunEntry | None:

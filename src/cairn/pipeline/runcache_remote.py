@@ -19,7 +19,7 @@ from cairn.errors import CairnError, RemoteError
 from cairn.pipeline import runcache
 from cairn.pipeline.runcache import RunEntry
 from cairn.project.context import ProjectContext
-from cairn.project.pointer import Out
+from cairn.project.tracked import TrackedPath
 from cairn.remotes import transfer
 from cairn.remotes.connect import open_remote
 from cairn.remotes.remote import Remote
@@ -106,8 +106,8 @@ def fetch_entry(project: ProjectContext, store: Remote, key: str, jobs: int | No
     return entry
 
 
-def _outs(entries: Any) -> list[Out]:
-    outs = {(o.digest, o.nfiles is not None): Out(o.path, o.digest, o.size, o.nfiles)
+def _outs(entries: Any) -> list[TrackedPath]:
+    outs = {(o.digest, o.nfiles is not None): TrackedPath(o.path, o.digest, o.size, o.nfiles)
             for entry in entries for o in entry.outs}
     return list(outs.values())
 

@@ -1,8 +1,9 @@
 """The pipeline: stages declared in ``cairn.yaml`` or, unchanged, ``dvc.yaml``.
 
-Value types shared by every pipeline module (the contract in PIPELINE_API.md), and the
-loaders. Pipeline files are read at the repository root and in subdirectories, as DVC
-does; a stage from ``sub/dir/dvc.yaml`` is named ``sub/dir/dvc.yaml:train``.
+Value types shared by every pipeline module, and the loaders; the file format is in
+docs/formats.md, "Pipeline files (cairn.yaml / dvc.yaml)". Pipeline files are read at
+the repository root and in subdirectories, as DVC does; a stage from
+``sub/dir/dvc.yaml`` is named ``sub/dir/dvc.yaml:train``.
 Parsing, templating and checks live in `cairn.pipeline.parse`.
 """
 
@@ -25,6 +26,9 @@ _POINTER_SUFFIXES = (".cairn", ".dvc")
 
 @dataclass(frozen=True)
 class Output:
+    """An out as a stage declares it (what to produce, and how to keep it). What it held
+    when the stage last ran is a `cairn.project.tracked.TrackedPath` in cairn.lock."""
+
     path: str                 # repo-root-relative posix path (wdir applied); dirs allowed
     cache: bool = True        # False: not stored in the cache, kept in git (metrics.json)
     persist: bool = False     # True: not deleted before the stage runs

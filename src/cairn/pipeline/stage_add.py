@@ -145,10 +145,10 @@ def with_stage(text: str, relpath: str, name: str, definition: dict[str, Any],
     in place of the stage of that name when `force`."""
     import yaml
 
-    from cairn.pipeline import yamlfile
+    from cairn import yamlfile
 
     yamlfile.load(text, relpath)  # any YAML error, with its line, before we edit
-    root = yaml.compose(text, Loader=yamlfile.loader())
+    root = yaml.compose(text, Loader=yamlfile.pipeline_loader())
     if root is None:
         return _ensure_newline(text) + "stages:\n" + _block(name, definition, 2)
     if not isinstance(root, yaml.MappingNode):
@@ -215,15 +215,9 @@ def _ensure_lines_newline(lines: list[str]) -> list[str]:
 
 
 def _block(name: str, definition: dict[str, Any], indent: int) -> str:
-    import yaml
+    from cairn import yamlfile
 
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    # `- all.toml:` rather than `- all.toml: null`, as DVC writes a file without keys
-    Dumper.add_representer(type(None), lambda d, _: d.represent_scalar(
-        "tag:yaml.org,2002:null", ""))
-    text: str = yaml.dump({name: definition}, Dumper=Dumper, sort_keys=False,
-                          default_flow_style=False, allow_unicode=True, width=1000)
+    text = yamlfile.dump({name: definition}, yamlfile.pipeline_dumper(),
+                         default_flow_style=False, allow_unicode=True, width=1000)
     pad = " " * indent
     return "".join(pad + line if line.strip() else line for line in text.splitlines(True))

@@ -1,67 +1,76 @@
-"""Reading `cairn.lock` (docs/formats.md, "cairn.lock"): what each stage last produced.
+"""`cairn.lock`: what each stage last ran with and produced (docs/formats.md).
 
-The one parser of lock files. It lives below the pipeline because the workspace needs
-it too: the cached outs a lock records are tracked data, like a pointer file's outs, so
-`push`, `pull`, `checkout`, `status` and `du` cover them (`as_pointer`). Writing the
-canonical form stays with the pipeline (`cairn.pipeline.lock`), which builds on this.
+One lock file beside each pipeline file (``cairn.yaml`` or ``dvc.yaml``; Cairn never
+writes ``dvc.lock``). YAML, written by Cairn in one canonical form::
+
+    schema: cairn-lock/1
+    stages:
+      train:
+        cmd: python src/train.py
+        deps:
+        - path: data/processed
+          digest: 5d41…          # blake3 of the file, or of the directory manifest
+          size: 2048
+          nfiles: 3              # directories only
+        params:
+          params.yaml:
+            train.epochs: 50
+        outs:
+        - path: models/classifier.pkl
+          digest: 9f1c…
+          size: 48213
+        - path: metrics.json
+          digest: 77ab…
+          size: 57
+          cache: false           # git keeps it; push/pull/checkout leave it alone
+
+The one module that reads and writes lock files. It lives below the pipeline because
+the workspace needs it too: the cached outs a lock records are tracked data, like a
+pointer file's outs, so `push`, `pull`, `checkout`, `status` and `du` cover them
+(`as_pointer`).
 
 Paths in the file are relative to the lock file's directory; here they are relative to
-the repository root. Unknown keys of a stage entry and of the file are kept (`extra`);
-a `schema` this Cairn does not know is refused.
+the repository root. Unknown keys of a stage entry and of the file are kept when Cairn
+rewrites it (`extra`); a `schema` this Cairn does not know is refused.
 """
 
 from __future__ import annotations
 
 import posixpath
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cairn import paths
+from cairn import yamlfile
 from cairn.errors import FormatError
-from cairn.objects.hashing import is_digest
-from cairn.project.pointer import Out, PointerFile
+from cairn.fsutil import atomic_write, sync_file
+from cairn.project.canonical import (
+    NotCanonical,
+    key_text,
+    parse_pair,
+    parse_scalar,
+    scalar_text,
+)
+from cairn.project.pointer import PointerFile
+from cairn.project.tracked import TrackedPath, root_relative
 
 LOCK_NAME = "cairn.lock"
 LOCK_SCHEMA = "cairn-lock/1"
-
-# Strings written without quotes: they read back as the same string (not a number,
-# bool, null, date, alias or tag) — everything else is double-quoted.
-_PLAIN = re.compile(r"(?:[A-Za-z_/]|\.\.?/)[A-Za-z0-9_./@+=\-]*(?:[ ,][A-Za-z0-9_./@+=\-]+)*")
-_PLAIN_BUT_NOT_STR = re.compile(r"(?i)(y|n|yes|no|true|false|on|off|null)")
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_FLOAT_EXP = re.compile(r"-?[0-9]+\.[0-9]+e[-+][0-9]+")  # how PyYAML writes 1e-05
-
-
-@dataclass(frozen=True)
-class LockedPath:
-    """A dep or out as it was: `path` relative to the repository root."""
-
-    path: str
-    digest: str
-    size: int
-    nfiles: int | None = None  # directories only
-    cache: bool = True  # outs only: False for those git keeps (metrics.json)
-
-    @property
-    def is_dir(self) -> bool:
-        return self.nfiles is not None
 
 
 @dataclass(frozen=True)
 class LockedStage:
     cmd: tuple[str, ...]
-    deps: tuple[LockedPath, ...]
+    deps: tuple[TrackedPath, ...]  # paths relative to the repository root
     params: Mapping[str, Mapping[str, Any]]  # params file (root-relative) → key → value
-    outs: tuple[LockedPath, ...]
+    outs: tuple[TrackedPath, ...]
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
-    def dep(self, path: str) -> LockedPath | None:
+    def dep(self, path: str) -> TrackedPath | None:
         return next((d for d in self.deps if d.path == path), None)
 
-    def out(self, path: str) -> LockedPath | None:
+    def out(self, path: str) -> TrackedPath | None:
         return next((o for o in self.outs if o.path == path), None)
 
 
@@ -70,8 +79,8 @@ class LockFile:
     path: str  # relative to the repository root
     stages: dict[str, LockedStage] = field(default_factory=dict)  # by name within its file
     extra: dict[str, Any] = field(default_factory=dict)
-    # The writer's memo of each entry's text (cairn.pipeline.lock): repro rewrites the
-    # file after every stage, and re-rendering every entry each time costs O(stages²).
+    # Each entry's text as last written: repro rewrites the file after every stage, and
+    # re-rendering every entry each time costs O(stages²).
     _text: dict[str, tuple[LockedStage, str]] = field(default_factory=dict, repr=False,
                                                       compare=False)
 
@@ -79,21 +88,26 @@ class LockFile:
     def directory(self) -> str:
         return posixpath.dirname(self.path)
 
-    def cached_outs(self) -> list[LockedPath]:
+    def cached_outs(self) -> list[TrackedPath]:
         """The outs the cache holds and the workspace links (not those git keeps)."""
         return [o for stage in self.stages.values() for o in stage.outs if o.cache]
 
     def as_pointer(self, root: Path, only: Sequence[str] | None = None) -> PointerFile:
         """The cached outs as a multi-out pointer file at the lock's place under `root`
         (out paths relative to its directory, possibly `../…`); `only`: those paths."""
-        outs = tuple(Out(posixpath.relpath(o.path, self.directory or "."), o.digest, o.size,
-                         o.nfiles)
+        outs = tuple(TrackedPath(posixpath.relpath(o.path, self.directory or "."), o.digest,
+                                 o.size, o.nfiles)
                      for o in self.cached_outs() if only is None or o.path in only)
         return PointerFile(root / self.path, outs)
 
 
 def is_lock_path(rel: str) -> bool:
     return posixpath.basename(rel) == LOCK_NAME
+
+
+def lock_path_for(pipeline_file: str) -> str:
+    """The lock file that records the stages of `pipeline_file` (root-relative)."""
+    return posixpath.join(posixpath.dirname(pipeline_file), LOCK_NAME)
 
 
 # -- reading -----------------------------------------------------------------
@@ -133,50 +147,26 @@ def loads_yaml(data: bytes, rel: str) -> LockFile:
     for name, entry in stages.items():
         try:
             lock.stages[str(name)] = _parse_stage(entry, base)
-        except (TypeError, ValueError, KeyError) as e:
+        except (TypeError, ValueError) as e:
             raise _bad(data, rel, ["stages", str(name)],
                        f"stage {name!r}: {e}; delete the entry to rerun the stage") from None
     return lock
 
 
-def _yaml() -> Any:
+def _load_yaml(data: bytes, rel: str) -> Any:
     import yaml
 
-    return yaml
-
-
-def _load_yaml(data: bytes, rel: str) -> Any:
-    yaml = _yaml()
     try:
-        return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yamlfile.safe_load(data)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or "not valid YAML"
-        raise FormatError(f"invalid YAML: {problem}; restore it from git", rel,
-                          mark.line + 1 if mark is not None else None) from None
+        problem, line = yamlfile.error_position(e)
+        raise FormatError(f"invalid YAML: {problem}; restore it from git", rel, line) from None
     except UnicodeDecodeError:
         raise FormatError("not UTF-8 text; restore it from git", rel) from None
 
 
-def _line_of(data: bytes, keypath: Sequence[str]) -> int | None:
-    """The 1-based line of the key at `keypath` (or of the deepest part that exists)."""
-    yaml = _yaml()
-    try:
-        node = yaml.compose(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return None
-    line = None if node is None else node.start_mark.line + 1
-    for step in keypath:
-        found = next(((k, v) for k, v in getattr(node, "value", ()) if isinstance(
-            node, yaml.MappingNode) and getattr(k, "value", None) == step), None)
-        if found is None:
-            return line
-        line, node = found[0].start_mark.line + 1, found[1]
-    return line
-
-
 def _bad(data: bytes, rel: str, keypath: list[str], message: str) -> FormatError:
-    return FormatError(message, rel, _line_of(data, keypath))
+    return FormatError(message, rel, yamlfile.line_of(data, keypath, yamlfile.safe_loader()))
 
 
 def _parse_stage(entry: Any, base: str) -> LockedStage:
@@ -193,50 +183,24 @@ def _parse_stage(entry: Any, base: str) -> LockedStage:
     return LockedStage(
         cmd=cmds,
         deps=tuple(_parse_path(d, base) for d in entry.get("deps") or ()),
-        params={_inside(base, str(f)): dict(v) for f, v in params.items()},
+        params={root_relative(str(f), base): dict(v) for f, v in params.items()},
         outs=tuple(_parse_path(o, base) for o in entry.get("outs") or ()),
         extra={k: v for k, v in entry.items() if k not in known},
     )
 
 
-def _parse_path(item: Any, base: str) -> LockedPath:
+def _parse_path(item: Any, base: str) -> TrackedPath:
     if not isinstance(item, dict):
         raise TypeError("each dep and out must be a mapping with path and digest")
-    path, digest, size = item["path"], item["digest"], item.get("size", 0)
-    nfiles, cache = item.get("nfiles"), item.get("cache", True)
-    if not isinstance(path, str) or not is_digest(digest):
-        raise ValueError(f"bad path or digest in {item!r}")
-    if not isinstance(size, int) or (nfiles is not None and not isinstance(nfiles, int)):
-        raise ValueError(f"size and nfiles must be integers in {item!r}")
-    if not isinstance(cache, bool):
-        raise ValueError(f"cache must be true or false in {item!r}")
-    return LockedPath(_inside(base, path), digest, size, nfiles, cache)
-
-
-def _inside(base: str, path: str) -> str:
-    """`path` (relative to the lock's directory `base`) relative to the root, checked."""
-    if path.startswith("/"):
-        raise ValueError(f"path {path!r} is absolute; paths in a lock are relative to it")
-    joined = _join(base, path)
-    found = paths.problem(joined)
-    if found is not None:
-        raise ValueError(f"path {path!r} {found}")
-    return joined
-
-
-def _join(base: str, path: str) -> str:
-    return posixpath.normpath(posixpath.join(base, path)) if base else posixpath.normpath(path)
+    return TrackedPath.parse(item.get("path"), item.get("digest"), item.get("size", 0),
+                             item.get("nfiles"), item.get("cache", True), base)
 
 
 # -- the canonical form, without PyYAML ----------------------------------------------------
 
 
-class _NotCanonical(Exception):
-    pass
-
-
 def _loads_canonical(data: bytes, rel: str) -> LockFile | None:
-    """Parse the exact form Cairn writes, without PyYAML (most of a clean repro's time
+    """Parse the exact form `dumps` writes, without PyYAML (most of a clean repro's time
     otherwise); None for anything else, which the YAML reader then handles."""
     try:
         lines = data.decode("utf-8").split("\n")
@@ -249,56 +213,50 @@ def _loads_canonical(data: bytes, rel: str) -> LockFile | None:
     try:
         pos = 2
         while pos < len(lines) - 1:
-            name, rest = _pair(lines[pos], 2)
+            name, rest = parse_pair(lines[pos], 2)
             if rest or name in lock.stages:
                 return None
             pos, lock.stages[name] = _canonical_stage(lines, pos + 1, base)
-    except (_NotCanonical, ValueError, IndexError):
-        return None
+    except (NotCanonical, ValueError, IndexError):
+        return None  # a bad field too (ValueError): the YAML reader names file and line
     return lock
 
 
 def _canonical_stage(lines: list[str], pos: int, base: str) -> tuple[int, LockedStage]:
-    key, cmd = _pair(lines[pos], 4)
+    key, cmd = parse_pair(lines[pos], 4)
     if key != "cmd":
-        raise _NotCanonical
+        raise NotCanonical
     parts: dict[str, Any] = {"deps": (), "params": {}, "outs": ()}
     pos += 1
     while pos < len(lines) - 1 and lines[pos].startswith("    ") and lines[pos][4] != " ":
-        key, rest = _pair(lines[pos], 4)
+        key, rest = parse_pair(lines[pos], 4)
         if key not in parts or rest:
-            raise _NotCanonical
+            raise NotCanonical
         if key == "params":
             pos, parts[key] = _canonical_params(lines, pos + 1, base)
         else:
             pos, parts[key] = _canonical_paths(lines, pos + 1, base)
-    command = _scalar(cmd)
+    command = parse_scalar(cmd)
     if not isinstance(command, str):
-        raise _NotCanonical
+        raise NotCanonical
     return pos, LockedStage((command,), parts["deps"], parts["params"], parts["outs"])
 
 
 def _canonical_paths(lines: list[str], pos: int, base: str
-                     ) -> tuple[int, tuple[LockedPath, ...]]:
+                     ) -> tuple[int, tuple[TrackedPath, ...]]:
     found = []
     while lines[pos].startswith("    - path: "):
-        path = _scalar(lines[pos][12:])
+        path = parse_scalar(lines[pos][12:])
         digest, size = lines[pos + 1], lines[pos + 2]
-        if not (isinstance(path, str) and digest.startswith("      digest: ")
-                and size.startswith("      size: ")):
-            raise _NotCanonical
+        if not (digest.startswith("      digest: ") and size.startswith("      size: ")):
+            raise NotCanonical
         nfiles, cache = None, True
         pos += 3
         if lines[pos].startswith("      nfiles: "):
             nfiles, pos = int(lines[pos][14:]), pos + 1
         if lines[pos] == "      cache: false":
             cache, pos = False, pos + 1
-        oid = digest[14:]
-        if not is_digest(oid):
-            raise _NotCanonical
-        if paths.problem(_join(base, path)) is not None or path.startswith("/"):
-            raise _NotCanonical  # the YAML reader names the file, stage and line
-        found.append(LockedPath(_join(base, path), oid, int(size[12:]), nfiles, cache))
+        found.append(TrackedPath.parse(path, digest[14:], int(size[12:]), nfiles, cache, base))
     return pos, tuple(found)
 
 
@@ -306,55 +264,83 @@ def _canonical_params(lines: list[str], pos: int, base: str
                       ) -> tuple[int, dict[str, dict[str, Any]]]:
     params: dict[str, dict[str, Any]] = {}
     while lines[pos].startswith("      ") and lines[pos][6] != " ":
-        file, rest = _pair(lines[pos], 6)
+        file, rest = parse_pair(lines[pos], 6)
         if rest not in ("", "{}"):
-            raise _NotCanonical
-        if file.startswith("/") or paths.problem(_join(base, file)) is not None:
-            raise _NotCanonical
-        values = params[_join(base, file)] = {}
+            raise NotCanonical
+        values = params[root_relative(file, base)] = {}
         pos += 1
         while lines[pos].startswith("        ") and lines[pos][8] != " ":
-            key, value = _pair(lines[pos], 8)
-            values[key] = _scalar(value)
+            key, value = parse_pair(lines[pos], 8)
+            values[key] = parse_scalar(value)
             pos += 1
     return pos, params
 
 
-def _pair(line: str, indent: int) -> tuple[str, str]:
-    """``key: value`` at exactly `indent` spaces (value may be empty)."""
-    if line[:indent] != " " * indent or line[indent:indent + 1] in (" ", ""):
-        raise _NotCanonical
-    text = line[indent:]
-    if text.startswith('"'):
-        import json
-
-        key, end = json.JSONDecoder().raw_decode(text)
-        rest = text[end:]
-    else:
-        key, sep, rest = text.partition(":")
-        rest = sep + rest
-        if not _PLAIN.fullmatch(key) or _PLAIN_BUT_NOT_STR.fullmatch(key):
-            raise _NotCanonical
-    if rest == ":":
-        return key, ""
-    if not rest.startswith(": "):
-        raise _NotCanonical
-    return key, rest[2:]
+# -- writing ---------------------------------------------------------------------------
 
 
-def _scalar(text: str) -> Any:
-    """A value as the writer puts it; _NotCanonical for the forms left to PyYAML."""
-    if text.startswith('"'):
-        import json
-
-        return json.loads(text)
-    if text in _LITERALS:
-        return _LITERALS[text]
-    if _NUMBER.fullmatch(text) or _FLOAT_EXP.fullmatch(text):
-        return float(text) if "." in text else int(text)
-    if _PLAIN.fullmatch(text) and not _PLAIN_BUT_NOT_STR.fullmatch(text):
-        return text
-    raise _NotCanonical
+def dumps(lock: LockFile, order: Iterable[str] = ()) -> bytes:
+    """The canonical text; stages in `order` first (the pipeline's), then the rest."""
+    names = [n for n in dict.fromkeys(order) if n in lock.stages]
+    names += [n for n in lock.stages if n not in names]
+    head = [f"schema: {LOCK_SCHEMA}"]
+    head += [f"{key_text(k)}: {scalar_text(v)}" for k, v in lock.extra.items()]
+    head.append("stages:" if names else "stages: {}")
+    return ("\n".join(head) + "\n" + "".join(_entry_text(lock, n) for n in names)).encode()
 
 
-_LITERALS: dict[str, Any] = {"null": None, "true": True, "false": False}
+def _entry_text(lock: LockFile, name: str) -> str:
+    """One stage entry's canonical text, remembered until the entry changes."""
+    entry = lock.stages[name]
+    known = lock._text.get(name)
+    if known is None or known[0] is not entry:
+        lines = [f"  {key_text(name)}:", *_stage_lines(entry, lock.directory)]
+        known = lock._text[name] = (entry, "\n".join(lines) + "\n")
+    return known[1]
+
+
+def _stage_lines(stage: LockedStage, base: str) -> list[str]:
+    cmd: Any = stage.cmd[0] if len(stage.cmd) == 1 else list(stage.cmd)
+    lines = [f"    cmd: {scalar_text(cmd)}"]
+    if stage.deps:
+        lines.append("    deps:")
+        lines.extend(line for d in stage.deps for line in _path_lines(d, base))
+    if stage.params:
+        lines.append("    params:")
+        for file, values in stage.params.items():
+            lines.append(f"      {key_text(_rel(base, file))}:" + ("" if values else " {}"))
+            lines.extend(f"        {key_text(k)}: {scalar_text(v)}" for k, v in values.items())
+    if stage.outs:
+        lines.append("    outs:")
+        lines.extend(line for o in stage.outs for line in _path_lines(o, base))
+    lines.extend(f"    {key_text(k)}: {scalar_text(v)}" for k, v in stage.extra.items())
+    return lines
+
+
+def _path_lines(p: TrackedPath, base: str) -> list[str]:
+    lines = [f"    - path: {scalar_text(_rel(base, p.path))}", f"      digest: {p.digest}",
+             f"      size: {p.size}"]
+    if p.nfiles is not None:
+        lines.append(f"      nfiles: {p.nfiles}")
+    if not p.cache:
+        lines.append("      cache: false")
+    return lines
+
+
+def _rel(base: str, path: str) -> str:
+    return posixpath.relpath(path, base) if base else path
+
+
+def write_lock(root: Path, lock: LockFile, order: Iterable[str] = (),
+               durable: bool = True) -> None:
+    """Replace the lock file in one rename (readers see the old file or the new one).
+
+    `durable=False` skips the flush to disk: repro flushes once at the end instead of
+    once per stage (see docs/formats.md, "cairn.lock").
+    """
+    atomic_write(root / lock.path, dumps(lock, order), durable=durable)
+
+
+def sync_lock(path: Path) -> None:
+    """Flush a lock file written with durable=False, and its rename, to disk."""
+    sync_file(path)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from cairn.errors import NotFoundError, ObjectNotFound, UserError
 from cairn.project import pointer
-from cairn.project.lockfile import LOCK_NAME, LockedPath, read_lock
+from cairn.project.lockfile import LOCK_NAME, read_lock
+from cairn.project.tracked import TrackedPath
 from cairn.registry import uris
 from cairn.store.entities import ModelVersion
 from cairn.tracking import artifacts, lineage
@@ -80,7 +81,7 @@ def _tracked_digest(b: Backend, ptr_path: Path, path: Path) -> str:
     return _cached_digest(b, out.path, out.digest, out.size, out.is_dir)
 
 
-def _locked_out(b: Backend, path: Path) -> LockedPath | None:
+def _locked_out(b: Backend, path: Path) -> TrackedPath | None:
     """The cached out at `path` that a cairn.lock in its directory or above records."""
     if b.root is None:
         return None

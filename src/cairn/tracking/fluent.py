@@ -292,9 +292,9 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
 def log_dict(dictionary: Any, artifact_file: str) -> None:
     """Save `dictionary` as JSON, or YAML when `artifact_file` ends in .yaml/.yml."""
     if artifact_file.endswith((".yaml", ".yml")):
-        import yaml
+        from cairn import yamlfile
 
-        text = yaml.safe_dump(dictionary, sort_keys=False, default_flow_style=False)
+        text = yamlfile.dump(dictionary, default_flow_style=False)
     else:
         text = json.dumps(dictionary, indent=2)
     log_text(text, artifact_file)

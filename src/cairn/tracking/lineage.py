@@ -216,8 +216,10 @@ def read_params(path: Path) -> Any:
         return None
     import yaml
 
+    from cairn import yamlfile
+
     try:
-        return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yamlfile.safe_load(data)
     except yaml.YAMLError:
         return None
 

@@ -19,7 +19,8 @@ from cairn.objects.tree import Progress, scan_dir, walk_tree
 from cairn.project import pointer
 from cairn.project.context import ProjectContext
 from cairn.project.ignore import check_ignorable, ensure_ignored
-from cairn.project.pointer import Out, PointerFile
+from cairn.project.pointer import PointerFile
+from cairn.project.tracked import TrackedPath
 
 
 @dataclass
@@ -93,12 +94,12 @@ def _special_kind(mode: int) -> str | None:
     return "device file" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
 
 
-def track(project: ProjectContext, path: Path, progress: Progress | None = None) -> Out:
+def track(project: ProjectContext, path: Path, progress: Progress | None = None) -> TrackedPath:
     """Store `path` (file or directory) in the cache; return its pointer entry."""
     if path.is_dir():
         scan = scan_dir(path, project.state, project.odb, project.jobs, progress,
                         inside=project.paths)
-        out = Out(path.name, scan.oid, scan.size, scan.nfiles)
+        out = TrackedPath(path.name, scan.oid, scan.size, scan.nfiles)
         if _links_into_cache(project):
             for rel, entry in walk_tree(project.odb, scan.oid):
                 if not entry.is_dir:
@@ -114,7 +115,7 @@ def track(project: ProjectContext, path: Path, progress: Progress | None = None)
     if _links_into_cache(project):
         _link_back(project, path, oid, "0755" if st.st_mode & 0o100 else "0644")
     project.state.flush()
-    return Out(path.name, oid, size)
+    return TrackedPath(path.name, oid, size)
 
 
 def _links_into_cache(project: ProjectContext) -> bool:
@@ -151,8 +152,8 @@ def commit(project: ProjectContext, targets: Iterable[str] = (),
                     raise PathError(f"{path.relative_to(project.root)}: is missing; "
                                     "restore it with `cairn checkout` or remove its pointer file")
                 new = track(project, path)
-                updated = updated.with_out(Out(out.path, new.digest, new.size, new.nfiles,
-                                               out.extra))
+                updated = updated.with_out(TrackedPath(out.path, new.digest, new.size, new.nfiles,
+                                                       extra=out.extra))
             if updated.outs != ptr.outs:
                 pointer.write(updated)
                 changed.append(ptr.path)

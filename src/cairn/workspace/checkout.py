@@ -31,7 +31,8 @@ from cairn.objects.links import link, write_copy
 from cairn.objects.odb import SMALL_FILE
 from cairn.objects.tree import Progress, walk_tree
 from cairn.project.context import ProjectContext
-from cairn.project.pointer import Out, PointerFile
+from cairn.project.pointer import PointerFile
+from cairn.project.tracked import TrackedPath
 from cairn.workspace.status import file_digest, scan_workspace_dir, select_tracked
 
 
@@ -88,7 +89,7 @@ class _Checkout:
     def rel(self, path: Path) -> str:
         return path.relative_to(self.project.root).as_posix()
 
-    def out(self, ptr: PointerFile, out: Out) -> None:
+    def out(self, ptr: PointerFile, out: TrackedPath) -> None:
         path = ptr.out_path(out)
         if out.is_dir:
             self.directory(path, out)
@@ -165,7 +166,7 @@ class _Checkout:
         if self.progress:
             self.progress(1)
 
-    def directory(self, path: Path, out: Out) -> None:
+    def directory(self, path: Path, out: TrackedPath) -> None:
         odb = self.project.odb
         if not odb.exists(out.digest):
             self.result.missing.append(self.rel(path))

@@ -18,7 +18,8 @@ from cairn.objects.tree import DirScan, scan_dir, walk_tree
 from cairn.project import pointer
 from cairn.project.context import ProjectContext
 from cairn.project.lockfile import LOCK_NAME, LockFile, is_lock_path, read_lock
-from cairn.project.pointer import Out, PointerFile
+from cairn.project.pointer import PointerFile
+from cairn.project.tracked import TrackedPath
 
 
 @dataclass
@@ -133,7 +134,7 @@ def scan_workspace_dir(project: ProjectContext, path: Path, want_files: bool = T
                     inside=project.paths)
 
 
-def out_status(project: ProjectContext, ptr: PointerFile, out: Out) -> OutStatus:
+def out_status(project: ProjectContext, ptr: PointerFile, out: TrackedPath) -> OutStatus:
     path = ptr.out_path(out)
     rel = path.relative_to(project.root).as_posix()
     if not os.path.exists(path):  # also a symlink whose target is gone

@@ -20,7 +20,7 @@ from cairn.errors import (
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
 from cairn.project.context import ProjectContext
-from cairn.project.pointer import Out
+from cairn.project.tracked import TrackedPath
 from cairn.remotes import transfer
 from cairn.remotes.connect import configured_remote, connect, open_remote, url_scheme
 from cairn.remotes.index import RemoteIndex
@@ -29,7 +29,7 @@ from cairn.remotes.settings import check_local_location
 from cairn.remotes.transfer import Progress, TransferResult, unique
 
 
-def push(project: ProjectContext, outs: Iterable[Out], remote: str | None = None,
+def push(project: ProjectContext, outs: Iterable[TrackedPath], remote: str | None = None,
          jobs: int | None = None, progress: Progress | None = None,
          on_total: Callable[[int], None] | None = None) -> TransferResult:
     """Upload every object of `outs` (directories followed down) that the remote lacks.
@@ -59,7 +59,7 @@ def push(project: ProjectContext, outs: Iterable[Out], remote: str | None = None
         index.close()
 
 
-def fetch(project: ProjectContext, outs: Iterable[Out], remote: str | None = None,
+def fetch(project: ProjectContext, outs: Iterable[TrackedPath], remote: str | None = None,
           jobs: int | None = None, progress: Progress | None = None,
           on_total: Callable[[int], None] | None = None) -> TransferResult:
     """Download every object of `outs` (directories level by level) the cache lacks."""
@@ -80,7 +80,7 @@ def transfer_jobs(project: ProjectContext, store: Remote, jobs: int | None) -> i
 # -- which objects ---------------------------------------------------------------------
 
 
-def objects_of(odb: ObjectDB, outs: Iterable[Out]) -> Iterator[str]:
+def objects_of(odb: ObjectDB, outs: Iterable[TrackedPath]) -> Iterator[str]:
     """Every object the outs name, as far as the cache's manifests tell."""
     seen: set[str] = set()
     for out in outs:
@@ -123,7 +123,7 @@ def _cached_size(odb: ObjectDB, oid: str) -> int:
 # -- fetching ---------------------------------------------------------------------------
 
 
-def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[Out], jobs: int,
+def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[TrackedPath], jobs: int,
                progress: Progress | None = None,
                on_total: Callable[[int], None] | None = None,
                index: RemoteIndex | None = None) -> TransferResult:
@@ -209,7 +209,7 @@ class CloudStatus:
         return all(o.state == "in sync" for o in self.outs)
 
 
-def cloud_status(project: ProjectContext, outs: Iterable[Out], remote: str | None = None,
+def cloud_status(project: ProjectContext, outs: Iterable[TrackedPath], remote: str | None = None,
                  jobs: int | None = None) -> CloudStatus:
     """Per tracked out (its `path` relative to the project root): which of its objects
     the remote lacks."""

@@ -9,10 +9,10 @@ import pytest
 
 from cairn.objects.hashing import hash_bytes
 from cairn.pipeline import runcache, runcache_remote
-from cairn.pipeline.lock import LockedPath
 from cairn.pipeline.repro import StageResult, repro
 from cairn.pipeline.schema import Output, ParamRef, Stage
 from cairn.project.context import open_project
+from cairn.project.tracked import TrackedPath
 from tests.conftest import CliRepo
 
 PIPELINE = """\
@@ -76,7 +76,7 @@ def test_an_entry_whose_objects_are_gone_is_not_used(pipeline: CliRepo) -> None:
 
 def test_entries_are_checked_against_their_name(tmp_path: Path) -> None:
     entry = runcache.RunEntry({"cmd": ["x"], "deps": [["d", "a" * 64]]},
-                              (LockedPath("o", "b" * 64, 1),))
+                              (TrackedPath("o", "b" * 64, 1),))
     runcache.save(tmp_path, entry)
     assert runcache.lookup(tmp_path, entry.key) == entry
     assert list(runcache.keys(tmp_path)) == [entry.key]
@@ -92,9 +92,9 @@ def test_key_depends_on_every_input(pipeline: CliRepo) -> None:
         from cairn.pipeline.schema import load_pipeline
 
         stage = load_pipeline(project.root).stages["train"]
-    dep = (LockedPath("data.txt", "a" * 64, 1),)
+    dep = (TrackedPath("data.txt", "a" * 64, 1),)
     base = runcache.run_key(runcache.stage_inputs(stage, dep, {"params.yaml": {"train.lr": 1}}))
-    other_dep = (LockedPath("data.txt", "c" * 64, 1),)
+    other_dep = (TrackedPath("data.txt", "c" * 64, 1),)
     assert base != runcache.run_key(runcache.stage_inputs(stage, other_dep,
                                                           {"params.yaml": {"train.lr": 1}}))
     assert base != runcache.run_key(runcache.stage_inputs(stage, dep,
@@ -119,10 +119,10 @@ def test_a_corrupt_entry_on_the_remote_is_ignored(pipeline: CliRepo, tmp_path: P
 def test_an_entry_whose_outs_leave_the_workspace_is_ignored(path: str) -> None:
     """Entries come from remotes too: one naming such a path is not an entry at all."""
     inputs = {"cmd": ["x"], "wdir": "", "deps": [], "params": {}, "outs": [[path, True]]}
-    entry = runcache.RunEntry(inputs, (LockedPath(path, "a" * 64, 1),))
+    entry = runcache.RunEntry(inputs, (TrackedPath(path, "a" * 64, 1),))
     assert runcache.decode(entry.to_bytes(), entry.key) is None
     good = runcache.RunEntry({**inputs, "outs": [["model.bin", True]]},
-                             (LockedPath("model.bin", "a" * 64, 1),))
+                             (TrackedPath("model.bin", "a" * 64, 1),))
     assert runcache.decode(good.to_bytes(), good.key) == good
 
 
@@ -145,11 +145,11 @@ def golden_entry() -> runcache.RunEntry:
                   ("data/prepared", "src/train.py"),
                   tuple(ParamRef("params.yaml", key) for key in params["params.yaml"]),
                   (Output("models"), Output("train_metrics.json", cache=False, kind="metrics")))
-    deps = (LockedPath("data/prepared", digest("prepared"), 6_291_456, 2),
-            LockedPath("src/train.py", digest("train.py"), 967))
+    deps = (TrackedPath("data/prepared", digest("prepared"), 6_291_456, 2),
+            TrackedPath("src/train.py", digest("train.py"), 967))
     return runcache.RunEntry(runcache.stage_inputs(stage, deps, params),
-                             (LockedPath("models", digest("models"), 1_048_917, 3),
-                              LockedPath("train_metrics.json", digest("train_metrics"), 73)))
+                             (TrackedPath("models", digest("models"), 1_048_917, 3),
+                              TrackedPath("train_metrics.json", digest("train_metrics"), 73)))
 
 
 def test_the_golden_run_entry_reads_as_its_run_and_is_written_byte_for_byte(

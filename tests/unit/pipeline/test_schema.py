@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cairn import yamlfile
 from cairn.errors import FormatError
-from cairn.pipeline import yamlfile
 from cairn.pipeline.schema import Output, ParamRef, Stage, load_pipeline, load_pipeline_at
 
 # The pipeline of the seed article, as a DVC user has it.

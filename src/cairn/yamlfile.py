@@ -1,5 +1,12 @@
-"""YAML for pipeline and params files: the C loader when there is one, duplicate keys
-refused, and the line of any value found again (only when an error needs it)."""
+"""The one YAML setup: which loader and dumper, and how a YAML error names its line.
+
+Two dialects. Cairn's own files (pointer files, `cairn.lock`, cairn-model.yaml, logged
+dicts) are YAML 1.1 through PyYAML's safe loader and dumper, in C when there is one.
+Pipeline and params files are read as DVC reads them (`pipeline_loader`: YAML 1.2,
+duplicate keys refused; `load` keeps their parsed form, `repro` reads them often) and
+stages are written into them as DVC writes them (`pipeline_dumper`).
+PyYAML itself is imported inside each function: `import cairn` must not load it.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +21,49 @@ from typing import Any
 from cairn.errors import FormatError
 
 
+def safe_loader() -> Any:
+    """PyYAML's safe loader, the C one when PyYAML was built with libyaml."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_dumper() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def safe_load(data: bytes | str) -> Any:
+    """`data` parsed as YAML 1.1; yaml.YAMLError or UnicodeDecodeError if it is not."""
+    import yaml
+
+    return yaml.load(data, Loader=safe_loader())
+
+
+def dump(doc: Any, dumper: Any = None, **options: Any) -> str:
+    """`doc` as YAML text with `dumper` (the safe one unless told), keys in their order."""
+    import yaml
+
+    text: str = yaml.dump(doc, Dumper=dumper or safe_dumper(),
+                          **{"sort_keys": False, **options})
+    return text
+
+
+def error_position(e: Exception, default: str = "not valid YAML") -> tuple[str, int | None]:
+    """A yaml.YAMLError's problem and 1-based line (None when it has no position)."""
+    mark = getattr(e, "problem_mark", None)
+    return (getattr(e, "problem", None) or default,
+            mark.line + 1 if mark is not None else None)
+
+
 @functools.cache
-def loader() -> Any:
+def pipeline_loader() -> Any:
     """A safe loader that refuses a mapping with one key twice (PyYAML keeps the last;
     DVC's ruamel refuses, so a duplicated stage name must not pass silently)."""
     import yaml
 
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class Loader(base):  # type: ignore[misc, valid-type]
+    class Loader(safe_loader()):  # type: ignore[misc]
         pass
 
     def construct_map(self: Any, node: Any) -> Any:
@@ -37,6 +78,20 @@ def loader() -> Any:
     Loader.add_constructor("tag:yaml.org,2002:map", construct_map)
     _use_yaml_1_2(Loader)
     return Loader
+
+
+@functools.cache
+def pipeline_dumper() -> Any:
+    """The safe dumper writing null as nothing: ``- all.toml:`` rather than
+    ``- all.toml: null``, as DVC writes a params file without keys."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(type(None), lambda d, _: d.represent_scalar(
+        "tag:yaml.org,2002:null", ""))
+    return Dumper
 
 
 # YAML 1.2 core schema, as DVC's ruamel reads dvc.yaml and params files: `lr: 1e-3` is
@@ -74,7 +129,8 @@ class DuplicateKey(Exception):
 
 
 def load(data: bytes | str, path: str, cache_dir: Path | None = None) -> Any:
-    """Parse `data` (the contents of `path`), or a FormatError naming path and line.
+    """Parse `data` (the contents of `path`, a pipeline or params file) with
+    `pipeline_loader`, or a FormatError naming path and line.
 
     Parsed documents are kept by content digest, in this process and, given
     `cache_dir`, on disk: the YAML constructor runs in Python and costs milliseconds per
@@ -136,14 +192,12 @@ def _parse(data: bytes | str, path: str) -> Any:
     import yaml
 
     try:
-        return yaml.load(data, Loader=loader())
+        return yaml.load(data, Loader=pipeline_loader())
     except DuplicateKey as e:
         raise FormatError(f"{e.key!r} is defined twice in one mapping (a stage, key or option "
                           "name must be unique there); keep one", path, e.line) from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(e, "problem", None) or "not valid YAML"
+        problem, line = error_position(e)
         context = getattr(e, "context", None)
         detail = f"{context}, {problem}" if context else problem
         raise FormatError(f"invalid YAML: {detail}", path, line) from None
@@ -151,13 +205,15 @@ def _parse(data: bytes | str, path: str) -> Any:
         raise FormatError("not UTF-8 text", path) from None
 
 
-def line_of(data: bytes | str, keypath: Sequence[str | int]) -> int | None:
+def line_of(data: bytes | str, keypath: Sequence[str | int], loader: Any = None
+            ) -> int | None:
     """The 1-based line of the value at `keypath` (mapping keys and list indexes); for a
-    path that leads nowhere, the line of the deepest part that exists."""
+    path that leads nowhere, the line of the deepest part that exists. `loader`:
+    `pipeline_loader` unless told."""
     import yaml
 
     try:
-        node = yaml.compose(data, Loader=loader())
+        node = yaml.compose(data, Loader=loader or pipeline_loader())
     except (yaml.YAMLError, UnicodeDecodeError):
         return None
     line = None if node is None else node.start_mark.line + 1

@@ -1,4 +1,5 @@
-"""cairn.lock: the canonical form, read back exactly, by the fast reader and by YAML."""
+"""project.lockfile: the canonical form of cairn.lock, read back exactly by the fast reader
+and by YAML; `cache: false`; and a lock viewed as a pointer file of its cached outs."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ import yaml
 
 from cairn.errors import FormatError
 from cairn.objects.hashing import hash_bytes
-from cairn.pipeline import lock as lockfile
-from cairn.pipeline.lock import LockedPath, LockedStage, LockFile
+from cairn.project import lockfile
+from cairn.project.lockfile import LockedStage, LockFile
+from cairn.project.tracked import TrackedPath
 
-D1, D2 = "a" * 64, "b" * 64
+D1, D2, D3 = "a" * 64, "b" * 64, "c" * 64
 
 
 def stage(params: dict[str, dict[str, Any]] | None = None, cmd: tuple[str, ...] = ("run it",)
           ) -> LockedStage:
-    return LockedStage(cmd, (LockedPath("data/raw", D1, 10, 2),), params or {},
-                       (LockedPath("model.pkl", D2, 3),))
+    return LockedStage(cmd, (TrackedPath("data/raw", D1, 10, 2),), params or {},
+                       (TrackedPath("model.pkl", D2, 3),))
 
 
 def test_canonical_form_is_pinned() -> None:
@@ -77,8 +79,8 @@ def test_fast_reader_matches_yaml_reader() -> None:
 
 def test_paths_are_relative_to_the_lock_file() -> None:
     lock = LockFile("sub/cairn.lock", {"s": LockedStage(
-        ("x",), (LockedPath("sub/in.txt", D1, 1), LockedPath("shared/data", D1, 1, 1)),
-        {"sub/params.yaml": {"k": 1}}, (LockedPath("sub/out.txt", D2, 1),))})
+        ("x",), (TrackedPath("sub/in.txt", D1, 1), TrackedPath("shared/data", D1, 1, 1)),
+        {"sub/params.yaml": {"k": 1}}, (TrackedPath("sub/out.txt", D2, 1),))})
     data = lockfile.dumps(lock).decode()
     assert "- path: in.txt\n" in data and "- path: ../shared/data\n" in data
     assert "      params.yaml:\n" in data
@@ -118,6 +120,47 @@ def test_missing_lock_is_empty_and_write_replaces_atomically(tmp_path: Path) -> 
     assert [p.name for p in tmp_path.iterdir()] == ["cairn.lock"]  # no temp file left
 
 
+def sample(rel: str = "cairn.lock") -> LockFile:
+    base = rel.rpartition("/")[0]
+    prefix = base + "/" if base else ""
+    outs = (TrackedPath(f"{prefix}model.pkl", D1, 3), TrackedPath("shared/data", D2, 9, 2),
+            TrackedPath(f"{prefix}metrics.json", D3, 5, cache=False))
+    return LockFile(rel, {"train": LockedStage(("run",), (), {}, outs)})
+
+
+def test_cache_false_is_written_and_read_back_by_both_readers() -> None:
+    lock = sample()
+    data = lockfile.dumps(lock)
+    assert b"      size: 5\n      cache: false\n" in data
+    assert data.count(b"cache:") == 1  # a missing key means cached
+    fast = lockfile._loads_canonical(data, "cairn.lock")
+    assert fast is not None
+    assert fast.stages == lockfile.loads_yaml(data, "cairn.lock").stages == lock.stages
+
+
+def test_a_lock_without_the_key_is_all_cached() -> None:
+    text = f"schema: cairn-lock/1\nstages:\n  s:\n    cmd: x\n    outs:\n    - path: o\n" \
+           f"      digest: {D1}\n      size: 1\n"
+    assert lockfile.loads(text.encode(), "cairn.lock").stages["s"].outs[0].cache
+
+
+def test_a_cache_value_that_is_not_a_boolean_names_the_line() -> None:
+    text = f"schema: cairn-lock/1\nstages:\n  s:\n    cmd: x\n    outs:\n    - path: o\n" \
+           f"      digest: {D1}\n      size: 1\n      cache: maybe\n"
+    with pytest.raises(FormatError, match=r"cairn.lock:3: stage 's'.*cache must be true"):
+        lockfile.loads(text.encode(), "cairn.lock")
+
+
+def test_viewed_as_a_pointer_a_lock_names_its_cached_outs_only(tmp_path: Path) -> None:
+    view = sample("sub/cairn.lock").as_pointer(tmp_path)
+    assert [o.path for o in view.outs] == ["model.pkl", "../shared/data"]
+    assert [view.out_path(o) for o in view.outs] == [tmp_path / "sub/model.pkl",
+                                                     tmp_path / "shared/data"]
+    assert view.outs[1].is_dir and not view.outs[0].is_dir
+    only = sample().as_pointer(tmp_path, ["shared/data"])
+    assert [o.digest for o in only.outs] == [D2]
+
+
 GOLDEN = Path(__file__).parents[2] / "golden" / "cairn-lock-v1.yaml"
 
 
@@ -128,27 +171,27 @@ def digest(label: str) -> str:
 
 def golden_lock() -> LockFile:
     """What tests/golden/cairn-lock-v1.yaml records: DVC's example pipeline, repro'd."""
-    prepared = LockedPath("data/prepared", digest("prepared"), 6_291_456, 2)
-    models = LockedPath("models", digest("models"), 1_048_917, 3)
+    prepared = TrackedPath("data/prepared", digest("prepared"), 6_291_456, 2)
+    models = TrackedPath("models", digest("models"), 1_048_917, 3)
     return LockFile("cairn.lock", {
         "prepare": LockedStage(
             ("python src/prepare.py data/data.xml",),
-            (LockedPath("data/data.xml", digest("data.xml"), 37_891_850),
-             LockedPath("src/prepare.py", digest("prepare.py"), 1_576)),
+            (TrackedPath("data/data.xml", digest("data.xml"), 37_891_850),
+             TrackedPath("src/prepare.py", digest("prepare.py"), 1_576)),
             {"params.yaml": {"prepare.seed": 20170428, "prepare.split": 0.2}},
             (prepared,)),
         "train": LockedStage(
             ("python src/train.py data/prepared models",),
-            (prepared, LockedPath("src/train.py", digest("train.py"), 967)),
+            (prepared, TrackedPath("src/train.py", digest("train.py"), 967)),
             {"params.yaml": {"train.n_est": 50, "train.min_split": 0.01, "train.tol": 1e-05,
                              "train.criterion": "gini", "train.warm_start": False}},
-            (models, LockedPath("train_metrics.json", digest("train_metrics"), 73, cache=False))),
+            (models, TrackedPath("train_metrics.json", digest("train_metrics"), 73, cache=False))),
         "evaluate": LockedStage(
             ("python src/evaluate.py models data/prepared",),
-            (models, prepared, LockedPath("src/evaluate.py", digest("evaluate.py"), 2_240)),
+            (models, prepared, TrackedPath("src/evaluate.py", digest("evaluate.py"), 2_240)),
             {},
-            (LockedPath("eval/metrics.json", digest("metrics"), 57, cache=False),
-             LockedPath("eval/plots/prc.json", digest("prc"), 41_021, cache=False))),
+            (TrackedPath("eval/metrics.json", digest("metrics"), 57, cache=False),
+             TrackedPath("eval/plots/prc.json", digest("prc"), 41_021, cache=False))),
     })
 
 

@@ -8,9 +8,9 @@ import posixpath
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cairn import paths
-from cairn.pipeline import resolve
+from cairn.pipeline import _resolve
+from cairn.pipeline._resolve import KeyPath
 from cairn.pipeline.params import DEFAULT_PARAMS_FILE
-from cairn.pipeline.resolve import KeyPath
 from cairn.pipeline.schema import Output, ParamRef, Stage
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class StageParser:
     def value(self, definition: dict[str, Any], key: str) -> Any:
         if not self.file.templated:
             return definition.get(key)
-        return resolve.interpolate(definition.get(key), self.context, (*self.keypath, key),
+        return _resolve.interpolate(definition.get(key), self.context, (*self.keypath, key),
                                    in_cmd=key == "cmd")
 
     def parse(self, definition: dict[str, Any]) -> Stage:

@@ -4,7 +4,8 @@ import pytest
 
 from cairn.errors import FormatError
 from cairn.project import pointer
-from cairn.project.pointer import Out, PointerFile
+from cairn.project.pointer import PointerFile
+from cairn.project.tracked import TrackedPath
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "pointer-v1.cairn"
 A, B = "a" * 64, "b" * 64
@@ -12,8 +13,8 @@ A, B = "a" * 64, "b" * 64
 
 def test_pointer_format_is_pinned(tmp_path: Path) -> None:
     ptr = PointerFile(tmp_path / "x.cairn", (
-        Out("data", B, 48213, 3),
-        Out("classifier.pkl", A, 1024, None, {"desc": "a user's note, kept"}),
+        TrackedPath("data", B, 48213, 3),
+        TrackedPath("classifier.pkl", A, 1024, extra={"desc": "a user's note, kept"}),
     ))
     assert pointer.dumps(ptr) == GOLDEN.read_bytes()
     loaded = pointer.loads(GOLDEN.read_bytes(), tmp_path / "x.cairn")
@@ -57,7 +58,7 @@ def test_find_pointer_files_skips_tracked_directories(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["model.pkl", "data", "sub/dir-1/x_y.csv", "123", "yes",
                                   "null", "1e5", "-rf", "with space", "ümlaut", "a//b", "./a"])
 def test_the_fast_reader_agrees_with_yaml(tmp_path: Path, name: str) -> None:
-    ptr = PointerFile(tmp_path / "x.cairn", (Out(name, A, 7), Out("d", B, 9, 2)))
+    ptr = PointerFile(tmp_path / "x.cairn", (TrackedPath(name, A, 7), TrackedPath("d", B, 9, 2)))
     data = pointer.dumps(ptr)
     assert pointer.loads(data, ptr.path) == pointer.loads_yaml(data, ptr.path)
     assert pointer.loads(data, ptr.path).outs[0].path == PurePosixPath(name).as_posix()

@@ -24,11 +24,11 @@ from cairn.errors import IntegrityError, ObjectNotFound, PathError, UserError
 from cairn.objects.hashing import hash_file
 from cairn.objects.links import link
 from cairn.objects.tree import scan_dir, walk_tree
-from cairn.pipeline.changes import Workspace
-from cairn.pipeline.lock import LockedPath
+from cairn.pipeline._changes import Workspace
 from cairn.pipeline.schema import Output, Stage
 from cairn.project.context import ProjectContext
 from cairn.project.ignore import ensure_ignored
+from cairn.project.tracked import TrackedPath
 from cairn.workspace.add import track
 
 ASIDE_DIR = "repro"  # under .cairn/tmp: outs set aside while their stage runs (repro.py)
@@ -155,7 +155,7 @@ def missing_outs(stage: Stage, root: Path) -> list[str]:
 
 
 def store_outs(project: ProjectContext, stage: Stage, ws: Workspace, link_types: tuple[str, ...],
-               ignores: list[Path]) -> tuple[LockedPath, ...]:
+               ignores: list[Path]) -> tuple[TrackedPath, ...]:
     """Digest every out of a stage that just ran; cache and git-ignore the cached ones
     (.gitignore files changed are added to `ignores`). `link_types`: the project's,
     read once per repro."""
@@ -172,7 +172,7 @@ def store_outs(project: ProjectContext, stage: Stage, ws: Workspace, link_types:
 
 
 def _store(project: ProjectContext, rel: str, path: Path, link_types: tuple[str, ...] | None
-           ) -> LockedPath:
+           ) -> TrackedPath:
     """Store an out's bytes in the cache. With hardlink/symlink link types the workspace
     file becomes a link to the object, as `cairn add` does; `link_types=None` (cache:
     false outs, which git tracks) leaves the workspace file alone."""
@@ -181,10 +181,10 @@ def _store(project: ProjectContext, rel: str, path: Path, link_types: tuple[str,
     if path.is_dir():
         if link_types is not None:
             tracked = track(project, path)
-            return LockedPath(rel, tracked.digest, tracked.size, tracked.nfiles)
+            return TrackedPath(rel, tracked.digest, tracked.size, tracked.nfiles)
         scan = scan_dir(path, project.state, project.odb, project.jobs,
                         inside=project.paths)
-        return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
+        return TrackedPath(rel, scan.oid, scan.size, scan.nfiles)
     started = time.time_ns()
     st = os.stat(path)
     state, odb = project.state, project.odb
@@ -193,10 +193,10 @@ def _store(project: ProjectContext, rel: str, path: Path, link_types: tuple[str,
     if link_types is not None and link_types[0] in ("hardlink", "symlink"):
         link(odb.oid_to_path(oid), path, link_types, 0o755 if st.st_mode & 0o100 else 0o644)
         state.put(str(path), os.stat(path), oid)
-    return LockedPath(rel, oid, size)
+    return TrackedPath(rel, oid, size)
 
 
-def commit_missing(project: ProjectContext, stage: Stage, outs: tuple[LockedPath, ...]) -> None:
+def commit_missing(project: ProjectContext, stage: Stage, outs: tuple[TrackedPath, ...]) -> None:
     """Outs that are as recorded but whose objects the cache lacks (a repro killed
     before its objects were flushed, or a cleaned cache): store them again."""
     cached = {o.path for o in stage.outs if o.cache}
@@ -205,7 +205,7 @@ def commit_missing(project: ProjectContext, stage: Stage, outs: tuple[LockedPath
             _store(project, found.path, project.root / found.path, project.link_types)
 
 
-def can_restore(project: ProjectContext, outs: tuple[LockedPath, ...]) -> bool:
+def can_restore(project: ProjectContext, outs: tuple[TrackedPath, ...]) -> bool:
     """Does the cache hold every object needed to check these outs out?"""
     odb = project.odb
     try:
@@ -221,7 +221,7 @@ def can_restore(project: ProjectContext, outs: tuple[LockedPath, ...]) -> bool:
     return True
 
 
-def restore_outs(project: ProjectContext, stage: Stage, outs: tuple[LockedPath, ...],
+def restore_outs(project: ProjectContext, stage: Stage, outs: tuple[TrackedPath, ...],
                  link_types: tuple[str, ...], ignores: list[Path]) -> None:
     """Put recorded outs into the workspace from the cache (verified before linking)."""
     specs = {o.path: o for o in stage.outs}

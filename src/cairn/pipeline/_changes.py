@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cairn.pipeline.lock import LockedPath, LockedStage
 from cairn.pipeline.schema import Stage
 from cairn.project.context import ProjectContext
+from cairn.project.lockfile import LockedStage
+from cairn.project.tracked import TrackedPath
 
 
 @dataclass(frozen=True)
 class StageInputs:
     """A stage's deps and params as they are now (None: the dep does not exist)."""
 
-    deps: tuple[LockedPath | None, ...]
+    deps: tuple[TrackedPath | None, ...]
     params: dict[str, dict[str, Any]]
 
 
@@ -37,15 +38,15 @@ class Workspace:
 
     def __init__(self, project: ProjectContext) -> None:
         self.project = project
-        self._paths: dict[str, LockedPath | None] = {}
+        self._paths: dict[str, TrackedPath | None] = {}
         self._params_files: dict[str, dict[str, Any]] = {}
 
-    def path(self, rel: str) -> LockedPath | None:
+    def path(self, rel: str) -> TrackedPath | None:
         if rel not in self._paths:
             self._paths[rel] = self._digest(rel)
         return self._paths[rel]
 
-    def _digest(self, rel: str) -> LockedPath | None:
+    def _digest(self, rel: str) -> TrackedPath | None:
         path = self.project.root / rel
         try:
             st = os.stat(path)
@@ -57,7 +58,7 @@ class Workspace:
 
             scan = scan_dir(path, state, None, self.project.jobs, want_files=False,
                             inside=self.project.paths)
-            return LockedPath(rel, scan.oid, scan.size, scan.nfiles)
+            return TrackedPath(rel, scan.oid, scan.size, scan.nfiles)
         digest = state.get(str(path), st)
         if digest is None:  # new or changed since it was last hashed
             from cairn.objects.hashing import hash_file
@@ -65,9 +66,9 @@ class Workspace:
             started = time.time_ns()
             digest = hash_file(path, st.st_size)
             state.put(str(path), st, digest, started)
-        return LockedPath(rel, digest, st.st_size)
+        return TrackedPath(rel, digest, st.st_size)
 
-    def known(self, found: LockedPath) -> None:
+    def known(self, found: TrackedPath) -> None:
         """Record a digest computed elsewhere (a stage's outs, just stored)."""
         self._paths[found.path] = found
 
@@ -105,8 +106,8 @@ def reasons_to_run(stage: Stage, locked: LockedStage | None, inputs: StageInputs
     return reasons
 
 
-def _path_reasons(kind: str, declared: list[tuple[str, LockedPath | None]],
-                  locked: tuple[LockedPath, ...]) -> list[str]:
+def _path_reasons(kind: str, declared: list[tuple[str, TrackedPath | None]],
+                  locked: tuple[TrackedPath, ...]) -> list[str]:
     """Declared paths (as they are now) missing, added or changed since `locked`; then
     the locked ones no longer declared."""
     reasons = []
@@ -145,12 +146,12 @@ def _same(a: Any, b: Any) -> bool:
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return value if value and " " not in value else repr(value)
-    from cairn.pipeline.lock import _value
+    from cairn.project.canonical import scalar_text
 
-    return _value(value)
+    return scalar_text(value)
 
 
-def outs_state(stage: Stage, ws: Workspace) -> tuple[LockedPath, ...]:
+def outs_state(stage: Stage, ws: Workspace) -> tuple[TrackedPath, ...]:
     """The stage's outs as they are (all exist: checked by the caller)."""
     found = [ws.path(o.path) for o in stage.outs]
     return tuple(f for f in found if f is not None)
