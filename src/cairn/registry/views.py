@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from cairn.registry.client import Client, version_number
-from cairn.registry.uris import get_model, normalize_stage, quote_string
-from cairn.store.entities import ModelVersion, RegisteredModel
+from cairn.registry.stages import transition
+from cairn.registry.uris import get_model, quote_string
+from cairn.store.entities import ModelVersion, RegisteredModel, StageChangeResult
+from cairn.tracking import lineage
 
 
 def model_dict(model: RegisteredModel) -> dict[str, Any]:
@@ -37,18 +39,8 @@ def versions_of(client: Client, name: str, filter_string: str = "") -> list[Mode
     return sorted(found, key=lambda mv: mv.version, reverse=True)
 
 
-@dataclass(frozen=True)
-class Promotion:
-    version: ModelVersion
-    previous_stage: str
-    archived: tuple[int, ...]
-
-
 def promote(client: Client, name: str, version: int | str, stage: str,
-            archive_existing: bool, reason: str) -> Promotion:
-    number, target = version_number(version), normalize_stage(stage)
-    before = client.get_model_version(name, number)
-    holders = {mv.version for mv in versions_of(client, name, f"current_stage = '{target}'")}
-    mv = client.transition_model_version_stage(name, number, target, archive_existing, reason)
-    archived = tuple(sorted(holders - {number})) if archive_existing else ()
-    return Promotion(mv, before.current_stage, archived)
+            archive_existing: bool, reason: str) -> StageChangeResult:
+    return transition(client.store, name, version_number(version), stage,
+                      archive_existing=archive_existing, user_id=lineage.current_user(),
+                      reason=reason)
