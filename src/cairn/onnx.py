@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from cairn.flavors.onnx import save_model
-from cairn.registry.facade import local_model_dir, log_and_register
+from cairn.registry.loading import model_path
+from cairn.registry.log_and_register import log_and_register
 from cairn.tracking.models import ModelInfo
 
 __all__ = ["load_model", "log_model", "save_model"]
@@ -31,5 +32,5 @@ def load_model(model_uri: str | os.PathLike[str], trusted: bool = False) -> Any:
     (ONNX holds no code; `trusted` is accepted for symmetry and ignored)."""
     from cairn.flavors.onnx import load_model as load_dir
 
-    path, _ = local_model_dir(model_uri)
+    path, _ = model_path(str(model_uri))
     return load_dir(path, source=str(model_uri))

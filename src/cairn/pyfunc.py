@@ -12,8 +12,8 @@ from typing import Any
 
 from cairn.flavors.base import LoadedModel
 from cairn.flavors.pyfunc import PythonModel, PythonModelContext, save_model
-from cairn.registry.facade import log_and_register
 from cairn.registry.loading import load_model as _load_model
+from cairn.registry.log_and_register import log_and_register
 from cairn.tracking.models import ModelInfo
 
 __all__ = ["LoadedModel", "PythonModel", "PythonModelContext", "load_model", "log_model",

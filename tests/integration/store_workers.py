@@ -30,14 +30,31 @@ def register_versions(uri: str, name: str, count: int, start_at: float) -> list[
 
 
 def promote(uri: str, name: str, version: int, start_at: float) -> str:
+    from cairn.store.entities import StageChange
     from cairn.store.open import open_store
 
     store = open_store(uri)
     try:
         _wait_until(start_at)
-        return store.transition_model_version_stage(
-            name, version, "Production", archive_existing_versions=True,
-            user_id=f"worker-{version}").current_stage
+        return store.apply_stage_change(StageChange(
+            name, version, "Production", archive_others_to="Archived",
+            user_id=f"worker-{version}")).version.current_stage
+    finally:
+        store.close()
+
+
+def promote_and_report(uri: str, name: str, version: int, start_at: float
+                       ) -> tuple[str, tuple[int, ...]]:
+    """Promote through the registry's one promotion path; (previous stage, archived)."""
+    from cairn.registry.stages import transition
+    from cairn.store.open import open_store
+
+    store = open_store(uri)
+    try:
+        _wait_until(start_at)
+        done = transition(store, name, version, "Production", archive_existing=True,
+                          user_id=f"worker-{version}")
+        return done.previous_stage, done.archived
     finally:
         store.close()
 

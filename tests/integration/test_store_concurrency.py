@@ -63,6 +63,25 @@ def test_concurrent_promotions_leave_exactly_one_production_version(
 
 
 @pytest.mark.slow
+def test_concurrent_promotions_each_report_what_they_archived(
+        store: MetadataStore, store_uri: str, pool: multiprocessing.pool.Pool) -> None:
+    """What `cairn models promote` reports comes from its own transaction: read before
+    it, the archived lists missed what a concurrent promotion did in between."""
+    for i in range(WORKERS):
+        store.create_model_version("fraud", f"/m/{i}", f"d{i}")
+    at = start_soon()
+    reports = pool.starmap(store_workers.promote_and_report,
+                           [(store_uri, "fraud", v, at) for v in range(1, WORKERS + 1)])
+    archivings = [e for e in store.get_audit_log("fraud") if e.to_value == "Archived"]
+    for version, (previous, archived) in enumerate(reports, start=1):
+        by_this_one = [e.version for e in archivings if e.user_id == f"worker-{version}"]
+        assert (previous, list(archived)) == ("None", sorted(by_this_one))  # type: ignore[type-var]
+    reported = sorted(v for _, archived in reports for v in archived)
+    assert reported == sorted(e.version for e in archivings)  # type: ignore[type-var]
+    assert len(reported) == WORKERS - 1  # all but the last promotion were archived once
+
+
+@pytest.mark.slow
 def test_concurrent_log_batches_to_one_run(
         store: MetadataStore, store_uri: str, pool: multiprocessing.pool.Pool) -> None:
     run_id = store.create_run("0", "ana", 1).info.run_id

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from cairn.cli import output
-from cairn.cli._client import day, open_client, when
+from cairn.cli._client import day, when
 
 if TYPE_CHECKING:
     from cairn.registry.history import StageHolders
-    from cairn.store.entities import AuditEntry
+    from cairn.store.entities import AuditEntry, ModelVersion, RegisteredModel
 
 
 @click.group()
@@ -25,19 +26,37 @@ def models() -> None:
 @output.json_option
 def models_list(filter_string: str, as_json: bool) -> None:
     """List registered models with the versions holding each stage."""
-    from cairn.registry.views import model_dict, stages_held
+    from cairn.commands import models as commands
 
-    found = open_client().search_registered_models(filter_string, max_results=1000)
+    found = commands.list_models(filter_string=filter_string)
     if as_json:
-        output.emit_json([model_dict(m) for m in found])
+        output.emit_json([_model_dict(m) for m in found])
         return
     if not found:
         output.echo("No registered models; register one with `cairn models register`.")
         return
     output.table(["name", "latest", "stages", "aliases", "updated"],
                  [(m.name, max((f"v{mv.version}" for mv in m.latest_versions), default="-"),
-                   stages_held(m), _aliases(m.aliases), day(m.last_updated_timestamp))
+                   _stages_held(m), _aliases(m.aliases), day(m.last_updated_timestamp))
                   for m in found])
+
+
+def _model_dict(model: RegisteredModel) -> dict[str, Any]:
+    out = asdict(model)
+    out["latest_versions"] = [_version_dict(mv) for mv in model.latest_versions]
+    return out
+
+
+def _version_dict(mv: ModelVersion) -> dict[str, Any]:
+    out = asdict(mv)
+    out["aliases"] = list(mv.aliases)
+    return out
+
+
+def _stages_held(model: RegisteredModel) -> str:
+    held = [f"{mv.current_stage}: v{mv.version}" for mv in model.latest_versions
+            if mv.current_stage != "None"]
+    return ", ".join(held) or "-"
 
 
 def _aliases(aliases: dict[str, int]) -> str:
@@ -49,13 +68,12 @@ def _aliases(aliases: dict[str, int]) -> str:
 @output.json_option
 def models_show(name: str, as_json: bool) -> None:
     """A registered model: description, tags, aliases and its versions."""
-    from cairn.registry.views import model_dict, version_dict, versions_of
+    from cairn.commands import models as commands
 
-    client = open_client()
-    model = client.get_registered_model(name)
-    versions = versions_of(client, name)
+    shown = commands.show(name=name)
+    model, versions = shown.model, shown.versions
     if as_json:
-        output.emit_json({**model_dict(model), "versions": [version_dict(v) for v in versions]})
+        output.emit_json({**_model_dict(model), "versions": [_version_dict(v) for v in versions]})
         return
     output.echo(f"Model {model.name!r}" + (f": {model.description}" if model.description else ""))
     output.echo(f"aliases: {_aliases(model.aliases)}")
@@ -64,7 +82,7 @@ def models_show(name: str, as_json: bool) -> None:
     _versions_table(versions)
 
 
-def _versions_table(versions: list[Any]) -> None:
+def _versions_table(versions: list[ModelVersion]) -> None:
     if not versions:
         output.echo("No versions.")
         return
@@ -80,11 +98,11 @@ def _versions_table(versions: list[Any]) -> None:
 @output.json_option
 def models_versions(name: str, filter_string: str, as_json: bool) -> None:
     """The versions of model NAME, newest first."""
-    from cairn.registry.views import version_dict, versions_of
+    from cairn.commands import models as commands
 
-    versions = versions_of(open_client(), name, filter_string)
+    versions = commands.versions(name=name, filter_string=filter_string)
     if as_json:
-        output.emit_json([version_dict(v) for v in versions])
+        output.emit_json([_version_dict(v) for v in versions])
         return
     _versions_table(versions)
 
@@ -99,12 +117,12 @@ def models_register(source: str, name: str, tags: tuple[str, ...], description: 
                     as_json: bool) -> None:
     """Register SOURCE (runs:/ID/PATH, models:/…, a directory, a file or a tracked path)
     as the next version of NAME."""
-    from cairn.registry.views import version_dict
+    from cairn.commands import models as commands
 
-    mv = open_client().create_model_version(name, source, tags=_pairs(tags),
-                                            description=description)
+    mv = commands.register(source=source, name=name, tags=_pairs(tags),
+                           description=description)
     if as_json:
-        output.emit_json(version_dict(mv))
+        output.emit_json(_version_dict(mv))
         return
     output.echo(f"Registered {mv.name!r} version {mv.version} (digest {mv.digest[:12]}).")
 
@@ -130,12 +148,13 @@ def _pairs(items: tuple[str, ...]) -> dict[str, str]:
 def models_promote(name: str, version: str, stage: str, archive_existing: bool, reason: str,
                    as_json: bool) -> None:
     """Move VERSION of model NAME to a stage."""
-    from cairn.registry.views import promote, version_dict
+    from cairn.commands import models as commands
 
-    done = promote(open_client(), name, version, stage, archive_existing, reason)
+    done = commands.promote(name=name, version=version, stage=stage,
+                            archive_existing=archive_existing, reason=reason)
     mv = done.version
     if as_json:
-        output.emit_json({"version": version_dict(mv), "previous_stage": done.previous_stage,
+        output.emit_json({"version": _version_dict(mv), "previous_stage": done.previous_stage,
                           "archived": list(done.archived)})
         return
     archived = (f"; archived {', '.join(f'v{v}' for v in done.archived)}"
@@ -153,20 +172,20 @@ def models_promote(name: str, version: str, stage: str, archive_existing: bool, 
 def models_alias(name: str, alias: str, version: str | None, delete: bool,
                  as_json: bool) -> None:
     """Point ALIAS of model NAME at VERSION (models:/NAME@ALIAS), or --delete it."""
-    client = open_client()
+    from cairn.commands import models as commands
+
     if delete:
-        client.delete_registered_model_alias(name, alias)
-        message, target = f"Removed alias {alias!r} of {name!r}.", None
+        done = commands.delete_alias(name=name, alias=alias)
     elif version is None:
         raise click.UsageError("give the VERSION the alias points at, or --delete")
     else:
-        client.set_registered_model_alias(name, alias, version)
-        target = client.get_model_version_by_alias(name, alias).version
-        message = f"models:/{name}@{alias} → version {target}."
+        done = commands.set_alias(name=name, alias=alias, version=version)
     if as_json:
-        output.emit_json({"name": name, "alias": alias, "version": target})
+        output.emit_json(asdict(done))
+    elif done.version is None:
+        output.echo(f"Removed alias {alias!r} of {name!r}.")
     else:
-        output.echo(message)
+        output.echo(f"models:/{name}@{alias} → version {done.version}.")
 
 
 @models.command("history")
@@ -176,31 +195,27 @@ def models_alias(name: str, alias: str, version: str | None, delete: bool,
 @output.json_option
 def models_history(name: str, stage: str | None, at: str | None, as_json: bool) -> None:
     """The audit log of model NAME; or, with --stage and --at, who held a stage then."""
-    from dataclasses import asdict
+    from cairn.commands import models as commands
 
-    from cairn.registry.history import history, holders_at, parse_moment
-
-    store = open_client().store
     if stage or at:
-        moment = parse_moment(at or "now")
-        held = holders_at(store, name, stage or "Production", moment)
+        held = commands.holders(name=name, stage=stage or "Production", at=at or "now")
         if as_json:
             output.emit_json(asdict(held))
         else:
-            _show_holders(name, held, moment)
+            _show_holders(name, held)
         return
-    entries = history(store, name)
+    entries = commands.history(name=name)
     if as_json:
         output.emit_json([asdict(e) for e in entries])
     else:
         _show_history(entries)
 
 
-def _show_holders(name: str, held: StageHolders, moment: int) -> None:
+def _show_holders(name: str, held: StageHolders) -> None:
     if not held.versions:
-        output.echo(f"No version of {name!r} was in {held.stage} at {when(moment)}.")
+        output.echo(f"No version of {name!r} was in {held.stage} at {when(held.at)}.")
     for v in held.versions:
-        output.echo(f"{name!r} v{v} held {held.stage} at {when(moment)} "
+        output.echo(f"{name!r} v{v} held {held.stage} at {when(held.at)} "
                     f"(since {when(held.since[v])}).")
 
 
@@ -224,11 +239,9 @@ def _action(action: str, details: Mapping[str, object]) -> str:
 def models_lineage(uri: str, as_json: bool) -> None:
     """The whole chain behind a model: git commit, data, params, stage, run, metrics,
     registry transitions."""
-    from cairn.registry.lineage import model_lineage
-    from cairn.tracking.backend import backend
+    from cairn.commands import models as commands
 
-    b = backend()
-    chain = model_lineage(b.store, b.odb, uri, b.root)
+    chain = commands.lineage_of(uri=uri)
     if as_json:
         output.emit_json(chain)
         return

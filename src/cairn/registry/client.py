@@ -15,6 +15,7 @@ from typing import Any
 from cairn.errors import UserError
 from cairn.registry import uris
 from cairn.registry.registering import register
+from cairn.registry.stages import STAGES, canonical, check_filter, transition
 from cairn.store.base import ACTIVE_ONLY, MetadataStore, as_view_type
 from cairn.store.entities import (
     Artifact,
@@ -230,13 +231,14 @@ class Client:
                                        reason: str = "") -> ModelVersion:
         """Move a version to a stage, with an audit entry; with `archive_existing_versions`,
         every other version in that stage is archived in the same transaction."""
-        return self.store.transition_model_version_stage(
-            name, version_number(version), uris.normalize_stage(stage),
-            archive_existing_versions, lineage.current_user(), reason)
+        return transition(
+            self.store, name, version_number(version), stage,
+            archive_existing=archive_existing_versions, user_id=lineage.current_user(),
+            reason=reason).version
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
                             ) -> list[ModelVersion]:
-        wanted = [uris.normalize_stage(s) for s in stages] if stages else None
+        wanted = [canonical(s) for s in stages] if stages else STAGES
         uris.get_model(self.store, name)
         return self.store.get_latest_versions(name, wanted)
 
@@ -244,6 +246,7 @@ class Client:
                               max_results: int = 10000,
                               order_by: Sequence[str] | None = None,
                               page_token: str | None = None) -> PagedList[ModelVersion]:
+        check_filter(filter_string)
         return self.store.search_model_versions(
             filter_string or "", max_results, order_by, page_token)
 

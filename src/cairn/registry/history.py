@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from cairn.errors import NotFoundError, UserError
-from cairn.registry.uris import get_model, normalize_stage
+from cairn.registry.stages import canonical
+from cairn.registry.uris import get_model
 from cairn.store.base import MetadataStore
 from cairn.store.entities import AuditEntry
 
@@ -74,7 +75,7 @@ def stages_at(entries: Iterable[AuditEntry], at: int) -> dict[int, tuple[str, in
 
 
 def holders_at(store: MetadataStore, name: str, stage: str, at: int) -> StageHolders:
-    wanted = normalize_stage(stage)
+    wanted = canonical(stage)
     state = stages_at(history(store, name), at)
     versions = sorted(v for v, (s, _) in state.items() if s == wanted)
     return StageHolders(name, wanted, at, tuple(versions),

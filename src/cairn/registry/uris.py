@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cairn.errors import NotFoundError, UserError
+from cairn.registry.stages import STAGES, canonical
 from cairn.store.base import MetadataStore
-from cairn.store.entities import STAGES, Artifact, ModelVersion, RegisteredModel
+from cairn.store.entities import Artifact, ModelVersion, RegisteredModel
 from cairn.tracking.artifacts import clean_artifact_path, find_artifact
 
 MODELS = "models:/"
@@ -58,14 +59,6 @@ def is_model_uri(value: str) -> bool:
     return value.startswith((MODELS, RUNS))
 
 
-def normalize_stage(stage: str) -> str:
-    """'production' → 'Production'; a UserError listing the stages otherwise."""
-    for known in STAGES:
-        if str(stage).lower() == known.lower():
-            return known
-    raise UserError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
-
-
 def parse(uri: str) -> ModelsUri | RunsUri:
     if uri.startswith(RUNS):
         return parse_runs(uri)
@@ -96,7 +89,7 @@ def parse_models(uri: str) -> ModelsUri:
     if suffix.lower() == "latest":
         return ModelsUri(name, latest=True)
     try:
-        return ModelsUri(name, stage=normalize_stage(suffix))
+        return ModelsUri(name, stage=canonical(suffix))
     except UserError:
         raise malformed(uri, f"{suffix!r} is not a version number, a stage "
                              f"({', '.join(STAGES)}) or 'latest'") from None
@@ -144,7 +137,7 @@ def resolve_version(store: MetadataStore, ref: ModelsUri) -> ModelVersion:
             raise NotFoundError(f"model {ref.name!r} has no versions; register one with "
                                 f"`cairn models register`")
         held = ", ".join(f"{mv.current_stage} (v{mv.version})"
-                         for mv in store.get_latest_versions(ref.name)) or "none"
+                         for mv in store.get_latest_versions(ref.name, STAGES)) or "none"
         raise NotFoundError(f"no version of model {ref.name!r} is in stage {ref.stage}; "
                             f"stages held: {held}")
     return max(found, key=lambda mv: mv.version)

@@ -7,7 +7,7 @@ not at all, whatever other processes do at the same time.
 
 Errors: unknown ids/names raise NotFoundError; names already taken, or an operation the
 current state forbids, raise ConflictError; malformed input (a bad filter string, a bad
-stage) raises UserError. Nothing else escapes on purpose.
+key) raises UserError. Nothing else escapes on purpose.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from cairn.store.entities import (
     RegisteredModel,
     Run,
     RunTag,
+    StageChange,
+    StageChangeResult,
 )
 
 ACTIVE_ONLY = "ACTIVE_ONLY"
@@ -183,26 +185,25 @@ class MetadataStore(ABC):
     def delete_model_version(self, name: str, version: int, user_id: str = "") -> None: ...
 
     @abstractmethod
-    def transition_model_version_stage(self, name: str, version: int, stage: str,
-                                       archive_existing_versions: bool = False,
-                                       user_id: str = "", reason: str = "",
-                                       details: dict[str, object] | None = None
-                                       ) -> ModelVersion:
-        """Move a version to a stage in one transaction with its audit entry. With
-        `archive_existing_versions`, every other version in that stage becomes Archived
-        in the same transaction, so exactly one holds it even under concurrent calls."""
+    def apply_stage_change(self, change: StageChange) -> StageChangeResult:
+        """Apply a promotion the registry planned, in one transaction: the version's new
+        stage and its audit row; with `change.archive_others_to`, every other version
+        then in that stage moves there, each with its audit row — so exactly one holds
+        the stage even under concurrent calls. Stage names are stored as given: the
+        vocabulary and its rules are the registry's (`cairn.registry.stages`)."""
 
     @abstractmethod
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
                             ) -> list[ModelVersion]:
-        """The newest version in each of `stages` (each stage that has one, if None)."""
+        """The newest version in each of `stages`, in that order (each stage that has
+        one, newest version first, if None)."""
 
     @abstractmethod
     def search_model_versions(self, filter_string: str = "", max_results: int = 10000,
                               order_by: Sequence[str] | None = None,
                               page_token: str | None = None) -> PagedList[ModelVersion]:
-        """name, version, run_id, source, tags.x, and beyond MLflow: current_stage and
-        alias (`alias = 'champion'`), with OR and parentheses."""
+        """name, version, run_id, source, tags.x, and beyond MLflow: current_stage (in any
+        case) and alias (`alias = 'champion'`), with OR and parentheses."""
 
     @abstractmethod
     def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None: ...

@@ -14,7 +14,6 @@ ACTIVE = "active"
 DELETED = "deleted"
 
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
-STAGES = ("None", "Staging", "Production", "Archived")
 
 T = TypeVar("T")
 
@@ -150,3 +149,29 @@ class AuditEntry:
     timestamp: int
     reason: str = ""
     details: dict[str, object] = field(default_factory=dict)  # e.g. gate results
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """One promotion, as the registry planned it and the store applies it in one
+    transaction: `version` of `name` moves to `stage`; with `archive_others_to`, every
+    other version then in `stage` moves there too. The store checks none of it."""
+
+    name: str
+    version: int
+    stage: str
+    archive_others_to: str | None = None
+    user_id: str = ""
+    reason: str = ""  # the promotion's audit row
+    archive_reason: str = ""  # each archived version's audit row
+    details: dict[str, object] = field(default_factory=dict)  # e.g. gate verdicts
+
+
+@dataclass(frozen=True)
+class StageChangeResult:
+    """What the transaction did, read inside it: reports built from it cannot race."""
+
+    version: ModelVersion  # as it is after the change
+    previous_stage: str
+    archived: tuple[int, ...]  # the versions moved to `archive_others_to`, ascending
+    audit: AuditEntry  # the promotion's audit row

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cairn.errors import UserError
-from cairn.registry.uris import ModelsUri, RunsUri, normalize_stage, parse
+from cairn.registry.uris import ModelsUri, RunsUri, parse
 
 
 @pytest.mark.parametrize(("uri", "expected"), [
@@ -34,10 +34,3 @@ def test_malformed_uris_are_one_line_errors_showing_the_forms(uri: str) -> None:
     message = str(e.value)
     assert "\n" not in message
     assert "models:/NAME/VERSION" in message or "must stay inside" in message
-
-
-def test_stages_are_case_insensitive_and_checked() -> None:
-    assert normalize_stage("archived") == "Archived"
-    assert normalize_stage("none") == "None"
-    with pytest.raises(UserError, match="unknown stage 'Prod'; stages are None, Staging"):
-        normalize_stage("Prod")

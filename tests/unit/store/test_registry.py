@@ -6,6 +6,7 @@ import pytest
 
 from cairn.errors import ConflictError, NotFoundError, UserError
 from cairn.store.base import MetadataStore
+from cairn.store.entities import StageChange
 
 
 def register(store: MetadataStore, name: str = "fraud", n: int = 1,
@@ -76,32 +77,35 @@ def test_unknown_model_and_version_errors(store: MetadataStore) -> None:
         store.get_latest_versions("ghost")
     register(store)
     with pytest.raises(NotFoundError, match="has no version 7"):
-        store.transition_model_version_stage("fraud", 7, "Staging")
+        store.apply_stage_change(StageChange("fraud", 7, "Staging"))
     with pytest.raises(UserError, match="invalid model version 'x'"):
         store.get_model_version("fraud", "x")  # type: ignore[arg-type]
     with pytest.raises(UserError, match="invalid model name"):
         store.create_model_version("a/b", "/p", "d")
 
 
-def test_transition_validates_the_stage(store: MetadataStore) -> None:
+def test_a_stage_change_returns_what_it_did(store: MetadataStore) -> None:
     register(store)
-    with pytest.raises(UserError, match="invalid stage 'Prod': use one of None, Staging, "
-                                        "Production, Archived"):
-        store.transition_model_version_stage("fraud", 1, "Prod")
-    assert store.transition_model_version_stage("fraud", 1, "production").current_stage == \
-        "Production"
-    with pytest.raises(UserError, match="Staging or Production"):
-        store.transition_model_version_stage("fraud", 1, "Archived",
-                                             archive_existing_versions=True)
+    done = store.apply_stage_change(StageChange("fraud", 1, "Staging", user_id="ana",
+                                                reason="try it"))
+    assert (done.version.current_stage, done.previous_stage, done.archived) == (
+        "Staging", "None", ())
+    assert done.version == store.get_model_version("fraud", 1)
+    assert done.audit == store.get_audit_log("fraud", 1)[-1]
+    assert (done.audit.action, done.audit.from_value, done.audit.to_value,
+            done.audit.user_id, done.audit.reason) == (
+        "transition", "None", "Staging", "ana", "try it")
 
 
-def test_archive_existing_versions_leaves_one_holder(store: MetadataStore) -> None:
+def test_archive_others_leaves_one_holder(store: MetadataStore) -> None:
     register(store, n=3)
-    store.transition_model_version_stage("fraud", 1, "Production")
-    store.transition_model_version_stage("fraud", 2, "Production")  # two, without archiving
-    store.transition_model_version_stage("fraud", 3, "Production",
-                                         archive_existing_versions=True, user_id="bo",
-                                         reason="better f1", details={"gates": ["f1: ok"]})
+    store.apply_stage_change(StageChange("fraud", 1, "Production"))
+    store.apply_stage_change(StageChange("fraud", 2, "Production"))  # two, without archiving
+    done = store.apply_stage_change(StageChange(
+        "fraud", 3, "Production", archive_others_to="Archived", user_id="bo",
+        reason="better f1", archive_reason="archived: version 3 moved to Production",
+        details={"gates": ["f1: ok"]}))
+    assert (done.previous_stage, done.archived) == ("None", (1, 2))
     stages = {v.version: v.current_stage for v in store.search_model_versions()}
     assert stages == {1: "Archived", 2: "Archived", 3: "Production"}
     latest = store.get_latest_versions("fraud", ["Production", "Archived"])
@@ -112,20 +116,33 @@ def test_archive_existing_versions_leaves_one_holder(store: MetadataStore) -> No
         ("register", None, "None"), ("transition", "None", "Production")]
     assert (history[1].user_id, history[1].reason, history[1].details) == (
         "bo", "better f1", {"gates": ["f1: ok"]})
+    assert done.audit == history[1]
     archived = store.get_audit_log("fraud", 1)[-1]
-    assert (archived.from_value, archived.to_value) == ("Production", "Archived")
-    assert "version 3 moved to Production" in archived.reason
+    assert (archived.from_value, archived.to_value, archived.user_id) == (
+        "Production", "Archived", "bo")
+    assert archived.reason == "archived: version 3 moved to Production"
+
+
+def test_the_store_holds_no_stage_vocabulary(store: MetadataStore) -> None:
+    """Stages are stored as the registry names them: its rules are not the store's."""
+    register(store, n=2)
+    store.apply_stage_change(StageChange("fraud", 1, "Shadow"))
+    done = store.apply_stage_change(StageChange("fraud", 2, "Shadow",
+                                                archive_others_to="Retired"))
+    assert done.archived == (1,)
+    assert store.get_model_version("fraud", 1).current_stage == "Retired"
+    assert store.get_latest_versions("fraud", ["Live"]) == []
 
 
 def test_get_latest_versions(store: MetadataStore) -> None:
     register(store, n=4)
-    store.transition_model_version_stage("fraud", 2, "Staging")
-    store.transition_model_version_stage("fraud", 3, "Staging")
+    store.apply_stage_change(StageChange("fraud", 2, "Staging"))
+    store.apply_stage_change(StageChange("fraud", 3, "Staging"))
     latest = store.get_latest_versions("fraud")
     assert [(v.version, v.current_stage) for v in latest] == [(4, "None"), (3, "Staging")]
     assert store.get_latest_versions("fraud", ["Production"]) == []
-    with pytest.raises(UserError, match="invalid stage"):
-        store.get_latest_versions("fraud", ["Live"])
+    asked = store.get_latest_versions("fraud", ["Staging", "None"])
+    assert [(v.version, v.current_stage) for v in asked] == [(3, "Staging"), (4, "None")]
     model = store.get_registered_model("fraud")
     assert sorted(v.version for v in model.latest_versions) == [3, 4]
 

@@ -3,14 +3,15 @@
 Every write that depends on the registry's current state (the next version number, who
 holds a stage) first locks the registered model's row: SELECT … FOR UPDATE on
 PostgreSQL, BEGIN IMMEDIATE on SQLite. Concurrent callers therefore queue, and each
-sees what the previous one committed.
+sees what the previous one committed. Stages are stored as the registry names them:
+their vocabulary and rules live in `cairn.registry.stages`, not here.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,11 +21,12 @@ from cairn.errors import ConflictError, NotFoundError, UserError
 from cairn.store.base import MetadataStore
 from cairn.store.entities import (
     ACTIVE,
-    STAGES,
     AuditEntry,
     ModelVersion,
     PagedList,
     RegisteredModel,
+    StageChange,
+    StageChangeResult,
 )
 from cairn.store.search import Value, check_max_results
 from cairn.store.sql import filters
@@ -43,8 +45,6 @@ from cairn.store.sql.tables import (
 
 MAX_MODELS = 1000
 MAX_VERSIONS = 200000
-ACTIVE_STAGES = ("Staging", "Production")
-_CANONICAL_STAGE = {s.lower(): s for s in STAGES}
 _RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
 mv, rm = model_versions, registered_models
@@ -195,38 +195,34 @@ class RegistryStore(MetadataStore):
             _audit(conn, row.model_id, name, row.version, "delete_version", row.current_stage,
                    None, user_id, details={"digest": row.digest})
 
-    def transition_model_version_stage(self, name: str, version: int, stage: str,
-                                       archive_existing_versions: bool = False,
-                                       user_id: str = "", reason: str = "",
-                                       details: dict[str, object] | None = None
-                                       ) -> ModelVersion:
-        stage = canonical_stage(stage)
-        if archive_existing_versions and stage not in ACTIVE_STAGES:
-            raise UserError(f"archive_existing_versions needs a target stage of Staging or "
-                            f"Production, not {stage}")
+    def apply_stage_change(self, change: StageChange) -> StageChangeResult:
+        name, stage = change.name, change.stage
         with transaction(self._engine, write=True, durable=True) as conn:
             model = _model_row(conn, name, for_update=True)  # promotions of one model queue
-            row = _version_row(conn, name, version)
+            row = _version_row(conn, name, change.version)
             now = now_ms()
-            if archive_existing_versions:
-                _archive_others(conn, model, row.version, stage, user_id, now)
+            archived = _archive_others(conn, model, change, now) \
+                if change.archive_others_to else ()
             conn.execute(_SET_STAGE, {"b_model": model.model_id, "b_version": row.version,
                                       "b_stage": stage, "b_now": now})
-            _audit(conn, model.model_id, name, row.version, "transition", row.current_stage,
-                   stage, user_id, reason, details, now)
-            moved = _versions(conn, [row])[0]
-            return replace(moved, current_stage=stage, last_updated_timestamp=now)
+            audit = _audit(conn, model.model_id, name, row.version, "transition",
+                           row.current_stage, stage, change.user_id, change.reason,
+                           change.details, now)
+            moved = replace(_versions(conn, [row])[0], current_stage=stage,
+                            last_updated_timestamp=now)
+            return StageChangeResult(moved, row.current_stage, archived, audit)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
                             ) -> list[ModelVersion]:
-        wanted = list(STAGES) if not stages else [canonical_stage(s) for s in stages]
         with transaction(self._engine, write=False) as conn:
             model = _model_row(conn, name)
-            newest = conn.execute(
-                select(mv.c.current_stage, func.max(mv.c.version))
-                .where(mv.c.model_id == model.model_id, mv.c.current_stage.in_(wanted))
-                .group_by(mv.c.current_stage)).all()
-            by_stage = dict(newest)
+            query = (select(mv.c.current_stage, func.max(mv.c.version))
+                     .where(mv.c.model_id == model.model_id).group_by(mv.c.current_stage))
+            if stages:
+                query = query.where(mv.c.current_stage.in_(list(stages)))
+            by_stage = dict(conn.execute(query).all())
+            wanted = list(stages) if stages else sorted(by_stage, key=by_stage.__getitem__,
+                                                        reverse=True)
             rows = [_version_row(conn, name, by_stage[s]) for s in wanted if s in by_stage]
             return _versions(conn, rows)
 
@@ -315,13 +311,6 @@ class RegistryStore(MetadataStore):
 
 # -- helpers ------------------------------------------------------------------------
 
-def canonical_stage(stage: str) -> str:
-    canonical = _CANONICAL_STAGE.get(str(stage).lower())
-    if canonical is None:
-        raise UserError(f"invalid stage {stage!r}: use one of {', '.join(STAGES)}")
-    return canonical
-
-
 def _check_name(name: object) -> None:
     if not isinstance(name, str) or not name.strip() or len(name) > 256 or "/" in name:
         raise UserError(f"invalid model name {name!r}: use a non-empty string of at most "
@@ -391,27 +380,34 @@ def _alias_version(conn: Connection, model_id: int, alias: str) -> int | None:
                                                   a.c.alias == alias)).scalar()
 
 
-def _archive_others(conn: Connection, model: Any, version: int, stage: str, user_id: str,
-                    now: int) -> None:
-    others = conn.execute(select(mv.c.version).where(
-        mv.c.model_id == model.model_id, mv.c.current_stage == stage,
-        mv.c.version != version)).scalars().all()
+def _archive_others(conn: Connection, model: Any, change: StageChange,
+                    now: int) -> tuple[int, ...]:
+    """Move the other holders of `change.stage` away; the versions moved, ascending."""
+    others = tuple(conn.execute(select(mv.c.version).where(
+        mv.c.model_id == model.model_id, mv.c.current_stage == change.stage,
+        mv.c.version != change.version).order_by(mv.c.version)).scalars())
     if others:
         conn.execute(_SET_STAGE, [{"b_model": model.model_id, "b_version": other,
-                                   "b_stage": "Archived", "b_now": now} for other in others])
+                                   "b_stage": change.archive_others_to, "b_now": now}
+                                  for other in others])
     for other in others:
-        _audit(conn, model.model_id, model.name, other, "transition", stage, "Archived",
-               user_id, f"archived: version {version} moved to {stage}", None, now)
+        _audit(conn, model.model_id, model.name, other, "transition", change.stage,
+               change.archive_others_to, change.user_id, change.archive_reason, None, now)
+    return others
 
 
 def _audit(conn: Connection, model_id: int, name: str, version: int | None, action: str,
            from_value: str | None, to_value: str | None, user_id: str, reason: str = "",
-           details: dict[str, object] | None = None, now: int | None = None) -> None:
-    conn.execute(audit_log.insert(), {
+           details: Mapping[str, object] | None = None, now: int | None = None
+           ) -> AuditEntry:
+    entry = AuditEntry(0, name, version, action, from_value, to_value, user_id or "",
+                       now or now_ms(), reason or "", dict(details or {}))
+    audit_id = conn.execute(audit_log.insert().returning(audit_log.c.id), {
         "model_id": model_id, "model_name": name, "version": version, "action": action,
-        "from_value": from_value, "to_value": to_value, "user_id": user_id or "",
-        "timestamp": now or now_ms(), "reason": reason or "",
-        "details": json.dumps(details or {}, sort_keys=True, default=str)})
+        "from_value": from_value, "to_value": to_value, "user_id": entry.user_id,
+        "timestamp": entry.timestamp, "reason": entry.reason,
+        "details": json.dumps(entry.details, sort_keys=True, default=str)}).scalar_one()
+    return replace(entry, id=audit_id)
 
 
 def _set_tags(conn: Connection, table: Any, owner: dict[str, Any],
@@ -484,11 +480,12 @@ def _model_alias_filter(op: str, value: Value) -> Any:
 
 
 def _stage_filter(op: str, value: Value) -> Any:
-    values = value if isinstance(value, tuple) else (value,)
-    stages = tuple(canonical_stage(str(v)) for v in values) if op not in ("LIKE", "ILIKE") \
-        else values
-    return filters.compare(mv.c.current_stage, op, stages if isinstance(value, tuple)
-                           else stages[0])
+    """Stage names compare in any case ('production'), as the registry accepts them."""
+    if op in ("LIKE", "ILIKE"):
+        return filters.compare(mv.c.current_stage, op, value)
+    lowered: Value = tuple(str(v).lower() for v in value) if isinstance(value, tuple) \
+        else str(value).lower()
+    return filters.compare(func.lower(mv.c.current_stage), op, lowered)
 
 
 VERSION_TARGET = filters.Target(

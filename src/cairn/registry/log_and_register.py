@@ -1,15 +1,10 @@
-"""What the public flavor modules (cairn.sklearn, cairn.pyfunc, cairn.onnx) share:
-log a model and optionally register it; find a model directory from a URI or path."""
+"""`log_model` of the public flavor modules (cairn.sklearn, cairn.pyfunc, cairn.onnx):
+log a saved model to the active run, and register it when asked to."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
 from cairn.errors import UserError
 from cairn.registry.client import register_model
-from cairn.registry.loading import model_path
 from cairn.tracking.models import ModelInfo, SaveModel
 from cairn.tracking.models import log_model as log_saved_model
 
@@ -30,7 +25,3 @@ def _artifact_name(artifact_path: str | None, name: str | None) -> str:
                         "pass only one (MLflow 3 calls it name)")
     return name or artifact_path or "model"
 
-
-def local_model_dir(model_uri: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
-    """The directory to load (materialized and verified for a URI), and its lineage."""
-    return model_path(str(model_uri))
