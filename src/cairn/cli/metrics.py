@@ -36,7 +36,7 @@ def diff_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def cell(value: Any) -> str:
+def as_cell(value: Any) -> str:
     """A value already rounded for display (`to_dict(precision)`); null or absent: "-"."""
     return EMPTY if value is None else str(value)
 
@@ -69,8 +69,11 @@ def show_diff(diff: Diff, key_title: str, precision: int, as_json: bool, as_md: 
         click.echo(f"No {key_title.lower()} changes between {diff.old} and {diff.new}.",
                    err=True)
         return
-    rows = [(c.path, c.key, cell(d["old"]), cell(d["new"]), cell(d.get("diff")))
-            for c in diff.changes for d in [c.to_dict(precision)]]
+    rows = []
+    for change in diff.changes:
+        values = change.to_dict(precision)
+        rows.append((change.path, change.key, as_cell(values["old"]), as_cell(values["new"]),
+                     as_cell(values.get("diff"))))
     render(("Path", key_title, diff.old, diff.new, "Change"), rows, as_md)
 
 
@@ -79,7 +82,7 @@ def check_formats(as_json: bool, as_md: bool) -> None:
         raise click.UsageError("choose one of --json and --md")
 
 
-def warn_unreadable(shown: MetricsShown) -> None:
+def report_unreadable(shown: MetricsShown) -> None:
     """One warning per metrics file a revision lacks or cannot parse; none readable: fail
     with the last of them (the table would be empty). Some readable: DVC's way, a warning
     per unreadable file and the rest shown."""
@@ -129,7 +132,7 @@ def metrics_show(all_tags: bool, as_json: bool, as_md: bool, precision: int) -> 
 
     check_formats(as_json, as_md)
     shown = pipeline.metrics_show(all_tags=all_tags)
-    warn_unreadable(shown)
+    report_unreadable(shown)
     found = shown.to_dict(precision)
     if as_json:
         output.emit_json(found)
@@ -141,7 +144,7 @@ def metrics_show(all_tags: bool, as_json: bool, as_md: bool, precision: int) -> 
                    err=True)
         return
     several = len(found) > 1
-    rows = [([label] if several else []) + [path] + [cell(values.get(k)) for k in keys]
+    rows = [([label] if several else []) + [path] + [as_cell(values.get(k)) for k in keys]
             for label, files in found.items() for path, values in files.items()]
     render((["Revision"] if several else []) + ["Path", *keys], rows, as_md)
 
