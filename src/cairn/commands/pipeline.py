@@ -31,7 +31,7 @@ class ReproResult:
     stages: list[StageResult]  # what happened to each stage of the plan that was decided
     lock_files: list[Path]  # files to `git add` afterwards (cairn.lock, .gitignore …)
     in_git: bool  # the project is in a git work tree
-    failure: StageFailedError | None = None  # a stage failed: no stage started after it
+    failure: StageFailedError | None = None  # a stage failed: none started after that
 
     def raise_for_failure(self) -> None:
         if self.failure is not None:
@@ -44,9 +44,10 @@ def repro(stages: Sequence[str] = (), *, force: bool = False, dry: bool = False,
           report: Callable[[StageResult], None] | None = None,
           command_stdout: int | None = None) -> ReproResult:
     """Run, in dependency order, only the stages whose cmd, deps, params or outs changed
-    (all of them with `force`; none with `dry`). `report` hears of each stage as it is
-    decided; `command_stdout` redirects the commands' output (e.g. 2: to stderr). A failed
-    stage is in the result (`raise_for_failure`), with what happened before it."""
+    (all of them with `force`; with `dry`, only say which would run). `report` hears of
+    each stage as it is decided; `command_stdout` redirects the commands' output (e.g. 2:
+    to stderr). A failed stage is in the result (`raise_for_failure`), with what happened
+    before it."""
     from cairn.commands.data import opened
     from cairn.pipeline.repro import StageFailedError, lock_files_changed
     from cairn.pipeline.repro import repro as do_repro
