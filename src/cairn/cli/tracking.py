@@ -8,7 +8,6 @@ import click
 
 from cairn.cli import output
 from cairn.cli._client import day, json_option, when
-from cairn.commands import runs as commands  # light: each imports what it needs when called
 
 if TYPE_CHECKING:
     from cairn.store.entities import Experiment, Run
@@ -40,6 +39,8 @@ def runs() -> None:
 def runs_list(experiment_names: tuple[str, ...], filter_string: str, order_by: tuple[str, ...],
               max_results: int, deleted: bool, as_json: bool) -> None:
     """List runs, newest first (or as --order-by says)."""
+    from cairn.commands import runs as commands
+
     found = commands.list_runs(experiments=experiment_names, filter_string=filter_string,
                                order_by=order_by, max_results=max_results, deleted=deleted)
     if as_json:
@@ -63,6 +64,8 @@ def runs_list(experiment_names: tuple[str, ...], filter_string: str, order_by: t
 @json_option
 def runs_show(run_id: str, as_json: bool) -> None:
     """A run's info, params, metrics, tags, lineage and artifacts."""
+    from cairn.commands import runs as commands
+
     details = commands.show_run(run_id)
     if as_json:
         output.emit_json(details)
@@ -92,6 +95,8 @@ def _short(value: object, width: int = 100) -> str:
 @json_option
 def runs_compare(run_ids: tuple[str, ...], as_json: bool) -> None:
     """Params and metrics of several runs side by side (differences marked with *)."""
+    from cairn.commands import runs as commands
+
     table = commands.compare_runs(run_ids)
     if as_json:
         output.emit_json(table)
@@ -111,6 +116,8 @@ def runs_compare(run_ids: tuple[str, ...], as_json: bool) -> None:
 @json_option
 def runs_delete(run_id: str, as_json: bool) -> None:
     """Mark a run deleted (restore it with `cairn runs restore`)."""
+    from cairn.commands import runs as commands
+
     commands.delete_run(run_id)
     _done(as_json, {"run_id": run_id, "lifecycle_stage": "deleted"}, f"Deleted run {run_id}.")
 
@@ -120,6 +127,8 @@ def runs_delete(run_id: str, as_json: bool) -> None:
 @json_option
 def runs_restore(run_id: str, as_json: bool) -> None:
     """Bring back a deleted run."""
+    from cairn.commands import runs as commands
+
     commands.restore_run(run_id)
     _done(as_json, {"run_id": run_id, "lifecycle_stage": "active"}, f"Restored run {run_id}.")
 
@@ -147,6 +156,8 @@ def _experiment_json(e: Experiment) -> dict[str, Any]:
 @json_option
 def experiments_list(deleted: bool, as_json: bool) -> None:
     """List experiments."""
+    from cairn.commands import runs as commands
+
     found = commands.list_experiments(deleted=deleted)
     if as_json:
         output.emit_json([_experiment_json(e) for e in found])
@@ -160,6 +171,8 @@ def experiments_list(deleted: bool, as_json: bool) -> None:
 @json_option
 def experiments_create(name: str, as_json: bool) -> None:
     """Create an experiment called NAME."""
+    from cairn.commands import runs as commands
+
     experiment_id = commands.create_experiment(name)
     if as_json:
         output.emit_json({"experiment_id": experiment_id, "name": name})
@@ -182,6 +195,8 @@ def db_upgrade(uri: str | None) -> None:
 
     URI: sqlite:///PATH, a file path or postgresql://USER@HOST/DB; default: the
     current tracking URI."""
+    from cairn.commands import runs as commands
+
     done = commands.db_upgrade(uri)
     if done.up_to_date:
         output.echo(f"{done.uri}: already at revision {done.head}")
@@ -197,6 +212,8 @@ def db_current(uri: str | None, as_json: bool) -> None:
     """Show the database's schema revision and the newest this Cairn knows.
 
     URI: as for `cairn db upgrade`; default: the current tracking URI."""
+    from cairn.commands import runs as commands
+
     found = commands.db_current(uri)
     if as_json:
         output.emit_json({"uri": found.uri, "revision": found.revision, "head": found.head,
