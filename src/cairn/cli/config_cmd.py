@@ -17,34 +17,21 @@ from cairn.cli import output
 @click.option("-l", "--list", "list_all", is_flag=True, help="Show every key in effect.")
 def config(key: str | None, value: str | None, level: str, unset: bool, list_all: bool) -> None:
     """Get or set a config KEY (dotted, e.g. core.remote, remote.origin.url)."""
-    from cairn.config import key_type
-    from cairn.project.context import find_config
+    from cairn.commands import settings
 
-    cfg = find_config(level)
     if list_all or key is None:
-        for k, v in _flatten(cfg.merged()):
+        for k, v in settings.config_list(level=level):
             output.echo(f"{k}={v}")
         return
-    key_type(key)  # rejects unknown keys with the list of known ones
     if unset:
-        cfg.unset(key, level)
+        settings.config_unset(key, level=level)
     elif value is not None:
-        cfg.set(key, value, level)
+        settings.config_set(key, value, level=level)
     else:
-        current = cfg.get(key)
+        current = settings.config_get(key, level=level)
         if current is None:
             raise click.exceptions.Exit(1)
         output.echo(str(current))
-
-
-def _flatten(tree: dict[str, object], prefix: str = "") -> list[tuple[str, object]]:
-    items: list[tuple[str, object]] = []
-    for k, v in sorted(tree.items()):
-        if isinstance(v, dict):
-            items.extend(_flatten(v, f"{prefix}{k}."))
-        else:
-            items.append((f"{prefix}{k}", v))
-    return items
 
 
 COMMANDS = [config]

@@ -1,9 +1,9 @@
-"""Comparing revisions: params diff, metrics show/diff, plots diff, get."""
+"""Comparing revisions: params diff, metrics show/diff, plots diff."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,8 +12,7 @@ from cairn.cli import output
 from cairn.errors import CairnError
 
 if TYPE_CHECKING:
-    from cairn.pipeline.compare import Change
-    from cairn.pipeline.metrics import RevisionMetrics
+    from cairn.commands.pipeline import Diff, MetricsShown
 
 DEFAULT_PRECISION = 5  # DVC's: values and changes rounded to 5 decimal places
 EMPTY = "-"
@@ -37,14 +36,9 @@ def diff_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def fmt(value: Any, precision: int) -> str:
-    from cairn.pipeline.compare import ABSENT
-
-    if value is ABSENT or value is None:
-        return EMPTY
-    if isinstance(value, float):
-        return str(round(value, precision))
-    return str(value)
+def as_cell(value: Any) -> str:
+    """A value already rounded for display (`to_dict(precision)`); null or absent: "-"."""
+    return EMPTY if value is None else str(value)
 
 
 def render(columns: Sequence[str], rows: Sequence[Sequence[str]], as_md: bool) -> None:
@@ -65,19 +59,22 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[str]], as_md: bool) -
                     .rstrip())
 
 
-def show_changes(changes: list[Change], key_title: str, old: str, new: str, precision: int,
-                 as_json: bool, as_md: bool) -> None:
-    from cairn.pipeline.compare import group
-
+def show_diff(diff: Diff, key_title: str, precision: int, as_json: bool, as_md: bool) -> None:
+    for why in diff.warnings:
+        output.warn(why)
     if as_json:
-        output.emit_json(group(changes, precision))
+        output.emit_json(diff.to_dict(precision))
         return
-    if not changes:
-        click.echo(f"No {key_title.lower()} changes between {old} and {new}.", err=True)
+    if not diff.changes:
+        click.echo(f"No {key_title.lower()} changes between {diff.old} and {diff.new}.",
+                   err=True)
         return
-    rows = [(c.path, c.key, fmt(c.old, precision), fmt(c.new, precision),
-             fmt(c.delta, precision) if c.delta is not None else EMPTY) for c in changes]
-    render(("Path", key_title, old, new, "Change"), rows, as_md)
+    rows = []
+    for change in diff.changes:
+        values = change.to_dict(precision)
+        rows.append((change.path, change.key, as_cell(values["old"]), as_cell(values["new"]),
+                     as_cell(values.get("diff"))))
+    render(("Path", key_title, diff.old, diff.new, "Change"), rows, as_md)
 
 
 def check_formats(as_json: bool, as_md: bool) -> None:
@@ -85,24 +82,15 @@ def check_formats(as_json: bool, as_md: bool) -> None:
         raise click.UsageError("choose one of --json and --md")
 
 
-def warn_unreadable(found: Iterable[RevisionMetrics]) -> None:
-    """One warning per metrics file a revision lacks or cannot parse."""
-    for rev in found:
-        for why in rev.errors.values():
-            output.warn(why)
-
-
-def fail_if_none_readable(found: Sequence[RevisionMetrics]) -> None:
-    """Declared metrics files, none readable: say why, and fail (the table would be empty).
-
-    When some are readable, DVC's way: a warning per unreadable file, and the rest shown.
-    """
-    errors = [why for r in found for why in r.errors.values()]
-    if not errors or any(r.metrics for r in found):
-        return
-    for why in errors[:-1]:
+def report_unreadable(shown: MetricsShown) -> None:
+    """One warning per metrics file a revision lacks or cannot parse; none readable: fail
+    with the last of them (the table would be empty). Some readable: DVC's way, a warning
+    per unreadable file and the rest shown."""
+    problems = shown.problems
+    for why in problems[:-1] if shown.none_readable else problems:
         output.warn(why)
-    raise CairnError(errors[-1])
+    if shown.none_readable:
+        raise CairnError(problems[-1])
 
 
 # -- params -----------------------------------------------------------------------------
@@ -118,12 +106,11 @@ def params() -> None:
 def params_diff(a_rev: str | None, b_rev: str | None, all_keys: bool, as_json: bool,
                 as_md: bool, precision: int) -> None:
     """Params that differ between revisions A and B (default: HEAD and the workspace)."""
-    from cairn.pipeline.compare import open_revisions, params_diff
+    from cairn.commands import pipeline
 
     check_formats(as_json, as_md)
-    with open_revisions() as revs:
-        old, new, changes = params_diff(revs, a_rev, b_rev, all_keys)
-    show_changes(changes, "Param", old.label, new.label, precision, as_json, as_md)
+    show_diff(pipeline.params_diff(a_rev, b_rev, all_keys=all_keys), "Param", precision,
+              as_json, as_md)
 
 
 # -- metrics ------------------------------------------------------------------------------
@@ -141,27 +128,24 @@ def metrics() -> None:
 @precision_option
 def metrics_show(all_tags: bool, as_json: bool, as_md: bool, precision: int) -> None:
     """The metrics of the workspace (and with -T, of every tag)."""
-    from cairn.pipeline.compare import open_revisions, plain
-    from cairn.pipeline.metrics import metrics_show as do_show
+    from cairn.commands import pipeline
 
     check_formats(as_json, as_md)
-    with open_revisions() as revs:
-        found = do_show(revs, all_tags=all_tags)
-    fail_if_none_readable(found)
-    warn_unreadable(found)
+    shown = pipeline.metrics_show(all_tags=all_tags)
+    report_unreadable(shown)
+    found = shown.to_dict(precision)
     if as_json:
-        output.emit_json({r.label: {path: {k: plain(v, precision) for k, v in values.items()}
-                                    for path, values in r.metrics.items()} for r in found})
+        output.emit_json(found)
         return
-    keys = list(dict.fromkeys(k for r in found for values in r.metrics.values() for k in values))
+    keys = list(dict.fromkeys(k for files in found.values() for values in files.values()
+                              for k in values))
     if not keys:
         click.echo("No metrics: declare them under a stage's `metrics:` in cairn.yaml.",
                    err=True)
         return
     several = len(found) > 1
-    rows = [([r.label] if several else []) + [path] + [fmt(values.get(k), precision)
-                                                       for k in keys]
-            for r in found for path, values in r.metrics.items()]
+    rows = [([label] if several else []) + [path] + [as_cell(values.get(k)) for k in keys]
+            for label, files in found.items() for path, values in files.items()]
     render((["Revision"] if several else []) + ["Path", *keys], rows, as_md)
 
 
@@ -170,15 +154,11 @@ def metrics_show(all_tags: bool, as_json: bool, as_md: bool, precision: int) -> 
 def metrics_diff(a_rev: str | None, b_rev: str | None, all_keys: bool, as_json: bool,
                  as_md: bool, precision: int) -> None:
     """Metrics that differ between revisions A and B (default: HEAD and the workspace)."""
-    from cairn.pipeline.compare import open_revisions
-    from cairn.pipeline.metrics import metrics_diff as do_diff
+    from cairn.commands import pipeline
 
     check_formats(as_json, as_md)
-    with open_revisions() as revs:
-        result = do_diff(revs, a_rev, b_rev, all_keys)
-    warn_unreadable((result.old, result.new))
-    show_changes(result.changes, "Metric", result.old.label, result.new.label, precision,
-                 as_json, as_md)
+    show_diff(pipeline.metrics_diff(a_rev, b_rev, all_keys=all_keys), "Metric", precision,
+              as_json, as_md)
 
 
 # -- plots ------------------------------------------------------------------------------
@@ -198,14 +178,12 @@ def plots_diff(revisions: tuple[str, ...], out: str | None, png: bool) -> None:
     """Draw the plots of REVISIONS (default: HEAD and the workspace) into one HTML file."""
     from pathlib import Path
 
-    from cairn.pipeline.compare import open_revisions
-    from cairn.pipeline.plots import plots_diff as do_diff
+    from cairn.commands import pipeline
 
-    with open_revisions() as revs:
-        written, warnings = do_diff(revs, revisions, Path(out) if out else None, png)
-    for why in warnings:
+    drawn = pipeline.plots_diff(revisions, out=Path(out) if out else None, png=png)
+    for why in drawn.warnings:
         output.warn(why)
-    for path in written:
+    for path in drawn.written:
         output.echo(str(path))
 
 

@@ -48,14 +48,14 @@ def stage_add(name: str, deps: tuple[str, ...], outs: tuple[str, ...],
               plots_no_cache: tuple[str, ...], wdir: str | None, always_changed: bool,
               desc: str | None, force: bool, command: tuple[str, ...]) -> None:
     """Add a stage running COMMAND to the pipeline file of the current directory."""
-    from cairn.pipeline.stage_add import StageSpec, add_stage
-    from cairn.project.context import ProjectContext
+    from cairn.commands import pipeline
 
-    repo = ProjectContext.find()
-    spec = StageSpec(name, command, deps, outs, outs_no_cache, outs_persist, params, metrics,
-                     metrics_no_cache, plots, plots_no_cache, wdir, always_changed, desc)
     cwd = Path.cwd()
-    added = add_stage(repo, spec, cwd, force=force)
+    added = pipeline.stage_add(
+        name, command, deps=deps, outs=outs, outs_no_cache=outs_no_cache,
+        outs_persist=outs_persist, params=params, metrics=metrics,
+        metrics_no_cache=metrics_no_cache, plots=plots, plots_no_cache=plots_no_cache,
+        wdir=wdir, always_changed=always_changed, desc=desc, force=force, directory=cwd)
     changed = [os.path.relpath(p, cwd) for p in (added.pipeline_file, *added.ignores)]
     output.echo(f"Added stage '{name}' to {changed[0]}")
     output.echo(f"To track the changes with git, run:\n\n    {output.git_add_command(changed)}")
@@ -65,17 +65,16 @@ def stage_add(name: str, deps: tuple[str, ...], outs: tuple[str, ...],
 @output.json_option
 def stage_list(as_json: bool) -> None:
     """List the pipeline's stages with their outputs."""
-    from cairn.pipeline.schema import load_pipeline
-    from cairn.project.context import ProjectContext
+    from cairn.commands import pipeline
 
-    pipeline = load_pipeline(ProjectContext.find().root)
+    stages = pipeline.stage_list()
     if as_json:
         output.emit_json([{"name": s.name, "file": s.file, "cmd": list(s.cmd),
                            "deps": list(s.deps), "outs": [o.path for o in s.outs],
-                           "desc": s.desc} for s in pipeline.stages.values()])
+                           "desc": s.desc} for s in stages])
         return
-    width = max((len(s.name) for s in pipeline.stages.values()), default=0)
-    for s in pipeline.stages.values():
+    width = max((len(s.name) for s in stages), default=0)
+    for s in stages:
         output.echo(f"{s.name:<{width}}  {_summary(s)}".rstrip())
 
 
@@ -100,14 +99,9 @@ def _summary(stage: Stage) -> str:
               help="The targets and what depends on them (default: and what they depend on).")
 def dag(targets: tuple[str, ...], fmt: str, downstream: bool) -> None:
     """Show the stage graph: all stages, or TARGETS with their upstream stages."""
-    from cairn.pipeline.graph import build_graph, cwd_base
-    from cairn.pipeline.schema import load_pipeline
-    from cairn.project.context import ProjectContext
+    from cairn.commands import pipeline
 
-    root = ProjectContext.find().root
-    graph = build_graph(load_pipeline(root), root, check_missing=False)
-    if targets:
-        graph = graph.subgraph(list(targets), downstream, cwd_base(root))
+    graph = pipeline.dag(targets, downstream=downstream)
     if not graph.stages:
         output.warn("the pipeline has no stages; add one with `cairn stage add`")
         return

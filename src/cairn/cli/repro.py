@@ -32,30 +32,19 @@ def repro(stages: tuple[str, ...], force: bool, dry: bool, downstream: bool, job
     With --json, the outcome of each stage is printed as JSON and the commands' own
     output goes to stderr.
     """
-    from cairn.pipeline.repro import StageFailedError, lock_files_changed
-    from cairn.pipeline.repro import repro as do_repro
-    from cairn.project.context import open_project
+    from cairn.commands import pipeline
 
     def say(result: StageResult) -> None:
         output.echo(result.line)
 
-    with open_project() as project:
-        try:
-            results = do_repro(project, stages, force, dry, downstream, jobs,
-                               report=None if as_json else say,
-                               command_stdout=2 if as_json else None, pull=pull,
-                               remote=remote)
-        except StageFailedError as e:
-            if as_json:
-                output.emit_json([r.to_dict() for r in e.results])
-            raise
-        in_git = project.git is not None
+    result = pipeline.repro(stages, force=force, dry=dry, downstream=downstream, jobs=jobs,
+                            pull=pull, remote=remote, report=None if as_json else say,
+                            command_stdout=2 if as_json else None)
     if as_json:
-        output.emit_json([r.to_dict() for r in results])
-        return
-    changed = lock_files_changed(results)
-    if changed and in_git:
-        files = [os.path.relpath(project.root / f) for f in changed]
+        output.emit_json([r.to_dict() for r in result.stages])
+    result.raise_for_failure()
+    if result.lock_files and result.in_git and not as_json:  # JSON: stdout is the results
+        files = [os.path.relpath(f) for f in result.lock_files]
         output.echo(f"\nTo track the changes with git, run:\n\n    {output.git_add_command(files)}")
 
 

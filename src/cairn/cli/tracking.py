@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cairn.cli import output
-from cairn.cli._client import day, json_option, open_client, when
+from cairn.cli._client import day, json_option, when
 
 if TYPE_CHECKING:
     from cairn.store.entities import Experiment, Run
@@ -39,25 +39,24 @@ def runs() -> None:
 def runs_list(experiment_names: tuple[str, ...], filter_string: str, order_by: tuple[str, ...],
               max_results: int, deleted: bool, as_json: bool) -> None:
     """List runs, newest first (or as --order-by says)."""
-    from cairn.tracking.queries import experiments_named, search_runs
+    from cairn.commands import runs as commands
 
-    client = open_client()
-    experiments = experiments_named(client.store, experiment_names)
-    found = search_runs(client.store, list(experiments), filter_string, order_by, max_results,
-                        deleted)
+    found = commands.list_runs(experiments=experiment_names, filter_string=filter_string,
+                               order_by=order_by, max_results=max_results, deleted=deleted)
     if as_json:
-        output.emit_json([_run_json(r) for r in found])
+        output.emit_json([_run_json(r) for r in found.runs])
         return
-    if not found:
+    if not found.runs:
         output.echo("No runs.")
         return
     by_experiment: dict[str, list[Run]] = {}
-    for r in found:  # one table per experiment keeps the full run ids on a narrow terminal
+    for r in found.runs:  # one table per experiment keeps the full run ids on a narrow terminal
         by_experiment.setdefault(r.info.experiment_id, []).append(r)
     for experiment_id, group in by_experiment.items():
         output.table(["run id", "status", "started", "name"],
                      [(r.info.run_id, r.info.status, day(r.info.start_time), r.info.run_name)
-                      for r in group], title=f"experiment {experiments[experiment_id].name!r}")
+                      for r in group],
+                     title=f"experiment {found.experiments[experiment_id].name!r}")
 
 
 @runs.command("show")
@@ -65,10 +64,9 @@ def runs_list(experiment_names: tuple[str, ...], filter_string: str, order_by: t
 @json_option
 def runs_show(run_id: str, as_json: bool) -> None:
     """A run's info, params, metrics, tags, lineage and artifacts."""
-    from cairn.tracking.queries import run_details
+    from cairn.commands import runs as commands
 
-    client = open_client()
-    details = run_details(client.store, run_id)
+    details = commands.show_run(run_id)
     if as_json:
         output.emit_json(details)
         return
@@ -97,9 +95,9 @@ def _short(value: object, width: int = 100) -> str:
 @json_option
 def runs_compare(run_ids: tuple[str, ...], as_json: bool) -> None:
     """Params and metrics of several runs side by side (differences marked with *)."""
-    from cairn.tracking.queries import compare_runs
+    from cairn.commands import runs as commands
 
-    table = compare_runs(open_client().store, run_ids)
+    table = commands.compare_runs(run_ids)
     if as_json:
         output.emit_json(table)
         return
@@ -118,7 +116,9 @@ def runs_compare(run_ids: tuple[str, ...], as_json: bool) -> None:
 @json_option
 def runs_delete(run_id: str, as_json: bool) -> None:
     """Mark a run deleted (restore it with `cairn runs restore`)."""
-    open_client().delete_run(run_id)
+    from cairn.commands import runs as commands
+
+    commands.delete_run(run_id)
     _done(as_json, {"run_id": run_id, "lifecycle_stage": "deleted"}, f"Deleted run {run_id}.")
 
 
@@ -127,7 +127,9 @@ def runs_delete(run_id: str, as_json: bool) -> None:
 @json_option
 def runs_restore(run_id: str, as_json: bool) -> None:
     """Bring back a deleted run."""
-    open_client().restore_run(run_id)
+    from cairn.commands import runs as commands
+
+    commands.restore_run(run_id)
     _done(as_json, {"run_id": run_id, "lifecycle_stage": "active"}, f"Restored run {run_id}.")
 
 
@@ -154,9 +156,9 @@ def _experiment_json(e: Experiment) -> dict[str, Any]:
 @json_option
 def experiments_list(deleted: bool, as_json: bool) -> None:
     """List experiments."""
-    from cairn.store.base import ACTIVE_ONLY, DELETED_ONLY
+    from cairn.commands import runs as commands
 
-    found = open_client().search_experiments(DELETED_ONLY if deleted else ACTIVE_ONLY)
+    found = commands.list_experiments(deleted=deleted)
     if as_json:
         output.emit_json([_experiment_json(e) for e in found])
         return
@@ -169,7 +171,9 @@ def experiments_list(deleted: bool, as_json: bool) -> None:
 @json_option
 def experiments_create(name: str, as_json: bool) -> None:
     """Create an experiment called NAME."""
-    experiment_id = open_client().create_experiment(name)
+    from cairn.commands import runs as commands
+
+    experiment_id = commands.create_experiment(name)
     if as_json:
         output.emit_json({"experiment_id": experiment_id, "name": name})
         return
@@ -177,14 +181,6 @@ def experiments_create(name: str, as_json: bool) -> None:
 
 
 # -- db: schema migrations of the metadata database -------------------------------------
-
-
-def _tracking_uri(uri: str | None) -> str:
-    if uri:
-        return uri
-    from cairn.tracking.backend import get_tracking_uri
-
-    return get_tracking_uri()
 
 
 @click.group()
@@ -199,14 +195,14 @@ def db_upgrade(uri: str | None) -> None:
 
     URI: sqlite:///PATH, a file path or postgresql://USER@HOST/DB; default: the
     current tracking URI."""
-    from cairn.store.open import upgrade
+    from cairn.commands import runs as commands
 
-    target = _tracking_uri(uri)
-    before, after = upgrade(target)
-    if before == after:
-        output.echo(f"{target}: already at revision {after}")
+    done = commands.db_upgrade(uri)
+    if done.up_to_date:
+        output.echo(f"{done.uri}: already at revision {done.head}")
     else:
-        output.echo(f"{target}: upgraded from revision {before or '(empty)'} to {after}")
+        output.echo(f"{done.uri}: upgraded from revision {done.revision or '(empty)'} to "
+                    f"{done.head}")
 
 
 @db.command("current")
@@ -216,16 +212,16 @@ def db_current(uri: str | None, as_json: bool) -> None:
     """Show the database's schema revision and the newest this Cairn knows.
 
     URI: as for `cairn db upgrade`; default: the current tracking URI."""
-    from cairn.store.open import current
+    from cairn.commands import runs as commands
 
-    target = _tracking_uri(uri)
-    revision, head = current(target)
+    found = commands.db_current(uri)
     if as_json:
-        output.emit_json({"uri": target, "revision": revision, "head": head,
-                          "up_to_date": revision == head})
+        output.emit_json({"uri": found.uri, "revision": found.revision, "head": found.head,
+                          "up_to_date": found.up_to_date})
         return
-    state = "up to date" if revision == head else f"run `cairn db upgrade {target}`"
-    output.echo(f"{target}: revision {revision or '(empty)'}, newest {head} ({state})")
+    state = "up to date" if found.up_to_date else f"run `cairn db upgrade {found.uri}`"
+    output.echo(f"{found.uri}: revision {found.revision or '(empty)'}, newest {found.head} "
+                f"({state})")
 
 
 COMMANDS: list[click.Command] = [runs, experiments, db]

@@ -42,10 +42,9 @@ def remote() -> None:
 @_level_options("repo")
 def remote_add(name: str, url: str, make_default: bool, force: bool, level: str) -> None:
     """Add remote NAME at URL: a path, s3://, gs://, azure://, ssh:// or http(s)://."""
-    from cairn.project.context import find_config
-    from cairn.remotes.settings import remote_add as do_add
+    from cairn.commands import settings
 
-    do_add(find_config(level), name, url, default=make_default, level=level, force=force)
+    settings.remote_add(name, url, default=make_default, force=force, level=level)
     if make_default:
         output.echo(f"Setting '{name}' as a default remote.")
 
@@ -53,10 +52,9 @@ def remote_add(name: str, url: str, make_default: bool, force: bool, level: str)
 @remote.command("list")
 def remote_list() -> None:
     """Show remotes and their URLs."""
-    from cairn.project.context import find_config
-    from cairn.remotes.settings import remote_list as do_list
+    from cairn.commands import settings
 
-    for info in do_list(find_config(None)):
+    for info in settings.remote_list():
         output.echo(f"{info.name}\t{info.url}" + ("\t(default)" if info.default else ""))
 
 
@@ -68,10 +66,9 @@ def remote_list() -> None:
 @_level_options("repo")
 def remote_modify(name: str, option: str, value: str | None, unset: bool, level: str) -> None:
     """Set OPTION of remote NAME (url, endpoint_url, region, profile, key, secret, jobs…)."""
-    from cairn.project.context import find_config
-    from cairn.remotes.settings import remote_modify as do_modify
+    from cairn.commands import settings
 
-    do_modify(find_config(level), name, option, value, unset=unset, level=level)
+    settings.remote_modify(name, option, value, unset=unset, level=level)
 
 
 @remote.command("remove")
@@ -79,10 +76,9 @@ def remote_modify(name: str, option: str, value: str | None, unset: bool, level:
 @_level_options(None)
 def remote_remove(name: str, level: str | None) -> None:
     """Remove remote NAME (from every config file, unless one is named)."""
-    from cairn.project.context import find_config
-    from cairn.remotes.settings import remote_remove as do_remove
+    from cairn.commands import settings
 
-    do_remove(find_config(level), name, level)
+    settings.remote_remove(name, level=level)
 
 
 @remote.command("default")
@@ -91,11 +87,10 @@ def remote_remove(name: str, level: str | None) -> None:
 @_level_options("repo")
 def remote_default(name: str | None, unset: bool, level: str) -> None:
     """Show the default remote, or make NAME the default."""
+    from cairn.commands import settings
     from cairn.errors import NotFoundError
-    from cairn.project.context import find_config
-    from cairn.remotes.settings import remote_default as do_default
 
-    current = do_default(find_config(level), name, unset=unset, level=level)
+    current = settings.remote_default(name, unset=unset, level=level)
     if name is None and not unset:
         if current is None:
             raise NotFoundError("no default remote; set one with `cairn remote default NAME`")
