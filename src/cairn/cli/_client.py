@@ -1,29 +1,20 @@
-"""What the runs, experiments and models commands share: the client of the tracking
-store, and how they show its millisecond timestamps."""
+"""What the runs, experiments and models commands share: how they show the store's
+millisecond timestamps."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from cairn.cli import output
-
-if TYPE_CHECKING:
-    from cairn.registry.client import Client
 
 json_option = output.json_option  # cli/tracking.py imports it from here
 
 
-def open_client() -> Client:
-    """The client of the current tracking URI (imported here: `cairn --help` stays fast)."""
-    from cairn.registry.client import Client
-
-    return Client()
-
-
 def when(ms: int | None) -> str:
-    from cairn.registry.history import format_ms
-
-    return format_ms(ms)
+    """Local time to the second, ISO 8601; empty for none."""
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000).astimezone().isoformat(timespec="seconds")
 
 
 def day(ms: int | None) -> str:

@@ -249,7 +249,7 @@ def models_lineage(uri: str, as_json: bool) -> None:
 
 
 def _show_lineage(chain: dict[str, Any]) -> None:
-    from cairn.pipeline.compare import flatten
+    from cairn.commands.models import flat_params
 
     model, git, run = chain["model"], chain["git"], chain["run"]
     rows: list[tuple[str, str]] = [("model", chain["uri"]), ("digest", chain["digest"])]
@@ -269,7 +269,7 @@ def _show_lineage(chain: dict[str, Any]) -> None:
     rows += [(f"data {path}", digest[:16]) for path, digest in sorted(chain["data"].items())]
     rows += [(f"param {k}", str(v)) for k, v in sorted(chain["params"].items())]
     rows += [(f"params.yaml {k}", str(v))
-             for k, v in sorted(flatten(chain["params_file"] or {}).items())]
+             for k, v in sorted(flat_params(chain).items())]
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(chain["metrics"].items())]
     rows += [(f"{when(t['timestamp'])}", f"{_action(t['action'], t['details'])} v{t['version']}: "
               f"{t['from_value'] or '-'} → {t['to_value'] or '-'} by {t['user_id'] or '-'}"

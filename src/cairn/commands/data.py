@@ -8,16 +8,14 @@ thing and returns a result object; nothing is printed. What push, fetch, gc, fsc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cairn.commands._context import opened
 from cairn.errors import CairnError, UserError
-from cairn.lifecycle import liveness
-from cairn.lifecycle.liveness import Reference, Scope
-from cairn.project.context import ProjectContext, open_project
+from cairn.project.context import ProjectContext
 from cairn.project.revisions import RevisionScope
 from cairn.project.tracked import TrackedPath
 
@@ -25,6 +23,7 @@ if TYPE_CHECKING:
     from cairn.lifecycle.du import DiskUsage
     from cairn.lifecycle.fsck import FsckResult
     from cairn.lifecycle.gc import GcResult
+    from cairn.lifecycle.liveness import Provider, Reference, Scope
     from cairn.pipeline.runcache_remote import RunCacheTransfer
     from cairn.remotes.transfer import TransferResult
     from cairn.workspace.add import AddResult
@@ -35,17 +34,13 @@ if TYPE_CHECKING:
     from cairn.workspace.sync import CloudStatus
 
 Progress = Callable[[int], None]
-TRACKED = (liveness.workspace_pointers, liveness.pipeline_locks)
 
 
-@contextmanager
-def opened(root: Path | None = None) -> Iterator[ProjectContext]:
-    """The project at (or above) `root`, with the metadata store this process chose
-    (`cairn.set_tracking_uri`), closed afterwards."""
-    from cairn.tracking.backend import explicit_tracking_uri
+def _tracked() -> tuple[Provider, ...]:
+    """The providers of tracked outs: what the workspace and git name (not the registry)."""
+    from cairn.lifecycle import liveness
 
-    with open_project(root, explicit_tracking_uri()) as project:
-        yield project
+    return (liveness.workspace_pointers, liveness.pipeline_locks)
 
 
 # -- the workspace ----------------------------------------------------------------------
@@ -160,6 +155,8 @@ def push(targets: Iterable[str] = (), *, remote: str | None = None, jobs: int | 
     without targets, registered model versions and live runs' artifacts, so another
     clone sharing the tracking database can load them (those this cache lacks are left
     to the clone that has them)."""
+    from cairn.lifecycle.liveness import Scope
+
     targets = tuple(targets)
     scope = Scope(targets, _revisions(revs, all_tags, all_branches, all_commits),
                   tuple(commits), registry=not targets, purpose="push")
@@ -181,7 +178,9 @@ def _live_outs(project: ProjectContext, scope: Scope) -> tuple[list[TrackedPath]
     """The outs to send for `scope`: tracked ones always (a missing object is a failure),
     the registry's when this cache has them. A metadata store that cannot be read is a
     warning: the tracked data still goes."""
-    refs = liveness.in_scope(project, scope, TRACKED)
+    from cairn.lifecycle import liveness
+
+    refs = liveness.in_scope(project, scope, _tracked())
     warnings: list[str] = []
     if scope.registry:
         try:
@@ -225,6 +224,7 @@ def fetch(targets: Iterable[str] = (), *, remote: str | None = None, jobs: int |
 def _fetch(project: ProjectContext, targets: tuple[str, ...], remote: str | None,
            jobs: int | None, revisions: RevisionScope, run_cache: bool,
            progress: Progress | None, on_total: Progress | None) -> FetchResult:
+    from cairn.lifecycle import liveness
     from cairn.workspace.sync import fetch as fetch_outs
 
     cached = None
@@ -232,8 +232,8 @@ def _fetch(project: ProjectContext, targets: tuple[str, ...], remote: str | None
         from cairn.pipeline import runcache_remote
 
         cached = runcache_remote.fetch(project, remote, jobs, progress)
-    scope = Scope(targets, revisions, purpose="fetch")
-    outs = _unique_outs(liveness.in_scope(project, scope, TRACKED))
+    scope = liveness.Scope(targets, revisions, purpose="fetch")
+    outs = _unique_outs(liveness.in_scope(project, scope, _tracked()))
     return FetchResult(fetch_outs(project, outs, remote, jobs, progress, on_total), cached)
 
 
@@ -262,11 +262,12 @@ def pull(targets: Iterable[str] = (), *, remote: str | None = None, jobs: int | 
 def cloud_status(targets: Iterable[str] = (), *, remote: str | None = None,
                  jobs: int | None = None, root: Path | None = None) -> CloudStatus:
     """Per tracked out in the workspace: which of its objects the remote lacks."""
+    from cairn.lifecycle import liveness
     from cairn.workspace.sync import cloud_status as compare
 
-    scope = Scope(tuple(targets), purpose="status --cloud")
+    scope = liveness.Scope(tuple(targets), purpose="status --cloud")
     with opened(root) as project:
-        outs = [as_out(r) for r in liveness.in_scope(project, scope, TRACKED)]
+        outs = [as_out(r) for r in liveness.in_scope(project, scope, _tracked())]
         return compare(project, outs, remote, jobs)
 
 

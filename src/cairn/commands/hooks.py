@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from cairn.commands import data
+from cairn.commands._context import opened
 from cairn.errors import CairnError
 from cairn.scm.git import Git
 
@@ -37,7 +38,7 @@ def run_hook(name: str, args: list[str], stdin: Iterable[str], *,
 def _update_workspace(root: Path | None) -> list[str]:
     result = data.checkout(root=root)
     fetched = 0
-    with data.opened(root) as project:
+    with opened(root) as project:
         has_remote = bool(project.config.get("core.remote"))
     if result.missing and has_remote:
         pulled = data.pull(root=root)
@@ -52,7 +53,7 @@ def _update_workspace(root: Path | None) -> list[str]:
 def _pre_push(stdin: Iterable[str], git_remote: str | None, root: Path | None) -> list[str]:
     """Push the data of the commits being pushed to the default remote, so a clone of
     any pushed tag can pull its data."""
-    with data.opened(root) as project:
+    with opened(root) as project:
         default = project.config.get("core.remote")
         commits = pushed_commits(stdin, project.git, git_remote)
     if not default:

@@ -99,3 +99,10 @@ def lineage_of(*, uri: str) -> dict[str, Any]:
     """The chain behind a model: git commit, data, params, run, metrics, transitions."""
     b = _backend()
     return model_lineage(b.store, b.odb, uri, b.root)
+
+
+def flat_params(chain: dict[str, Any]) -> dict[str, Any]:
+    """The params file of a lineage chain as dotted keys ({"train.lr": 0.1})."""
+    from cairn.pipeline.compare import flatten
+
+    return flatten(chain["params_file"] or {})

@@ -48,7 +48,7 @@ def repro(stages: Sequence[str] = (), *, force: bool = False, dry: bool = False,
     each stage as it is decided; `command_stdout` redirects the commands' output (e.g. 2:
     to stderr). A failed stage is in the result (`raise_for_failure`), with what happened
     before it."""
-    from cairn.commands.data import opened
+    from cairn.commands._context import opened
     from cairn.pipeline.repro import StageFailedError, lock_files_changed
     from cairn.pipeline.repro import repro as do_repro
 
@@ -76,7 +76,7 @@ def stage_add(name: str, cmd: Sequence[str], *, deps: Sequence[str] = (),
     """Add stage `name` running `cmd` to the pipeline file of `directory` (default: the
     working directory), or with `force` replace the stage of that name; paths are
     relative to the stage's wdir, as in the file."""
-    from cairn.commands.data import opened
+    from cairn.commands._context import opened
     from cairn.pipeline.stage_add import StageSpec, add_stage
 
     spec = StageSpec(name, cmd, deps, outs, outs_no_cache, outs_persist, params, metrics,
@@ -87,7 +87,7 @@ def stage_add(name: str, cmd: Sequence[str], *, deps: Sequence[str] = (),
 
 def stage_list(*, root: Path | None = None) -> list[Stage]:
     """The pipeline's stages, in declaration order."""
-    from cairn.commands.data import opened
+    from cairn.commands._context import opened
     from cairn.pipeline.schema import load_pipeline
 
     with opened(root) as project:
@@ -98,7 +98,7 @@ def dag(targets: Sequence[str] = (), *, downstream: bool = False,
         root: Path | None = None) -> Graph:
     """The stage graph: every stage, or `targets` with their upstream stages (with
     `downstream`, with the stages depending on them instead). Deps need not exist yet."""
-    from cairn.commands.data import opened
+    from cairn.commands._context import opened
     from cairn.pipeline.graph import build_graph, cwd_base
     from cairn.pipeline.schema import load_pipeline
 

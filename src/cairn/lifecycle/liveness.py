@@ -33,12 +33,12 @@ from cairn.project.lockfile import LOCK_NAME
 from cairn.project.pointer import PointerFile
 from cairn.project.revisions import RevisionScope, commits_in_scope, locks_at, pointers_at
 from cairn.scm.git import Git
-from cairn.store.base import ACTIVE_ONLY, ALL, MetadataStore
-from cairn.store.entities import PagedList, Run
 from cairn.workspace.status import select_tracked, workspace_locks
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store is imported only when the registry is asked
     from cairn.remotes.leftovers import Leftover
+    from cairn.store.base import MetadataStore
+    from cairn.store.entities import PagedList, Run
 
 WORKSPACE = "workspace"
 REGISTRY = "the model registry and runs"
@@ -239,6 +239,8 @@ def _known_dirs(project: ProjectContext, digests: set[str]) -> set[str]:
 
 
 def _recorded_dirs(store: MetadataStore) -> set[str]:
+    from cairn.store.base import ALL
+
     dirs = {mv.digest for mv in _paged(
         lambda token: store.search_model_versions("", 10000, None, token))}
     for experiment in _paged(lambda token: store.search_experiments(ALL, 1000, None, None,
@@ -249,6 +251,8 @@ def _recorded_dirs(store: MetadataStore) -> set[str]:
 
 
 def _runs(store: MetadataStore, experiment_id: str) -> Iterator[Run]:
+    from cairn.store.base import ACTIVE_ONLY
+
     return _paged(lambda token: store.search_runs([experiment_id], "", ACTIVE_ONLY, 1000, None,
                                                   token))
 

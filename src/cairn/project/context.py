@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING
 
 from cairn.config import Config
 from cairn.errors import ConfigError, NotARepositoryError, PathError
-from cairn.objects.links import parse_link_types
-from cairn.objects.odb import ObjectDB
-from cairn.objects.state import NoStatCache, StatCache
 from cairn.paths import Root
 from cairn.project.mutex import DEFAULT_TIMEOUT, repo_lock
 from cairn.scm.git import Git
 
-if TYPE_CHECKING:  # commands that never touch a remote or the store need not import them
+if TYPE_CHECKING:  # each part is imported when it is opened: `cairn dag` needs none
+    from cairn.objects.odb import ObjectDB
+    from cairn.objects.state import StatCache
     from cairn.remotes.index import RemoteIndex
     from cairn.store.base import MetadataStore
 
@@ -156,6 +155,8 @@ class ProjectContext:
 
     @property
     def link_types(self) -> tuple[str, ...]:
+        from cairn.objects.links import parse_link_types
+
         try:
             return parse_link_types(self.config.get("cache.type"))
         except ValueError as e:
@@ -170,15 +171,21 @@ class ProjectContext:
     @functools.cached_property
     def odb(self) -> ObjectDB:
         """The cache: this project's object database."""
+        from cairn.objects.odb import ObjectDB
+
         return ObjectDB(self.cache_dir)
 
     @functools.cached_property
     def state(self) -> StatCache:
         """The stat cache: digests of workspace files known not to have changed."""
+        from cairn.objects.state import StatCache
+
         return StatCache(self.tmp_dir / "state.db")
 
     def trusting_no_stat_cache(self) -> ProjectContext:
         """This project with a stat cache that knows nothing: every file is re-hashed."""
+        from cairn.objects.state import NoStatCache
+
         blind = ProjectContext(self.root, self._tracking_uri)
         blind.__dict__.update(self.__dict__)
         blind.__dict__["state"] = NoStatCache()

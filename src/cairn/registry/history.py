@@ -81,9 +81,3 @@ def holders_at(store: MetadataStore, name: str, stage: str, at: int) -> StageHol
     return StageHolders(name, wanted, at, tuple(versions),
                         {v: state[v][1] for v in versions})
 
-
-def format_ms(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return datetime.fromtimestamp(ms / 1000).astimezone().isoformat(timespec="seconds")
-

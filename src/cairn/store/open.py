@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cairn.errors import UserError
-from cairn.store.base import MetadataStore
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # tracking URIs are resolved before any store is opened: stay light
     from sqlalchemy import Engine
+
+    from cairn.store.base import MetadataStore
 
 def normalize_uri(uri: str) -> str:
     """A URI the store understands: plain paths and ``file:`` become ``sqlite:///abs``."""

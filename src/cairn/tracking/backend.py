@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cairn.errors import NotARepositoryError, UserError
-from cairn.objects.odb import ObjectDB
 from cairn.project.context import DB_NAME, DOT_DIR, ProjectContext
 from cairn.store.open import ENV_URI, normalize_uri, sqlite_path
 
 if TYPE_CHECKING:
+    from cairn.objects.odb import ObjectDB
     from cairn.store.base import MetadataStore
     from cairn.tracking.buffer import MetricBuffer
 
@@ -186,7 +186,12 @@ def backend(uri: str | None = None) -> Backend:
                 _ignore_database(owner)
             # An owned database keeps its objects in its project's cache: that
             # project's ObjectDB, so push and gc see what tracking wrote.
-            odb = owner.odb if owner is not None else ObjectDB(objects_root(uri, None))
+            if owner is not None:
+                odb = owner.odb
+            else:
+                from cairn.objects.odb import ObjectDB
+
+                odb = ObjectDB(objects_root(uri, None))
             found = Backend(uri, _open_store(uri), odb, owner, here)
             _backends[key] = found
         return found
