@@ -1,22 +1,23 @@
 """The pipeline operations: repro, stage add and list, dag, and comparing revisions
 (params diff, metrics show and diff, plots diff) — as the CLI and the server call them.
 
-Nothing is printed: each returns a result object. Comparisons read the repository of the
-working directory (`cairn.pipeline.compare.open_revisions`), which may be a plain git
-repository holding DVC's files; the others open the Cairn project at `root`. The project
+Nothing is printed: each returns a result object. Comparisons read the repository at
+`root` (default: the working directory's), which may be a plain git repository holding
+DVC's files; the others open the Cairn project at `root`. The project
 is opened inside each function: `cairn metrics diff` must not pay for importing the data
 commands (it is benchmarked against DVC's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cairn.pipeline.compare import Change
+    from cairn.pipeline.compare import Change, Revisions
     from cairn.pipeline.graph import Graph
     from cairn.pipeline.metrics import Metrics, RevisionMetrics
     from cairn.pipeline.repro import StageFailedError, StageResult
@@ -127,26 +128,45 @@ class Diff:
         return group(self.changes, precision)
 
 
+@contextlib.contextmanager
+def open_revisions(root: Path | None = None) -> Iterator[Revisions]:
+    """The revisions of the Cairn project at `root`, or of the git repository there when
+    there is no `cairn init`: whatever git holds can still be compared."""
+    from cairn.errors import NotARepositoryError
+    from cairn.pipeline import compare
+    from cairn.project.context import ProjectContext, find_git_root
+
+    cache_dir: Path | None
+    try:
+        project = ProjectContext.find(root)
+        top, cache_dir, git_root = project.root, project.cache_dir, project.git_root
+    except NotARepositoryError:
+        git_root = find_git_root((root or Path.cwd()).absolute())
+        if git_root is None:
+            raise
+        top, cache_dir = git_root, None
+    with compare.open_revisions(top, cache_dir, git_root) as revs:
+        yield revs
+
+
 def params_diff(a: str | None = None, b: str | None = None, *,
-                all_keys: bool = False) -> Diff:
+                all_keys: bool = False, root: Path | None = None) -> Diff:
     """Params that differ between revisions `a` and `b` (default: HEAD and the
     workspace; one revision: it and the workspace); with `all_keys`, unchanged ones too."""
-    from cairn.pipeline.compare import open_revisions
     from cairn.pipeline.compare import params_diff as do_diff
 
-    with open_revisions() as revs:
+    with open_revisions(root) as revs:
         old, new, changes = do_diff(revs, a, b, all_keys)
     return Diff(old.label, new.label, changes)
 
 
 def metrics_diff(a: str | None = None, b: str | None = None, *,
-                 all_keys: bool = False) -> Diff:
+                 all_keys: bool = False, root: Path | None = None) -> Diff:
     """Metrics that differ between revisions `a` and `b` (defaults as `params_diff`); a
     metrics file a revision lacks or cannot parse is a warning."""
-    from cairn.pipeline.compare import open_revisions
     from cairn.pipeline.metrics import metrics_diff as do_diff
 
-    with open_revisions() as revs:
+    with open_revisions(root) as revs:
         found = do_diff(revs, a, b, all_keys)
     warnings = [*found.old.errors.values(), *found.new.errors.values()]
     return Diff(found.old.label, found.new.label, found.changes, warnings)
@@ -174,12 +194,11 @@ class MetricsShown:
                           for path, values in r.metrics.items()} for r in self.revisions}
 
 
-def metrics_show(*, all_tags: bool = False) -> MetricsShown:
+def metrics_show(*, all_tags: bool = False, root: Path | None = None) -> MetricsShown:
     """The metrics of the workspace (and with `all_tags`, of every tag)."""
-    from cairn.pipeline.compare import open_revisions
     from cairn.pipeline.metrics import metrics_show as do_show
 
-    with open_revisions() as revs:
+    with open_revisions(root) as revs:
         return MetricsShown(do_show(revs, all_tags=all_tags))
 
 
@@ -190,11 +209,10 @@ class PlotsDrawn:
 
 
 def plots_diff(revisions: Sequence[str] = (), *, out: Path | None = None,
-               png: bool = False) -> PlotsDrawn:
+               png: bool = False, root: Path | None = None) -> PlotsDrawn:
     """Draw the plots of `revisions` (default: HEAD and the workspace; one: it and the
     workspace) into one HTML file, `out` (default: plots.html), and with `png` a PNG."""
-    from cairn.pipeline.compare import open_revisions
     from cairn.pipeline.plots import plots_diff as do_diff
 
-    with open_revisions() as revs:
+    with open_revisions(root) as revs:
         return PlotsDrawn(*do_diff(revs, revisions, out, png))

@@ -110,22 +110,10 @@ class Revisions:
 
 
 @contextlib.contextmanager
-def open_revisions() -> Iterator[Revisions]:
-    from pathlib import Path
-
-    from cairn.errors import NotARepositoryError
-    from cairn.project.context import ProjectContext, find_git_root
-
-    try:
-        repo = ProjectContext.find()
-        root, cache_dir, git_root = repo.root, repo.cache_dir, repo.git_root
-    except NotARepositoryError:
-        # A git repository with DVC's (or Cairn's) pipeline files but no `cairn init`:
-        # whatever git holds can still be compared.
-        git_root = find_git_root(Path.cwd().absolute())
-        if git_root is None:
-            raise
-        root, cache_dir = git_root, None
+def open_revisions(root: Path, cache_dir: Path | None, git_root: Path | None
+                   ) -> Iterator[Revisions]:
+    """The revisions of the project at `root` (its cache, if it has one, for lock outs;
+    its git repository, if any), read through one `git cat-file --batch`."""
     git = Git(git_root) if git_root is not None else None
     reader = BlobReader(git) if git is not None else None
     try:

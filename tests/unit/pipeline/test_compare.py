@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cairn.commands.pipeline import open_revisions
 from cairn.errors import FormatError, UserError
 from cairn.pipeline.compare import (
     ABSENT,
@@ -13,7 +14,6 @@ from cairn.pipeline.compare import (
     diff,
     flatten,
     group,
-    open_revisions,
     params_at,
     params_diff,
 )

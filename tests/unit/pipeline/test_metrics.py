@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from cairn.commands.pipeline import open_revisions
 from cairn.errors import FormatError
 from cairn.objects.odb import ObjectDB
-from cairn.pipeline.compare import ABSENT, open_revisions
+from cairn.pipeline.compare import ABSENT
 from cairn.pipeline.metrics import metrics_at, metrics_diff, metrics_show, parse_metrics
 from cairn.project.context import ProjectContext
 from tests.conftest import CliRepo

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cairn.commands.pipeline import open_revisions
 from cairn.errors import FormatError, UserError
-from cairn.pipeline.compare import open_revisions
 from cairn.pipeline.plots import PlotDef, _ticks, lines_of, plots_diff, read_records
 from tests.conftest import CliRepo
 from tests.unit.pipeline.test_compare import commit
