@@ -170,7 +170,7 @@ class ProjectContext:
     @functools.cached_property
     def odb(self) -> ObjectDB:
         """The cache: this project's object database."""
-        return ObjectDB(self.cache_dir)
+        return ObjectDB.local(self.cache_dir)
 
     @functools.cached_property
     def state(self) -> StatCache:

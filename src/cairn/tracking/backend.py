@@ -186,7 +186,7 @@ def backend(uri: str | None = None) -> Backend:
             owner = objects_owner(uri, here)
             if owner is not None and sqlite_path(uri) == owner.dot_dir / DB_NAME:
                 _ignore_database(owner)
-            odb = ObjectDB(objects_root(uri, owner))
+            odb = ObjectDB.local(objects_root(uri, owner))
             found = Backend(uri, _open_store(uri), odb, owner, here)
             _backends[key] = found
         return found

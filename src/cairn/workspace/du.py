@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from cairn.errors import NotFoundError
 from cairn.objects.odb import ObjectDB
 from cairn.project.context import ProjectContext
-from cairn.workspace.gc import RemoteObjects, open_named_remote
+from cairn.remotes.connect import open_remote
 from cairn.workspace.status import select_tracked
 
 CACHE = "cache"
@@ -53,15 +53,14 @@ def du(project: ProjectContext, remote: str | None = None, jobs: int | None = No
             usage.logical_bytes += out.size
     usage.stores.append(cache_usage(project.odb))
     if remote is not None:
-        store = open_named_remote(project, remote, "du -r")
-        assert store is not None
+        store = open_remote(project.config, remote)
         usage.stores.append(remote_usage(store, jobs or project.jobs))
     return usage
 
 
 def cache_usage(odb: ObjectDB) -> StoreUsage:
     count = total = 0
-    for oid in odb.all_oids():
+    for oid in odb.list_oids():
         try:
             total += odb.size(oid)
         except NotFoundError:
@@ -70,6 +69,6 @@ def cache_usage(odb: ObjectDB) -> StoreUsage:
     return StoreUsage(CACHE, count, total)
 
 
-def remote_usage(store: RemoteObjects, jobs: int) -> StoreUsage:
+def remote_usage(store: ObjectDB, jobs: int) -> StoreUsage:
     sizes = store.sizes(None, jobs)
     return StoreUsage(store.name, len(sizes), sum(sizes.values()))

@@ -23,20 +23,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from cairn.errors import CairnError, ConfigError, FormatError, NotFoundError, UserError
+from cairn.errors import CairnError, FormatError, NotFoundError, UserError
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import TreeEntry, decode_tree
 from cairn.project import pointer
 from cairn.project.context import ProjectContext
 from cairn.project.revisions import RevisionScope, commits_in_scope, pointers_at
+from cairn.remotes import leftovers
+from cairn.remotes.connect import has_remote, open_remote
+from cairn.remotes.leftovers import Leftover
 from cairn.scm.git import Git
-
-if TYPE_CHECKING:
-    from cairn.remotes.leftovers import Leftover
 
 WORKSPACE = "workspace"
 # Temp files on a remote unwritten for this long belong to no live push (remotes.leftovers).
@@ -132,37 +130,10 @@ def collect_references(project: ProjectContext, scope: RevisionScope,
 
 # -- looking inside directory manifests ------------------------------------------------
 
-class RemoteObjects(Protocol):
-    """What gc, fsck and du need of a remote: `cairn.remotes.Remote`, or a test's fake."""
-
-    name: str
-    url: str
-
-    def exists_many(self, oids: Iterable[str], jobs: int = ...) -> set[str]: ...
-
-    def list_oids(self) -> Iterable[str]: ...
-
-    def sizes(self, oids: Iterable[str] | None = None, jobs: int = ...) -> dict[str, int]:
-        """Sizes of `oids` (default: every object) that the remote has."""
-        ...
-
-    def open(self, oid: str) -> BinaryIO:
-        """The object's bytes, unverified; ObjectNotFound if it is not there."""
-        ...
-
-    def remove(self, oids: Iterable[str]) -> None: ...
-
-    def leftovers(self, older_than: float) -> list[Leftover]:
-        """Temp files and unfinished uploads last written before `older_than`."""
-        ...
-
-    def remove_leftovers(self, found: Iterable[Leftover]) -> None: ...
-
-
 ManifestReader = Callable[[str], list[TreeEntry] | None]
 
 
-def manifest_reader(odb: ObjectDB, remote: RemoteObjects | None = None) -> ManifestReader:
+def manifest_reader(odb: ObjectDB, remote: ObjectDB | None = None) -> ManifestReader:
     """Read a manifest from the cache, else the remote; None when neither has a good copy."""
 
     def read(oid: str) -> list[TreeEntry] | None:
@@ -178,7 +149,7 @@ def manifest_reader(odb: ObjectDB, remote: RemoteObjects | None = None) -> Manif
     return read
 
 
-def _manifest_copies(odb: ObjectDB, remote: RemoteObjects | None, oid: str) -> Iterator[bytes]:
+def _manifest_copies(odb: ObjectDB, remote: ObjectDB | None, oid: str) -> Iterator[bytes]:
     if odb.exists(oid):
         yield odb.read_bytes(oid, verify=False)
     if remote is not None:
@@ -217,23 +188,6 @@ def expand_references(refs: Iterable[Reference], read: ManifestReader,
         stack.extend(Reference(e.digest, e.is_dir, f"{ref.path}/{e.name}", ref.source)
                      for e in entries)
     return found
-
-
-# -- remotes ---------------------------------------------------------------------------
-
-def open_named_remote(project: ProjectContext, name: str | None,
-                      required_for: str | None = None) -> RemoteObjects | None:
-    """The remote called `name`, else the default one, else None (or an error if required)."""
-    config = project.config
-    if name is None and not config.get("core.remote"):
-        if required_for is not None:
-            raise ConfigError(f"{required_for} needs a remote and none is the default; "
-                              "pass -r NAME or run `cairn remote default NAME`")
-        return None
-    from cairn.remotes import open_remote
-
-    remote: RemoteObjects = open_remote(config, name)
-    return remote
 
 
 # -- gc --------------------------------------------------------------------------------
@@ -285,7 +239,8 @@ def gc(project: ProjectContext, scope: RevisionScope = WORKSPACE_ONLY, *, cloud:
     """Delete unreferenced objects from the cache (and with `cloud`, the remote)."""
     jobs = jobs or project.jobs
     with project.lock():
-        store = open_named_remote(project, remote, "gc --cloud" if cloud else None)
+        store = (open_remote(project.config, remote, "gc --cloud")
+                 if cloud or has_remote(project.config, remote) else None)
         refs = collect_references(project, scope, providers)
         referenced = expand_references(refs, manifest_reader(project.odb, store))
         if referenced.unseen_trees and (cloud or force):
@@ -301,7 +256,7 @@ def gc(project: ProjectContext, scope: RevisionScope = WORKSPACE_ONLY, *, cloud:
     return result
 
 
-def _unseen_tree_error(unseen: dict[str, Reference], store: RemoteObjects | None,
+def _unseen_tree_error(unseen: dict[str, Reference], store: ObjectDB | None,
                        cloud: bool) -> CairnError:
     oid, ref = next(iter(unseen.items()))
     where = f"the cache or remote {store.name!r}" if store else "the cache"
@@ -313,9 +268,9 @@ def _unseen_tree_error(unseen: dict[str, Reference], store: RemoteObjects | None
                          f"{flag}")
 
 
-def _plan_cache(odb: ObjectDB, referenced: set[str], store: RemoteObjects | None,
+def _plan_cache(odb: ObjectDB, referenced: set[str], store: ObjectDB | None,
                 force: bool, jobs: int, result: GcResult) -> None:
-    garbage = {oid: size for oid in odb.all_oids()
+    garbage = {oid: size for oid in odb.list_oids()
                if oid not in referenced and (size := _cache_size(odb, oid)) is not None}
     if force:
         result.removed = garbage
@@ -332,19 +287,19 @@ def _cache_size(odb: ObjectDB, oid: str) -> int | None:
         return None
 
 
-def _plan_remote(store: RemoteObjects, referenced: set[str], jobs: int,
+def _plan_remote(store: ObjectDB, referenced: set[str], jobs: int,
                  result: GcResult) -> None:
     listing = store.sizes(None, jobs)  # one listing gives names and sizes
     result.removed_from_remote = {oid: size for oid, size in listing.items()
                                   if oid not in referenced}
-    result.remote_temp_files = store.leftovers(_now() - result.temp_age)
+    result.remote_temp_files = leftovers.find(store, _now() - result.temp_age)
 
 
 def _now() -> float:
     return time.time()
 
 
-def _sweep(project: ProjectContext, store: RemoteObjects | None, result: GcResult) -> None:
+def _sweep(project: ProjectContext, store: ObjectDB | None, result: GcResult) -> None:
     project.odb.remove_leftovers()  # temp files of killed writers; we hold the lock
     # Remote first: if that fails half way, the cache still holds a copy.
     if result.removed_from_remote and store is not None:
@@ -353,10 +308,7 @@ def _sweep(project: ProjectContext, store: RemoteObjects | None, result: GcResul
         index.close()                                       # must not leave it believed
         store.remove(list(result.removed_from_remote))
     if result.remote_temp_files and store is not None:
-        store.remove_leftovers(result.remote_temp_files)
-    paths: list[Path] = []
-    for oid in result.removed:
-        paths.append(project.odb.oid_to_path(oid))
-        project.odb.remove(oid)
+        leftovers.remove(store, result.remote_temp_files)
+    project.odb.remove(result.removed)
     # A later object at a reused inode must not inherit this one's verified digest.
-    project.state.forget(str(p) for p in paths)
+    project.state.forget(project.odb.oid_to_path(oid) for oid in result.removed)
