@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # imported when threads are used: `cairn status` never needs them
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +29,8 @@ def run_parallel(fn: Callable[[T], R], items: Iterable[T], jobs: int,
             except per_item as e:
                 yield item, e
         return
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     todo = iter(items)
     pool = ThreadPoolExecutor(max_workers=jobs)
     pending: dict[Future[R], T] = {}

@@ -2,11 +2,11 @@
 
 Writers put bytes under a temporary name first (docs/formats.md, "Object database")::
 
-    <base>/tmp/<random>                             renaming remotes (ssh, memory; local,
-                                                    for objects over 16 MiB)
-    <base>/objects/<oid[:2]>/<oid[2:]>.<random>.tmp local remotes, beside the object
-    <base>/runs/<key[:2]>/<key[2:]>.<random>.tmp    run-cache entries on renaming remotes
-    an incomplete multipart upload under <base>/    S3
+    <path>/tmp/<random>                             renaming remotes (ssh, memory; local,
+                                                    for objects of 4 MiB or more)
+    <path>/objects/<oid[:2]>/<oid[2:]>.<random>.tmp local remotes, beside the object
+    <path>/runs/<key[:2]>/<key[2:]>.<random>.tmp    run-cache entries on renaming remotes
+    an incomplete multipart upload under <path>/    S3
 
 No lock spans the clones pushing to one remote, so `cairn gc --cloud` collects a
 leftover only once nothing has written to it for a day (`cairn.workspace.gc.TEMP_AGE`):
@@ -33,7 +33,7 @@ BESIDE_DIRS = ("objects", "runs")
 
 @dataclass(frozen=True)
 class Leftover:
-    name: str  # relative to the remote's base, for people
+    name: str  # relative to the remote's path, for people
     path: str  # in the remote's filesystem
     size: int
     modified: float  # seconds since the epoch: the last write
