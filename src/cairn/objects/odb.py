@@ -267,7 +267,7 @@ class ObjectDB:
                 with open(path, "rb") as f:
                     if os.fstat(f.fileno()).st_size >= CHUNK:
                         return None
-                    return f.read(CHUNK)
+                    return f.read()  # read(CHUNK) would allocate CHUNK bytes each time
             try:
                 head = bytes(self.fs.cat_file(path, start=0, end=CHUNK))
             except OSError as e:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.errors import CairnError, RemoteError
+from cairn.errors import RemoteError
 from cairn.objects import transfer
 from cairn.objects.odb import ObjectDB
 from cairn.objects.transfer import TransferResult
@@ -90,12 +90,11 @@ def fetch_entry(project: ProjectContext, store: ObjectDB, key: str, jobs: int | 
     """The remote's entry for `key`, with its objects, installed in the cache; None if
     the remote has none (or a bad one, or some of its objects are missing there).
     The caller holds the repository lock (repro --pull)."""
-    try:
-        data = bytes(store.fs.cat_file(_remote_path(store, key)))
-    except FileNotFoundError:
-        return None
-    except Exception as e:
-        raise _remote_error(store, f"download run-cache entry {key}", e) from e
+    with store.talking(f"download run-cache entry {key}"):
+        try:
+            data = bytes(store.fs.cat_file(_remote_path(store, key)))
+        except FileNotFoundError:
+            return None
     entry = runcache.decode(data, key)
     if entry is None:
         return None
@@ -127,12 +126,11 @@ def _remote_keys(store: ObjectDB) -> Iterator[str]:
         raise RemoteError(f"remote {store.name!r} ({store.url}) is served over HTTP, which "
                           "cannot list run-cache entries; use another remote (`-r NAME`)",
                           store.name)
-    try:
-        paths = store.fs.find(_runs_dir(store))
-    except FileNotFoundError:
-        return  # nothing pushed yet
-    except Exception as e:
-        raise _remote_error(store, "list run-cache entries", e) from e
+    with store.talking("list run-cache entries"):
+        try:
+            paths = store.fs.find(_runs_dir(store))
+        except FileNotFoundError:
+            return  # nothing pushed yet
     for path in paths:
         parts = path.rstrip("/").rsplit("/", 2)
         key = parts[-2] + parts[-1] if len(parts) == 3 and len(parts[-2]) == 2 else ""
@@ -141,15 +139,13 @@ def _remote_keys(store: ObjectDB) -> Iterator[str]:
 
 
 def _download(store: ObjectDB, key: str) -> bytes:
-    try:
+    with store.talking(f"download run-cache entry {key}"):
         return bytes(store.fs.cat_file(_remote_path(store, key)))
-    except Exception as e:
-        raise _remote_error(store, f"download run-cache entry {key}", e) from e
 
 
 def _upload(store: ObjectDB, key: str, data: bytes) -> None:
     path = _remote_path(store, key)
-    try:
+    with store.talking(f"upload run-cache entry {key}"):
         store.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         if not store.renames:  # object stores show an object only once it is whole
             store.fs.pipe_file(path, data)
@@ -157,15 +153,4 @@ def _upload(store: ObjectDB, key: str, data: bytes) -> None:
         tmp = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
         store.fs.pipe_file(tmp, data)
         store.fs.mv(tmp, path)
-    except Exception as e:
-        raise _remote_error(store, f"upload run-cache entry {key}", e) from e
 
-
-def _remote_error(store: ObjectDB, doing: str, error: Exception) -> Exception:
-    """A one-line RemoteError for network, service and disk failures; anything else
-    (a bug) as it was."""
-    if isinstance(error, CairnError):
-        return error
-    from cairn.remotes.failures import translate_error
-
-    return translate_error(store, error, doing) or error
