@@ -99,6 +99,15 @@ def _replace_with(path: Path, mode: int, fill: Callable[[BinaryIO], object],
         fsync_dir(path.parent)
 
 
+def list_dir(directory: str) -> list[os.DirEntry[str]]:
+    """The entries of `directory`; none if it does not exist (yet)."""
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def write_all(fd: int, data: bytes | memoryview) -> None:
     """os.write until every byte is written (a single call may write fewer)."""
     view = memoryview(data)

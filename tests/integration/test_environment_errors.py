@@ -63,8 +63,8 @@ def leftovers(root: Path) -> list[str]:
 
 
 def every_object_is_whole(cache: Path) -> None:
-    odb = ObjectDB(cache)
-    for oid in odb.all_oids():
+    odb = ObjectDB.local(cache)
+    for oid in odb.list_oids():
         assert hash_file(odb.oid_to_path(oid)) == oid
 
 

@@ -18,8 +18,8 @@ from tests.conftest import CliRepo
 
 
 def every_object_is_whole(repo: CliRepo) -> int:
-    odb = ObjectDB(repo.root / ".cairn" / "cache")
-    oids = list(odb.all_oids())
+    odb = ObjectDB.local(repo.root / ".cairn" / "cache")
+    oids = list(odb.list_oids())
     for oid in oids:
         assert hash_file(odb.oid_to_path(oid)) == oid, f"object {oid} has wrong content"
     return len(oids)

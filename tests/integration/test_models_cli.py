@@ -147,9 +147,9 @@ def test_a_model_missing_from_the_cache_is_fetched_from_the_remote(
         repo: CliRepo, fitted: tuple[Any, Any], tmp_path: Any) -> None:
     import shutil
 
+    from cairn.objects.transfer import transfer
     from cairn.objects.tree import tree_oids
-    from cairn.remotes import transfer
-    from cairn.remotes.connect import configured_remote, connect
+    from cairn.remotes.connect import open_remote
 
     model, features = fitted
     run_id = train(repo, fitted, 0.9)
@@ -158,9 +158,8 @@ def test_a_model_missing_from_the_cache_is_fetched_from_the_remote(
     repo.cairn("remote", "add", "-d", "origin", str(tmp_path / "storage"))
     b = backend()
     digest = cairn.Client().get_model_version("fraud", 1).digest
-    found = configured_remote(b.repo.config)  # type: ignore[union-attr]
-    remote = connect(found.name, found.url, found.options, found.jobs)
-    transfer.push(b.odb, remote, list(tree_oids(b.odb, digest))).raise_for_failures("pushed")
+    remote = open_remote(b.repo.config)  # type: ignore[union-attr]
+    transfer(b.odb, remote, list(tree_oids(b.odb, digest))).raise_for_failures("pushed")
     shutil.rmtree(b.odb.objects_dir)  # a fresh clone: the registry knows it, the cache not
     fluent._reset_for_tests()  # and a new process
     loaded = cairn.load_model("models:/fraud/1")
@@ -173,9 +172,9 @@ def test_gc_cloud_keeps_a_registered_model_the_cache_lacks(repo: CliRepo,
     """Another clone registered it (a shared database): gc still knows its manifests."""
     import shutil
 
+    from cairn.objects.transfer import transfer
     from cairn.objects.tree import tree_oids
-    from cairn.remotes import transfer
-    from cairn.remotes.connect import configured_remote, connect
+    from cairn.remotes.connect import open_remote
 
     model, features = fitted
     cairn.sklearn.save_model(model, tmp_path / "exported", input_example=features[:2])
@@ -187,11 +186,10 @@ def test_gc_cloud_keeps_a_registered_model_the_cache_lacks(repo: CliRepo,
     b = backend()
     digest = cairn.Client().get_model_version("fraud", 1).digest
     model_oids = set(tree_oids(b.odb, digest))
-    found = configured_remote(b.repo.config)  # type: ignore[union-attr]
-    remote = connect(found.name, found.url, found.options, found.jobs)
-    transfer.push(b.odb, remote, sorted(model_oids)).raise_for_failures("pushed")
+    remote = open_remote(b.repo.config)  # type: ignore[union-attr]
+    transfer(b.odb, remote, sorted(model_oids)).raise_for_failures("pushed")
     garbage = b.odb.add_bytes(b"nobody needs this")
-    transfer.push(b.odb, remote, [garbage]).raise_for_failures("pushed")
+    transfer(b.odb, remote, [garbage]).raise_for_failures("pushed")
     shutil.rmtree(b.odb.objects_dir)
     fluent._reset_for_tests()
     repo.cairn("gc", "--cloud", "--force")

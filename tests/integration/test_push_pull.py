@@ -234,9 +234,9 @@ def test_a_corrupt_remote_object_is_refused_on_pull(repo: CliRepo, kind: str, tm
 # kill lands mid-object and the test does not depend on how fast the disk is.
 SLOW_PUSH = """
 import sys, time
-import cairn.remotes.remote as remote
+import cairn.objects.odb as odb
 from cairn.cli.main import main
-write_all = remote.write_all
+write_all = odb.write_all
 
 def halting(fd, data):
     half = len(data) // 2
@@ -244,8 +244,8 @@ def halting(fd, data):
     time.sleep(0.02)
     write_all(fd, data[half:])
 
-remote.write_all = halting
-remote.BATCH_OBJECTS = 2  # objects reach their final names two at a time
+odb.write_all = halting
+odb.BATCH_OBJECTS = 2  # objects reach their final names two at a time
 sys.argv = ["cairn", "push", "-j", "1"]
 main()
 """

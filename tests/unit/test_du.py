@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from cairn.lifecycle.du import StoreUsage, du
+from cairn.objects.odb import ObjectDB
 from cairn.project.context import ProjectContext
 from cairn.workspace.add import add
-from tests.unit.test_gc import FakeRemote, project, remote, track
+from tests.unit.test_gc import project, push_everything, remote, track
 
 __all__ = ["project", "remote"]  # fixtures shared with test_gc
 
@@ -38,10 +39,10 @@ def test_an_empty_repository_has_no_ratio(project: ProjectContext) -> None:
         {"store": "cache", "objects": 0, "bytes": 0, "dedup_ratio": None}]
 
 
-def test_a_remote_is_measured_too(project: ProjectContext, remote: FakeRemote) -> None:
+def test_a_remote_is_measured_too(project: ProjectContext, remote: ObjectDB) -> None:
     track(project, "a.bin", b"a" * 100)
     track(project, "b.bin", b"a" * 100)
-    remote.push(project.odb)
+    push_everything(project.odb, remote)
     track(project, "a.bin", b"new" * 10)  # not pushed yet
     usage = du(project, remote="origin")
     assert [s.store for s in usage.stores] == ["cache", "origin"]

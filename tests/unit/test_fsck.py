@@ -10,18 +10,20 @@ import pytest
 from cairn.errors import IntegrityError
 from cairn.lifecycle.fsck import fsck
 from cairn.objects.hashing import hash_bytes
+from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
 from cairn.project import pointer
 from cairn.project.context import ProjectContext
 from cairn.project.pointer import PointerFile
 from cairn.project.tracked import TrackedPath
 from cairn.workspace.add import add
-from tests.unit.test_gc import FakeRemote, project, remote, track
+from tests.unit.test_gc import on_remote, project, push_everything, remote, track
 
 __all__ = ["project", "remote"]  # fixtures shared with test_gc
 
 
-def flip_a_byte(path: Path) -> None:
+def flip_a_byte(path: Path | str) -> None:
+    path = Path(path)
     os.chmod(path, 0o644)  # cache objects are read-only; corruption does not care
     data = bytearray(path.read_bytes())
     data[0] ^= 0x01
@@ -54,7 +56,7 @@ def test_a_flipped_byte_is_found_quarantined_and_traced(project: ProjectContext)
 
 def test_read_only_objects_are_hashed_too(project: ProjectContext) -> None:
     oid = track(project, "a.bin", "read-only bytes")
-    path = project.odb.oid_to_path(oid)
+    path = Path(project.odb.oid_to_path(oid))
     stamp = path.stat()
     flip_a_byte(path)
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # same size, same mtime
@@ -91,15 +93,15 @@ def test_a_manifest_that_does_not_parse_is_reported_not_quarantined(
 
 
 def test_remote_objects_are_verified_and_left_alone(project: ProjectContext,
-                                                    remote: FakeRemote) -> None:
+                                                    remote: ObjectDB) -> None:
     good = track(project, "a.bin", "fine")
     bad = track(project, "b.bin", "will rot on the remote")
-    remote.push(project.odb)
-    remote.objects[bad] = b"rotten"
+    push_everything(project.odb, remote)
+    remote.put_verified(bad, b"rotten", replace=True)  # bytes of another name
     result = fsck(project, remote="origin")
     assert (result.checked, result.remote, result.remote_checked) == (2, "origin", 2)
     [problem] = result.problems
     assert (problem.oid, problem.store, problem.paths, problem.quarantined) == (
         bad, "origin", ("b.bin",), False)
     assert problem.detail == f"bytes hash to {hash_bytes(b'rotten')}"
-    assert set(remote.objects) == {good, bad} and project.odb.exists(bad)
+    assert on_remote(remote) == {good, bad} and project.odb.exists(bad)

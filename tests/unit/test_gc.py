@@ -2,67 +2,37 @@
 
 from __future__ import annotations
 
-import io
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
-from cairn.errors import FormatError, LockError, NotFoundError, ObjectNotFound, UserError
+from cairn.errors import FormatError, LockError, NotFoundError, UserError
 from cairn.lifecycle import gc as gc_module
 from cairn.lifecycle import liveness
 from cairn.lifecycle.gc import gc
 from cairn.lifecycle.liveness import Reference, Sources
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
+from cairn.objects.transfer import transfer
 from cairn.objects.tree import read_tree
 from cairn.project import pointer
 from cairn.project.context import ProjectContext, open_project
 from cairn.project.mutex import repo_lock
 from cairn.project.revisions import RevisionScope
-from cairn.remotes.leftovers import Leftover
+from cairn.remotes.connect import open_remote
+from cairn.remotes.settings import remote_add
 from cairn.workspace.add import add
 from cairn.workspace.init import init
 
 
-class FakeRemote:
-    """A remote held in memory, implementing what gc, fsck and du use."""
+def push_everything(odb: ObjectDB, remote: ObjectDB) -> None:
+    transfer(odb, remote, list(odb.list_oids())).raise_for_failures("pushed")
 
-    def __init__(self, name: str = "origin") -> None:
-        self.name = name
-        self.url = f"memory://{name}"
-        self.objects: dict[str, bytes] = {}
 
-    def exists_many(self, oids: Iterable[str], jobs: int = 8) -> set[str]:
-        return {oid for oid in oids if oid in self.objects}
-
-    def list_oids(self) -> list[str]:
-        return sorted(self.objects)
-
-    def remove(self, oids: Iterable[str]) -> None:
-        for oid in oids:
-            self.objects.pop(oid, None)
-
-    def open(self, oid: str) -> BinaryIO:
-        if oid not in self.objects:
-            raise ObjectNotFound(oid, f"remote {self.name}")
-        return io.BytesIO(self.objects[oid])
-
-    def sizes(self, oids: Iterable[str] | None = None, jobs: int = 8) -> dict[str, int]:
-        wanted = self.objects if oids is None else oids
-        return {oid: len(self.objects[oid]) for oid in wanted if oid in self.objects}
-
-    def leftovers(self, older_than: float) -> list[Leftover]:
-        return []
-
-    def remove_leftovers(self, found: Iterable[Leftover]) -> None:
-        raise AssertionError("this fake has no temp files")
-
-    def push(self, odb: ObjectDB, oids: Iterable[str] | None = None) -> None:
-        for oid in odb.all_oids() if oids is None else oids:
-            self.objects[oid] = odb.read_bytes(oid)
+def on_remote(remote: ObjectDB) -> set[str]:
+    return set(remote.list_oids())
 
 
 def run_git(root: Path, *args: str) -> str:
@@ -82,17 +52,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
 
 
 @pytest.fixture
-def remote(monkeypatch: pytest.MonkeyPatch) -> FakeRemote:
-    """A default remote: what `open_named_remote` returns for any name."""
-    fake = FakeRemote()
-
-    def open_fake(project: ProjectContext, name: str | None,
-                  required_for: str | None = None) -> FakeRemote:
-        return fake
-
-    for module in ("cairn.lifecycle.gc", "cairn.lifecycle.fsck", "cairn.lifecycle.du"):
-        monkeypatch.setattr(f"{module}.open_named_remote", open_fake)
-    return fake
+def remote(project: ProjectContext, tmp_path: Path) -> ObjectDB:
+    """The default remote "origin", a local directory."""
+    remote_add(project.config, "origin", str(tmp_path / "remote"), default=True)
+    return open_remote(project.config)
 
 
 def track(project: ProjectContext, rel: str, data: bytes | str) -> str:
@@ -112,7 +75,7 @@ def commit(project: ProjectContext, message: str, tag: str | None = None) -> Non
 
 
 def cached(project: ProjectContext) -> set[str]:
-    return set(project.odb.all_oids())
+    return set(project.odb.list_oids())
 
 
 def test_keeps_what_the_workspace_references_and_removes_the_rest(project: ProjectContext) -> None:
@@ -202,9 +165,9 @@ def test_without_a_remote_nothing_is_deleted_without_force(project: ProjectConte
 
 
 def test_only_objects_the_remote_holds_leave_the_cache(project: ProjectContext,
-                                                       remote: FakeRemote) -> None:
+                                                       remote: ObjectDB) -> None:
     pushed = track(project, "a.bin", "pushed v1")
-    remote.push(project.odb)
+    push_everything(project.odb, remote)
     track(project, "a.bin", "pushed v2")
     unpushed = track(project, "b.bin", "never pushed")
     track(project, "b.bin", "b v2")
@@ -213,21 +176,21 @@ def test_only_objects_the_remote_holds_leave_the_cache(project: ProjectContext,
     assert set(result.removed) == {pushed}
     assert set(result.kept_only_copy) == {unpushed}
     assert pushed not in cached(project) and unpushed in cached(project)
-    assert pushed in remote.objects  # the cache-only gc never touches the remote
+    assert remote.exists(pushed)  # the cache-only gc never touches the remote
 
 
 def test_cloud_deletes_unreferenced_remote_objects_too(project: ProjectContext,
-                                                       remote: FakeRemote) -> None:
+                                                       remote: ObjectDB) -> None:
     old = track(project, "model.pkl", "v1")
     commit(project, "v1", tag="v1")
     older = track(project, "model.pkl", "v2")
     current = track(project, "model.pkl", "v3")
-    remote.push(project.odb)
+    push_everything(project.odb, remote)
     dry = gc(project, RevisionScope(all_tags=True), cloud=True, dry_run=True)
     assert dry.removed_from_remote == {older: 2} and dry.remote_bytes_freed == 2
-    assert set(remote.objects) == {old, older, current}
+    assert on_remote(remote) == {old, older, current}
     result = gc(project, RevisionScope(all_tags=True), cloud=True)
-    assert set(remote.objects) == {old, current}
+    assert on_remote(remote) == {old, current}
     assert cached(project) == {old, current} and set(result.removed) == {older}
 
 
@@ -238,28 +201,28 @@ def test_cloud_without_any_remote_is_refused(project: ProjectContext) -> None:
 
 
 def test_cloud_reads_a_manifest_missing_locally_from_the_remote(project: ProjectContext,
-                                                                remote: FakeRemote) -> None:
+                                                                remote: ObjectDB) -> None:
     (project.root / "data").mkdir()
     (project.root / "data/a.txt").write_text("a")
     tree = _add_dir(project)
-    remote.push(project.odb)
-    project.odb.remove(tree)  # the cache lost the manifest; the remote still has it
+    push_everything(project.odb, remote)
+    project.odb.remove([tree])  # the cache lost the manifest; the remote still has it
     gc(project, cloud=True)
-    assert set(remote.objects) == {tree, hash_bytes(b"a")}
+    assert on_remote(remote) == {tree, hash_bytes(b"a")}
 
 
 def test_a_manifest_that_is_nowhere_stops_cloud_and_force(project: ProjectContext,
-                                                          remote: FakeRemote) -> None:
+                                                          remote: ObjectDB) -> None:
     (project.root / "data").mkdir()
     (project.root / "data/a.txt").write_text("a")
     tree = _add_dir(project)
-    remote.push(project.odb)
-    project.odb.remove(tree)
-    del remote.objects[tree]
+    push_everything(project.odb, remote)
+    project.odb.remove([tree])
+    remote.remove([tree])
     for kwargs in ({"cloud": True}, {"force": True}):
         with pytest.raises(NotFoundError, match=f"cannot read the manifest {tree} of data"):
             gc(project, **kwargs)  # type: ignore[arg-type]
-    assert hash_bytes(b"a") in remote.objects
+    assert remote.exists(hash_bytes(b"a"))
     # Without either, the child is safe anyway: the remote holds a copy.
     assert set(gc(project).removed) == {hash_bytes(b"a")}
 

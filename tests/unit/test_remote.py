@@ -1,5 +1,5 @@
-"""Remote: one conformance suite over local, memory and (marked s3) the moto S3 server;
-then building remotes from config, and the `cairn remote` config use cases."""
+"""A remote ObjectDB: one conformance suite over local, memory and (marked s3) the moto S3
+server; then building remotes from config, and the `cairn remote` config use cases."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import pytest
 
 from cairn.config import Config
 from cairn.errors import IntegrityError, NotFoundError, ObjectNotFound, RemoteError, UserError
+from cairn.objects import odb as odb_module
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
-from cairn.remotes import remote as remote_module
+from cairn.objects.parallel import run_parallel
+from cairn.objects.transfer import copy_object
+from cairn.remotes import leftovers
 from cairn.remotes.connect import connect, open_remote
-from cairn.remotes.remote import Remote, run_parallel
 from cairn.remotes.settings import (
     remote_add,
     remote_default,
@@ -30,7 +32,7 @@ from tests.s3_server import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtu
 
 
 @pytest.fixture(params=["local", "memory", pytest.param("s3", marks=pytest.mark.s3)])
-def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Remote:
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectDB:
     if request.param == "local":
         return connect("origin", str(tmp_path / "store"))
     if request.param == "memory":
@@ -41,16 +43,16 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Remote:
 
 @pytest.fixture
 def odb(tmp_path: Path) -> ObjectDB:
-    return ObjectDB(tmp_path / "cache")
+    return ObjectDB.local(tmp_path / "cache")
 
 
 @pytest.fixture
 def other_odb(tmp_path: Path) -> ObjectDB:
-    return ObjectDB(tmp_path / "other-cache")
+    return ObjectDB.local(tmp_path / "other-cache")
 
 
 def corrupt_cache_object(odb: ObjectDB, oid: str) -> None:
-    path = odb.oid_to_path(oid)
+    path = Path(odb.oid_to_path(oid))
     path.chmod(0o644)
     path.write_bytes(b"not what was added")
 
@@ -60,113 +62,112 @@ def corrupt_cache_object(odb: ObjectDB, oid: str) -> None:
 
 @pytest.mark.parametrize("data", [b"", b"small object", os.urandom(300_000)],
                          ids=["empty", "small", "300k"])
-def test_round_trip_keeps_bytes(remote: Remote, odb: ObjectDB, other_odb: ObjectDB,
+def test_round_trip_keeps_bytes(remote: ObjectDB, odb: ObjectDB, other_odb: ObjectDB,
                                 data: bytes) -> None:
     oid = odb.add_bytes(data)
-    assert remote.upload(odb, oid) == len(data)
+    assert copy_object(odb, remote, oid) == len(data)
     assert remote.exists(oid)
     assert list(remote.list_oids()) == [oid]
     assert remote.sizes() == {oid: len(data)}
-    assert remote.download(other_odb, oid) == len(data)
+    assert copy_object(remote, other_odb, oid) == len(data)
     assert other_odb.read_bytes(oid) == data
     with remote.open(oid) as f:
         assert f.read() == data
 
 
-def test_large_objects_stream_in_chunks(remote: Remote, odb: ObjectDB, other_odb: ObjectDB,
+def test_large_objects_stream_in_chunks(remote: ObjectDB, odb: ObjectDB, other_odb: ObjectDB,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # Shrink the limits so a small object takes the multipart / ranged-read paths.
-    monkeypatch.setattr(remote_module, "CHUNK", 4096)
-    monkeypatch.setattr(remote_module, "SINGLE_REQUEST_LIMIT", 0)
+    monkeypatch.setattr(odb_module, "CHUNK", 4096)
     for data in (os.urandom(3 * 4096 + 17), os.urandom(2 * 4096)):
         oid = odb.add_bytes(data)
-        remote.upload(odb, oid)
-        remote.download(other_odb, oid)
+        copy_object(odb, remote, oid)
+        copy_object(remote, other_odb, oid)
         assert other_odb.read_bytes(oid) == data
 
 
-def test_exists_many_asks_one_by_one_or_lists(remote: Remote, odb: ObjectDB,
+def test_exists_many_asks_one_by_one_or_lists(remote: ObjectDB, odb: ObjectDB,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     stored = [odb.add_bytes(f"object {i}".encode()) for i in range(5)]
     for oid in stored[:3]:
-        remote.upload(odb, oid)
+        copy_object(odb, remote, oid)
     assert remote.exists_many(stored, jobs=4) == set(stored[:3])
-    monkeypatch.setattr(remote_module, "FEW", 2)  # now a listing answers
+    monkeypatch.setattr(odb_module, "FEW", 2)  # now a listing answers
     assert remote.exists_many(stored, jobs=4) == set(stored[:3])
     assert remote.sizes(stored[:2]) == {oid: len(f"object {i}") for i, oid in
                                         enumerate(stored[:2])}
     assert remote.exists_many([], jobs=4) == set()
 
 
-def test_an_empty_remote_lists_nothing(remote: Remote) -> None:
+def test_an_empty_remote_lists_nothing(remote: ObjectDB) -> None:
     assert list(remote.list_oids()) == []
     assert remote.sizes() == {}
     assert remote.exists_many([hash_bytes(str(i).encode()) for i in range(40)]) == set()
 
 
 def test_download_refuses_corrupt_bytes_and_installs_nothing(
-        remote: Remote, odb: ObjectDB, other_odb: ObjectDB) -> None:
+        remote: ObjectDB, odb: ObjectDB, other_odb: ObjectDB) -> None:
     oid = odb.add_bytes(b"the real bytes")
     path = remote.oid_to_path(oid)
     remote.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     remote.fs.pipe_file(path, b"tampered bytes")
     with pytest.raises(IntegrityError, match="corrupt.*nothing was installed"):
-        remote.download(other_odb, oid)
+        copy_object(remote, other_odb, oid)
     assert not other_odb.exists(oid)
     assert [p for p in other_odb.root.rglob("*") if p.is_file()] == []  # no leftovers
 
 
-def test_download_of_an_absent_object_is_not_found(remote: Remote, odb: ObjectDB) -> None:
+def test_download_of_an_absent_object_is_not_found(remote: ObjectDB, odb: ObjectDB) -> None:
     oid = hash_bytes(b"never pushed")
     with pytest.raises(ObjectNotFound, match="remote 'origin'"):
-        remote.download(odb, oid)
+        copy_object(remote, odb, oid)
     with pytest.raises(ObjectNotFound):
         remote.open(oid)
     assert not odb.exists(oid)
 
 
-@pytest.mark.parametrize("single_request_limit", [16 << 20, 0], ids=["whole", "streamed"])
-def test_upload_refuses_a_corrupt_cache_object(remote: Remote, odb: ObjectDB,
+@pytest.mark.parametrize("chunk", [4 << 20, 4], ids=["whole", "streamed"])
+def test_upload_refuses_a_corrupt_cache_object(remote: ObjectDB, odb: ObjectDB,
                                                monkeypatch: pytest.MonkeyPatch,
-                                               single_request_limit: int) -> None:
-    monkeypatch.setattr(remote_module, "SINGLE_REQUEST_LIMIT", single_request_limit)
+                                               chunk: int) -> None:
+    monkeypatch.setattr(odb_module, "CHUNK", chunk)
     oid = odb.add_bytes(b"good bytes")
     corrupt_cache_object(odb, oid)
     with pytest.raises(IntegrityError, match="cache object .* is corrupt"):
-        remote.upload(odb, oid)
+        copy_object(odb, remote, oid)
     assert not remote.exists(oid)
     assert list(remote.list_oids()) == []
 
 
-def test_remove_deletes_and_ignores_absent_objects(remote: Remote, odb: ObjectDB) -> None:
+def test_remove_deletes_and_ignores_absent_objects(remote: ObjectDB, odb: ObjectDB) -> None:
     kept, gone = odb.add_bytes(b"kept"), odb.add_bytes(b"gone")
-    remote.upload(odb, kept)
-    remote.upload(odb, gone)
+    copy_object(odb, remote, kept)
+    copy_object(odb, remote, gone)
     remote.remove([gone, hash_bytes(b"never there")])
     assert set(remote.list_oids()) == {kept}
 
 
-@pytest.mark.parametrize("single_request_limit", [16 << 20, 0], ids=["whole", "streamed"])
+@pytest.mark.parametrize("chunk", [4 << 20, 4], ids=["whole", "streamed"])
 def test_upload_with_replace_puts_good_bytes_over_a_corrupt_copy(
-        remote: Remote, odb: ObjectDB, other_odb: ObjectDB, monkeypatch: pytest.MonkeyPatch,
-        single_request_limit: int) -> None:
-    monkeypatch.setattr(remote_module, "SINGLE_REQUEST_LIMIT", single_request_limit)
+        remote: ObjectDB, odb: ObjectDB, other_odb: ObjectDB, monkeypatch: pytest.MonkeyPatch,
+        chunk: int) -> None:
+    monkeypatch.setattr(odb_module, "CHUNK", chunk)
     data = b"the real bytes"
     oid = odb.add_bytes(data)
-    remote.upload(odb, oid)
+    copy_object(odb, remote, oid)
     path = remote.oid_to_path(oid)
     if remote.scheme == "file":
         os.chmod(path, 0o644)  # as a disk fault or a stray tool would not care
     remote.fs.pipe_file(path, b"tampered bytes")
     with pytest.raises(IntegrityError):
-        remote.download(other_odb, oid)
-    remote.upload(odb, oid, replace=True)
-    remote.download(other_odb, oid)
+        copy_object(remote, other_odb, oid)
+    copy_object(odb, remote, oid, replace=True)
+    copy_object(remote, other_odb, oid)
     assert other_odb.read_bytes(oid) == data
     assert list(remote.list_oids()) == [oid]
 
 
-def plant_leftovers(remote: Remote, request: pytest.FixtureRequest) -> dict[str, int]:
+def plant_leftovers(remote: ObjectDB, request: pytest.FixtureRequest) -> dict[str, int]:
     """What killed pushes leave in this backend's layout; name → bytes."""
     oid = hash_bytes(b"an object whose upload was killed")
     if remote.scheme == "s3":  # an unfinished multipart upload with one part
@@ -180,35 +181,35 @@ def plant_leftovers(remote: Remote, request: pytest.FixtureRequest) -> dict[str,
     planted = {"tmp/0123456789abcdef": 300, f"objects/{oid[:2]}/{oid[2:]}.0123abcd.tmp": 200,
                f"runs/{oid[:2]}/{oid[2:]}.4567cdef.tmp": 100}
     for name, size in planted.items():
-        path = f"{remote.base}/{name}"
+        path = f"{remote.path}/{name}"
         remote.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         remote.fs.pipe_file(path, b"x" * size)
     return planted
 
 
 def test_leftovers_of_killed_pushes_are_listed_by_age_and_removed(
-        remote: Remote, odb: ObjectDB, other_odb: ObjectDB,
+        remote: ObjectDB, odb: ObjectDB, other_odb: ObjectDB,
         request: pytest.FixtureRequest) -> None:
     kept = odb.add_bytes(b"a finished object")
-    remote.upload(odb, kept)
+    copy_object(odb, remote, kept)
     planted = plant_leftovers(remote, request)
     now = time.time()
-    assert remote.leftovers(now - 3600) == []  # written since: a live push may own them
-    found = remote.leftovers(now + 3600)
+    assert leftovers.find(remote, now - 3600) == []  # written since: a live push may own them
+    found = leftovers.find(remote, now + 3600)
     assert {f.describe(): f.size for f in found} == planted
-    remote.remove_leftovers(found)
-    assert remote.leftovers(now + 3600) == []
+    leftovers.remove(remote, found)
+    assert leftovers.find(remote, now + 3600) == []
     assert list(remote.list_oids()) == [kept]  # objects are not leftovers
-    remote.download(other_odb, kept)
-    remote.remove_leftovers(found)  # already gone: fine
+    copy_object(remote, other_odb, kept)
+    leftovers.remove(remote, found)  # already gone: fine
 
 
 def test_local_remote_leaves_no_temp_files(tmp_path: Path, odb: ObjectDB) -> None:
     remote = connect("origin", str(tmp_path / "store"))
     oid = odb.add_bytes(b"data")
-    remote.upload(odb, oid)
+    copy_object(odb, remote, oid)
     with remote.batch():
-        remote.upload(odb, odb.add_bytes(b"more data"))
+        copy_object(odb, remote, odb.add_bytes(b"more data"))
     files = sorted(p.name for p in (tmp_path / "store").rglob("*") if p.is_file())
     assert files == sorted([oid[2:], hash_bytes(b"more data")[2:]])  # no temp files left
 
@@ -223,7 +224,7 @@ def test_an_unreachable_endpoint_is_one_remote_error(odb: ObjectDB) -> None:
                      {"endpoint_url": f"http://127.0.0.1:{free_port()}", "key": "k",
                       "secret": "s"})
     with pytest.raises(RemoteError) as caught:
-        remote.upload(odb, odb.add_bytes(b"x"))
+        copy_object(odb, remote, odb.add_bytes(b"x"))
     message = str(caught.value)
     assert "remote 'origin'" in message and "cannot reach http://127.0.0.1" in message
     assert "\n" not in message
@@ -232,7 +233,7 @@ def test_an_unreachable_endpoint_is_one_remote_error(odb: ObjectDB) -> None:
 def test_http_remotes_are_read_only(odb: ObjectDB) -> None:
     remote = connect("web", "https://example.invalid/store")
     with pytest.raises(RemoteError, match="read-only over HTTP"):
-        remote.upload(odb, odb.add_bytes(b"x"))
+        copy_object(odb, remote, odb.add_bytes(b"x"))
     with pytest.raises(RemoteError, match="cannot list"):
         list(remote.list_oids())
 
@@ -284,7 +285,7 @@ def test_open_remote_needs_a_known_name_or_a_default(config: Config) -> None:
     with pytest.raises(RemoteError, match=r"unknown remote 'nope' \(known: origin\).*"
                                           r"cairn remote list"):
         open_remote(config, "nope")
-    assert open_remote(config, "origin").base == "/srv/store"
+    assert open_remote(config, "origin").path == "/srv/store"
     config.set("remote.bare.jobs", "3")
     with pytest.raises(RemoteError, match="remote 'bare' has no url"):
         open_remote(config, "bare")
@@ -295,7 +296,7 @@ def test_relative_local_paths_are_relative_to_the_cairn_dir(config: Config,
     stored = remote_add(config, "origin", "../store", default=True, cwd=tmp_path / "project")
     assert stored == "../../store"
     remote = open_remote(config)
-    assert remote.base == str(tmp_path / "store")
+    assert remote.path == str(tmp_path / "store")
     assert remote.name == "origin" and remote.scheme == "file"
 
 
@@ -305,7 +306,7 @@ def test_s3_options_reach_s3fs(config: Config) -> None:
                           ("access_key_id", "AK"), ("secret", "SK"), ("jobs", "4")]:
         remote_modify(config, "s3", option, value)
     remote = open_remote(config)
-    assert remote.jobs == 4 and remote.base == "bucket/path"
+    assert remote.jobs == 4 and remote.path == "bucket/path"
     assert remote.endpoint == "http://127.0.0.1:9"
     assert remote.fs.client_kwargs == {"endpoint_url": "http://127.0.0.1:9",
                                        "region_name": "eu-west-1"}
@@ -370,7 +371,7 @@ def test_a_remote_in_the_workspace_root_cache_or_git_is_refused(config: Config,
     assert remote_add(config, "inside", "store", cwd=root) == "../store"  # a plain subdir
     with pytest.raises(UserError, match="repository root itself"):
         remote_modify(config, "origin", "url", ".", cwd=root)
-    assert open_remote(config, "origin").base == str(tmp_path / "store")
+    assert open_remote(config, "origin").path == str(tmp_path / "store")
 
 
 def test_default_modify_remove(config: Config) -> None:
@@ -430,15 +431,15 @@ def test_http_remotes_serve_fetches(http_root: tuple[Path, str], odb: ObjectDB,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     root, url = http_root
     writer = connect("origin", str(root / "store"))
-    monkeypatch.setattr(remote_module, "CHUNK", 4096)
+    monkeypatch.setattr(odb_module, "CHUNK", 4096)
     blobs = [b"", b"small", os.urandom(4096), os.urandom(3 * 4096 + 5)]
     oids = [odb.add_bytes(data) for data in blobs]
     for oid in oids:
-        writer.upload(odb, oid)
+        copy_object(odb, writer, oid)
     web = connect("web", url)
     assert web.exists_many([*oids, hash_bytes(b"absent")], jobs=4) == set(oids)
     for oid, data in zip(oids, blobs, strict=True):
-        assert web.download(other_odb, oid) == len(data)
+        assert copy_object(web, other_odb, oid) == len(data)
         assert other_odb.read_bytes(oid) == data
     with pytest.raises(ObjectNotFound):
-        web.download(other_odb, hash_bytes(b"absent"))
+        copy_object(web, other_odb, hash_bytes(b"absent"))

@@ -10,8 +10,8 @@ import click
 from cairn.cli import output
 
 if TYPE_CHECKING:
+    from cairn.objects.transfer import TransferResult
     from cairn.pipeline.runcache_remote import RunCacheTransfer
-    from cairn.remotes.transfer import TransferResult
     from cairn.workspace.sync import CloudOutStatus
 
 MAX_LISTED = 10  # failures listed one per line before the summary error

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from cairn.lifecycle.fsck import FsckResult
     from cairn.lifecycle.gc import GcResult
     from cairn.lifecycle.liveness import Provider, Reference, Scope
+    from cairn.objects.transfer import TransferResult
     from cairn.pipeline.runcache_remote import RunCacheTransfer
-    from cairn.remotes.transfer import TransferResult
     from cairn.workspace.add import AddResult
     from cairn.workspace.checkout import CheckoutResult
     from cairn.workspace.get import GetResult

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from cairn.errors import NotFoundError
 from cairn.lifecycle import liveness
-from cairn.lifecycle.liveness import RemoteObjects, open_named_remote
 from cairn.objects.odb import ObjectDB
 from cairn.project.context import ProjectContext
+from cairn.remotes.connect import open_remote
 
 CACHE = "cache"
 
@@ -53,15 +53,14 @@ def du(project: ProjectContext, remote: str | None = None, jobs: int | None = No
         usage.logical_bytes += ref.size
     usage.stores.append(cache_usage(project.odb))
     if remote is not None:
-        store = open_named_remote(project, remote, "du -r")
-        assert store is not None
+        store = open_remote(project.config, remote)
         usage.stores.append(remote_usage(store, jobs or project.jobs))
     return usage
 
 
 def cache_usage(odb: ObjectDB) -> StoreUsage:
     count = total = 0
-    for oid in odb.all_oids():
+    for oid in odb.list_oids():
         try:
             total += odb.size(oid)
         except NotFoundError:
@@ -70,6 +69,6 @@ def cache_usage(odb: ObjectDB) -> StoreUsage:
     return StoreUsage(CACHE, count, total)
 
 
-def remote_usage(store: RemoteObjects, jobs: int) -> StoreUsage:
+def remote_usage(store: ObjectDB, jobs: int) -> StoreUsage:
     sizes = store.sizes(None, jobs)
     return StoreUsage(store.name, len(sizes), sum(sizes.values()))

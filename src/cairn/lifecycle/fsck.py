@@ -18,12 +18,12 @@ import blake3
 
 from cairn.errors import FormatError, IntegrityError, NotFoundError
 from cairn.lifecycle import liveness
-from cairn.lifecycle.liveness import RemoteObjects, open_named_remote
 from cairn.objects.hashing import hash_file
 from cairn.objects.odb import ObjectDB
+from cairn.objects.parallel import run_parallel
 from cairn.objects.tree import TreeEntry, decode_tree
 from cairn.project.context import ProjectContext
-from cairn.remotes.remote import run_parallel
+from cairn.remotes.connect import open_remote
 
 CHUNK = 1 << 20
 CACHE = "cache"
@@ -116,8 +116,7 @@ def fsck(project: ProjectContext, remote: str | None = None, jobs: int | None = 
                         for oid, actual in corrupt.items()]
     result.problems += _check_manifests(project.odb, usage, set(corrupt))
     if remote is not None:
-        store = open_named_remote(project, remote, "fsck --remote")
-        assert store is not None
+        store = open_remote(project.config, remote)
         result.remote = store.name
         result.remote_checked, problems = _check_remote(store, usage, jobs, progress)
         result.problems += problems
@@ -157,7 +156,7 @@ def _check_cache(odb: ObjectDB, jobs: int, progress: Progress | None
             progress(1)
         return oid, actual
 
-    oids = list(odb.all_oids())
+    oids = list(odb.list_oids())
     corrupt = {oid: actual for oid, actual in _parallel(check, oids, jobs) if actual != oid}
     return len(oids), corrupt
 
@@ -183,7 +182,7 @@ def _check_manifests(odb: ObjectDB, usage: _Usage, corrupt: set[str]) -> list[Pr
     return problems
 
 
-def _check_remote(store: RemoteObjects, usage: _Usage, jobs: int,
+def _check_remote(store: ObjectDB, usage: _Usage, jobs: int,
                   progress: Progress | None) -> tuple[int, list[Problem]]:
     def check(oid: str) -> Problem | None:
         problem = _check_remote_object(store, oid, oid in usage.manifests)
@@ -198,7 +197,7 @@ def _check_remote(store: RemoteObjects, usage: _Usage, jobs: int,
     return len(oids), [p for p in _parallel(check, oids, jobs) if p is not None]
 
 
-def _check_remote_object(store: RemoteObjects, oid: str,
+def _check_remote_object(store: ObjectDB, oid: str,
                          is_manifest: bool) -> tuple[str, str] | None:
     hasher = blake3.blake3()
     kept = bytearray()  # manifests are small; keep their bytes to parse them

@@ -22,18 +22,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cairn.errors import CairnError, NotFoundError
 from cairn.lifecycle import liveness
-from cairn.lifecycle.liveness import Reference, RemoteObjects, manifest_reader, open_named_remote
+from cairn.lifecycle.liveness import Reference, manifest_reader
 from cairn.objects.odb import ObjectDB
 from cairn.project.context import ProjectContext
 from cairn.project.revisions import RevisionScope
-
-if TYPE_CHECKING:
-    from cairn.remotes.leftovers import Leftover
+from cairn.remotes import leftovers
+from cairn.remotes.connect import has_remote, open_remote
+from cairn.remotes.leftovers import Leftover
 
 # Temp files on a remote unwritten for this long belong to no live push (remotes.leftovers).
 TEMP_AGE = 24 * 3600
@@ -98,7 +96,8 @@ def gc(project: ProjectContext, scope: RevisionScope = WORKSPACE_ONLY, *, cloud:
     """Delete unreferenced objects from the cache (and with `cloud`, the remote)."""
     jobs = jobs or project.jobs
     with project.lock():
-        store = open_named_remote(project, remote, "gc --cloud" if cloud else None)
+        store = (open_remote(project.config, remote, "gc --cloud")
+                 if cloud or has_remote(project.config, remote) else None)
         refs = liveness.in_scope(project, gc_scope(scope), providers)
         referenced = liveness.expand(refs, manifest_reader(project.odb, store))
         if referenced.unseen_trees and (cloud or force):
@@ -114,7 +113,7 @@ def gc(project: ProjectContext, scope: RevisionScope = WORKSPACE_ONLY, *, cloud:
     return result
 
 
-def _unseen_tree_error(unseen: dict[str, Reference], store: RemoteObjects | None,
+def _unseen_tree_error(unseen: dict[str, Reference], store: ObjectDB | None,
                        cloud: bool) -> CairnError:
     oid, ref = next(iter(unseen.items()))
     where = f"the cache or remote {store.name!r}" if store else "the cache"
@@ -126,9 +125,9 @@ def _unseen_tree_error(unseen: dict[str, Reference], store: RemoteObjects | None
                          f"{flag}")
 
 
-def _plan_cache(odb: ObjectDB, referenced: set[str], store: RemoteObjects | None,
+def _plan_cache(odb: ObjectDB, referenced: set[str], store: ObjectDB | None,
                 force: bool, jobs: int, result: GcResult) -> None:
-    garbage = {oid: size for oid in odb.all_oids()
+    garbage = {oid: size for oid in odb.list_oids()
                if oid not in referenced and (size := _cache_size(odb, oid)) is not None}
     if force:
         result.removed = garbage
@@ -145,19 +144,19 @@ def _cache_size(odb: ObjectDB, oid: str) -> int | None:
         return None
 
 
-def _plan_remote(store: RemoteObjects, referenced: set[str], jobs: int,
+def _plan_remote(store: ObjectDB, referenced: set[str], jobs: int,
                  result: GcResult) -> None:
     listing = store.sizes(None, jobs)  # one listing gives names and sizes
     result.removed_from_remote = {oid: size for oid, size in listing.items()
                                   if oid not in referenced}
-    result.remote_temp_files = store.leftovers(_now() - result.temp_age)
+    result.remote_temp_files = leftovers.find(store, _now() - result.temp_age)
 
 
 def _now() -> float:
     return time.time()
 
 
-def _sweep(project: ProjectContext, store: RemoteObjects | None, result: GcResult) -> None:
+def _sweep(project: ProjectContext, store: ObjectDB | None, result: GcResult) -> None:
     project.odb.remove_leftovers()  # temp files of killed writers; we hold the lock
     # Remote first: if that fails half way, the cache still holds a copy.
     if result.removed_from_remote and store is not None:
@@ -166,10 +165,7 @@ def _sweep(project: ProjectContext, store: RemoteObjects | None, result: GcResul
         index.close()                                       # must not leave it believed
         store.remove(list(result.removed_from_remote))
     if result.remote_temp_files and store is not None:
-        store.remove_leftovers(result.remote_temp_files)
-    paths: list[Path] = []
-    for oid in result.removed:
-        paths.append(project.odb.oid_to_path(oid))
-        project.odb.remove(oid)
+        leftovers.remove(store, result.remote_temp_files)
+    project.odb.remove(result.removed)
     # A later object at a reused inode must not inherit this one's verified digest.
-    project.state.forget(str(p) for p in paths)
+    project.state.forget(project.odb.oid_to_path(oid) for oid in result.removed)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from cairn.errors import ConfigError, FormatError, NotFoundError, UserError
+from cairn.errors import FormatError, NotFoundError, UserError
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import TreeEntry, decode_tree
@@ -36,7 +36,6 @@ from cairn.scm.git import Git
 from cairn.workspace.status import select_tracked, workspace_locks
 
 if TYPE_CHECKING:  # the store is imported only when the registry is asked
-    from cairn.remotes.leftovers import Leftover
     from cairn.store.base import MetadataStore
     from cairn.store.entities import PagedList, Run
 
@@ -283,52 +282,10 @@ def _kind_in_cache(odb: ObjectDB, digest: str) -> bool | None:
 
 # -- following directories down ---------------------------------------------------------
 
-class RemoteObjects(Protocol):
-    """What gc, fsck and du need of a remote: `cairn.remotes.Remote`, or a test's fake."""
-
-    name: str
-    url: str
-
-    def exists_many(self, oids: Iterable[str], jobs: int = ...) -> set[str]: ...
-
-    def list_oids(self) -> Iterable[str]: ...
-
-    def sizes(self, oids: Iterable[str] | None = None, jobs: int = ...) -> dict[str, int]:
-        """Sizes of `oids` (default: every object) that the remote has."""
-        ...
-
-    def open(self, oid: str) -> BinaryIO:
-        """The object's bytes, unverified; ObjectNotFound if it is not there."""
-        ...
-
-    def remove(self, oids: Iterable[str]) -> None: ...
-
-    def leftovers(self, older_than: float) -> list[Leftover]:
-        """Temp files and unfinished uploads last written before `older_than`."""
-        ...
-
-    def remove_leftovers(self, found: Iterable[Leftover]) -> None: ...
-
-
-def open_named_remote(project: ProjectContext, name: str | None,
-                      required_for: str | None = None) -> RemoteObjects | None:
-    """The remote called `name`, else the default one, else None (or an error if required)."""
-    config = project.config
-    if name is None and not config.get("core.remote"):
-        if required_for is not None:
-            raise ConfigError(f"{required_for} needs a remote and none is the default; "
-                              "pass -r NAME or run `cairn remote default NAME`")
-        return None
-    from cairn.remotes import open_remote
-
-    remote: RemoteObjects = open_remote(config, name)
-    return remote
-
-
 ManifestReader = Callable[[str], list[TreeEntry] | None]
 
 
-def manifest_reader(odb: ObjectDB, remote: RemoteObjects | None = None) -> ManifestReader:
+def manifest_reader(odb: ObjectDB, remote: ObjectDB | None = None) -> ManifestReader:
     """Read a manifest from the cache, else the remote; None when neither has a good copy."""
 
     def read(oid: str) -> list[TreeEntry] | None:
@@ -344,7 +301,7 @@ def manifest_reader(odb: ObjectDB, remote: RemoteObjects | None = None) -> Manif
     return read
 
 
-def _manifest_copies(odb: ObjectDB, remote: RemoteObjects | None, oid: str) -> Iterator[bytes]:
+def _manifest_copies(odb: ObjectDB, remote: ObjectDB | None, oid: str) -> Iterator[bytes]:
     if odb.exists(oid):
         yield odb.read_bytes(oid, verify=False)
     if remote is not None:

@@ -52,7 +52,7 @@ def try_reflink(src: Path | str, dst: Path) -> bool:
         raise
 
 
-def _make(kind: str, src: Path, tmp: Path, mode: int, oid: str | None) -> bool:
+def _make(kind: str, src: Path | str, tmp: Path, mode: int, oid: str | None) -> bool:
     if kind == "reflink":
         if not try_reflink(src, tmp):
             return False
@@ -76,7 +76,7 @@ def _make(kind: str, src: Path, tmp: Path, mode: int, oid: str | None) -> bool:
     return True
 
 
-def link(src: Path, dst: Path, types: Sequence[str], mode: int = 0o644,
+def link(src: Path | str, dst: Path, types: Sequence[str], mode: int = 0o644,
          oid: str | None = None) -> str:
     """Make `dst` show the bytes of cache object `src`; return the link type used.
 

@@ -247,12 +247,12 @@ def _link_verified(project: ProjectContext, oid: str, path: Path, types: tuple[s
     """Link (hashed once, then vouched for by the stat cache) or copy (hashed as it is
     copied) a cache object into the workspace; a corrupt one is quarantined."""
     obj = project.odb.oid_to_path(oid)
-    st = obj.stat()
+    st = os.stat(obj)
     try:
-        if project.state.get(str(obj), st) != oid:
+        if project.state.get(obj, st) != oid:
             if hash_file(obj, st.st_size) != oid:
                 raise IntegrityError(f"cache object {oid} is corrupt", oid)
-            project.state.put(str(obj), st, oid)
+            project.state.put(obj, st, oid)
         link(obj, path, types, mode, oid=oid)
     except IntegrityError:
         project.odb.quarantine(oid, project.state)

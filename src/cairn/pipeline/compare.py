@@ -99,7 +99,7 @@ class Revisions:
     def caches(self) -> list[ObjectDB]:
         from cairn.objects.odb import ObjectDB
 
-        return [ObjectDB(self.cache_dir)] if self.cache_dir is not None else []
+        return [ObjectDB.local(self.cache_dir)] if self.cache_dir is not None else []
 
     def pipeline(self, snap: Snapshot) -> Pipeline | None:
         """The stages declared at `snap`; None when it has no pipeline file."""

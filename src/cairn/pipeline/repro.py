@@ -37,9 +37,9 @@ from cairn.project.tracked import TrackedPath
 if TYPE_CHECKING:  # outputs (and the cache-writing code it needs) load when a stage runs
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    from cairn.objects.odb import ObjectDB
     from cairn.pipeline._outputs import SetAside
     from cairn.pipeline.runcache import RunEntry
-    from cairn.remotes.remote import Remote
 
 
 @dataclass
@@ -291,7 +291,7 @@ class _RemoteRuns:
 
     def __init__(self, project: ProjectContext, remote: str | None) -> None:
         self.project, self.remote = project, remote
-        self._store: Remote | None = None
+        self._store: ObjectDB | None = None
 
     def entry(self, key: str) -> RunEntry | None:
         from cairn.pipeline.runcache_remote import fetch_entry

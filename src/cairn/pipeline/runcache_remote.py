@@ -15,15 +15,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.errors import CairnError, RemoteError
+from cairn.errors import RemoteError
+from cairn.objects import transfer
+from cairn.objects.odb import ObjectDB
+from cairn.objects.transfer import TransferResult
 from cairn.pipeline import runcache
 from cairn.pipeline.runcache import RunEntry
 from cairn.project.context import ProjectContext
 from cairn.project.tracked import TrackedPath
-from cairn.remotes import transfer
 from cairn.remotes.connect import open_remote
-from cairn.remotes.remote import Remote
-from cairn.remotes.transfer import TransferResult
 from cairn.workspace.sync import fetch_outs, objects_of, transfer_jobs
 
 Progress = Callable[[int], None]
@@ -46,8 +46,8 @@ def push(project: ProjectContext, remote: str | None = None, jobs: int | None = 
              if (e := runcache.lookup(cache_root, k)) is not None}
     result = RunCacheTransfer()
     oids = list(objects_of(project.odb, _outs(local.values())))
-    result.objects = transfer.push(project.odb, store, oids,
-                                   transfer_jobs(project, store, jobs), progress)
+    result.objects = transfer.transfer(project.odb, store, oids,
+                                       transfer_jobs(project, store, jobs), progress)
     sent = set(result.objects.failed)
     on_remote = set(_remote_keys(store))
     for key, entry in sorted(local.items()):
@@ -85,17 +85,16 @@ def fetch(project: ProjectContext, remote: str | None = None, jobs: int | None =
     return result
 
 
-def fetch_entry(project: ProjectContext, store: Remote, key: str, jobs: int | None = None
+def fetch_entry(project: ProjectContext, store: ObjectDB, key: str, jobs: int | None = None
                 ) -> RunEntry | None:
     """The remote's entry for `key`, with its objects, installed in the cache; None if
     the remote has none (or a bad one, or some of its objects are missing there).
     The caller holds the repository lock (repro --pull)."""
-    try:
-        data = bytes(store.fs.cat_file(_remote_path(store, key)))
-    except FileNotFoundError:
-        return None
-    except Exception as e:
-        raise _remote_error(store, f"download run-cache entry {key}", e) from e
+    with store.talking(f"download run-cache entry {key}"):
+        try:
+            data = bytes(store.fs.cat_file(_remote_path(store, key)))
+        except FileNotFoundError:
+            return None
     entry = runcache.decode(data, key)
     if entry is None:
         return None
@@ -112,27 +111,26 @@ def _outs(entries: Any) -> list[TrackedPath]:
     return list(outs.values())
 
 
-def _runs_dir(store: Remote) -> str:
-    return f"{store.base.rstrip('/')}/{runcache.RUNS_DIR}"
+def _runs_dir(store: ObjectDB) -> str:
+    return f"{store.path}/{runcache.RUNS_DIR}"
 
 
-def _remote_path(store: Remote, key: str) -> str:
+def _remote_path(store: ObjectDB, key: str) -> str:
     return f"{_runs_dir(store)}/{key[:2]}/{key[2:]}"
 
 
-def _remote_keys(store: Remote) -> Iterator[str]:
+def _remote_keys(store: ObjectDB) -> Iterator[str]:
     from cairn.objects.hashing import is_digest
 
     if store.read_only:
         raise RemoteError(f"remote {store.name!r} ({store.url}) is served over HTTP, which "
                           "cannot list run-cache entries; use another remote (`-r NAME`)",
                           store.name)
-    try:
-        paths = store.fs.find(_runs_dir(store))
-    except FileNotFoundError:
-        return  # nothing pushed yet
-    except Exception as e:
-        raise _remote_error(store, "list run-cache entries", e) from e
+    with store.talking("list run-cache entries"):
+        try:
+            paths = store.fs.find(_runs_dir(store))
+        except FileNotFoundError:
+            return  # nothing pushed yet
     for path in paths:
         parts = path.rstrip("/").rsplit("/", 2)
         key = parts[-2] + parts[-1] if len(parts) == 3 and len(parts[-2]) == 2 else ""
@@ -140,16 +138,14 @@ def _remote_keys(store: Remote) -> Iterator[str]:
             yield key
 
 
-def _download(store: Remote, key: str) -> bytes:
-    try:
+def _download(store: ObjectDB, key: str) -> bytes:
+    with store.talking(f"download run-cache entry {key}"):
         return bytes(store.fs.cat_file(_remote_path(store, key)))
-    except Exception as e:
-        raise _remote_error(store, f"download run-cache entry {key}", e) from e
 
 
-def _upload(store: Remote, key: str, data: bytes) -> None:
+def _upload(store: ObjectDB, key: str, data: bytes) -> None:
     path = _remote_path(store, key)
-    try:
+    with store.talking(f"upload run-cache entry {key}"):
         store.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         if not store.renames:  # object stores show an object only once it is whole
             store.fs.pipe_file(path, data)
@@ -157,15 +153,4 @@ def _upload(store: Remote, key: str, data: bytes) -> None:
         tmp = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
         store.fs.pipe_file(tmp, data)
         store.fs.mv(tmp, path)
-    except Exception as e:
-        raise _remote_error(store, f"upload run-cache entry {key}", e) from e
 
-
-def _remote_error(store: Remote, doing: str, error: Exception) -> Exception:
-    """A one-line RemoteError for network, service and disk failures; anything else
-    (a bug) as it was."""
-    if isinstance(error, CairnError):
-        return error
-    from cairn.remotes.errors import translate_error
-
-    return translate_error(store, error, doing) or error

@@ -173,7 +173,7 @@ class ProjectContext:
         """The cache: this project's object database."""
         from cairn.objects.odb import ObjectDB
 
-        return ObjectDB(self.cache_dir)
+        return ObjectDB.local(self.cache_dir)
 
     @functools.cached_property
     def state(self) -> StatCache:

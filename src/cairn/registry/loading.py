@@ -107,21 +107,19 @@ def materialized(b: Backend, digest: str) -> Path:
 def fetch_tree(b: Backend, digest: str) -> bool:
     """Fetch a model's missing objects from the project's default remote, level by level
     (a manifest names its children). False when there is no remote to ask."""
-    if b.repo is None or not b.repo.config.get("core.remote"):
-        return False
-    from cairn.objects.tree import read_tree
-    from cairn.remotes import transfer
-    from cairn.remotes.connect import configured_remote, connect
+    from cairn.objects.transfer import TransferResult, transfer_trees
+    from cairn.remotes.connect import has_remote, open_remote
 
-    found = configured_remote(b.repo.config)
-    remote = connect(found.name, found.url, found.options, found.jobs)
-    manifests = [digest]
-    while manifests:
-        transfer.fetch(b.odb, remote, manifests).raise_for_failures("fetched")
-        entries = [e for m in manifests for e in read_tree(b.odb, m)]
-        transfer.fetch(b.odb, remote, [e.digest for e in entries if not e.is_dir]
-                       ).raise_for_failures("fetched")
-        manifests = [e.digest for e in entries if e.is_dir]
+    if b.repo is None or not has_remote(b.repo.config):
+        return False
+
+    def stop_at_failures(level: TransferResult) -> None:
+        level.raise_for_failures("fetched")
+
+    remote = open_remote(b.repo.config)
+    # Failures stop the walk at their level; a manifest that cannot be read, at the end.
+    transfer_trees(remote, b.odb, [(digest, True)], on_level=stop_at_failures
+                   ).raise_for_failures("fetched")
     return True
 
 

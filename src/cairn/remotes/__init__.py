@@ -1,10 +1,5 @@
-"""Remotes: object stores reached through fsspec, and moving objects to and from them.
+"""Remotes: object databases reached through fsspec, opened from configuration.
 
-``open_remote(config, name)`` builds a ``Remote``; ``transfer.push`` / ``transfer.fetch``
-move the objects that are missing, in parallel, verifying digests on the way.
+``open_remote(config, name)`` builds the remote's ``cairn.objects.odb.ObjectDB``;
+``cairn.objects.transfer`` moves the objects that are missing between it and the cache.
 """
-
-from cairn.remotes.connect import connect, open_remote
-from cairn.remotes.remote import LocalObjects, Remote
-
-__all__ = ["LocalObjects", "Remote", "connect", "open_remote"]

@@ -1,4 +1,5 @@
-"""Remotes from configuration: URL schemes, fsspec options, missing backends.
+"""Opening a remote: the one way from configuration (a name, else the default) to an
+ObjectDB, with its URL scheme, fsspec options and missing backends explained.
 
 ``remote.NAME.url`` picks the filesystem; every other ``remote.NAME.*`` key except
 ``jobs`` and ``tier`` is passed to it (for S3, ``endpoint_url`` and ``region`` go into
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from cairn.config import Config
-from cairn.errors import RemoteError
-from cairn.remotes.remote import LazyFileSystem, Remote
+from cairn.errors import ConfigError, RemoteError
+from cairn.objects.odb import LazyFileSystem, ObjectDB
+from cairn.remotes.failures import translate_error
 
 # URL scheme → (fsspec protocol, the extra that installs its backend).
 SCHEMES: dict[str, tuple[str, str | None]] = {
@@ -46,16 +48,30 @@ class RemoteConfig:
     options: dict[str, Any]
     jobs: int | None
 
-
-def open_remote(config: Config, name: str | None = None) -> Remote:
-    """The remote called `name`, or the default one (`core.remote`)."""
-    found = configured_remote(config, name)
-    return connect(found.name, found.url, found.options, found.jobs)
+    def connect(self) -> ObjectDB:
+        return connect(self.name, self.url, self.options, self.jobs)
 
 
-def configured_remote(config: Config, name: str | None = None) -> RemoteConfig:
+def open_remote(config: Config, name: str | None = None, needed_for: str | None = None
+                ) -> ObjectDB:
+    """The remote called `name`, or the default one (`core.remote`); `needed_for` names
+    the command in the error when there is neither."""
+    return configured_remote(config, name, needed_for).connect()
+
+
+def has_remote(config: Config, name: str | None = None) -> bool:
+    """Whether `open_remote` has a name to open (`name`, or a default remote)."""
+    return bool(name or config.get("core.remote"))
+
+
+def configured_remote(config: Config, name: str | None = None,
+                      needed_for: str | None = None) -> RemoteConfig:
+    """The remote called `name`, or the default one, as configured (nothing connected)."""
     name = name or config.get("core.remote")
     remotes = config.remotes()
+    if not name and needed_for is not None:
+        raise ConfigError(f"{needed_for} needs a remote and none is the default; "
+                          "pass -r NAME or run `cairn remote default NAME`")
     if not name:
         raise RemoteError("no remote given and no default remote; add one with "
                           "`cairn remote add -d NAME URL`, or pass -r NAME")
@@ -84,8 +100,8 @@ def resolve_url(url: str, config_dir: Path | None) -> str:
 
 
 def connect(name: str, url: str, options: Mapping[str, Any] | None = None,
-            jobs: int | None = None) -> Remote:
-    """A Remote for `url`, its filesystem built by fsspec with `options`."""
+            jobs: int | None = None) -> ObjectDB:
+    """The remote `name` at `url`, its filesystem built by fsspec with `options`."""
     scheme = url_scheme(url)
     if scheme not in SCHEMES:
         raise RemoteError(f"remote {name!r}: unsupported URL scheme {scheme!r} in {url}; use a "
@@ -96,9 +112,9 @@ def connect(name: str, url: str, options: Mapping[str, Any] | None = None,
         kwargs = fs_options(protocol, dict(options or {}))
         if protocol == "file":
             base = os.path.abspath(fs_url.removeprefix("file://"))
-            return Remote(name, url, LazyFileSystem(lambda: _make_fs(base, "file", kwargs)[0]),
-                          base, protocol, jobs, None)
-        fs, base = _make_fs(fs_url, protocol, kwargs)
+            fs: Any = LazyFileSystem(lambda: _make_fs(base, "file", kwargs)[0], "file")
+        else:
+            fs, base = _make_fs(fs_url, protocol, kwargs)
     except ImportError:
         package = f"'cairn[{extra}]'" if extra else "aiohttp"
         raise RemoteError(f"remote {name!r} ({url}) needs an optional package: "
@@ -107,7 +123,8 @@ def connect(name: str, url: str, options: Mapping[str, Any] | None = None,
         raise RemoteError(f"remote {name!r}: cannot use its options ({_short(e)}); check "
                           "them with `cairn config -l` and `cairn remote modify`", name) from None
     endpoint = kwargs.get("client_kwargs", {}).get("endpoint_url")
-    return Remote(name, url, fs, base, protocol, jobs, endpoint)
+    return ObjectDB(fs, base, name=name, url=url, scheme=protocol, jobs=jobs,
+                    endpoint=endpoint, explain=translate_error)
 
 
 def fs_options(protocol: str, options: dict[str, Any]) -> dict[str, Any]:

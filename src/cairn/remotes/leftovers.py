@@ -2,11 +2,11 @@
 
 Writers put bytes under a temporary name first (docs/formats.md, "Object database")::
 
-    <base>/tmp/<random>                             renaming remotes (ssh, memory; local,
-                                                    for objects over 16 MiB)
-    <base>/objects/<oid[:2]>/<oid[2:]>.<random>.tmp local remotes, beside the object
-    <base>/runs/<key[:2]>/<key[2:]>.<random>.tmp    run-cache entries on renaming remotes
-    an incomplete multipart upload under <base>/    S3
+    <path>/tmp/<random>                             renaming remotes (ssh, memory; local,
+                                                    for objects of 4 MiB or more)
+    <path>/objects/<oid[:2]>/<oid[2:]>.<random>.tmp local remotes, beside the object
+    <path>/runs/<key[:2]>/<key[2:]>.<random>.tmp    run-cache entries on renaming remotes
+    an incomplete multipart upload under <path>/    S3
 
 No lock spans the clones pushing to one remote, so `cairn gc --cloud` collects a
 leftover only once nothing has written to it for a day (`cairn.workspace.gc.TEMP_AGE`):
@@ -17,14 +17,14 @@ modification stays recent.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from cairn.remotes.remote import Remote
+from cairn.fsutil import list_dir
+from cairn.objects.odb import ObjectDB
 
 TEMP_SUFFIX = ".tmp"
 # Directories whose `.tmp` names are writes in progress ("runs" is cairn.pipeline's).
@@ -33,7 +33,7 @@ BESIDE_DIRS = ("objects", "runs")
 
 @dataclass(frozen=True)
 class Leftover:
-    name: str  # relative to the remote's base, for people
+    name: str  # relative to the remote's path, for people
     path: str  # in the remote's filesystem
     size: int
     modified: float  # seconds since the epoch: the last write
@@ -43,30 +43,36 @@ class Leftover:
         return f"{self.name} (unfinished upload)" if self.upload_id else self.name
 
 
-def find(remote: Remote, older_than: float) -> list[Leftover]:
-    """Leftovers on `remote` last written before `older_than` (seconds since the epoch)."""
-    if remote.scheme == "file":
-        found = list(_local(remote.base))
-    elif remote.renames:
-        found = list(_by_listing(remote))
-    elif remote.scheme == "s3":
-        found = list(_multipart_uploads(remote, older_than))
-    else:  # GCS and Azure expire unfinished uploads themselves (about a week)
-        found = []
+def find(remote: ObjectDB, older_than: float) -> list[Leftover]:
+    """Leftovers on `remote` last written before `older_than` (seconds since the epoch):
+    what killed pushes left, never a live push's."""
+    if remote.read_only:
+        return []
+    with remote.talking("list temp files"):
+        if remote.is_local:
+            found = list(_local(remote.path))
+        elif remote.renames:
+            found = list(_by_listing(remote))
+        elif remote.scheme == "s3":
+            found = list(_multipart_uploads(remote, older_than))
+        else:  # GCS and Azure expire unfinished uploads themselves (about a week)
+            found = []
     return sorted((f for f in found if f.modified < older_than), key=lambda f: f.name)
 
 
-def remove(remote: Remote, leftovers: list[Leftover]) -> None:
+def remove(remote: ObjectDB, leftovers: Iterable[Leftover]) -> None:
     """Delete temp files and abort uploads; ones already gone are fine."""
-    for leftover in leftovers:
-        with suppress(FileNotFoundError):
-            if leftover.upload_id is not None:
-                bucket, key, _ = remote.fs.split_path(leftover.path)
-                remote.fs.abort_mpu(bucket, key, leftover.upload_id)
-            elif remote.scheme == "file":
-                os.unlink(leftover.path)
-            else:
-                remote.fs.rm_file(leftover.path)
+    remote.check_writable()
+    with remote.talking("delete temp files"):
+        for leftover in leftovers:
+            with suppress(FileNotFoundError):
+                if leftover.upload_id is not None:
+                    bucket, key, _ = remote.fs.split_path(leftover.path)
+                    remote.fs.abort_mpu(bucket, key, leftover.upload_id)
+                elif remote.is_local:
+                    os.unlink(leftover.path)
+                else:
+                    remote.fs.rm_file(leftover.path)
 
 
 # -- filesystems -----------------------------------------------------------------------
@@ -76,7 +82,7 @@ def _local(base: str) -> Iterator[Leftover]:
     """Plain scandir and lstat: no fsspec, no stat of the objects themselves."""
     yield from _local_files(base, "tmp", lambda name: True)
     for top in BESIDE_DIRS:
-        for prefix in _scan(os.path.join(base, top)):
+        for prefix in list_dir(os.path.join(base, top)):
             if len(prefix.name) == 2 and prefix.is_dir(follow_symlinks=False):
                 yield from _local_files(base, f"{top}/{prefix.name}",
                                         lambda name: name.endswith(TEMP_SUFFIX))
@@ -84,7 +90,7 @@ def _local(base: str) -> Iterator[Leftover]:
 
 def _local_files(base: str, rel_dir: str, wanted: Callable[[str], bool]
                  ) -> Iterator[Leftover]:
-    for entry in _scan(os.path.join(base, rel_dir)):
+    for entry in list_dir(os.path.join(base, rel_dir)):
         if not wanted(entry.name) or not entry.is_file(follow_symlinks=False):
             continue
         try:
@@ -94,16 +100,8 @@ def _local_files(base: str, rel_dir: str, wanted: Callable[[str], bool]
         yield Leftover(f"{rel_dir}/{entry.name}", entry.path, st.st_size, st.st_mtime)
 
 
-def _scan(directory: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(directory) as entries:
-            return list(entries)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _by_listing(remote: Remote) -> Iterator[Leftover]:
-    base = remote.base.rstrip("/")
+def _by_listing(remote: ObjectDB) -> Iterator[Leftover]:
+    base = remote.path
     for top in ("tmp", *BESIDE_DIRS):
         try:
             listing = remote.fs.find(f"{base}/{top}", detail=True)
@@ -136,11 +134,11 @@ def _seconds(value: Any) -> float:
 # -- S3 multipart uploads --------------------------------------------------------------
 
 
-def _multipart_uploads(remote: Remote, older_than: float) -> Iterator[Leftover]:
+def _multipart_uploads(remote: ObjectDB, older_than: float) -> Iterator[Leftover]:
     """Uploads under the remote's prefix; the last write is the latest of their start
     and their parts'."""
     fs = remote.fs
-    bucket, prefix, _ = fs.split_path(remote.base)
+    bucket, prefix, _ = fs.split_path(remote.path)
     prefix = f"{prefix.rstrip('/')}/" if prefix else ""
     for upload in _pages(fs, "list_multipart_uploads", "Uploads", Bucket=bucket,
                          Prefix=prefix):

@@ -159,7 +159,7 @@ def _write_tree(odb: ObjectDB, oid: str, dest: Path) -> None:
 
 
 def copy_verified(odb: ObjectDB, oid: str, dest: Path, mode: str) -> None:
-    src = odb.object_path(oid)
+    src = odb.oid_to_path(oid)
     try:
         size = os.stat(src).st_size
     except FileNotFoundError:

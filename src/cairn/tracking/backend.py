@@ -191,7 +191,7 @@ def backend(uri: str | None = None) -> Backend:
             else:
                 from cairn.objects.odb import ObjectDB
 
-                odb = ObjectDB(objects_root(uri, None))
+                odb = ObjectDB.local(objects_root(uri, None))
             found = Backend(uri, _open_store(uri), odb, owner, here)
             _backends[key] = found
         return found

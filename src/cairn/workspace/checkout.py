@@ -113,12 +113,12 @@ class _Checkout:
     def verified(self, oid: str, path: Path) -> bool:
         odb, state = self.project.odb, self.project.state
         obj = odb.oid_to_path(oid)
-        st = obj.stat()
-        if state.get(str(obj), st) == oid:
+        st = os.stat(obj)
+        if state.get(obj, st) == oid:
             return True
         started = time.time_ns()
         if hash_file(obj, st.st_size) == oid:
-            state.put(str(obj), st, oid, started)
+            state.put(obj, st, oid, started)
             return True
         self.reject(oid, path)
         return False

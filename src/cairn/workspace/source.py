@@ -41,7 +41,7 @@ class ObjectSource:
         self.caches, self.config, self.remote_name, self.where = caches, config, remote, where
         self._scratch: ObjectDB | None = None
         self._scratch_dir: str | None = None
-        self._remote: Any = None
+        self._remote: ObjectDB | None = None
 
     def path(self, oid: str) -> str:
         """A local file holding the verified bytes of `oid`."""
@@ -54,8 +54,8 @@ class ObjectSource:
         missing = []
         for oid in dict.fromkeys(oids):
             # A corrupt cache copy is passed over: the remote may still have a good one.
-            local = next((odb.object_path(oid) for odb in self.caches
-                          if odb.exists(oid) and hash_file(odb.object_path(oid)) == oid), None)
+            local = next((odb.oid_to_path(oid) for odb in self.caches
+                          if odb.exists(oid) and hash_file(odb.oid_to_path(oid)) == oid), None)
             if local is not None:
                 found[oid] = local
             else:
@@ -70,22 +70,22 @@ class ObjectSource:
     def _download(self, oids: list[str]) -> dict[str, str]:
         if not oids:
             return {}
-        from cairn.remotes import transfer
+        from cairn.objects.transfer import DEFAULT_JOBS, transfer
 
         remote = self._connect(oids[0])
         scratch = self._scratch_db()
-        result = transfer.fetch(scratch, remote, oids, jobs=remote.jobs or 8)
+        result = transfer(remote, scratch, oids, jobs=remote.jobs or DEFAULT_JOBS)
         for oid, error in result.failed.items():
             if isinstance(error, IntegrityError):
                 raise error
             raise ObjectNotFound(oid, f"the cache or remote {remote.name!r} ({self.where}); "
                                       "push it from a clone that has it")
-        return {oid: scratch.object_path(oid) for oid in oids}
+        return {oid: scratch.oid_to_path(oid) for oid in oids}
 
-    def _connect(self, oid: str) -> Any:
+    def _connect(self, oid: str) -> ObjectDB:
         if self._remote is None:
             from cairn.errors import RemoteError
-            from cairn.remotes.connect import configured_remote, connect
+            from cairn.remotes.connect import configured_remote
 
             if self.config is None:
                 raise ObjectNotFound(oid, f"the cache ({self.where}), and there is no remote")
@@ -94,7 +94,7 @@ class ObjectSource:
             except RemoteError as e:
                 raise ObjectNotFound(oid, f"the cache ({self.where}), and no remote to ask: "
                                           f"{e}") from None
-            self._remote = connect(found.name, found.url, found.options, found.jobs)
+            self._remote = found.connect()  # its own errors (a missing backend) as they are
         return self._remote
 
     def _scratch_db(self) -> ObjectDB:
@@ -104,7 +104,7 @@ class ObjectSource:
 
         if self._scratch is None:
             self._scratch_dir = tempfile.mkdtemp(prefix="cairn-get-")
-            self._scratch = ObjectDB(Path(self._scratch_dir))
+            self._scratch = ObjectDB.local(Path(self._scratch_dir))
         return self._scratch
 
     def close(self) -> None:
@@ -234,7 +234,7 @@ def open_repo(repo: str | None = None) -> Iterator[SourceRepo]:
         caches = [ProjectContext(root).cache_dir] if owned else []
         if here is not None and here.cache_dir not in caches:
             caches.append(here.cache_dir)  # same content, same name: any cache will do
-        yield SourceRepo(root, git, reader, cloned, [ObjectDB(c) for c in caches])
+        yield SourceRepo(root, git, reader, cloned, [ObjectDB.local(c) for c in caches])
 
 
 def _here() -> Any:

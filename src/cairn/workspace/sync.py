@@ -17,16 +17,15 @@ from cairn.errors import (
     IntegrityError,
     ObjectNotFound,
 )
+from cairn.objects import transfer
 from cairn.objects.odb import ObjectDB
+from cairn.objects.transfer import Progress, TransferResult, unique
 from cairn.objects.tree import read_tree
 from cairn.project.context import ProjectContext
 from cairn.project.tracked import TrackedPath
-from cairn.remotes import transfer
-from cairn.remotes.connect import configured_remote, connect, open_remote, url_scheme
+from cairn.remotes.connect import configured_remote, open_remote, url_scheme
 from cairn.remotes.index import RemoteIndex
-from cairn.remotes.remote import Remote
 from cairn.remotes.settings import check_local_location
-from cairn.remotes.transfer import Progress, TransferResult, unique
 
 
 def push(project: ProjectContext, outs: Iterable[TrackedPath], remote: str | None = None,
@@ -49,9 +48,10 @@ def push(project: ProjectContext, outs: Iterable[TrackedPath], remote: str | Non
         repairable = any(project.odb.exists(oid) for oid in damaged)
         if oids and not repairable and index.has_all(found.url, oids):
             return TransferResult(present=len(oids), unrepaired=sorted(damaged))
-        store = connect(found.name, found.url, found.options, found.jobs)
-        result = transfer.push(project.odb, store, oids, transfer_jobs(project, store, jobs),
-                               progress, on_total, replace=damaged)
+        store = found.connect()
+        result = transfer.transfer(project.odb, store, oids,
+                                   transfer_jobs(project, store, jobs), progress, on_total,
+                                   replace=damaged)
         index.add(found.url, (oid for oid in oids if oid not in result.failed))
         index.verified(found.url, result.transferred)  # hashed on the way: good bytes
         return result
@@ -73,7 +73,7 @@ def fetch(project: ProjectContext, outs: Iterable[TrackedPath], remote: str | No
         index.close()
 
 
-def transfer_jobs(project: ProjectContext, store: Remote, jobs: int | None) -> int:
+def transfer_jobs(project: ProjectContext, store: ObjectDB, jobs: int | None) -> int:
     return max(1, jobs or store.jobs or project.jobs)
 
 
@@ -123,7 +123,7 @@ def _cached_size(odb: ObjectDB, oid: str) -> int:
 # -- fetching ---------------------------------------------------------------------------
 
 
-def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[TrackedPath], jobs: int,
+def fetch_outs(odb: ObjectDB, store: ObjectDB, outs: Iterable[TrackedPath], jobs: int,
                progress: Progress | None = None,
                on_total: Callable[[int], None] | None = None,
                index: RemoteIndex | None = None) -> TransferResult:
@@ -131,43 +131,16 @@ def fetch_outs(odb: ObjectDB, store: Remote, outs: Iterable[TrackedPath], jobs: 
 
     `on_total` hears of each level's count as it becomes known, so the total grows.
     """
-    outs = list(outs)
-    result = TransferResult()
-    batch = unique(out.digest for out in outs)
-    trees = {out.digest for out in outs if out.is_dir}
-    walked: set[str] = set()
-    while batch:
-        fetched = transfer.fetch(odb, store, batch, jobs, progress, on_total)
+
+    def learn(fetched: TransferResult) -> None:
         if index is not None:
             index.verified(store.url, fetched.transferred)
             # Only the remote's bytes fail a download's hash check: a push replaces them.
             index.mark_damaged(store.url, [oid for oid, e in fetched.failed.items()
                                            if isinstance(e, IntegrityError)])
-        result.merge(fetched)
-        walked |= trees
-        batch, trees = _next_level(odb, trees, result)
-        trees -= walked
-    return result
 
-
-def _next_level(odb: ObjectDB, trees: set[str], result: TransferResult
-                ) -> tuple[list[str], set[str]]:
-    """What `trees` (now in the cache, unless their fetch failed) name, and their subtrees."""
-    children: list[str] = []
-    subtrees: set[str] = set()
-    for tree in sorted(trees):
-        if not odb.exists(tree):
-            continue  # its fetch failed and is already reported
-        try:
-            entries = read_tree(odb, tree)
-        except (IntegrityError, FormatError) as e:
-            result.failed[tree] = e
-            continue
-        for entry in entries:
-            children.append(entry.digest)
-            if entry.is_dir:
-                subtrees.add(entry.digest)
-    return unique(children), subtrees
+    return transfer.transfer_trees(store, odb, [(out.digest, out.is_dir) for out in outs],
+                                   jobs, progress, on_total, on_level=learn)
 
 
 # -- status --cloud ---------------------------------------------------------------------

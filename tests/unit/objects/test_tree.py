@@ -75,7 +75,7 @@ def settled_dataset(tmp_path: Path) -> Path:
 def test_changing_one_file_rewrites_only_manifests_on_its_path(tmp_path: Path) -> None:
     data = tmp_path / "data"
     make_dataset(data)
-    odb = ObjectDB(tmp_path / "cache")
+    odb = ObjectDB.local(tmp_path / "cache")
     state = StatCache(tmp_path / "state.db")
     before = scan_dir(data, state, odb)
     (data / "a" / "deep" / "f0").write_text("changed")

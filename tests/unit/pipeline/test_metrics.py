@@ -29,7 +29,7 @@ stages:
 
 def lock_for(data: bytes, repo: CliRepo) -> str:
     """Store `data` in the cache; a cairn.lock recording it as eval/summary.yaml."""
-    oid = ObjectDB(ProjectContext.find(repo.root).cache_dir).add_bytes(data)
+    oid = ObjectDB.local(ProjectContext.find(repo.root).cache_dir).add_bytes(data)
     return (f"schema: cairn-lock/1\nstages:\n  evaluate:\n    cmd: python evaluate.py\n"
             f"    outs:\n    - path: eval/summary.yaml\n      digest: {oid}\n"
             f"      size: {len(data)}\n")
@@ -98,9 +98,8 @@ def test_a_metric_new_in_the_workspace_has_no_old_value(tagged: CliRepo) -> None
 
 
 def test_a_cached_metric_missing_from_the_cache_is_reported_not_fatal(tagged: CliRepo) -> None:
-    cache = ObjectDB(ProjectContext.find(tagged.root).cache_dir)
-    for oid in list(cache.all_oids()):
-        cache.remove(oid)
+    cache = ObjectDB.local(ProjectContext.find(tagged.root).cache_dir)
+    cache.remove(list(cache.list_oids()))
     with open_revisions() as revs:
         found = metrics_at(revs, revs.snapshot("v1"))
     assert "eval/summary.yaml" not in found.metrics

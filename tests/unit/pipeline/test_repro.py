@@ -122,7 +122,7 @@ def test_cached_outs_are_in_the_cache_and_metrics_are_kept_in_git(seed: CliRepo)
     from cairn.objects.hashing import hash_bytes
     from cairn.objects.odb import ObjectDB
 
-    odb = ObjectDB(seed.root / ".cairn" / "cache")
+    odb = ObjectDB.local(seed.root / ".cairn" / "cache")
     assert odb.exists(hash_bytes(b"1,2\n3,4\n"))  # models/classifier.pkl
     untracked = seed.git("status", "--porcelain", "--untracked-files=all").splitlines()
     assert "?? metrics.json" in untracked
@@ -348,8 +348,8 @@ def test_persist_out_linked_into_the_cache_is_made_writable(repo: CliRepo) -> No
     from cairn.objects.hashing import hash_bytes
     from cairn.objects.odb import ObjectDB
 
-    odb = ObjectDB(repo.root / ".cairn" / "cache")
-    assert odb.oid_to_path(hash_bytes(b"x")).read_bytes() == b"x"  # the object is intact
+    odb = ObjectDB.local(repo.root / ".cairn" / "cache")
+    assert Path(odb.oid_to_path(hash_bytes(b"x"))).read_bytes() == b"x"  # the object is intact
 
 
 def test_a_clean_repro_reads_no_file(seed: CliRepo, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -378,7 +378,7 @@ def test_outs_whose_objects_left_the_cache_are_stored_again(seed: CliRepo) -> No
 
     shutil.rmtree(seed.root / ".cairn" / "cache" / "objects")  # as after a crash or gc
     assert ran(run(seed)) == set()
-    assert ObjectDB(seed.root / ".cairn" / "cache").exists(hash_bytes(b"1,2\n3,4\n"))
+    assert ObjectDB.local(seed.root / ".cairn" / "cache").exists(hash_bytes(b"1,2\n3,4\n"))
 
 
 def test_a_list_of_commands_runs_in_order_and_stops_at_the_first_failure(repo: CliRepo) -> None:

@@ -80,7 +80,7 @@ def object_of(digest: str, name: str) -> Path:
 
     odb = backend().odb
     (entry,) = [e for e in read_tree(odb, digest) if e.name == name]
-    return odb.oid_to_path(entry.digest)
+    return Path(odb.oid_to_path(entry.digest))
 
 
 def flip_a_byte(path: Path) -> None:

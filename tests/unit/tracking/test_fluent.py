@@ -134,7 +134,7 @@ def test_a_tampered_artifact_object_is_refused(tracking: str, tmp_path: Path) ->
         cairn.log_artifact(tmp_path / "weights.bin")
     client = cairn.Client(tracking)
     (artifact,) = client.list_artifacts(run.info.run_id)
-    obj = client._backend.odb.oid_to_path(artifact.digest)
+    obj = Path(client._backend.odb.oid_to_path(artifact.digest))
     obj.chmod(0o644)
     obj.write_bytes(b"x" + b"w" * 99)
     with pytest.raises(IntegrityError, match="corrupt"):
