@@ -13,7 +13,7 @@ INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 
 # command name -> the module defining it, imported only when that command is used, so
 # `cairn metrics diff` never pays for importing the registry's commands (and vice versa).
-# tests/unit/test_cli_main.py checks this table against each module's COMMANDS.
+# tests/unit/cli/test_main.py checks this table against each module's COMMANDS.
 LAZY_COMMANDS = {
     "add": "data", "checkout": "data", "commit": "data", "git-hook": "data", "init": "data",
     "get": "data", "install-hooks": "data", "status": "data", "unprotect": "data",

@@ -17,7 +17,7 @@ from cairn.project.context import ProjectContext
 from cairn.project.pointer import PointerFile
 from cairn.project.tracked import TrackedPath
 from cairn.workspace.add import add
-from tests.unit.test_gc import on_remote, project, push_everything, remote, track
+from tests.unit.lifecycle.test_gc import on_remote, project, push_everything, remote, track
 
 __all__ = ["project", "remote"]  # fixtures shared with test_gc
 

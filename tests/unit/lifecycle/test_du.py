@@ -6,7 +6,7 @@ from cairn.lifecycle.du import StoreUsage, du
 from cairn.objects.odb import ObjectDB
 from cairn.project.context import ProjectContext
 from cairn.workspace.add import add
-from tests.unit.test_gc import project, push_everything, remote, track
+from tests.unit.lifecycle.test_gc import project, push_everything, remote, track
 
 __all__ = ["project", "remote"]  # fixtures shared with test_gc
 

@@ -16,7 +16,7 @@ from cairn.project.revisions import (
     ref_commits,
 )
 from cairn.workspace.init import init
-from tests.unit.test_gc import commit, project, run_git, track
+from tests.unit.lifecycle.test_gc import commit, project, run_git, track
 
 __all__ = ["project"]  # a fixture shared with test_gc
 
