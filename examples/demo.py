@@ -12,6 +12,7 @@ and a pointer file naming a path outside the workspace is refused unread.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -181,7 +182,16 @@ print("version", model.metadata.lineage["version"], "predicts", model.predict(da
     expect(refused, "evil.cairn:2", "climbs out of the workspace")
     assert not (base / "outside.pkl").exists() and not (base.parent / "outside.pkl").exists()
     evil.unlink()
-    cairn(project, "gc", "--all-tags", "--dry-run")
+
+    print("\n# what is live has one answer: gc, push and the hooks ask the same providers;")
+    print("# from Python (cairn.commands, what the CLI calls) gc keeps exactly what the CLI keeps")
+    cli_plan = cairn(project, "gc", "--all-tags", "--dry-run", "--json")
+    from_python = python(project, """
+from cairn.commands import data
+plan = data.gc(all_tags=True, dry_run=True)
+print("referenced", plan.referenced, "would remove", len(plan.removed))
+""")
+    expect(from_python, f"referenced {json.loads(cli_plan)['referenced']} would remove 0")
     print(f"\nDemo finished; everything is left in {base} to explore.")
 
 

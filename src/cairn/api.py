@@ -32,10 +32,10 @@ def open(  # the name dvc.api users know
     """A file object of `path` as of `rev` (None: the workspace's pointer files, or HEAD
     of a cloned `repo`). `repo`: None (the repository here), a local path or a git URL.
     `mode`: "rb" (bytes) or "r" (text; `encoding` default UTF-8)."""
-    from cairn.workspace.get import open_artifact
+    from cairn.commands.data import open_artifact
 
     _check_mode(mode)
-    with open_artifact(path, repo, rev, remote) as f:
+    with open_artifact(path, repo=repo, rev=rev, remote=remote) as f:
         if "b" in mode:
             yield f
         else:

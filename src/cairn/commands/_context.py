@@ -17,3 +17,13 @@ def opened(root: Path | None = None) -> Iterator[ProjectContext]:
 
     with open_project(root, explicit_tracking_uri()) as project:
         yield project
+
+
+def project_here(root: Path | None = None) -> ProjectContext | None:
+    """The project at (or above) `root` or the working directory, if there is one."""
+    from cairn.errors import NotARepositoryError
+
+    try:
+        return ProjectContext.find(root)
+    except NotARepositoryError:
+        return None

@@ -8,12 +8,13 @@ thing and returns a result object; nothing is printed. What push, fetch, gc, fsc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
-from cairn.commands._context import opened
+from cairn.commands._context import opened, project_here
 from cairn.errors import CairnError, UserError
 from cairn.project.context import ProjectContext
 from cairn.project.revisions import RevisionScope
@@ -125,7 +126,17 @@ def get(repo: str | None, path: str, *, rev: str | None = None, out: str | None 
     to `out` (default: its name, in the working directory)."""
     from cairn.workspace.get import get as do_get
 
-    return do_get(repo, path, rev, out, remote, force)
+    return do_get(project_here(), repo, path, rev, out, remote, force)
+
+
+@contextmanager
+def open_artifact(path: str, *, repo: str | None = None, rev: str | None = None,
+                  remote: str | None = None) -> Iterator[IO[bytes]]:
+    """A binary file of the verified bytes of `path` in `repo` as of `rev` (`cairn.api`)."""
+    from cairn.workspace.get import open_artifact as do_open
+
+    with do_open(project_here(), path, repo, rev, remote) as f:
+        yield f
 
 
 def unprotect(paths: Iterable[str], *, root: Path | None = None) -> list[str]:

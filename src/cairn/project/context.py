@@ -232,9 +232,10 @@ class ProjectContext:
 
     def close(self) -> None:
         """Close what was opened (the stat cache writes what it still holds)."""
-        state = self.__dict__.pop("state", None)
-        if state is not None:
-            state.close()
+        for part in ("state", "store"):
+            opened = self.__dict__.pop(part, None)
+            if opened is not None:
+                opened.close()
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from cairn.workspace.source import ObjectSource, open_repo
 
 if TYPE_CHECKING:
     from cairn.objects.tree import TreeEntry
+    from cairn.project.context import ProjectContext
     from cairn.project.snapshot import Snapshot
 
 
@@ -112,10 +113,11 @@ def _match(tracked: str, path: str, digest: str, size: int, is_dir: bool) -> Art
 
 
 @contextlib.contextmanager
-def locate(repo: str | None, path: str, rev: str | None, remote: str | None
-           ) -> Iterator[tuple[Artifact, ObjectSource]]:
-    """The artifact `path` at `rev` of `repo`, and where its objects can be read."""
-    with open_repo(repo) as src:
+def locate(here: ProjectContext | None, repo: str | None, path: str, rev: str | None,
+           remote: str | None) -> Iterator[tuple[Artifact, ObjectSource]]:
+    """The artifact `path` at `rev` of `repo`, and where its objects can be read; `here`
+    is the project the caller runs in (None outside one): its cache serves too."""
+    with open_repo(here, repo) as src:
         snap = src.snapshot(rev)
         artifact = find_artifact(snap, path)
         where = f"{artifact.path} at {snap.label}"
@@ -145,12 +147,12 @@ def descend(artifact: Artifact, objects: ObjectSource) -> Artifact:
 
 
 @contextlib.contextmanager
-def open_artifact(path: str, repo: str | None = None, rev: str | None = None,
-                  remote: str | None = None) -> Iterator[IO[bytes]]:
+def open_artifact(here: ProjectContext | None, path: str, repo: str | None = None,
+                  rev: str | None = None, remote: str | None = None) -> Iterator[IO[bytes]]:
     """A binary file of the artifact's verified bytes."""
     import io
 
-    with locate(repo, path, rev, remote) as (artifact, objects):
+    with locate(here, repo, path, rev, remote) as (artifact, objects):
         if artifact.is_dir:
             raise UserError(f"{artifact.path} is a directory; open a file inside it, or copy "
                             "it with `cairn get`")
@@ -168,10 +170,10 @@ class GetResult:
     size: int
 
 
-def get(repo: str | None, path: str, rev: str | None = None, out: str | None = None,
-        remote: str | None = None, force: bool = False) -> GetResult:
+def get(here: ProjectContext | None, repo: str | None, path: str, rev: str | None = None,
+        out: str | None = None, remote: str | None = None, force: bool = False) -> GetResult:
     """Copy the artifact to `out` (default: its name, here), atomically."""
-    with locate(repo, path, rev, remote) as (artifact, objects):
+    with locate(here, repo, path, rev, remote) as (artifact, objects):
         dest = Path(out or posixpath.basename(artifact.path)).absolute()
         if os.path.lexists(dest) and not force:
             raise UserError(f"{dest} already exists; remove it, choose another -o, or --force")

@@ -25,6 +25,7 @@ from cairn.scm.git import Git
 
 if TYPE_CHECKING:  # the rest is imported where needed: `metrics diff` must start fast
     from cairn.objects.odb import ObjectDB
+    from cairn.project.context import ProjectContext
 
 
 # -- the objects -----------------------------------------------------------------------
@@ -210,12 +211,12 @@ def is_url(repo: str) -> bool:
 
 
 @contextlib.contextmanager
-def open_repo(repo: str | None = None) -> Iterator[SourceRepo]:
-    """`repo`: None or "." (the repository here), a local path, or a git URL to clone."""
+def open_repo(here: ProjectContext | None, repo: str | None = None) -> Iterator[SourceRepo]:
+    """`repo`: None or "." (`here`, the project the caller runs in), a local path, or a
+    git URL to clone."""
     from cairn.objects.odb import ObjectDB
     from cairn.project.context import ProjectContext
 
-    here = _here()
     with contextlib.ExitStack() as stack:
         if repo in (None, ".") or (repo is not None and not is_url(repo)):
             root = here.root if repo in (None, ".") and here is not None \
@@ -235,16 +236,6 @@ def open_repo(repo: str | None = None) -> Iterator[SourceRepo]:
         if here is not None and here.cache_dir not in caches:
             caches.append(here.cache_dir)  # same content, same name: any cache will do
         yield SourceRepo(root, git, reader, cloned, [ObjectDB.local(c) for c in caches])
-
-
-def _here() -> Any:
-    from cairn.errors import NotARepositoryError
-    from cairn.project.context import ProjectContext
-
-    try:
-        return ProjectContext.find()
-    except NotARepositoryError:
-        return None
 
 
 def _local_root(repo: str) -> Path:
