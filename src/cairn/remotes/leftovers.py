@@ -9,7 +9,7 @@ Writers put bytes under a temporary name first (docs/formats.md, "Object databas
     an incomplete multipart upload under <path>/    S3
 
 No lock spans the clones pushing to one remote, so `cairn gc --cloud` collects a
-leftover only once nothing has written to it for a day (`cairn.workspace.gc.TEMP_AGE`):
+leftover only once nothing has written to it for a day (`cairn.lifecycle.gc.TEMP_AGE`):
 a live writer keeps writing to its temp file (or its upload's parts), so its last
 modification stays recent.
 """
