@@ -250,20 +250,26 @@ def test_a_malformed_pointer_in_history_stops_gc(project: ProjectContext) -> Non
         gc(project, RevisionScope(all_tags=True), force=True)
 
 
-def test_pointer_paths_in_a_subdirectory_project(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def subproject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProjectContext]:
+    """A project in `ml/` of a git repository at `tmp_path`."""
     run_git(tmp_path, "init", "-q", "-b", "main")
     root = tmp_path / "ml"
     root.mkdir()
     init(root, hooks=False)
     monkeypatch.chdir(root)
     with open_project(root) as project:
-        old = track(project, "models/m.pkl", "v1")
-        commit(project, "v1", tag="v1")
-        track(project, "models/m.pkl", "v2")
-        refs = liveness.in_scope(project, gc_module.gc_scope(RevisionScope(all_tags=True)),
-                                 [liveness.workspace_pointers])
-        assert Reference(old, False, "models/m.pkl", "tag v1") in refs
+        yield project
+
+
+def test_pointer_paths_in_a_subdirectory_project(subproject: ProjectContext) -> None:
+    project = subproject
+    old = track(project, "models/m.pkl", "v1")
+    commit(project, "v1", tag="v1")
+    track(project, "models/m.pkl", "v2")
+    refs = liveness.in_scope(project, gc_module.gc_scope(RevisionScope(all_tags=True)),
+                             [liveness.workspace_pointers])
+    assert Reference(old, False, "models/m.pkl", "tag v1") in refs
 
 
 def test_git_scopes_need_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

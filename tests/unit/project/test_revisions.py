@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cairn.errors import FormatError, UserError
-from cairn.project.context import ProjectContext, open_project
+from cairn.project.context import ProjectContext
 from cairn.project.pointer import PointerFile
 from cairn.project.revisions import (
     RevisionScope,
@@ -15,10 +15,9 @@ from cairn.project.revisions import (
     pointers_at,
     ref_commits,
 )
-from cairn.workspace.init import init
-from tests.unit.lifecycle.test_gc import commit, project, run_git, track
+from tests.unit.lifecycle.test_gc import commit, project, run_git, subproject, track
 
-__all__ = ["project"]  # a fixture shared with test_gc
+__all__ = ["project", "subproject"]  # fixtures shared with test_gc
 
 
 def head(project: ProjectContext, rev: str = "HEAD") -> str:
@@ -109,24 +108,19 @@ def test_a_malformed_pointer_names_the_commit_and_path(project: ProjectContext) 
         list(pointers_at(project, git, sha))
 
 
-def test_a_project_in_a_subdirectory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_git(tmp_path, "init", "-q", "-b", "main")
-    root = tmp_path / "ml"
-    root.mkdir()
-    init(root, hooks=False)
-    monkeypatch.chdir(root)
-    with open_project(root) as project:
-        track(project, "models/m.pkl", "v1")
-        (tmp_path / "elsewhere").mkdir()
-        (tmp_path / "elsewhere/x.cairn").write_bytes(
-            (root / "models/m.pkl.cairn").read_bytes())
-        commit(project, "one")
-        sha = head(project)
-        git = project.git
-        assert git is not None
-        assert [rel for rel, _ in pointers_at(project, git, sha)] == ["models/m.pkl.cairn"]
-        beyond = dict(pointers_at(project, git, sha, beyond_project=True))
-        assert sorted(beyond) == ["elsewhere/x.cairn", "models/m.pkl.cairn"]
-        assert beyond["elsewhere/x.cairn"].path == git.root / "elsewhere/x.cairn"
-        assert list(pointers_at(project, git, sha, ["models"], beyond_project=True)) == [
-            ("models/m.pkl.cairn", beyond["models/m.pkl.cairn"])]
+def test_a_project_in_a_subdirectory(subproject: ProjectContext, tmp_path: Path) -> None:
+    project = subproject
+    track(project, "models/m.pkl", "v1")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/x.cairn").write_bytes(
+        (project.root / "models/m.pkl.cairn").read_bytes())
+    commit(project, "one")
+    sha = head(project)
+    git = project.git
+    assert git is not None
+    assert [rel for rel, _ in pointers_at(project, git, sha)] == ["models/m.pkl.cairn"]
+    beyond = dict(pointers_at(project, git, sha, beyond_project=True))
+    assert sorted(beyond) == ["elsewhere/x.cairn", "models/m.pkl.cairn"]
+    assert beyond["elsewhere/x.cairn"].path == git.root / "elsewhere/x.cairn"
+    assert list(pointers_at(project, git, sha, ["models"], beyond_project=True)) == [
+        ("models/m.pkl.cairn", beyond["models/m.pkl.cairn"])]
