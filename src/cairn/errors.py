@@ -8,6 +8,8 @@
     ├── NotFoundError                something named does not exist (also a KeyError)
     │   └── ObjectNotFound           an object is in neither the cache nor the remote
     ├── ConflictError                the workspace disagrees with what was asked
+    ├── GateRefused                  a promotion's gates said no (carries every verdict)
+    ├── PermissionDenied             the acting user lacks the permission it needs
     ├── IntegrityError               bytes whose digest is not their name
     ├── LockError                    another Cairn process holds the repository lock
     ├── RemoteError                  a remote is unreachable, refuses us, or misbehaves
@@ -23,6 +25,9 @@ Anything else escaping to the user is a bug. The CLI prints ``str(error)`` as on
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 
 class CairnError(Exception):
@@ -65,6 +70,19 @@ class ObjectNotFound(NotFoundError):
 
 
 class ConflictError(CairnError):
+    pass
+
+
+class GateRefused(CairnError):
+    """A promotion refused by its model's gates. `verdicts` holds every rule's verdict
+    (`cairn.registry.gates.Verdict`: rule, expected, actual, passed), failing or not."""
+
+    def __init__(self, message: str, verdicts: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.verdicts = list(verdicts)
+
+
+class PermissionDenied(CairnError):
     pass
 
 

@@ -17,13 +17,18 @@ from collections.abc import Sequence
 
 from cairn.errors import UserError
 from cairn.store.entities import (
+    AliasMove,
     Artifact,
     AuditEntry,
+    Decision,
+    DecisionResult,
     Experiment,
+    GatePolicy,
     Metric,
     ModelVersion,
     PagedList,
     Param,
+    PromotionRequest,
     RegisteredModel,
     Run,
     RunTag,
@@ -137,7 +142,8 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def create_registered_model(self, name: str, tags: dict[str, str] | None = None,
-                                description: str = "") -> RegisteredModel: ...
+                                description: str = "", user_id: str = "") -> RegisteredModel:
+        """A new model; its creator (`user_id`) holds MANAGE on it."""
 
     @abstractmethod
     def get_registered_model(self, name: str) -> RegisteredModel: ...
@@ -212,12 +218,16 @@ class MetadataStore(ABC):
     def delete_model_version_tag(self, name: str, version: int, key: str) -> None: ...
 
     @abstractmethod
-    def set_registered_model_alias(self, name: str, alias: str, version: int,
-                                   user_id: str = "") -> None: ...
+    def apply_alias_move(self, move: AliasMove) -> AuditEntry:
+        """Point an alias at a version, or delete it (`move.version` None), with its
+        audit row; ConflictError if `move.expected` no longer holds."""
 
-    @abstractmethod
+    def set_registered_model_alias(self, name: str, alias: str, version: int,
+                                   user_id: str = "") -> None:
+        self.apply_alias_move(AliasMove(name, alias, version, user_id))
+
     def delete_registered_model_alias(self, name: str, alias: str, user_id: str = "") -> None:
-        ...
+        self.apply_alias_move(AliasMove(name, alias, None, user_id))
 
     @abstractmethod
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
@@ -225,6 +235,56 @@ class MetadataStore(ABC):
     @abstractmethod
     def get_audit_log(self, name: str, version: int | None = None) -> list[AuditEntry]:
         """Every change to `name` (or one version), oldest first."""
+
+    @abstractmethod
+    def add_audit_entry(self, name: str, version: int | None, action: str, user_id: str = "",
+                        reason: str = "", details: dict[str, object] | None = None,
+                        to_value: str | None = None) -> AuditEntry:
+        """Record an event that changes nothing else (a reproduction, a refused gate)."""
+
+    # -- governance: gate policies, permissions, promotion requests --------------------
+
+    @abstractmethod
+    def set_gate_policy(self, name: str, source: str, document: dict[str, object],
+                        user_id: str = "") -> GatePolicy:
+        """Store the next policy version of `name` (validated by the registry), with an
+        audit row; every earlier version is kept."""
+
+    @abstractmethod
+    def get_gate_policy(self, name: str, policy_version: int | None = None
+                        ) -> GatePolicy | None:
+        """The policy in force (the newest), or `policy_version`; None if none was set."""
+
+    @abstractmethod
+    def get_permissions(self, name: str) -> dict[str, str]:
+        """user id ("*": everyone else) → READ, EDIT or MANAGE, as recorded for `name`."""
+
+    @abstractmethod
+    def set_permission(self, name: str, user_id: str, level: str | None,
+                       granted_by: str = "") -> None:
+        """Grant `level` to `user_id` on `name` (None revokes), with an audit row."""
+
+    @abstractmethod
+    def create_promotion_request(self, name: str, version: int, target: str,
+                                 archive_existing: bool = False, user_id: str = "",
+                                 reason: str = "", details: dict[str, object] | None = None
+                                 ) -> PromotionRequest:
+        """Open a request to move `version` to `target` (a stage, or "@alias")."""
+
+    @abstractmethod
+    def get_promotion_request(self, request_id: int) -> PromotionRequest: ...
+
+    @abstractmethod
+    def search_promotion_requests(self, name: str | None = None, state: str | None = None
+                                  ) -> list[PromotionRequest]:
+        """Requests, newest first, of one model or all, in one state or any."""
+
+    @abstractmethod
+    def decide_promotion_request(self, decision: Decision) -> DecisionResult:
+        """Approve or reject, in one transaction: refused (ConflictError) unless the
+        request is open and its version is still in the stage it was opened from; an
+        approval reaching `decision.required` applies `decision.change` — so two racing
+        approvals make one transition."""
 
     @abstractmethod
     def referenced_digests(self) -> set[str]:

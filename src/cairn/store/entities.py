@@ -152,6 +152,17 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class Expected:
+    """The registry state a decision was taken on: the version's stage, the versions
+    holding the target (a stage, or the alias), and the gate policy version in force
+    (0: none)."""
+
+    stage: str
+    holders: tuple[int, ...]
+    policy_version: int
+
+
+@dataclass(frozen=True)
 class StageChange:
     """One promotion, as the registry planned it and the store applies it in one
     transaction: `version` of `name` moves to `stage`; with `archive_others_to`, every
@@ -165,6 +176,9 @@ class StageChange:
     reason: str = ""  # the promotion's audit row
     archive_reason: str = ""  # each archived version's audit row
     details: dict[str, object] = field(default_factory=dict)  # e.g. gate verdicts
+    # What the gates saw when they passed; if the transaction finds otherwise, the
+    # registry changed while they ran and the store refuses (ConflictError).
+    expected: Expected | None = None
 
 
 @dataclass(frozen=True)
@@ -175,3 +189,86 @@ class StageChangeResult:
     previous_stage: str
     archived: tuple[int, ...]  # the versions moved to `archive_others_to`, ascending
     audit: AuditEntry  # the promotion's audit row
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """An alias set to `version` of `name`, or deleted (`version` None), as the registry
+    planned it; the store applies it in one transaction with its audit row."""
+
+    name: str
+    alias: str
+    version: int | None
+    user_id: str = ""
+    reason: str = ""
+    details: dict[str, object] = field(default_factory=dict)  # e.g. gate verdicts
+    expected: Expected | None = None
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """One version of a model's gate policy: the YAML as written, and as validated."""
+
+    name: str
+    policy_version: int
+    source: str
+    document: dict[str, object]
+    user_id: str
+    created: int
+
+    @property
+    def protected_aliases(self) -> tuple[str, ...]:
+        aliases = self.document.get("protected_aliases")
+        return tuple(str(a) for a in aliases) if isinstance(aliases, list) else ()
+
+
+@dataclass(frozen=True)
+class Approval:
+    user_id: str
+    comment: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    """A promotion asked for and waiting for approvers (or decided)."""
+
+    id: int
+    name: str
+    version: int
+    target: str  # a stage ("Production"), or "@alias"
+    archive_existing: bool
+    from_stage: str  # the version's stage when the request was opened
+    state: str  # open, approved, rejected
+    requested_by: str
+    reason: str
+    created: int
+    updated: int
+    decided_by: str | None = None
+    decision_comment: str = ""
+    approvals: tuple[Approval, ...] = ()
+
+    @property
+    def alias(self) -> str | None:
+        return self.target[1:] if self.target.startswith("@") else None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An approver's word on request `request_id`. With `approve`, once the request has
+    `required` approvals, `change` (a stage change or an alias move) is applied in the
+    same transaction; `expected` is the state the gates were evaluated on."""
+
+    request_id: int
+    user_id: str
+    approve: bool
+    comment: str = ""
+    required: int = 1
+    change: StageChange | AliasMove | None = None
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    request: PromotionRequest  # as it is after the decision
+    applied: StageChangeResult | AuditEntry | None  # the transition, once approved

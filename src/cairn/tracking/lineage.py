@@ -18,7 +18,6 @@ and cairn.lock read without YAML when Cairn wrote them.
 from __future__ import annotations
 
 import functools
-import getpass
 import json
 import os
 import platform
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import CairnError
+from cairn.identity import current_user
 from cairn.objects.hashing import hash_bytes
 
 PREFIX = "cairn."
@@ -69,13 +69,6 @@ def _environment() -> dict[str, str]:
         "cairn.python": platform.python_version(),
         "cairn.packages": json.dumps(package_versions(), sort_keys=True),
     }
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return os.environ.get("USER", "unknown")
 
 
 def entry_point(root: Path | None) -> str:

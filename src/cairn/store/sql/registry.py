@@ -21,7 +21,9 @@ from cairn.errors import ConflictError, NotFoundError, UserError
 from cairn.store.base import MetadataStore
 from cairn.store.entities import (
     ACTIVE,
+    AliasMove,
     AuditEntry,
+    Expected,
     ModelVersion,
     PagedList,
     RegisteredModel,
@@ -29,12 +31,14 @@ from cairn.store.entities import (
     StageChangeResult,
 )
 from cairn.store.search import Value, check_max_results
-from cairn.store.sql import filters
+from cairn.store.sql import filters, webhooks
 from cairn.store.sql.common import check_key, chunks, dialect_insert, now_ms, page, upsert
 from cairn.store.sql.engine import transaction
 from cairn.store.sql.tables import (
     audit_log,
+    gate_policies,
     model_aliases,
+    model_permissions,
     model_version_tags,
     model_versions,
     registered_model_tags,
@@ -44,6 +48,9 @@ from cairn.store.sql.tables import (
 )
 
 MAX_MODELS = 1000
+# The registry's retired stage (cairn.registry.stages.ARCHIVED): a version holding a
+# protected alias may not enter it, whichever path archives it.
+ARCHIVED = "Archived"
 MAX_VERSIONS = 200000
 _RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
@@ -64,7 +71,7 @@ class RegistryStore(MetadataStore):
     # -- registered models -----------------------------------------------------------
 
     def create_registered_model(self, name: str, tags: dict[str, str] | None = None,
-                                description: str = "") -> RegisteredModel:
+                                description: str = "", user_id: str = "") -> RegisteredModel:
         _check_name(name)
         with transaction(self._engine, write=True, durable=True) as conn:
             if _model_row(conn, name, missing_ok=True) is not None:
@@ -74,6 +81,7 @@ class RegistryStore(MetadataStore):
             model_id = _insert_model(conn, name, description, now)
             if model_id is None:
                 raise ConflictError(f"registered model '{name}' already exists")
+            _grant_creator(conn, model_id, user_id)
             _set_tags(conn, registered_model_tags, {"model_id": model_id}, tags or {})
             return _models(conn, [_model_row(conn, name)])[0]
 
@@ -112,17 +120,21 @@ class RegistryStore(MetadataStore):
                                     "model with that name exists")
             conn.execute(rm.update().where(rm.c.model_id == row.model_id)
                          .values(name=new_name, last_updated_time=now_ms()))
-            _audit(conn, row.model_id, new_name, None, "rename", name, new_name, user_id)
+            record_audit(conn, row.model_id, new_name, None, "rename", name, new_name, user_id)
             return _models(conn, [_model_row(conn, new_name)])[0]
 
     def delete_registered_model(self, name: str, user_id: str = "") -> None:
         with transaction(self._engine, write=True, durable=True) as conn:
             row = _model_row(conn, name, for_update=True)
+            for alias, version in _protected_holders(conn, row.model_id).items():
+                raise ConflictError(f"cannot delete model '{name}': its version {version} holds "
+                                    f"the protected alias '{alias}'; move or delete the alias "
+                                    "first (MANAGE)")
             where_model = {"model_id": row.model_id}
             for table in (model_aliases, model_version_tags, mv, registered_model_tags):
                 conn.execute(table.delete().filter_by(**where_model))
             conn.execute(rm.delete().where(rm.c.model_id == row.model_id))
-            _audit(conn, row.model_id, name, None, "delete_model", None, None, user_id)
+            record_audit(conn, row.model_id, name, None, "delete_model", None, None, user_id)
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         with transaction(self._engine, write=True, durable=True) as conn:
@@ -151,7 +163,9 @@ class RegistryStore(MetadataStore):
             now = now_ms()
             model = _model_row(conn, name, for_update=True, missing_ok=True)
             if model is None:
-                _insert_model(conn, name, "", now)  # a concurrent caller may win: no-op
+                created_id = _insert_model(conn, name, "", now)  # a concurrent caller may win
+                if created_id is not None:
+                    _grant_creator(conn, created_id, user_id)
                 model = _model_row(conn, name, for_update=True)
             version = model.last_version + 1
             conn.execute(_BUMP_VERSION, {"b_model": model.model_id, "b_version": version,
@@ -166,7 +180,7 @@ class RegistryStore(MetadataStore):
                 "status": "READY", "digest": digest, "run_link": ""})
             _set_tags(conn, model_version_tags,
                       {"model_id": model.model_id, "version": version}, created.tags)
-            _audit(conn, model.model_id, name, version, "register", None, "None", user_id,
+            record_audit(conn, model.model_id, name, version, "register", None, "None", user_id,
                    details={"source": source, "digest": digest, "run_id": run_id}, now=now)
             return created
 
@@ -181,36 +195,26 @@ class RegistryStore(MetadataStore):
             conn.execute(mv.update().where(mv.c.model_id == row.model_id,
                                            mv.c.version == row.version)
                          .values(description=description, last_updated_time=now_ms()))
-            _audit(conn, row.model_id, name, row.version, "update", None, None, user_id,
+            record_audit(conn, row.model_id, name, row.version, "update", None, None, user_id,
                    details={"description": description})
             return _versions(conn, [_version_row(conn, name, version)])[0]
 
     def delete_model_version(self, name: str, version: int, user_id: str = "") -> None:
         with transaction(self._engine, write=True, durable=True) as conn:
-            _model_row(conn, name, for_update=True)
+            model = _model_row(conn, name, for_update=True)
             row = _version_row(conn, name, version)
+            _refuse_if_protected(model, row.version, "delete",
+                                 _protected_holders(conn, model.model_id))
             key = {"model_id": row.model_id, "version": row.version}
             for table in (model_aliases, model_version_tags, mv):
                 conn.execute(table.delete().filter_by(**key))
-            _audit(conn, row.model_id, name, row.version, "delete_version", row.current_stage,
+            record_audit(conn, row.model_id, name, row.version, "delete_version", row.current_stage,
                    None, user_id, details={"digest": row.digest})
 
     def apply_stage_change(self, change: StageChange) -> StageChangeResult:
-        name, stage = change.name, change.stage
         with transaction(self._engine, write=True, durable=True) as conn:
-            model = _model_row(conn, name, for_update=True)  # promotions of one model queue
-            row = _version_row(conn, name, change.version)
-            now = now_ms()
-            archived = _archive_others(conn, model, change, now) \
-                if change.archive_others_to else ()
-            conn.execute(_SET_STAGE, {"b_model": model.model_id, "b_version": row.version,
-                                      "b_stage": stage, "b_now": now})
-            audit = _audit(conn, model.model_id, name, row.version, "transition",
-                           row.current_stage, stage, change.user_id, change.reason,
-                           change.details, now)
-            moved = replace(_versions(conn, [row])[0], current_stage=stage,
-                            last_updated_timestamp=now)
-            return StageChangeResult(moved, row.current_stage, archived, audit)
+            model = _model_row(conn, change.name, for_update=True)  # promotions queue
+            return stage_change(conn, model, change)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
                             ) -> list[ModelVersion]:
@@ -255,30 +259,12 @@ class RegistryStore(MetadataStore):
                                                  t.c.key == key)).rowcount:
                 raise NotFoundError(f"model '{name}' version {version} has no tag '{key}'")
 
-    def set_registered_model_alias(self, name: str, alias: str, version: int,
-                                   user_id: str = "") -> None:
-        _check_alias(alias)
+    def apply_alias_move(self, move: AliasMove) -> AuditEntry:
+        if move.version is not None:
+            _check_alias(move.alias)
         with transaction(self._engine, write=True, durable=True) as conn:
-            model = _model_row(conn, name, for_update=True)
-            row = _version_row(conn, name, version)
-            previous = _alias_version(conn, model.model_id, alias)
-            upsert(conn, model_aliases, [{"model_id": model.model_id, "alias": alias,
-                                          "version": row.version}],
-                   ["model_id", "alias"], ["version"])
-            _audit(conn, model.model_id, name, row.version, "set_alias",
-                   None if previous is None else str(previous), str(row.version), user_id,
-                   details={"alias": alias})
-
-    def delete_registered_model_alias(self, name: str, alias: str, user_id: str = "") -> None:
-        with transaction(self._engine, write=True, durable=True) as conn:
-            model = _model_row(conn, name, for_update=True)
-            previous = _alias_version(conn, model.model_id, alias)
-            if previous is None:
-                raise NotFoundError(f"registered model '{name}' has no alias '{alias}'")
-            conn.execute(model_aliases.delete().where(model_aliases.c.model_id == model.model_id,
-                                                      model_aliases.c.alias == alias))
-            _audit(conn, model.model_id, name, previous, "delete_alias", str(previous), None,
-                   user_id, details={"alias": alias})
+            model = _model_row(conn, move.name, for_update=True)
+            return alias_move(conn, model, move)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         with transaction(self._engine, write=False) as conn:
@@ -380,23 +366,124 @@ def _alias_version(conn: Connection, model_id: int, alias: str) -> int | None:
                                                   a.c.alias == alias)).scalar()
 
 
+def stage_change(conn: Connection, model: Any, change: StageChange) -> StageChangeResult:
+    """Apply `change` to the locked `model` (inside the caller's transaction)."""
+    name, stage = model.name, change.stage
+    row = _version_row(conn, name, change.version)
+    holders = stage_holders(conn, model.model_id, stage)
+    check_expected(conn, model, row.current_stage, holders, change.expected)
+    protected = _protected_holders(conn, model.model_id)
+    if stage == ARCHIVED:
+        _refuse_if_protected(model, row.version, "archive", protected)
+    now = now_ms()
+    archived = _archive_others(conn, model, change, holders, protected, now) \
+        if change.archive_others_to else ()
+    conn.execute(_SET_STAGE, {"b_model": model.model_id, "b_version": row.version,
+                              "b_stage": stage, "b_now": now})
+    audit = record_audit(conn, model.model_id, name, row.version, "transition",
+                   row.current_stage, stage, change.user_id, change.reason,
+                   change.details, now)
+    moved = replace(_versions(conn, [row])[0], current_stage=stage,
+                    last_updated_timestamp=now)
+    return StageChangeResult(moved, row.current_stage, archived, audit)
+
+
+def alias_move(conn: Connection, model: Any, move: AliasMove) -> AuditEntry:
+    """Apply `move` to the locked `model` (inside the caller's transaction)."""
+    name, alias = model.name, move.alias
+    previous = _alias_version(conn, model.model_id, alias)
+    row = _version_row(conn, name, move.version) if move.version is not None else None
+    check_expected(conn, model, row.current_stage if row is not None else None,
+                   () if previous is None else (previous,), move.expected)
+    if row is None:
+        if previous is None:
+            raise NotFoundError(f"registered model '{name}' has no alias '{alias}'")
+        conn.execute(model_aliases.delete().where(model_aliases.c.model_id == model.model_id,
+                                                  model_aliases.c.alias == alias))
+        return record_audit(conn, model.model_id, name, previous, "delete_alias", str(previous),
+                      None, move.user_id, move.reason, {"alias": alias, **move.details})
+    upsert(conn, model_aliases, [{"model_id": model.model_id, "alias": alias,
+                                  "version": row.version}],
+           ["model_id", "alias"], ["version"])
+    return record_audit(conn, model.model_id, name, row.version, "set_alias",
+                  None if previous is None else str(previous), str(row.version),
+                  move.user_id, move.reason, {"alias": alias, **move.details})
+
+
+def stage_holders(conn: Connection, model_id: int, stage: str) -> tuple[int, ...]:
+    return tuple(conn.execute(select(mv.c.version).where(
+        mv.c.model_id == model_id, mv.c.current_stage == stage).order_by(mv.c.version))
+        .scalars())
+
+
+def check_expected(conn: Connection, model: Any, stage: str | None,
+                   holders: tuple[int, ...], expected: Expected | None) -> None:
+    """Refuse a change decided on a state that no longer holds (gates evaluated outside
+    the transaction: a smoke test takes seconds, and no lock is held that long)."""
+    if expected is None:
+        return
+    now_seen = (stage if stage is not None else expected.stage, holders,
+                policy_version(conn, model.model_id))
+    if now_seen != (expected.stage, expected.holders, expected.policy_version):
+        raise ConflictError(f"model '{model.name}' changed while its gates were being "
+                            "evaluated (another promotion, or a new gate policy); run the "
+                            "command again to evaluate them on what is there now")
+
+
+def policy_version(conn: Connection, model_id: int) -> int:
+    """The gate policy version in force for the model (0: none was ever set)."""
+    g = gate_policies
+    return int(conn.execute(select(func.max(g.c.policy_version))
+                            .where(g.c.model_id == model_id)).scalar() or 0)
+
+
+def _protected_holders(conn: Connection, model_id: int) -> dict[str, int]:
+    """alias → version, for the set aliases the policy in force marks protected."""
+    g = gate_policies
+    document = conn.execute(select(g.c.document).where(g.c.model_id == model_id)
+                            .order_by(g.c.policy_version.desc()).limit(1)).scalar()
+    protected = json.loads(document).get("protected_aliases", []) if document else []
+    if not protected:
+        return {}
+    a = model_aliases
+    return dict(conn.execute(select(a.c.alias, a.c.version).where(
+        a.c.model_id == model_id, a.c.alias.in_(protected))).all())
+
+
+def _refuse_if_protected(model: Any, version: int, doing: str,
+                         protected: dict[str, int]) -> None:
+    for alias, holder in sorted(protected.items()):
+        if holder == version:
+            raise ConflictError(f"cannot {doing} model '{model.name}' version {version}: it "
+                                f"holds the protected alias '{alias}'; move the alias to "
+                                "another version first (needs MANAGE)")
+
+
+def _grant_creator(conn: Connection, model_id: int, user_id: str) -> None:
+    if user_id:
+        conn.execute(model_permissions.insert(), {"model_id": model_id, "user_id": user_id,
+                                                  "level": "MANAGE"})
+
+
 def _archive_others(conn: Connection, model: Any, change: StageChange,
+                    holders: tuple[int, ...], protected: dict[str, int],
                     now: int) -> tuple[int, ...]:
     """Move the other holders of `change.stage` away; the versions moved, ascending."""
-    others = tuple(conn.execute(select(mv.c.version).where(
-        mv.c.model_id == model.model_id, mv.c.current_stage == change.stage,
-        mv.c.version != change.version).order_by(mv.c.version)).scalars())
+    others = tuple(v for v in holders if v != change.version)
+    if change.archive_others_to == ARCHIVED:
+        for other in others:
+            _refuse_if_protected(model, other, "archive", protected)
     if others:
         conn.execute(_SET_STAGE, [{"b_model": model.model_id, "b_version": other,
                                    "b_stage": change.archive_others_to, "b_now": now}
                                   for other in others])
     for other in others:
-        _audit(conn, model.model_id, model.name, other, "transition", change.stage,
+        record_audit(conn, model.model_id, model.name, other, "transition", change.stage,
                change.archive_others_to, change.user_id, change.archive_reason, None, now)
     return others
 
 
-def _audit(conn: Connection, model_id: int, name: str, version: int | None, action: str,
+def record_audit(conn: Connection, model_id: int, name: str, version: int | None, action: str,
            from_value: str | None, to_value: str | None, user_id: str, reason: str = "",
            details: Mapping[str, object] | None = None, now: int | None = None
            ) -> AuditEntry:
@@ -407,7 +494,9 @@ def _audit(conn: Connection, model_id: int, name: str, version: int | None, acti
         "from_value": from_value, "to_value": to_value, "user_id": entry.user_id,
         "timestamp": entry.timestamp, "reason": entry.reason,
         "details": json.dumps(entry.details, sort_keys=True, default=str)}).scalar_one()
-    return replace(entry, id=audit_id)
+    recorded = replace(entry, id=audit_id)
+    webhooks.enqueue(conn, model_id, recorded)
+    return recorded
 
 
 def _set_tags(conn: Connection, table: Any, owner: dict[str, Any],

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from cairn.store.sql.governance import GovernanceStore
 from cairn.store.sql.registry import RegistryStore
 from cairn.store.sql.runs import RunStore
 
 
-class SqlStore(RunStore, RegistryStore):
+class SqlStore(RunStore, GovernanceStore, RegistryStore):
     """Runs, experiments and the model registry in one database. Open it with
     `cairn.store.open.open_store(uri)`, which also checks the schema revision."""
 

@@ -190,3 +190,80 @@ audit_log = Table(
     Column("details", Text, nullable=False),  # JSON
     Index("ix_audit_log_model", "model_id", "version"),
 )
+
+# Added by migration 0003: gates, permissions, promotion requests, webhooks.
+
+# Every policy ever set is kept; the newest version of a model is the one in force.
+gate_policies = Table(
+    "gate_policies", metadata,
+    Column("model_id", Integer, primary_key=True, autoincrement=False),
+    Column("policy_version", Integer, primary_key=True, autoincrement=False),
+    Column("source", Text, nullable=False),  # the YAML as the user wrote it
+    Column("document", Text, nullable=False),  # JSON: the validated policy
+    Column("user_id", String(NAME), nullable=False),
+    Column("created_time", Millis, nullable=False),
+)
+
+# Who may do what on a model: READ, EDIT or MANAGE; user_id "*" is everyone else.
+model_permissions = Table(
+    "model_permissions", metadata,
+    Column("model_id", Integer, primary_key=True, autoincrement=False),
+    Column("user_id", String(NAME), primary_key=True),
+    Column("level", String(16), nullable=False),
+)
+
+promotion_requests = Table(
+    "promotion_requests", metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, nullable=False),
+    Column("model_name", String(NAME), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("target", String(NAME), nullable=False),  # a stage, or "@alias"
+    Column("archive_existing", Boolean, nullable=False),
+    Column("from_stage", String(20), nullable=False),  # the version's stage when opened
+    Column("state", String(16), nullable=False),  # open, approved, rejected
+    Column("requested_by", String(NAME), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_time", Millis, nullable=False),
+    Column("updated_time", Millis, nullable=False),
+    Column("decided_by", String(NAME), nullable=True),
+    Column("decision_comment", Text, nullable=False),
+    Index("ix_promotion_requests_model", "model_id", "state"),
+)
+
+request_approvals = Table(
+    "request_approvals", metadata,
+    Column("request_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", String(NAME), primary_key=True),
+    Column("comment", Text, nullable=False),
+    Column("timestamp", Millis, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks", metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, nullable=True),  # NULL: every model
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of event names
+    Column("secret_env", String(NAME), nullable=False),  # the secret stays in the environment
+    Column("created_by", String(NAME), nullable=False),
+    Column("created_time", Millis, nullable=False),
+)
+
+# The outbox: a delivery is written in the transaction of the change it reports, and
+# sent afterwards by a worker, so a dead endpoint never blocks or undoes the change.
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("webhook_id", BigInteger, nullable=False, index=True),
+    Column("event", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("state", String(16), nullable=False),  # pending, sending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", Millis, nullable=False),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=False),
+    Column("created_time", Millis, nullable=False),
+    Column("delivered_time", Millis, nullable=True),
+    Index("ix_webhook_deliveries_due", "state", "next_attempt"),
+)
