@@ -15,9 +15,12 @@ __version__ = "0.1.0"  # the single source: pyproject.toml reads it from here
 # public name -> "module" (a submodule) or "module:attribute"
 _LAZY = {
     # the errors a caller tells apart; every other one is a CairnError too (cairn.errors)
+    "ApprovalPending": "cairn.errors:ApprovalPending",
     "CairnError": "cairn.errors:CairnError",
     "ConflictError": "cairn.errors:ConflictError",
+    "GateRefused": "cairn.errors:GateRefused",
     "NotFoundError": "cairn.errors:NotFoundError",
+    "PermissionDenied": "cairn.errors:PermissionDenied",
     "UserError": "cairn.errors:UserError",
     "Client": "cairn.registry.client:Client",
     "MlflowClient": "cairn.registry.client:Client",
@@ -26,6 +29,7 @@ _LAZY = {
     "end_run": "cairn.tracking.fluent:end_run",
     "entities": "cairn.entities",
     "flush": "cairn.tracking.fluent:flush",
+    "gates": "cairn.gates",
     "delete_tag": "cairn.tracking.fluent:delete_tag",
     "get_artifact_uri": "cairn.tracking.fluent:get_artifact_uri",
     "get_run": "cairn.tracking.fluent:get_run",

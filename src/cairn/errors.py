@@ -10,6 +10,7 @@
     ├── ConflictError                the workspace disagrees with what was asked
     ├── GateRefused                  a promotion's gates said no (carries every verdict)
     ├── PermissionDenied             the acting user lacks the permission it needs
+    ├── ApprovalPending              the gates want approvers: a request was opened instead
     ├── IntegrityError               bytes whose digest is not their name
     ├── LockError                    another Cairn process holds the repository lock
     ├── RemoteError                  a remote is unreachable, refuses us, or misbehaves
@@ -84,6 +85,15 @@ class GateRefused(CairnError):
 
 class PermissionDenied(CairnError):
     pass
+
+
+class ApprovalPending(CairnError):
+    """A promotion the gates passed but whose policy wants approvers: `request` (a
+    `PromotionRequest`) was opened instead of moving the version."""
+
+    def __init__(self, message: str, request: Any = None) -> None:
+        super().__init__(message)
+        self.request = request
 
 
 class IntegrityError(CairnError):

@@ -46,17 +46,15 @@ def promote(uri: str, name: str, version: int, start_at: float) -> str:
 def promote_and_report(uri: str, name: str, version: int, start_at: float
                        ) -> tuple[str, tuple[int, ...]]:
     """Promote through the registry's one promotion path; (previous stage, archived)."""
-    from cairn.registry.stages import transition
-    from cairn.store.open import open_store
+    from cairn.registry.promotion import promote
+    from cairn.tracking.backend import backend
 
-    store = open_store(uri)
-    try:
-        _wait_until(start_at)
-        done = transition(store, name, version, "Production", archive_existing=True,
-                          user_id=f"worker-{version}")
-        return done.previous_stage, done.archived
-    finally:
-        store.close()
+    b = backend(uri)
+    _wait_until(start_at)
+    done = promote(b, name, version, "Production", archive_existing=True,
+                   user=f"worker-{version}").moved
+    assert done is not None
+    return done.previous_stage, done.archived
 
 
 def log_metrics(uri: str, run_id: str, worker: int, batches: int, start_at: float) -> None:

@@ -8,8 +8,9 @@ HEAVY = ("rich", "fsspec", "s3fs", "sqlalchemy", "sklearn", "botocore")
 
 # The public Python API: adding a name is a decision, removing one breaks users.
 PUBLIC = [
-    "CairnError", "Client", "ConflictError", "MlflowClient", "NotFoundError", "UserError",
-    "__version__", "active_run", "api", "delete_tag", "end_run", "entities", "flush",
+    "ApprovalPending", "CairnError", "Client", "ConflictError", "GateRefused", "MlflowClient",
+    "NotFoundError", "PermissionDenied", "UserError",
+    "__version__", "active_run", "api", "delete_tag", "end_run", "entities", "flush", "gates",
     "get_artifact_uri", "get_run", "get_tracking_uri", "last_active_run", "load_model",
     "log_artifact", "log_artifacts", "log_dict", "log_metric", "log_metrics", "log_param",
     "log_params", "log_text", "onnx", "pyfunc", "register_model", "search_runs",

@@ -1,9 +1,12 @@
-"""Model registry commands: models list/show/versions/register/promote/alias/history/lineage."""
+"""Model registry commands: models list/show/versions/register/promote/alias/history/
+lineage, and the governance ones: gates, requests, approve/reject, permissions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,8 +15,22 @@ from cairn.cli import output
 from cairn.cli._client import day, when
 
 if TYPE_CHECKING:
+    from cairn.commands.models import Permissions
+    from cairn.registry.gates import GateResult, Verdict
     from cairn.registry.history import StageHolders
-    from cairn.store.entities import AuditEntry, ModelVersion, RegisteredModel
+    from cairn.registry.promotion import Promotion
+    from cairn.store.entities import (
+        AuditEntry,
+        DecisionResult,
+        ModelVersion,
+        PromotionRequest,
+        RegisteredModel,
+    )
+
+REPORTS = ("table", "md")
+report_option = click.option(
+    "--report", type=click.Choice(REPORTS), default="table", show_default=True,
+    help="How to show the gates' verdicts: a table, or Markdown (for a pull-request comment).")
 
 
 @click.group()
@@ -144,23 +161,23 @@ def _pairs(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--archive-existing", is_flag=True,
               help="Archive the versions now in that stage, in the same transaction.")
 @click.option("--reason", default="", help="Why; kept in the audit log.")
+@click.option("--request", is_flag=True,
+              help="Open a promotion request for a MANAGE holder to approve instead.")
+@click.option("--force", is_flag=True,
+              help="Skip the gates (MANAGE only; recorded as forced, with what failed).")
+@report_option
 @output.json_option
 def models_promote(name: str, version: str, stage: str, archive_existing: bool, reason: str,
-                   as_json: bool) -> None:
-    """Move VERSION of model NAME to a stage."""
+                   request: bool, force: bool, report: str, as_json: bool) -> None:
+    """Move VERSION of model NAME to a stage, if its gates pass (exit 1 with their verdict
+    table if not)."""
     from cairn.commands import models as commands
 
-    done = commands.promote(name=name, version=version, stage=stage,
-                            archive_existing=archive_existing, reason=reason)
-    mv = done.version
-    if as_json:
-        output.emit_json({"version": _version_dict(mv), "previous_stage": done.previous_stage,
-                          "archived": list(done.archived)})
-        return
-    archived = (f"; archived {', '.join(f'v{v}' for v in done.archived)}"
-                if done.archived else "")
-    output.echo(f"{mv.name!r} v{mv.version}: {done.previous_stage} → {mv.current_stage}"
-                f"{archived}.")
+    with _refusal_shown(report, as_json):
+        done = commands.promote(name=name, version=version, stage=stage,
+                                archive_existing=archive_existing, reason=reason,
+                                request=request, force=force)
+    _show_promotion(done, report, as_json)
 
 
 @models.command("alias")
@@ -168,24 +185,304 @@ def models_promote(name: str, version: str, stage: str, archive_existing: bool, 
 @click.argument("alias")
 @click.argument("version", required=False)
 @click.option("--delete", is_flag=True, help="Remove the alias instead.")
+@click.option("--reason", default="", help="Why; kept in the audit log.")
+@click.option("--request", is_flag=True,
+              help="Open a request for a MANAGE holder to approve instead.")
+@click.option("--force", is_flag=True, help="Skip the alias's gates (MANAGE only).")
+@report_option
 @output.json_option
-def models_alias(name: str, alias: str, version: str | None, delete: bool,
-                 as_json: bool) -> None:
-    """Point ALIAS of model NAME at VERSION (models:/NAME@ALIAS), or --delete it."""
+def models_alias(name: str, alias: str, version: str | None, delete: bool, reason: str,
+                 request: bool, force: bool, report: str, as_json: bool) -> None:
+    """Point ALIAS of model NAME at VERSION (models:/NAME@ALIAS), or --delete it. An alias
+    the gate policy names moves only through its gates."""
     from cairn.commands import models as commands
 
     if delete:
-        done = commands.delete_alias(name=name, alias=alias)
-    elif version is None:
+        removed = commands.delete_alias(name=name, alias=alias)
+        if as_json:
+            output.emit_json(asdict(removed))
+        else:
+            output.echo(f"Removed alias {alias!r} of {name!r}.")
+        return
+    if version is None:
         raise click.UsageError("give the VERSION the alias points at, or --delete")
-    else:
-        done = commands.set_alias(name=name, alias=alias, version=version)
+    with _refusal_shown(report, as_json):
+        done = commands.set_alias(name=name, alias=alias, version=version, reason=reason,
+                                  request=request, force=force)
+    _show_promotion(done, report, as_json)
+
+
+def _show_promotion(done: Promotion, report: str, as_json: bool) -> None:
+    gates = done.gates
     if as_json:
-        output.emit_json(asdict(done))
-    elif done.version is None:
-        output.echo(f"Removed alias {alias!r} of {name!r}.")
+        moved = done.moved
+        output.emit_json({
+            "name": done.name, "version": done.version, "target": done.target,
+            "forced": done.forced, "gates": _result_dict(gates),
+            "moved": None if moved is None else {
+                "version": _version_dict(moved.version), "previous_stage": moved.previous_stage,
+                "archived": list(moved.archived)},
+            "alias": None if done.alias is None else asdict(done.alias),
+            "request": None if done.request is None else _request_dict(done.request)})
+        return
+    if gates.verdicts:
+        _show_verdicts(gates.verdicts, report, _title(gates))
+    forced = " (forced: gates skipped)" if done.forced else ""
+    if done.request is not None:
+        req = done.request
+        why = (f"its policy wants {gates.approvals_required} approval(s)"
+               if gates.approvals_required else "as asked")
+        output.echo(f"Opened request {req.id}: {done.name!r} v{done.version} → "
+                    f"{_target(done.target)}, {why}. A MANAGE holder approves it with "
+                    f"`cairn models approve {req.id}`.")
+    elif done.moved is not None:
+        moved = done.moved
+        mv = moved.version
+        archived = (f"; archived {', '.join(f'v{v}' for v in moved.archived)}"
+                    if moved.archived else "")
+        output.echo(f"{mv.name!r} v{mv.version}: {moved.previous_stage} → {mv.current_stage}"
+                    f"{archived}{forced}.")
     else:
-        output.echo(f"models:/{name}@{alias} → version {done.version}.")
+        output.echo(f"models:/{done.name}{done.target} → version {done.version}{forced}.")
+
+
+@contextlib.contextmanager
+def _refusal_shown(report: str, as_json: bool) -> Iterator[None]:
+    """A refusal by the gates shows its verdict table, then fails as one error line."""
+    from cairn.errors import GateRefused
+
+    try:
+        yield
+    except GateRefused as refused:
+        if as_json:
+            output.emit_json({"refused": str(refused),
+                              "verdicts": [_verdict_dict(v) for v in refused.verdicts]})
+        else:
+            _show_verdicts(refused.verdicts, report, "Refused by the gates")
+        raise
+
+
+def _title(result: GateResult) -> str:
+    state = "pass" if result.passed else "refused"
+    version = f" v{result.version}" if result.version is not None else ""
+    return f"Gates for {result.name!r}{version} → {_target(result.target)}: {state}"
+
+
+def _target(target: str) -> str:
+    return f"alias {target[1:]!r}" if target.startswith("@") else target
+
+
+def _show_verdicts(verdicts: Sequence[Verdict], report: str, title: str) -> None:
+    if report == "md":
+        click.echo(_markdown(verdicts, title), nl=False)
+        return
+    output.table(["rule", "expected", "actual", "result"],
+                 [(v.rule, v.expected, v.actual, "pass" if v.passed else "FAIL")
+                  for v in verdicts], title=title)
+
+
+def _markdown(verdicts: Sequence[Verdict], title: str) -> str:
+    """The verdict table as GitHub-flavoured Markdown."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"### {cell(title)}", "", "| rule | expected | actual | result |",
+             "|---|---|---|---|"]
+    lines += [f"| {cell(v.rule)} | {cell(v.expected)} | {cell(v.actual)} | "
+              f"{'pass' if v.passed else '**FAIL**'} |" for v in verdicts]
+    if not verdicts:
+        lines.append("| (no rules for this target) | | | pass |")
+    return "\n".join(lines) + "\n"
+
+
+def _verdict_dict(v: Verdict) -> dict[str, Any]:
+    return {"rule": v.rule, "expected": v.expected, "actual": v.actual, "passed": v.passed}
+
+
+def _result_dict(result: GateResult) -> dict[str, Any]:
+    return {"passed": result.passed, "policy_version": result.policy_version,
+            "approvals_required": result.approvals_required,
+            "verdicts": [_verdict_dict(v) for v in result.verdicts]}
+
+
+# -- gates ----------------------------------------------------------------------------------
+
+@models.group("gates")
+def gates_group() -> None:
+    """A model's promotion gates: set a YAML policy, show it, check a version."""
+
+
+@gates_group.command("set")
+@click.argument("name")
+@click.argument("policy_file", type=click.Path(dir_okay=False, path_type=Path))
+@output.json_option
+def gates_set(name: str, policy_file: Path, as_json: bool) -> None:
+    """Set model NAME's gate policy from POLICY_FILE (a new policy version; MANAGE)."""
+    from cairn.commands import models as commands
+    from cairn.errors import UserError
+
+    try:
+        text = policy_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {policy_file}: {getattr(e, 'strerror', None) or e}; "
+                        "give a readable UTF-8 YAML file") from None
+    policy = commands.set_gates(name=name, text=text, path=str(policy_file))
+    if as_json:
+        output.emit_json(asdict(policy))
+        return
+    document = policy.document
+    stages = document.get("stages")
+    parts = ([f"{stage}: {len(rules)} rule(s)" for stage, rules in stages.items()]
+             if isinstance(stages, dict) else [])
+    parts += [f"alias {a}: protected" for a in policy.protected_aliases]
+    output.echo(f"Gate policy v{policy.policy_version} set on {name!r} ("
+                + ("; ".join(parts) or "no rules") + ").")
+
+
+@gates_group.command("show")
+@click.argument("name")
+@click.option("--version", "policy_version", type=int, help="An earlier policy version.")
+@output.json_option
+def gates_show(name: str, policy_version: int | None, as_json: bool) -> None:
+    """Model NAME's gate policy (the one in force, or --version N)."""
+    from cairn.commands import models as commands
+
+    policy = commands.gates(name=name, version=policy_version)
+    if as_json:
+        output.emit_json(None if policy is None else asdict(policy))
+    elif policy is None:
+        output.echo(f"Model {name!r} has no gate policy: every promotion passes "
+                    f"(`cairn models gates set {name} gates.yaml`).")
+    else:
+        output.echo(f"# policy v{policy.policy_version} of {name!r}, set by "
+                    f"{policy.user_id or '-'} on {when(policy.created)}")
+        click.echo(policy.source, nl=not policy.source.endswith("\n"))
+
+
+@gates_group.command("check")
+@click.argument("name")
+@click.argument("version")
+@click.option("--to", "target", required=True,
+              help="The stage (Production…) or @alias the version would enter.")
+@report_option
+@output.json_option
+def gates_check(name: str, version: str, target: str, report: str, as_json: bool) -> None:
+    """Evaluate the gates on VERSION of NAME without promoting; exit 1 if they refuse."""
+    from cairn.commands import models as commands
+
+    result = commands.check_gates(name=name, version=version, target=target)
+    if as_json:
+        output.emit_json(_result_dict(result))
+    else:
+        _show_verdicts(result.verdicts, report, _title(result))
+        if result.approvals_required and report != "md":
+            output.echo(f"Needs {result.approvals_required} approval(s): promoting opens a "
+                        "request.")
+    if not result.passed:
+        raise SystemExit(1)
+
+
+# -- requests -------------------------------------------------------------------------------
+
+@models.command("requests")
+@click.argument("name", required=False)
+@click.option("--state", type=click.Choice(["open", "approved", "rejected"]),
+              help="Only requests in this state.")
+@output.json_option
+def models_requests(name: str | None, state: str | None, as_json: bool) -> None:
+    """Promotion requests (of model NAME, or all), newest first."""
+    from cairn.commands import models as commands
+
+    found = commands.requests(name=name, state=state)
+    if as_json:
+        output.emit_json([_request_dict(r) for r in found])
+        return
+    if not found:
+        output.echo("No promotion requests" + (f" in state {state}" if state else "") + ".")
+        return
+    output.table(["id", "model", "version", "to", "state", "by", "when", "approvals", "note"],
+                 [(r.id, r.name, f"v{r.version}", _target(r.target), r.state, r.requested_by,
+                   day(r.created), ", ".join(a.user_id for a in r.approvals) or "-",
+                   r.decision_comment or r.reason) for r in found])
+
+
+def _request_dict(r: PromotionRequest) -> dict[str, Any]:
+    return asdict(r)
+
+
+@models.command("approve")
+@click.argument("request_id", type=int)
+@click.option("--comment", default="", help="Kept with the approval.")
+@output.json_option
+def models_approve(request_id: int, comment: str, as_json: bool) -> None:
+    """Approve promotion request REQUEST_ID (MANAGE; not your own): its gates are
+    evaluated again, and the version moves once it has its approvals."""
+    from cairn.commands import models as commands
+
+    with _refusal_shown("table", as_json):
+        decided = commands.approve(request_id=request_id, comment=comment)
+    _show_decision(decided, as_json)
+
+
+@models.command("reject")
+@click.argument("request_id", type=int)
+@click.option("--comment", required=True, help="Why (kept in the audit log).")
+@output.json_option
+def models_reject(request_id: int, comment: str, as_json: bool) -> None:
+    """Reject promotion request REQUEST_ID (MANAGE)."""
+    from cairn.commands import models as commands
+
+    _show_decision(commands.reject(request_id=request_id, comment=comment), as_json)
+
+
+def _show_decision(decided: DecisionResult, as_json: bool) -> None:
+    req = decided.request
+    if as_json:
+        applied = decided.applied
+        output.emit_json({"request": _request_dict(req),
+                          "applied": None if applied is None else asdict(applied)})
+        return
+    if req.state == "rejected":
+        output.echo(f"Rejected request {req.id} ({req.name!r} v{req.version} → "
+                    f"{_target(req.target)}).")
+    elif req.state == "approved":
+        output.echo(f"Approved request {req.id}: {req.name!r} v{req.version} → "
+                    f"{_target(req.target)} (approved by "
+                    f"{', '.join(a.user_id for a in req.approvals)}).")
+    else:
+        output.echo(f"Approval recorded on request {req.id} ({len(req.approvals)} so far); "
+                    "it needs more before the version moves.")
+
+
+# -- permissions ----------------------------------------------------------------------------
+
+@models.command("permissions")
+@click.argument("name")
+@click.argument("user", required=False)
+@click.argument("level", required=False, type=click.Choice(["READ", "EDIT", "MANAGE"],
+                                                           case_sensitive=False))
+@click.option("--revoke", is_flag=True, help="Remove USER's grant.")
+@output.json_option
+def models_permissions(name: str, user: str | None, level: str | None, revoke: bool,
+                       as_json: bool) -> None:
+    """Who may do what on model NAME; with USER LEVEL, grant it ('*' is everyone else)."""
+    from cairn.commands import models as commands
+
+    if user is not None and (level is None) != revoke:
+        raise click.UsageError("give USER and a LEVEL (READ, EDIT, MANAGE), or USER --revoke")
+    shown = (commands.set_permission(name=name, user=user, level=None if revoke else level)
+             if user is not None else commands.permissions(name=name))
+    if as_json:
+        output.emit_json(asdict(shown))
+        return
+    _show_permissions(shown)
+
+
+def _show_permissions(shown: Permissions) -> None:
+    rows = [(u, level) for u, level in sorted(shown.grants.items())]
+    output.table(["user", "level"], rows or [("(nobody)", "")],
+                 title=f"Permissions on {shown.name!r}")
+    output.echo(f"You ({shown.you}) hold {shown.your_level}.")
 
 
 @models.command("history")

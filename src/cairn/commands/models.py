@@ -1,18 +1,28 @@
 """The model registry verbs: list, show, versions, register, promote, alias, history,
-lineage — what `cairn models …` does, and the server will, returning plain results."""
+lineage, gates, requests, permissions — what `cairn models …` does, and the server will,
+returning plain results."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from cairn.identity import current_user
 from cairn.registry import history as audit_log
+from cairn.registry import permissions as access
+from cairn.registry import promotion
 from cairn.registry.client import Client, version_number
+from cairn.registry.gates import GateResult
 from cairn.registry.lineage import model_lineage
-from cairn.registry.stages import transition
 from cairn.registry.uris import get_model, quote_string
-from cairn.store.entities import AuditEntry, ModelVersion, RegisteredModel, StageChangeResult
-from cairn.tracking import lineage
+from cairn.store.entities import (
+    AuditEntry,
+    DecisionResult,
+    GatePolicy,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+)
 from cairn.tracking.backend import Backend, backend
 
 
@@ -66,23 +76,78 @@ def register(*, source: str, name: str, tags: dict[str, str] | None = None,
 
 
 def promote(*, name: str, version: int | str, stage: str, archive_existing: bool = False,
-            reason: str = "") -> StageChangeResult:
-    """Move a version to a stage; what the store's transaction did (previous stage,
-    the versions it archived), so the report holds under concurrent promotions."""
-    return transition(_backend().store, name, version_number(version), stage,
-                      archive_existing=archive_existing, user_id=lineage.current_user(),
-                      reason=reason)
+            reason: str = "", request: bool = False, force: bool = False
+            ) -> promotion.Promotion:
+    """Move a version to a stage through its gates, or open a request; what the store's
+    transaction did (previous stage, the versions it archived), so the report holds
+    under concurrent promotions. GateRefused carries every verdict."""
+    return promotion.promote(_backend(), name, version_number(version), stage,
+                             archive_existing=archive_existing, reason=reason,
+                             request=request, force=force)
 
 
-def set_alias(*, name: str, alias: str, version: int | str) -> AliasChange:
-    client = _client()
-    client.set_registered_model_alias(name, alias, version)
-    return AliasChange(name, alias, client.get_model_version_by_alias(name, alias).version)
+def set_alias(*, name: str, alias: str, version: int | str, request: bool = False,
+              force: bool = False, reason: str = "") -> promotion.Promotion:
+    return promotion.move_alias(_backend(), name, alias, version_number(version),
+                                reason=reason, request=request, force=force)
 
 
 def delete_alias(*, name: str, alias: str) -> AliasChange:
-    _client().delete_registered_model_alias(name, alias)
+    promotion.delete_alias(_backend(), name, alias)
     return AliasChange(name, alias, None)
+
+
+def set_gates(*, name: str, text: str, path: str) -> GatePolicy:
+    """Validate and store a gate policy (a new policy version; MANAGE only)."""
+    return promotion.set_policy(_backend().store, name, text, path)
+
+
+def gates(*, name: str, version: int | None = None) -> GatePolicy | None:
+    """The policy in force, or policy version `version`."""
+    store = _backend().store
+    get_model(store, name)
+    return store.get_gate_policy(name, version)
+
+
+def check_gates(*, name: str, version: int | str, target: str) -> GateResult:
+    """The gates' verdict on `version` entering `target` (a stage, or @alias)."""
+    return promotion.check(_backend(), name, version_number(version), target)
+
+
+def should_promote(*, run_id: str, name: str, stage: str = "Production") -> GateResult:
+    """The gates' verdict on run `run_id`'s model entering `stage`, without promoting."""
+    return promotion.should_promote(_backend(), run_id, name, stage)
+
+
+def requests(*, name: str | None = None, state: str | None = None) -> list[PromotionRequest]:
+    return promotion.requests(_backend().store, name, state)
+
+
+def approve(*, request_id: int, comment: str = "") -> DecisionResult:
+    return promotion.approve(_backend(), request_id, comment=comment)
+
+
+def reject(*, request_id: int, comment: str) -> DecisionResult:
+    return promotion.reject(_backend(), request_id, comment=comment)
+
+
+@dataclass(frozen=True)
+class Permissions:
+    name: str
+    grants: dict[str, str]  # user ("*": everyone else) → level
+    you: str
+    your_level: str
+
+
+def permissions(*, name: str) -> Permissions:
+    store = _backend().store
+    me = current_user()
+    return Permissions(name, store.get_permissions(name), me, access.level_of(store, name, me))
+
+
+def set_permission(*, name: str, user: str, level: str | None) -> Permissions:
+    _client().set_permission(name, user, level)
+    return permissions(name=name)
 
 
 def history(*, name: str) -> list[AuditEntry]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 from cairn.errors import FormatError, NotFoundError, UserError
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
-from cairn.objects.tree import TreeEntry, decode_tree
+from cairn.objects.tree import MANIFEST_START, TreeEntry, decode_tree
 from cairn.project.context import ProjectContext
 from cairn.project.lockfile import LOCK_NAME
 from cairn.project.pointer import PointerFile
@@ -41,7 +41,6 @@ if TYPE_CHECKING:  # the store is imported only when the registry is asked
 
 WORKSPACE = "workspace"
 REGISTRY = "the model registry and runs"
-MANIFEST_START = b'{"entries":['
 T = TypeVar("T")
 
 

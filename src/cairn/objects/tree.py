@@ -23,6 +23,7 @@ from cairn.objects.odb import ObjectDB
 from cairn.objects.state import StatCache, TreeRecord, is_racy
 
 TREE_FORMAT = 1
+MANIFEST_START = b'{"entries":['  # how every manifest's bytes begin (sorted keys)
 FILE_MODES = ("0644", "0755")
 TMP_SUFFIX = ".cairn-tmp"
 PARALLEL_SIZE = 1 << 20

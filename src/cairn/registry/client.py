@@ -12,19 +12,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cairn.errors import UserError
-from cairn.registry import uris
+from cairn.errors import ApprovalPending, UserError
+from cairn.identity import current_user
+from cairn.registry import permissions, promotion, uris
+from cairn.registry.gates import GateResult
 from cairn.registry.registering import register
-from cairn.registry.stages import STAGES, canonical, check_filter, transition
+from cairn.registry.stages import STAGES, canonical, check_filter
 from cairn.store.base import ACTIVE_ONLY, MetadataStore, as_view_type
 from cairn.store.entities import (
     Artifact,
     AuditEntry,
+    DecisionResult,
     Experiment,
+    GatePolicy,
     Metric,
     ModelVersion,
     PagedList,
     Param,
+    PromotionRequest,
     RegisteredModel,
     Run,
     RunTag,
@@ -100,7 +105,7 @@ class Client:
         all_tags = lineage.capture(b.root)
         all_tags.update({k: str(v) for k, v in (tags or {}).items()})
         return b.store.create_run(
-            str(experiment_id), lineage.current_user(), start_time or int(time.time() * 1000),
+            str(experiment_id), current_user(), start_time or int(time.time() * 1000),
             [RunTag(k, v) for k, v in sorted(all_tags.items())], run_name)
 
     def get_run(self, run_id: str) -> Run:
@@ -174,7 +179,7 @@ class Client:
     def create_registered_model(self, name: str, tags: dict[str, Any] | None = None,
                                 description: str | None = None) -> RegisteredModel:
         return self.store.create_registered_model(
-            name, _str_tags(tags), description or "")
+            name, _str_tags(tags), description or "", current_user())
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return uris.get_model(self.store, name)
@@ -192,10 +197,12 @@ class Client:
             name, description or "")
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
-        return self.store.rename_registered_model(name, new_name, lineage.current_user())
+        return self.store.rename_registered_model(name, new_name, current_user())
 
     def delete_registered_model(self, name: str) -> None:
-        self.store.delete_registered_model(name, lineage.current_user())
+        user = current_user()
+        permissions.require(self.store, name, user, "MANAGE", "deleting a model")
+        self.store.delete_registered_model(name, user)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
         self.store.set_registered_model_tag(name, key, str(value))
@@ -221,20 +228,80 @@ class Client:
             raise UserError(f"nothing to update on model '{name}' version {version}: "
                             "pass description=\"...\" (\"\" clears it)")
         return self.store.update_model_version(
-            name, version_number(version), description, lineage.current_user())
+            name, version_number(version), description, current_user())
 
     def delete_model_version(self, name: str, version: int | str) -> None:
-        self.store.delete_model_version(name, version_number(version), lineage.current_user())
+        user = current_user()
+        permissions.require(self.store, name, user, "MANAGE", "deleting a version")
+        self.store.delete_model_version(name, version_number(version), user)
 
     def transition_model_version_stage(self, name: str, version: int | str, stage: str,
                                        archive_existing_versions: bool = False,
-                                       reason: str = "") -> ModelVersion:
+                                       reason: str = "", *, force: bool = False
+                                       ) -> ModelVersion:
         """Move a version to a stage, with an audit entry; with `archive_existing_versions`,
-        every other version in that stage is archived in the same transaction."""
-        return transition(
-            self.store, name, version_number(version), stage,
-            archive_existing=archive_existing_versions, user_id=lineage.current_user(),
-            reason=reason).version
+        every other version in that stage is archived in the same transaction.
+
+        The model's gates decide first: GateRefused (with every verdict) if they say
+        no; ApprovalPending (carrying the request it opened) if they want approvers.
+        `force` (MANAGE only) skips them, recorded as forced."""
+        done = promotion.promote(self._backend, name, version_number(version), stage,
+                                 archive_existing=archive_existing_versions, reason=reason,
+                                 force=force)
+        if done.moved is None:
+            raise _pending(done)
+        return done.moved.version
+
+    def request_model_version_stage(self, name: str, version: int | str, stage: str,
+                                    archive_existing_versions: bool = False,
+                                    reason: str = "") -> PromotionRequest:
+        """Open a promotion request (the gates must pass) for a MANAGE holder to approve."""
+        done = promotion.promote(self._backend, name, version_number(version), stage,
+                                 archive_existing=archive_existing_versions, reason=reason,
+                                 request=True)
+        assert done.request is not None
+        return done.request
+
+    def check_gates(self, name: str, version: int | str, stage: str = "Production"
+                    ) -> GateResult:
+        """The gates' verdict on `version` entering `stage` (or "@alias"), not promoting."""
+        return promotion.check(self._backend, name, version_number(version), stage)
+
+    def set_gate_policy(self, name: str, policy: str | os.PathLike[str]) -> GatePolicy:
+        """Set the model's gate policy from YAML text or a YAML file (a new version)."""
+        if isinstance(policy, os.PathLike) or (isinstance(policy, str) and "\n" not in policy
+                                               and Path(policy).is_file()):
+            path = Path(policy)
+            return promotion.set_policy(self.store, name, path.read_text(), str(path))
+        return promotion.set_policy(self.store, name, str(policy), "<policy>")
+
+    def get_gate_policy(self, name: str, policy_version: int | None = None
+                        ) -> GatePolicy | None:
+        return self.store.get_gate_policy(name, policy_version)
+
+    def search_promotion_requests(self, name: str | None = None, state: str | None = None
+                                  ) -> list[PromotionRequest]:
+        return promotion.requests(self.store, name, state)
+
+    def get_promotion_request(self, request_id: int) -> PromotionRequest:
+        return self.store.get_promotion_request(request_id)
+
+    def approve_promotion_request(self, request_id: int, comment: str = "") -> DecisionResult:
+        return promotion.approve(self._backend, request_id, comment=comment)
+
+    def reject_promotion_request(self, request_id: int, comment: str) -> DecisionResult:
+        return promotion.reject(self._backend, request_id, comment=comment)
+
+    def get_permissions(self, name: str) -> dict[str, str]:
+        return self.store.get_permissions(name)
+
+    def set_permission(self, name: str, user: str, level: str | None) -> None:
+        """Grant READ, EDIT or MANAGE on `name` to `user` ("*": everyone else); None
+        revokes. Needs MANAGE."""
+        me = current_user()
+        permissions.require(self.store, name, me, "MANAGE", "changing permissions")
+        self.store.set_permission(name, user,
+                                  None if level is None else permissions.check_level(level), me)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
                             ) -> list[ModelVersion]:
@@ -257,12 +324,17 @@ class Client:
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
         self.store.delete_model_version_tag(name, version_number(version), key)
 
-    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
-        self.store.set_registered_model_alias(name, alias, version_number(version),
-                                              lineage.current_user())
+    def set_registered_model_alias(self, name: str, alias: str, version: int | str, *,
+                                   force: bool = False) -> None:
+        """Point `alias` at `version`; an alias the gate policy names is a promotion (its
+        rules decide, a protected one moves only for MANAGE)."""
+        done = promotion.move_alias(self._backend, name, alias, version_number(version),
+                                    force=force)
+        if done.alias is None:
+            raise _pending(done)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
-        self.store.delete_registered_model_alias(name, alias, lineage.current_user())
+        promotion.delete_alias(self._backend, name, alias)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         return uris.resolve_version(self.store, uris.ModelsUri(name, alias=alias))
@@ -273,6 +345,15 @@ class Client:
     def get_audit_log(self, name: str, version: int | str | None = None) -> list[AuditEntry]:
         number = None if version is None else version_number(version)
         return self.store.get_audit_log(name, number)
+
+
+def _pending(done: promotion.Promotion) -> ApprovalPending:
+    req = done.request
+    assert req is not None
+    return ApprovalPending(
+        f"model '{done.name}' version {done.version} passed its gates for "
+        f"{req.target}, which also need {done.gates.approvals_required} approval(s): "
+        f"request {req.id} is open (`cairn models approve {req.id}`)", req)
 
 
 def _str_tags(tags: dict[str, Any] | None) -> dict[str, str]:

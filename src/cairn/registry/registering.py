@@ -15,13 +15,15 @@ without a run records the lineage of the workspace as its own ``cairn.*`` tags.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from cairn.errors import NotFoundError, ObjectNotFound, UserError
+from cairn.identity import current_user
 from cairn.project import pointer
 from cairn.project.lockfile import LOCK_NAME, read_lock
 from cairn.project.tracked import TrackedPath
-from cairn.registry import uris
+from cairn.registry import permissions, uris
 from cairn.store.entities import ModelVersion
 from cairn.tracking import artifacts, lineage
 from cairn.tracking.backend import Backend
@@ -32,11 +34,13 @@ def register(b: Backend, source: str, name: str, tags: dict[str, str],
     if not name or not name.strip() or "/" in name or "@" in name:
         raise UserError(f"model name {name!r} is not valid: it must be non-empty and hold "
                         "no '/' or '@' (they separate the parts of models:/ URIs)")
+    user = current_user()
+    with contextlib.suppress(NotFoundError):  # a new model: its creator will manage it
+        permissions.require(b.store, name, user, "EDIT", "registering a version")
     with b.writing_objects():
         digest, source_run, extra = _digest_of(b, source)
         return b.store.create_model_version(
-            name, source, digest, run_id or source_run, {**extra, **tags}, description,
-            lineage.current_user())
+            name, source, digest, run_id or source_run, {**extra, **tags}, description, user)
 
 
 def _digest_of(b: Backend, source: str) -> tuple[str, str | None, dict[str, str]]:

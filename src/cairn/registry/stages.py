@@ -8,15 +8,15 @@ always stored and shown canonical. `archive_existing` (MLflow's
 and only makes sense for Staging and Production.
 
 Every promotion — `Client.transition_model_version_stage`, `cairn models promote`, and
-later the server — goes through `transition`: it plans a `StageChange`, and the store
-applies the plan in one transaction and says what it did.
+later the server — goes through `cairn.registry.promotion.promote`: `plan` checks the
+stage rules and makes the `StageChange`, the gates decide, and the store applies it in
+one transaction and says what it did.
 """
 
 from __future__ import annotations
 
-from cairn.errors import NotFoundError, UserError
-from cairn.store.base import MetadataStore
-from cairn.store.entities import StageChange, StageChangeResult
+from cairn.errors import UserError
+from cairn.store.entities import StageChange
 from cairn.store.search import BoolOp, Filter, parse_filter
 
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -43,23 +43,6 @@ def plan(name: str, version: int, stage: str, *, archive_existing: bool = False,
                         f"Production, not {target}")
     return StageChange(name, version, target, ARCHIVED if archive_existing else None,
                        user_id, reason, f"archived: version {version} moved to {target}")
-
-
-def transition(store: MetadataStore, name: str, version: int, stage: str, *,
-               archive_existing: bool = False, user_id: str = "", reason: str = ""
-               ) -> StageChangeResult:
-    """Move `version` of `name` to `stage`, with its audit row; what the store did."""
-    change = plan(name, version, stage, archive_existing=archive_existing, user_id=user_id,
-                  reason=reason)
-    # Gates hook in here: evaluate `change`, then refuse it or record their verdicts in
-    # `change.details`, which the store writes into the promotion's audit row.
-    try:
-        return store.apply_stage_change(change)
-    except NotFoundError:
-        from cairn.registry.uris import get_version  # uris imports this module
-
-        get_version(store, name, version)  # the error naming the versions there are
-        raise
 
 
 def check_filter(filter_string: str | None) -> None:

@@ -155,10 +155,10 @@ class AuditEntry:
 class Expected:
     """The registry state a decision was taken on: the version's stage, the versions
     holding the target (a stage, or the alias), and the gate policy version in force
-    (0: none)."""
+    (0: none). The store refuses the change if any of them differs in its transaction."""
 
-    stage: str
-    holders: tuple[int, ...]
+    stage: str | None  # None: not checked
+    holders: tuple[int, ...] | None  # None: not checked
     policy_version: int
 
 

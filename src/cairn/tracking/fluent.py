@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from cairn.errors import UserError
+from cairn.identity import current_user
 from cairn.store.base import DEFAULT_EXPERIMENT_ID
 from cairn.store.entities import DELETED, Experiment, Metric, Param, Run, RunTag
 from cairn.tracking import artifacts, lineage
@@ -147,7 +148,7 @@ def _create(b: Backend, experiment_id: str | None, run_name: str | None,
     if description:
         all_tags["cairn.note.content"] = description
     run_tags = [RunTag(k, v) for k, v in sorted(all_tags.items())]
-    return b.store.create_run(exp_id, lineage.current_user(), _now_ms(), run_tags, run_name)
+    return b.store.create_run(exp_id, current_user(), _now_ms(), run_tags, run_name)
 
 
 def _resume(b: Backend, run_id: str) -> Run:

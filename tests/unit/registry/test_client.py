@@ -10,7 +10,7 @@ import pytest
 
 import cairn
 from cairn.errors import NotFoundError, UserError
-from cairn.tracking import lineage
+from cairn.identity import current_user
 
 
 def logged_model(fitted: tuple[Any, Any], **params: Any) -> tuple[str, str]:
@@ -168,7 +168,7 @@ def test_the_audit_log_says_who_updated_a_description(tracking: str) -> None:
     client = cairn.Client()
     client.update_model_version("m", 1, description="better words")
     (update,) = [e for e in client.get_audit_log("m") if e.action == "update"]
-    assert update.user_id == lineage.current_user() != ""
+    assert update.user_id == current_user() != ""
 
 
 def test_the_audit_log_says_who_renamed_and_deleted_a_model(tracking: str) -> None:
@@ -178,9 +178,9 @@ def test_the_audit_log_says_who_renamed_and_deleted_a_model(tracking: str) -> No
     client = cairn.Client()
     client.rename_registered_model("m", "fraud")
     (rename,) = [e for e in client.get_audit_log("fraud") if e.action == "rename"]
-    assert rename.user_id == lineage.current_user()
+    assert rename.user_id == current_user()
     client.delete_registered_model("fraud")
     store: Any = client.store
     with store._engine.connect() as conn:  # the model is gone; its log stays
         rows = conn.execute(audit_log.select().where(audit_log.c.action == "delete_model"))
-        assert [r.user_id for r in rows] == [lineage.current_user()]
+        assert [r.user_id for r in rows] == [current_user()]

@@ -6,9 +6,17 @@ import pytest
 
 import cairn
 from cairn.errors import NotFoundError, UserError
-from cairn.registry.stages import canonical, check_filter, plan, transition
+from cairn.registry.promotion import promote
+from cairn.registry.stages import canonical, check_filter, plan
 from cairn.store.base import MetadataStore
-from cairn.store.entities import StageChange
+from cairn.store.entities import StageChange, StageChangeResult
+from cairn.tracking.backend import backend
+
+
+def transition(name: str, version: int, stage: str, **options: object) -> StageChangeResult:
+    done = promote(backend(), name, version, stage, **options)  # type: ignore[arg-type]
+    assert done.moved is not None
+    return done.moved
 
 
 def register(store: MetadataStore, n: int) -> None:
@@ -33,23 +41,24 @@ def test_a_promotion_is_planned_then_applied() -> None:
     assert plan("fraud", 3, "staging").archive_others_to is None
 
 
-def test_transition_validates_the_stage(store: MetadataStore) -> None:
-    register(store, 1)
+def test_transition_validates_the_stage(tracking: str) -> None:
+    register(backend().store, 1)
     with pytest.raises(UserError, match="unknown stage 'Prod'; stages are None, Staging, "
                                         "Production, Archived"):
-        transition(store, "fraud", 1, "Prod")
-    assert transition(store, "fraud", 1, "production").version.current_stage == "Production"
+        transition("fraud", 1, "Prod")
+    assert transition("fraud", 1, "production").version.current_stage == "Production"
     with pytest.raises(UserError, match="Staging or Production"):
-        transition(store, "fraud", 1, "Archived", archive_existing=True)
+        transition("fraud", 1, "Archived", archive_existing=True)
     with pytest.raises(NotFoundError, match="has no version 7; its versions: 1"):
-        transition(store, "fraud", 7, "Staging")
+        transition("fraud", 7, "Staging")
 
 
-def test_transition_reports_what_its_transaction_did(store: MetadataStore) -> None:
+def test_transition_reports_what_its_transaction_did(tracking: str) -> None:
+    store = backend().store
     register(store, 3)
-    transition(store, "fraud", 1, "Production")
-    transition(store, "fraud", 2, "Production")
-    done = transition(store, "fraud", 3, "Production", archive_existing=True, user_id="bo",
+    transition("fraud", 1, "Production")
+    transition("fraud", 2, "Production")
+    done = transition("fraud", 3, "Production", archive_existing=True, user="bo",
                       reason="better f1")
     assert (done.version.version, done.previous_stage, done.archived) == (3, "None", (1, 2))
     assert (done.audit.user_id, done.audit.reason) == ("bo", "better f1")

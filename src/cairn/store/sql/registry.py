@@ -422,9 +422,11 @@ def check_expected(conn: Connection, model: Any, stage: str | None,
     the transaction: a smoke test takes seconds, and no lock is held that long)."""
     if expected is None:
         return
-    now_seen = (stage if stage is not None else expected.stage, holders,
-                policy_version(conn, model.model_id))
-    if now_seen != (expected.stage, expected.holders, expected.policy_version):
+    changed = (expected.policy_version != policy_version(conn, model.model_id)
+               or (expected.holders is not None and expected.holders != holders)
+               or (expected.stage is not None and stage is not None
+               and expected.stage != stage))
+    if changed:
         raise ConflictError(f"model '{model.name}' changed while its gates were being "
                             "evaluated (another promotion, or a new gate policy); run the "
                             "command again to evaluate them on what is there now")
