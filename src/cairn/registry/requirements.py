@@ -72,8 +72,9 @@ def _signature(b: Backend, c: Candidate, rule: dict[str, Any]) -> Verdict:
     if meta.signature is None or meta.signature.inputs is None:
         return Verdict("require signature", expected, "no signature (log the model with "
                        "an input_example or signature)", False)
-    inputs = meta.signature.inputs.to_dict()
-    return Verdict("require signature", expected, f"{len(inputs)} input column(s)", True)
+    columns = getattr(meta.signature.inputs, "columns", None)
+    shown = f"{len(columns)} input column(s)" if columns else "an input tensor spec"
+    return Verdict("require signature", expected, shown, True)
 
 
 def _git_clean(b: Backend, c: Candidate, rule: dict[str, Any]) -> Verdict:
