@@ -278,7 +278,7 @@ def _show_verdicts(verdicts: Sequence[Verdict], report: str, title: str) -> None
         return
     output.table(["rule", "expected", "actual", "result"],
                  [(v.rule, v.expected, v.actual, "pass" if v.passed else "FAIL")
-                  for v in verdicts], title=title)
+                  for v in verdicts], title=title, no_wrap=(0, 3))
 
 
 def _markdown(verdicts: Sequence[Verdict], title: str) -> str:
@@ -570,9 +570,36 @@ def _show_lineage(chain: dict[str, Any]) -> None:
     rows += [(f"metric {k}", f"{v:.6g}") for k, v in sorted(chain["metrics"].items())]
     rows += [(f"{when(t['timestamp'])}", f"{_action(t['action'], t['details'])} v{t['version']}: "
               f"{t['from_value'] or '-'} → {t['to_value'] or '-'} by {t['user_id'] or '-'}"
-              + (f" ({t['reason']})" if t["reason"] else ""))
+              + (f" ({t['reason']})" if t["reason"] else "") + _gate_summary(t['details']))
              for t in chain["transitions"]]
+    rows += [(f"request {r['id']}", f"open: v{r['version']} → {_target(r['target'])}, asked by "
+              f"{r['requested_by']} on {day(r['created'])}"
+              + (f", approved by {', '.join(a['user_id'] for a in r['approvals'])}"
+                 if r["approvals"] else ""))
+             for r in chain.get("requests", [])]
+    if chain.get("reproduction"):
+        last = chain["reproduction"]
+        rows.append(("reproduced", f"{last['to_value']} on {when(last['timestamp'])}: "
+                                   f"{last['reason']}"))
     output.table(["", ""], rows)
+
+
+def _gate_summary(details: Mapping[str, Any]) -> str:
+    """What the gates said about a transition, in a few words: 3/3 pass, or forced."""
+    gates = details.get("gates") or {}
+    verdicts = gates.get("verdicts") or [] if isinstance(gates, Mapping) else []
+    parts = []
+    if verdicts:
+        passed = sum(1 for v in verdicts if v.get("passed"))
+        parts.append(f"gates {passed}/{len(verdicts)} pass")
+    if details.get("forced"):
+        failing = ", ".join(v.get("rule", "?") for v in details.get("failing") or [])
+        parts.append("FORCED" + (f" past {failing}" if failing else ""))
+    if own := details.get("verdicts"):  # a refusal's own row
+        refused = [v.get("rule", "?") for v in own if not v.get("passed")]
+        if refused:
+            parts.append("failed: " + ", ".join(refused))
+    return f" [{'; '.join(parts)}]" if parts else ""
 
 
 COMMANDS: list[click.Command] = [models]

@@ -62,13 +62,18 @@ def _finite(data: Any) -> Any:
     return data
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
+          no_wrap: Sequence[int] = ()) -> None:
+    """Rows under their column names; the columns `no_wrap` indexes stay on one line."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
-    for row in rows:
-        t.add_row(*(str(c) for c in row))
+    t = Table(title=title, box=None, header_style="bold", pad_edge=False)
+    for i, column in enumerate(columns):
+        t.add_column(column, no_wrap=i in no_wrap)
+    for row in rows:  # cells are data, never Rich markup: "[x]" in a reason stays
+        t.add_row(*(escape(str(c)) for c in row))
     Console(soft_wrap=True).print(t)
 
 

@@ -66,6 +66,7 @@ def model_lineage(store: MetadataStore, odb: ObjectDB, uri: str,
     tags = _source_tags(run, mv)
     commit = tags.get("cairn.git.commit")
     data = json_tag(tags, "cairn.data") or {}
+    log = store.get_audit_log(mv.name, mv.version) if mv is not None else []
     return {
         "uri": uri,
         "digest": resolved.digest,
@@ -84,8 +85,11 @@ def model_lineage(store: MetadataStore, odb: ObjectDB, uri: str,
                         else v for k, v in tags.items()
                         if k.startswith(("cairn.source.", "cairn.python", "cairn.packages",
                                          "cairn.user", "cairn.host"))},
-        "transitions": ([_audit_dict(e) for e in store.get_audit_log(mv.name, mv.version)]
-                        if mv is not None else []),
+        "transitions": [_audit_dict(e) for e in log],
+        "requests": ([asdict(r) for r in store.search_promotion_requests(mv.name, "open")
+                      if r.version == mv.version] if mv is not None else []),
+        "reproduction": next((_audit_dict(e) for e in reversed(log)
+                              if e.action == "reproduce"), None),
         "packages": [],  # immutable packages built from this version (a later issue)
     }
 
