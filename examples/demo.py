@@ -84,6 +84,20 @@ def expect(output: str, *fragments: str) -> None:
             sys.exit(f"demo failed: expected {fragment!r} in the output above")
 
 
+GATES = """\
+Production:
+  - metric: f1
+    min_improvement: 0.005       # the seed's should_promote
+  - metric: accuracy
+    min: 0.8
+  - require: [signature, git_clean, lineage_complete, smoke_test]
+  - approval: required           # a second person approves
+aliases:
+  champion:
+    protected: true              # only a MANAGE holder moves it; its version stays
+"""
+
+
 def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="cairn-demo-"))
     env_git = {"GIT_AUTHOR_NAME": "Demo", "GIT_AUTHOR_EMAIL": "demo@cairn.invalid",
@@ -91,6 +105,7 @@ def main() -> None:
     os.environ.update({k: os.environ.get(k, v) for k, v in env_git.items()})
     # stages run `python …` like a user's activated virtualenv would: this interpreter
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    os.environ.setdefault("COLUMNS", "120")  # tables as a terminal shows them, not at 80
     project, origin, storage = base / "my-ml-project", base / "origin.git", base / "cairn-store"
     print(f"Working in {base}")
 
@@ -129,24 +144,53 @@ def main() -> None:
     cairn(project, "runs", "list", "--experiment", "iris")
     cairn(project, "models", "versions", "iris-classifier")
     cairn(project, "models", "promote", "iris-classifier", "1", "--to", "Production")
+
+    print("\n# promotion gates: the seed's 'f1 must beat Production by 0.005', and more,")
+    print("# as a policy the registry enforces on every path (CLI, Client, later the server)")
+    (project / "gates.yaml").write_text(GATES)
+    cairn(project, "models", "gates", "set", "iris-classifier", "gates.yaml")
+    refused = run([*CAIRN, "models", "promote", "iris-classifier", "2", "--to", "Production"],
+                  project, fails=True)
+    expect(refused, "Refused by the gates", "require git_clean", "FAIL",
+           "gates refused model 'iris-classifier' version 2")
+    print("\n# v2 was trained before its commit (a dirty workspace): retrain it from the")
+    print("# clean commit, as CI would, and ask the seed's should_promote before promoting")
+    out = cairn(project, "repro", "-f", "train")
+    expect(out, "Running stage 'train'")
+    verdict = python(project, """
+import cairn, cairn.gates
+run = cairn.search_runs(experiment_names=["iris"], order_by=["start_time DESC"],
+                        output_format="list")[0]
+verdict = cairn.gates.should_promote(run.info.run_id, "iris-classifier")
+print("should_promote:", bool(verdict))
+print("\\n".join(verdict.reasons))
+""")
+    expect(verdict, "should_promote: True", "f1 min_improvement")
+    out = cairn(project, "models", "promote", "iris-classifier", "3", "--to", "Production",
+                "--archive-existing", "--reason", "clean retrain of learning_rate 0.1")
+    expect(out, "Opened request 1", "cairn models approve 1")
+    cairn(project, "models", "permissions", "iris-classifier", "reviewer", "MANAGE")
+    cairn(project, "models", "requests", "--state", "open")
+    os.environ["CAIRN_USER"] = "reviewer"  # a second person approves: never the requester
+    out = cairn(project, "models", "approve", "1", "--comment", "f1 and smoke test look good")
+    del os.environ["CAIRN_USER"]
+    expect(out, "Approved request 1: 'iris-classifier' v3 → Production")
     promoted = python(project, """
 import cairn
-client = cairn.Client()
-client.transition_model_version_stage("iris-classifier", 2, "Production",
-                                      archive_existing_versions=True)
-versions = client.search_model_versions("name='iris-classifier'")
+versions = cairn.Client().search_model_versions("name='iris-classifier'")
 print([(v.version, v.current_stage) for v in versions])
 """)
-    expect(promoted, "(2, 'Production')", "(1, 'Archived')")
+    expect(promoted, "(3, 'Production')", "(1, 'Archived')", "(2, 'None')")
     predicted = python(project, """
 import cairn, pandas as pd
 model = cairn.load_model("models:/iris-classifier/Production")
 data = pd.read_csv("data/processed/test.csv").drop(columns="target").head(3)
 print("version", model.metadata.lineage["version"], "predicts", model.predict(data).tolist())
 """)
-    expect(predicted, "version 2 predicts")
+    expect(predicted, "version 3 predicts")
     cairn(project, "models", "history", "iris-classifier")
-    cairn(project, "models", "lineage", "models:/iris-classifier/Production")
+    out = cairn(project, "models", "lineage", "models:/iris-classifier/Production")
+    expect(out, "gates 7/7 pass")
 
     print("\n# git push runs `cairn push` from the pre-push hook: nobody has to remember it")
     git(project, "push", "-q", "origin", "main", "--tags")

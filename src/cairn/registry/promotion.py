@@ -219,7 +219,7 @@ def _refuse_if_failing(store: MetadataStore, result: GateResult, user: str,
         return
     failing = result.failing
     store.add_audit_entry(result.name, result.version, "gate_refused", user,
-                          reason or "; ".join(str(v) for v in failing),
+                          reason or "failed: " + ", ".join(v.rule for v in failing),
                           {"target": result.target, **result.details()},
                           to_value=result.target)
     raise GateRefused(

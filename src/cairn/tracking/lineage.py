@@ -44,14 +44,29 @@ def capture(root: Path | None) -> dict[str, str]:
     work_tree = root or _git_toplevel()
     # `git status` runs while the data files are read (it is most of the time taken)
     status = _start_git(work_tree, *STATUS_ARGS) if work_tree is not None else None
+    outputs: set[str] = set()
     try:
         if root is not None:
             tags.update(data_state(root))
+            if work_tree is not None:
+                outputs = _pipeline_outputs(root, work_tree, tags)
     finally:  # the git process is always waited for
         if work_tree is not None:
-            tags.update(git_state(work_tree, status))
+            tags.update(git_state(work_tree, status, outputs))
             tags["cairn.source.entry_point"] = entry_point(work_tree)
     return tags
+
+
+def _pipeline_outputs(root: Path, work_tree: Path, tags: dict[str, str]) -> set[str]:
+    """The pipeline's out paths, relative to the git work tree: a stage that `repro` is
+    running has just removed them, and that is no uncommitted change to the code."""
+    try:
+        prefix = root.resolve().relative_to(work_tree.resolve()).as_posix()
+    except ValueError:
+        return set()
+    stages = json_tag(tags, "cairn.stages") or {}
+    return {out if prefix == "." else f"{prefix}/{out}"
+            for outs in stages.values() for out in outs}
 
 
 def environment() -> dict[str, str]:
@@ -126,20 +141,26 @@ def _git_toplevel() -> Path | None:
     return find_git_root(Path.cwd())  # no process spawned outside git
 
 
-def git_state(root: Path, status: subprocess.Popen[bytes] | None = None) -> dict[str, str]:
-    """Commit, branch, dirty flag (tracked files only) and, when dirty, a diff digest.
-    `status`: a `git status` (STATUS_ARGS) already started in `root`."""
+def git_state(root: Path, status: subprocess.Popen[bytes] | None = None,
+              outputs: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+    """Commit, branch, dirty flag (tracked files only, pipeline `outputs` aside) and,
+    when dirty, a diff digest. `status`: a `git status` (STATUS_ARGS) already started in
+    `root`."""
     out = _git_output(status) if status is not None else _git(root, *STATUS_ARGS)
     if out is None:
         return {}
     commit, branch, dirty = "", "", False
-    for record in out.split(b"\0"):
+    records = iter(out.split(b"\0"))
+    for record in records:
         if record.startswith(b"# branch.oid "):
             commit = record[len(b"# branch.oid "):].decode()
         elif record.startswith(b"# branch.head "):
             branch = record[len(b"# branch.head "):].decode()
         elif record and not record.startswith(b"#"):
-            dirty = True
+            if record.startswith(b"2 "):  # a rename: its original path follows
+                next(records, None)
+            if not _is_output(_status_path(record), outputs):
+                dirty = True
     tags = {"cairn.git.dirty": "true" if dirty else "false"}
     if commit and commit != "(initial)":
         tags["cairn.git.commit"] = commit
@@ -150,6 +171,20 @@ def git_state(root: Path, status: subprocess.Popen[bytes] | None = None) -> dict
     if branch and branch != "(detached)":
         tags["cairn.git.branch"] = branch
     return tags
+
+
+def _status_path(record: bytes) -> str:
+    """The path of a `git status --porcelain=v2 -z` change record."""
+    fields = {b"1": 8, b"2": 9, b"u": 10}.get(record[:1])
+    if fields is None:
+        return ""
+    parts = record.split(b" ", fields)
+    return os.fsdecode(parts[-1]) if len(parts) > fields else ""
+
+
+def _is_output(path: str, outputs: set[str] | frozenset[str]) -> bool:
+    return bool(path) and any(path == out or path.startswith(out.rstrip("/") + "/")
+                              for out in outputs)
 
 
 # -- data and params -------------------------------------------------------------------

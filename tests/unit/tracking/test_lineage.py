@@ -68,6 +68,27 @@ def test_uncommitted_changes_mark_the_run_dirty_with_a_diff_digest(repo: CliRepo
     assert tags["cairn.git.diff_digest"] == hash_bytes(diff)
 
 
+def test_a_stage_regenerating_its_outputs_is_not_uncommitted_code(repo: CliRepo) -> None:
+    """`repro` removes a stage's outs before running it; a git-tracked one (metrics,
+    cache: false) then shows as deleted. That used to mark every pipeline run dirty."""
+    repo.write("train.py", "print(1)\n")
+    repo.write("metrics.json", '{"f1": 0.9}\n')
+    repo.write("reports/summary.txt", "ok\n")
+    repo.write("cairn.lock", LOCK.replace("    - path: models/model.onnx",
+                                          "    - path: metrics.json\n      digest: %s\n"
+                                          "      size: 1\n    - path: reports\n"
+                                          "      digest: %s\n      size: 1\n"
+                                          "    - path: models/model.onnx")
+               % ("1" * 64, "3" * 64, "4" * 64, "2" * 64))
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "pipeline")
+    (repo.root / "metrics.json").unlink()
+    repo.write("reports/summary.txt", "being rewritten\n")
+    assert lineage.capture(repo.root)["cairn.git.dirty"] == "false"
+    repo.write("train.py", "print(2)\n")  # the code itself: still dirty
+    assert lineage.capture(repo.root)["cairn.git.dirty"] == "true"
+
+
 def test_outside_git_only_the_environment_is_recorded(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
