@@ -3,8 +3,11 @@ chosen status, and can hold its answers until the test releases them.
 
     receiver.url                 http://127.0.0.1:PORT
     receiver.status = 500        the status of every answer from now on
+    receiver.statuses = [500]    the statuses of the next answers, before `status`
     receiver.hold()              answers wait until release() (or HOLD_LIMIT_S)
     receiver.wait_for(n)         the first n requests, waiting for them (bounded)
+
+Test modules make their fixture from `running()`.
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 HOST = "127.0.0.1"
 WAIT_S = 30.0  # for requests to arrive (a background worker starts a Python first)
@@ -47,6 +49,7 @@ class Received:
 class Receiver:
     def __init__(self) -> None:
         self.status = 200
+        self.statuses: list[int] = []
         self.answer = b"ok\n"
         self.delay_s = 0.0
         self.requests: list[Received] = []
@@ -89,14 +92,15 @@ class Receiver:
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             receiver._record(Received(self.path, dict(self.headers.items()), body))
             receiver._released.wait(HOLD_LIMIT_S)
             if receiver.delay_s:
                 threading.Event().wait(receiver.delay_s)
+            status = receiver.statuses.pop(0) if receiver.statuses else receiver.status
             try:
-                self.send_response(receiver.status)
+                self.send_response(status)
                 self.send_header("Content-Length", str(len(receiver.answer)))
                 self.end_headers()
                 self.wfile.write(receiver.answer)
@@ -110,8 +114,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@contextmanager
+def running() -> Iterator[Receiver]:
+    """A receiver for a fixture to yield: stopped when the block ends."""
     r = Receiver()
     try:
         yield r

@@ -16,12 +16,18 @@ from cairn.store.base import MetadataStore
 from cairn.tracking import fluent
 from cairn.tracking.backend import backend
 from tests.conftest import CliRepo
-from tests.webhook_receiver import Receiver, closed_port, receiver  # noqa: F401 - fixture
+from tests.webhook_receiver import Receiver, closed_port, running
 
 if "webhooks" not in models.commands:  # until cli/models.py attaches the group itself
     models.add_command(webhooks)
 
 SECRET = "hunter2-but-longer"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running() as r:
+        yield r
 
 
 @pytest.fixture(autouse=True)

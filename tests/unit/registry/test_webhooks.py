@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,16 +19,23 @@ from cairn.registry.webhooks import (
     call_gate,
     deliver_due,
     dispatch,
+    run_worker,
 )
 from cairn.store.base import MetadataStore
 from cairn.store.entities import Decision, StageChange
 from cairn.store.open import open_store
-from tests.webhook_receiver import Receiver, closed_port, receiver  # noqa: F401 - fixture
+from tests.webhook_receiver import Receiver, closed_port, running
 
 SECRET = "correct horse battery staple"
 ALL_EVENTS = {"model_version.registered", "model_version.stage_changed", "alias.set",
               "alias.deleted", "request.opened", "request.approved", "request.rejected",
               "gate.refused"}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running() as r:
+        yield r
 
 
 @pytest.fixture(autouse=True)
@@ -204,6 +212,29 @@ def test_change_returns_before_a_slow_endpoint_answers_and_worker_delivers(
     assert delivery.state == "delivered" and delivery.attempts == 1
     assert len(receiver.requests) == 1
     assert dispatch(store, store_uri) is None  # nothing left to do
+
+
+def test_worker_waits_out_a_retry_delay_within_its_budget(store: MetadataStore,
+                                                         receiver: Receiver) -> None:
+    receiver.statuses = [503]  # down once, then up
+    model(store)
+    store.create_webhook(receiver.url, None, "HOOK_SECRET", "fraud")
+    store.create_model_version("fraud", "/m", "d")
+
+    assert run_worker(store, budget_s=20) == DeliveryCounts(delivered=1, retrying=1)
+    [delivery] = store.search_webhook_deliveries()
+    assert (delivery.state, delivery.attempts) == ("delivered", 2)
+    assert len(receiver.requests) == 2
+
+
+def test_worker_leaves_retries_beyond_its_budget_for_later(store: MetadataStore) -> None:
+    model(store)
+    store.create_webhook(f"http://127.0.0.1:{closed_port()}/", None, "HOOK_SECRET", "fraud")
+    store.create_model_version("fraud", "/m", "d")
+
+    assert run_worker(store, budget_s=0.5) == DeliveryCounts(retrying=1)  # 1 s > 0.5 s
+    [delivery] = store.search_webhook_deliveries()
+    assert (delivery.state, delivery.attempts) == ("pending", 1)
 
 
 def test_claims_are_exclusive_and_a_dead_workers_lease_ends(store: MetadataStore,
