@@ -300,6 +300,15 @@ def test_removed_hook_sends_nothing_more(store: MetadataStore, receiver: Receive
     assert "add_webhook" in actions and "remove_webhook" in actions
 
 
+def test_hook_of_a_deleted_model_is_listed_as_such(store: MetadataStore) -> None:
+    model(store, versions=1)
+    store.create_webhook("https://example.com/hook", None, "HOOK_SECRET", "fraud")
+    store.delete_registered_model("fraud")
+    assert [h.model for h in store.list_webhooks()] == ["fraud (deleted)"]
+    with pytest.raises(NotFoundError, match="registered model 'fraud' does not exist"):
+        store.list_webhooks("fraud")
+
+
 @pytest.mark.parametrize("url", ["ftp://example.com/hook", "example.com/hook", "http://",
                                  "http://host:port/", "https://exa mple.com/", ""])
 def test_bad_url_is_one_clear_error(store: MetadataStore, url: str) -> None:
