@@ -4,6 +4,7 @@ Store-level tests run on SQLite and PostgreSQL (`store`)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import Counter
@@ -186,6 +187,17 @@ def test_dispatch_is_a_no_op_when_nothing_is_due(store: MetadataStore,
                                                  store_uri: str) -> None:
     model(store, versions=1)  # no hook: nothing queued
     assert dispatch(store, store_uri) is None
+
+
+def test_dispatch_never_raises_when_no_worker_can_start(
+        store: MetadataStore, store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    model(store)
+    store.create_webhook("https://example.com/hook", None, "HOOK_SECRET", "fraud")
+    store.create_model_version("fraud", "/m", "d")
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+
+    assert dispatch(store, store_uri) is None
+    assert store.has_due_deliveries(now_ms())  # still queued, for the next worker
 
 
 def test_change_returns_before_a_slow_endpoint_answers_and_worker_delivers(
