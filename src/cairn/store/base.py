@@ -34,6 +34,8 @@ from cairn.store.entities import (
     RunTag,
     StageChange,
     StageChangeResult,
+    Webhook,
+    WebhookDelivery,
 )
 
 ACTIVE_ONLY = "ACTIVE_ONLY"
@@ -285,6 +287,54 @@ class MetadataStore(ABC):
         request is open and its version is still in the stage it was opened from; an
         approval reaching `decision.required` applies `decision.change` — so two racing
         approvals make one transition."""
+
+    # -- webhooks: endpoints told of registry events, and the outbox of deliveries ------
+    # A delivery is queued in the transaction of the change it reports (exactly when that
+    # change commits); sending is the registry's (`cairn.registry.webhooks`), afterwards.
+
+    @abstractmethod
+    def create_webhook(self, url: str, events: Sequence[str] | None, secret_env: str,
+                       name: str | None = None, user_id: str = "") -> Webhook:
+        """A hook on model `name` (every model if None) for `events` (all if empty or
+        None). UserError for a URL that is not http(s), an unknown event, or a
+        `secret_env` that is not an environment variable name; NotFoundError for an
+        unknown model."""
+
+    @abstractmethod
+    def list_webhooks(self, name: str | None = None) -> list[Webhook]:
+        """Every hook, oldest first; with `name`, the hooks that hear of that model (its
+        own and the global ones)."""
+
+    @abstractmethod
+    def delete_webhook(self, webhook_id: int, user_id: str = "") -> None:
+        """Remove a hook and its deliveries (those not sent yet are never sent)."""
+
+    @abstractmethod
+    def search_webhook_deliveries(self, webhook_id: int | None = None,
+                                  name: str | None = None, state: str | None = None,
+                                  limit: int = 100) -> list[WebhookDelivery]:
+        """Deliveries newest first: of one hook, of the hooks on model `name`, in one
+        state (pending, sending, delivered, failed) or any."""
+
+    @abstractmethod
+    def claim_due_deliveries(self, now: int, limit: int, lease_ms: int
+                             ) -> list[WebhookDelivery]:
+        """Move up to `limit` deliveries that are due at `now` — pending ones, and sending
+        ones whose lease ended (their worker died) — to sending, leased until
+        `now + lease_ms`, and return them. Concurrent callers never get the same one."""
+
+    @abstractmethod
+    def record_delivery_attempt(self, delivery_id: int, ok: bool, status: int | None,
+                                error: str, next_attempt: int | None,
+                                now: int | None = None) -> None:
+        """The outcome of sending a claimed delivery: delivered if `ok`; else pending
+        again until `next_attempt`, or failed for good when that is None. Ignored for a
+        delivery no longer being sent (its hook was removed)."""
+
+    @abstractmethod
+    def has_due_deliveries(self, now: int) -> bool:
+        """Whether any delivery is due at `now` (one indexed query: it runs after every
+        registry change)."""
 
     @abstractmethod
     def referenced_digests(self) -> set[str]:

@@ -272,3 +272,37 @@ class Decision:
 class DecisionResult:
     request: PromotionRequest  # as it is after the decision
     applied: StageChangeResult | AuditEntry | None  # the transition, once approved
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """An endpoint told of registry events: of one model, or of every model (`model`
+    None). The signing secret stays in the environment variable `secret_env`."""
+
+    id: int
+    model: str | None
+    url: str
+    events: tuple[str, ...]
+    secret_env: str
+    created_by: str
+    created: int
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One event queued for one webhook: its exact body, and how sending it went.
+    `url` and `secret_env` are the hook's, read with the delivery."""
+
+    id: int
+    webhook_id: int
+    event: str
+    payload: str  # the JSON body, byte for byte what is sent and signed
+    state: str  # pending, sending, delivered, failed
+    attempts: int  # attempts made so far
+    next_attempt: int  # pending: not before; sending: when the lease ends
+    last_status: int | None
+    last_error: str
+    created: int
+    delivered: int | None
+    url: str = ""
+    secret_env: str = ""
