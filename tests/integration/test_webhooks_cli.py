@@ -10,16 +10,11 @@ from typing import Any
 
 import pytest
 
-from cairn.cli.models import models
-from cairn.cli.webhooks_cmd import webhooks
 from cairn.store.base import MetadataStore
 from cairn.tracking import fluent
 from cairn.tracking.backend import backend
 from tests.conftest import CliRepo
 from tests.webhook_receiver import Receiver, closed_port, running
-
-if "webhooks" not in models.commands:  # until cli/models.py attaches the group itself
-    models.add_command(webhooks)
 
 SECRET = "hunter2-but-longer"
 

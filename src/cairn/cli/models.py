@@ -13,6 +13,7 @@ import click
 
 from cairn.cli import output
 from cairn.cli._client import day, when
+from cairn.cli.webhooks_cmd import webhooks
 
 if TYPE_CHECKING:
     from cairn.commands.models import Permissions
@@ -602,4 +603,5 @@ def _gate_summary(details: Mapping[str, Any]) -> str:
     return f" [{'; '.join(parts)}]" if parts else ""
 
 
+models.add_command(webhooks)
 COMMANDS: list[click.Command] = [models]

@@ -162,17 +162,19 @@ def promote(b: Backend, name: str, version: int, stage: str, *, archive_existing
     mv = uris.get_version(b.store, name, version)
     result, expected = evaluate(b, name, candidate_of(b.store, mv), change.stage)
     if not force:
-        _refuse_if_failing(b.store, result, user, reason)
+        _refuse_if_failing(b, result, user, reason)
     if (request or result.approvals_required) and not force:
         opened = b.store.create_promotion_request(
             name, version, change.stage, archive_existing, user, reason,
             {"gates": result.details()})
+        notify(b)
         return Promotion(name, version, change.stage, result, request=opened)
     planned = StageChange(name, version, change.stage, change.archive_others_to, user,
                           reason, change.archive_reason, _details(result, force),
                           expected)
-    return Promotion(name, version, change.stage, result, force,
-                     moved=b.store.apply_stage_change(planned))
+    moved = b.store.apply_stage_change(planned)
+    notify(b)
+    return Promotion(name, version, change.stage, result, force, moved=moved)
 
 
 def move_alias(b: Backend, name: str, alias: str, version: int, *, reason: str = "",
@@ -190,13 +192,15 @@ def move_alias(b: Backend, name: str, alias: str, version: int, *, reason: str =
     mv = uris.get_version(b.store, name, version)
     result, expected = evaluate(b, name, candidate_of(b.store, mv), target, policy)
     if not force:
-        _refuse_if_failing(b.store, result, user, reason)
+        _refuse_if_failing(b, result, user, reason)
     if (request or result.approvals_required) and not force:
         opened = b.store.create_promotion_request(name, version, target, False, user, reason,
                                                   {"gates": result.details()})
+        notify(b)
         return Promotion(name, version, target, result, request=opened)
     entry = b.store.apply_alias_move(AliasMove(name, alias, version, user, reason,
                                                _details(result, force), expected))
+    notify(b)
     return Promotion(name, version, target, result, force, alias=entry)
 
 
@@ -204,7 +208,16 @@ def delete_alias(b: Backend, name: str, alias: str, *, user: str | None = None) 
     user = user or current_user()
     needed = "MANAGE" if policy_of(b.store, name).is_protected(alias) else "EDIT"
     permissions.require(b.store, name, user, needed, f"deleting alias '{alias}'")
-    return b.store.apply_alias_move(AliasMove(name, alias, None, user))
+    entry = b.store.apply_alias_move(AliasMove(name, alias, None, user))
+    notify(b)
+    return entry
+
+
+def notify(b: Backend) -> None:
+    """Send the webhook deliveries a change queued, in the background (never blocks)."""
+    from cairn.registry.webhooks import dispatch
+
+    dispatch(b.store, b.uri)
 
 
 def _require(store: MetadataStore, name: str, user: str, force: bool) -> str:
@@ -213,15 +226,15 @@ def _require(store: MetadataStore, name: str, user: str, force: bool) -> str:
     return permissions.require(store, name, user, "EDIT", "promoting")
 
 
-def _refuse_if_failing(store: MetadataStore, result: GateResult, user: str,
-                       reason: str) -> None:
+def _refuse_if_failing(b: Backend, result: GateResult, user: str, reason: str) -> None:
     if result.passed:
         return
     failing = result.failing
-    store.add_audit_entry(result.name, result.version, "gate_refused", user,
+    b.store.add_audit_entry(result.name, result.version, "gate_refused", user,
                           reason or "failed: " + ", ".join(v.rule for v in failing),
-                          {"target": result.target, **result.details()},
-                          to_value=result.target)
+                            {"target": result.target, **result.details()},
+                            to_value=result.target)
+    notify(b)
     raise GateRefused(
         f"gates refused model '{result.name}' version {result.version} → "
         f"{gates.target_name(result.target)}: {len(failing)} of {len(result.verdicts)} "
@@ -256,7 +269,7 @@ def approve(b: Backend, request_id: int, *, comment: str = "",
     mv = uris.get_version(b.store, req.name, req.version)
     result, expected = evaluate(b, req.name, candidate_of(b.store, mv), req.target)
     if not result.passed:
-        _refuse_if_failing(b.store, result, user,
+        _refuse_if_failing(b, result, user,
                            f"request {req.id} cannot be approved: its gates fail now")
     approvers = [a.user_id for a in req.approvals] + [user]
     required = max(result.approvals_required, 1)
@@ -274,8 +287,10 @@ def approve(b: Backend, request_id: int, *, comment: str = "",
         change = StageChange(req.name, req.version, plan.stage, plan.archive_others_to, user,
                              req.reason or f"request {req.id}", plan.archive_reason, details,
                              expected)
-    return b.store.decide_promotion_request(
+    decided = b.store.decide_promotion_request(
         Decision(req.id, user, True, comment, required, change, {"approved_by": approvers}))
+    notify(b)
+    return decided
 
 
 def reject(b: Backend, request_id: int, *, comment: str,
@@ -285,7 +300,9 @@ def reject(b: Backend, request_id: int, *, comment: str,
         raise UserError("rejecting a request needs a comment saying why (--comment)")
     req = _open_request(b.store, request_id)
     permissions.require(b.store, req.name, user, "MANAGE", f"rejecting request {req.id}")
-    return b.store.decide_promotion_request(Decision(req.id, user, False, comment))
+    decided = b.store.decide_promotion_request(Decision(req.id, user, False, comment))
+    notify(b)
+    return decided
 
 
 def _open_request(store: MetadataStore, request_id: int) -> PromotionRequest:

@@ -39,8 +39,12 @@ def register(b: Backend, source: str, name: str, tags: dict[str, str],
         permissions.require(b.store, name, user, "EDIT", "registering a version")
     with b.writing_objects():
         digest, source_run, extra = _digest_of(b, source)
-        return b.store.create_model_version(
+        created = b.store.create_model_version(
             name, source, digest, run_id or source_run, {**extra, **tags}, description, user)
+    from cairn.registry.webhooks import dispatch
+
+    dispatch(b.store, b.uri)  # model_version.registered, sent in the background
+    return created
 
 
 def _digest_of(b: Backend, source: str) -> tuple[str, str | None, dict[str, str]]:
