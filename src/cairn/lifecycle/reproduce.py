@@ -254,7 +254,7 @@ class _Attempt:
                 raise CannotReproduce(f"stage {recorded['stage']!r}, which made {self.label}, "
                                       f"is not in the pipeline at commit {self.commit[:12]}")
         elif isinstance(entry, str):
-            stage = _stage_running(pipeline, entry)
+            stage = _stage_running(pipeline, entry, env.get("source.argv"))
         if stage is not None:
             return self._stage_plan(root, pipeline, stage, recorded["out"] if recorded else None)
         script = _usable_script(root, entry)
@@ -517,18 +517,27 @@ def _stage_named(pipeline: Pipeline, name: str) -> Stage | None:
             "cairn.yaml", "dvc.yaml")), None)
 
 
-def _stage_running(pipeline: Pipeline, entry_point: str) -> Stage | None:
-    """The stage one of whose commands runs the script `entry_point` (root-relative)."""
+def _stage_running(pipeline: Pipeline, entry_point: str, argv: object) -> Stage | None:
+    """The stage whose command runs the script `entry_point` (root-relative): the one
+    giving it the recorded arguments too, or the only one running it at all."""
+    args = [str(a) for a in argv[1:]] if isinstance(argv, list) else None
+    running, exact = [], []
     for stage in pipeline.stages.values():
         for cmd in stage.cmd:
             try:
                 words = shlex.split(cmd)
             except ValueError:
                 continue
-            if any(posixpath.normpath(posixpath.join(stage.wdir, w)) == entry_point
-                   for w in words):
-                return stage
-    return None
+            at = [i for i, w in enumerate(words)
+                  if posixpath.normpath(posixpath.join(stage.wdir, w)) == entry_point]
+            if at:
+                running.append(stage)
+                if args is not None and words[at[0] + 1:] == args:
+                    exact.append(stage)
+                break
+    if len(exact) == 1:
+        return exact[0]
+    return running[0] if len(running) == 1 else None
 
 
 def _usable_script(root: Path, entry: object) -> str | None:
