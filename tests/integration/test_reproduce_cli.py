@@ -148,9 +148,12 @@ def test_a_deterministic_stage_reproduces_with_the_same_digest(
 @pytest.mark.slow
 def test_keep_leaves_the_scratch_worktree_for_inspection(trained: CliRepo,
                                                          scratch_dir: Path) -> None:
-    done = json.loads(reproduce(trained, "models:/det/1", "--keep", "--json").stdout)
+    # registered from the stage's out, not by the run: the rebuilt out in cairn.lock counts
+    trained.cairn("models", "register", "model", "--name", "det-out")
+    done = json.loads(reproduce(trained, "models:/det-out/1", "--keep", "--json").stdout)
     kept = Path(done["kept"])
-    assert done["status"] == "match" and (kept / "model" / "weights.txt").is_file()
+    assert done["status"] == "match" and done["stage"] == "train"
+    assert (kept / "model" / "weights.txt").is_file()
     assert any(line.startswith(str(kept)) for line in worktrees(trained))
     trained.git("worktree", "remove", "--force", str(kept))
 
@@ -159,6 +162,8 @@ def test_keep_leaves_the_scratch_worktree_for_inspection(trained: CliRepo,
 def test_a_noisy_stage_reports_metric_deltas_and_passes_within_a_tolerance(
         trained: CliRepo, scratch_dir: Path) -> None:
     before = workspace(trained)
+    cache = ObjectDB.local(trained.root / ".cairn" / "cache")
+    objects = set(cache.list_oids())
     failed = reproduce(trained, "models:/noisy/1", code=1).output
     assert "Not reproduced" in failed and "score" in failed
     entry = last(trained, "noisy")
@@ -172,6 +177,7 @@ def test_a_noisy_stage_reports_metric_deltas_and_passes_within_a_tolerance(
     assert done["deltas"][0]["recorded"] == entry.details["deltas"][0]["recorded"]  # type: ignore[index]
     assert last(trained, "noisy").to_value == "within_tolerance"
     assert workspace(trained) == before and len(worktrees(trained)) == 1
+    assert set(cache.list_oids()) == objects  # the rebuilds' bytes went to a scratch cache
 
 
 @pytest.mark.slow

@@ -277,8 +277,8 @@ class _Attempt:
         planned = build_graph(pipeline, root, check_missing=False).stages_to_run([stage.name])
         rewritten = {o.path for s in planned if not s.frozen for o in s.outs}
         set_aside = [o.path for o in stage.outs if not o.persist]
-        return _Plan([sys.executable, "-m", "cairn", "repro", "--force", stage.name], stage,
-                     rewritten, set_aside, out)
+        argv = [sys.executable, "-m", "cairn", "repro", "--force", "--", stage.name]
+        return _Plan(argv, stage, rewritten, set_aside, out)
 
     def _check_clean(self, work: Path, root: Path, plan: _Plan) -> None:
         """A run made with uncommitted changes: recover them, or refuse."""
