@@ -24,27 +24,25 @@ pruned afterwards unless `keep`. Every outcome, failures included, is one audit 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import posixpath
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from cairn.errors import CairnError, FormatError, NotARepositoryError, ObjectNotFound, UserError
+from cairn.errors import CairnError, NotARepositoryError, UserError
 from cairn.identity import current_user
+from cairn.lifecycle import _scratch as sandbox
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.odb import ObjectDB
-from cairn.objects.tree import TreeEntry, read_tree, walk_tree
 from cairn.paths import Root
 from cairn.project.context import DOT_DIR, ProjectContext
 from cairn.registry import reproduction
@@ -53,13 +51,9 @@ from cairn.store.base import MetadataStore
 
 if TYPE_CHECKING:
     from cairn.pipeline.schema import Pipeline, Stage
-    from cairn.store.entities import ModelVersion, Run
 
 SCRATCH_PREFIX = "cairn-reproduce-"
-NO_HOOKS = ("-c", "core.hooksPath=/dev/null")  # a post-checkout hook would run `cairn checkout`
-TREE_HEAD = b'{"entries":['  # how every directory manifest starts (cairn.objects.tree)
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-NOT_SHOWN = 20  # differing files listed at most
 
 Say = Callable[[str], None]
 
@@ -209,7 +203,7 @@ class _Attempt:
                 self.say(f"Kept the scratch worktree {work}; remove it with "
                          f"`git worktree remove --force {shlex.quote(str(work))}`")
             else:
-                _remove_worktree(git_root, work, self.scratch)
+                sandbox.remove_worktree(git_root, work, self.scratch)
         if self.keep:
             result.kept = str(work)
         return result
@@ -225,7 +219,8 @@ class _Attempt:
         if git_root is None:
             raise NotARepositoryError(f"{self.project.root} is not in a git repository; "
                                       "reproduce checks out the recorded commit from it")
-        found = _git(git_root, "cat-file", "-e", f"{self.commit}^{{commit}}", check=False)
+        found = sandbox.git(git_root, "cat-file", "-e", f"{self.commit}^{{commit}}",
+                            check=False)
         if found.returncode != 0:
             raise CannotReproduce(f"commit {self.commit} of {self.label} is not in the "
                                   f"repository at {git_root}; fetch it (`git fetch --all`) "
@@ -234,11 +229,11 @@ class _Attempt:
 
     def _checkout(self, git_root: Path, work: Path) -> Path:
         self.say(f"Checking out {self.commit[:12]} in {work}")
-        done = _git(git_root, *NO_HOOKS, "worktree", "add", "--detach", "--quiet", str(work),
-                    self.commit, check=False)
+        done = sandbox.git(git_root, *sandbox.NO_HOOKS, "worktree", "add", "--detach",
+                           "--quiet", str(work), self.commit, check=False)
         if done.returncode != 0:
             raise CannotReproduce(f"git worktree add of {self.commit[:12]} failed: "
-                                  f"{_last_line(done.stderr)}")
+                                  f"{sandbox.last_line(done.stderr)}")
         return work / os.path.relpath(os.path.realpath(self.project.root),
                                       os.path.realpath(git_root))
 
@@ -298,12 +293,12 @@ class _Attempt:
                 f"(git diff {digest[:12]}) that are stored in neither the cache nor a remote; "
                 "commit before training to make a version reproducible")
         patch = self.project.odb.read_bytes(digest)
-        applied = _git(work, *NO_HOOKS, "apply", "--binary", "--whitespace=nowarn", "-",
-                       input=patch, check=False)
+        applied = sandbox.git(work, *sandbox.NO_HOOKS, "apply", "--binary",
+                              "--whitespace=nowarn", "-", input=patch, check=False)
         if applied.returncode != 0:
             raise CannotReproduce(f"the uncommitted changes of {self.label} (git diff "
                                   f"{digest[:12]}) do not apply to {self.commit[:12]}: "
-                                  f"{_last_line(applied.stderr)}")
+                                  f"{sandbox.last_line(applied.stderr)}")
 
     def _only_set_aside(self, root: Path, outs: list[str], digest: str) -> bool:
         """Whether the recorded diff is exactly `outs` missing from the commit: `cairn
@@ -320,7 +315,7 @@ class _Attempt:
                 if os.path.lexists(path):
                     os.replace(path, aside / quote(rel, safe=""))
                     moved.append((path, aside / quote(rel, safe="")))
-            diff = _git(root, "diff", "HEAD", "--binary", check=False)
+            diff = sandbox.git(root, "diff", "HEAD", "--binary", check=False)
             return diff.returncode == 0 and hash_bytes(diff.stdout) == digest
         finally:
             for path, kept in moved:
@@ -346,7 +341,7 @@ class _Attempt:
                     f"any remote ({where}){problems}; push it from a clone that has it "
                     "(`cairn push`) and rerun")
             self.say(f"Placing {rel} ({digest[:12]})")
-            _place(odb, inside, rel, digest)
+            sandbox.place(odb, inside, rel, digest)
 
     def _rebuild(self, root: Path, plan: _Plan) -> None:
         assert self.scratch is not None
@@ -371,15 +366,15 @@ class _Attempt:
         assert self.scratch is not None
         rebuilt_odb = ObjectDB.local(self.scratch / "cache")
         recorded_digest: str = self.chain["digest"]
-        with _scratch_store(self.scratch / "tracking.db") as scratch:
-            version = _newest_version(scratch, self.name) if scratch else None
-            run = _rebuilt_run(scratch, version) if scratch else None
+        with sandbox.scratch_store(self.scratch / "tracking.db") as tracked:
+            version = sandbox.newest_version(tracked, self.name) if tracked else None
+            run = sandbox.rebuilt_run(tracked, version) if tracked else None
             rebuilt = version.digest if version is not None else None
             if rebuilt is None and plan.out is not None:
-                rebuilt = _locked_out(root, plan.out)
+                rebuilt = sandbox.locked_out(root, plan.out)
                 recorded_digest = self.chain["data"].get(plan.out, recorded_digest)
-            if rebuilt is None and scratch is not None and run is not None:
-                rebuilt = _artifact_digest(scratch, run, self.chain["model"]["source"])
+            if rebuilt is None and tracked is not None and run is not None:
+                rebuilt = sandbox.artifact_digest(tracked, run, self.chain["model"]["source"])
         if rebuilt is None:
             raise CannotReproduce(f"the rebuild of {self.label} ran but registered no "
                                   f"version of {self.name!r} and produced no artifact to "
@@ -387,7 +382,7 @@ class _Attempt:
         deltas = _deltas(self.chain["metrics"], dict(run.data.metrics) if run else {})
         status = self._status(recorded_digest, rebuilt, deltas)
         differing = [] if rebuilt == recorded_digest else \
-            _differing_files(self.project.odb, recorded_digest, rebuilt_odb, rebuilt)
+            sandbox.differing_files(self.project.odb, recorded_digest, rebuilt_odb, rebuilt)
         assert self.plan is not None
         return Reproduction(
             self.chain["uri"], self.name, self.version, status,
@@ -429,7 +424,7 @@ class _Attempt:
         """Whether `digest` (all of it, for a directory) is in the cache, fetching it
         from the remotes (default first) when it is not."""
         odb = self.project.odb
-        if _complete(odb, digest):
+        if sandbox.complete(odb, digest):
             return True
         for name in self._remote_names():
             store = self._remote(name)
@@ -440,7 +435,7 @@ class _Attempt:
             except CairnError as e:
                 self.remote_problems.append(f"{name}: {e}")
                 continue
-            if _complete(odb, digest):
+            if sandbox.complete(odb, digest):
                 return True
         return False
 
@@ -450,7 +445,7 @@ class _Attempt:
         odb = self.project.odb
         with self.project.lock():
             transfer(store, odb, [digest])
-            if odb.exists(digest) and _is_tree(odb, digest):
+            if odb.exists(digest) and sandbox.is_tree(odb, digest):
                 transfer_trees(store, odb, [(digest, True)])
 
     def _remote_names(self) -> list[str]:
@@ -472,27 +467,6 @@ class _Attempt:
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-def _git(cwd: Path, *args: str, input: bytes | None = None,
-         check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
-                          check=False)
-    if check and proc.returncode != 0:
-        raise CairnError(f"git {' '.join(args)} failed: {_last_line(proc.stderr)}")
-    return proc
-
-
-def _last_line(stderr: bytes) -> str:
-    lines = stderr.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "no message"
-
-
-def _remove_worktree(git_root: Path, work: Path, scratch: Path) -> None:
-    """The scratch tree gone and git's record of it pruned: `git worktree list` as before."""
-    _git(git_root, "worktree", "remove", "--force", str(work), check=False)
-    shutil.rmtree(scratch, ignore_errors=True)
-    _git(git_root, "worktree", "prune", check=False)
-
 
 def _shown(argv: list[str]) -> str:
     words = ["python" if a == sys.executable else a for a in argv]
@@ -557,115 +531,6 @@ def _under(path: str, outs: set[str]) -> bool:
     return any(path == out or path.startswith(f"{out}/") for out in outs)
 
 
-def _is_tree(odb: ObjectDB, digest: str) -> bool:
-    try:
-        with odb.open(digest) as f:
-            if f.read(len(TREE_HEAD)) != TREE_HEAD:
-                return False
-        read_tree(odb, digest)
-    except (FormatError, ObjectNotFound):
-        return False
-    return True
-
-
-def _complete(odb: ObjectDB, digest: str) -> bool:
-    """`digest` is in `odb`, and for a directory, every object below it too."""
-    if not odb.exists(digest):
-        return False
-    if not _is_tree(odb, digest):
-        return True
-    try:
-        return all(odb.exists(e.digest) for _, e in walk_tree(odb, digest))
-    except (ObjectNotFound, FormatError):
-        return False
-
-
-def _place(odb: ObjectDB, inside: Root, rel: str, digest: str) -> None:
-    """A copy of object `digest` (a file, or a directory's files) at `rel`, each hashed
-    as it is copied; never a link into the cache, which the rebuild could write through."""
-    from cairn.objects.links import link
-
-    if not _is_tree(odb, digest):
-        link(odb.oid_to_path(digest), inside.check(rel), ("copy",), 0o644, oid=digest)
-        return
-    inside.check(rel).mkdir(parents=True, exist_ok=True)
-    for sub, entry in walk_tree(odb, digest):
-        path = inside.check(f"{rel}/{sub}", what="directory entry")
-        if entry.is_dir:
-            path.mkdir(parents=True, exist_ok=True)
-        else:
-            link(odb.oid_to_path(entry.digest), path, ("copy",), int(entry.mode, 8),
-                 oid=entry.digest)
-
-
-@contextlib.contextmanager
-def _scratch_store(db: Path) -> Iterator[MetadataStore | None]:
-    if not db.is_file():
-        yield None  # the rebuild tracked nothing
-        return
-    from cairn.store.open import normalize_uri, open_store
-
-    store = open_store(normalize_uri(str(db)))
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _newest_version(store: MetadataStore, name: str) -> ModelVersion | None:
-    from cairn.registry.uris import quote_string
-
-    found = store.search_model_versions(f"name = '{quote_string(name)}'")
-    return max((mv for mv in found if mv.name == name), key=lambda mv: mv.version,
-               default=None)
-
-
-def _rebuilt_run(store: MetadataStore, version: ModelVersion | None) -> Run | None:
-    """The run that registered the rebuilt version, else the newest the rebuild made."""
-    if version is not None and version.run_id:
-        return store.get_run(version.run_id)
-    experiments = [e.experiment_id for e in store.search_experiments()]
-    runs = list(store.search_runs(experiments)) if experiments else []
-    return max(runs, key=lambda r: r.info.start_time, default=None)
-
-
-def _locked_out(root: Path, out: str) -> str | None:
-    from cairn.project.lockfile import LOCK_NAME, read_lock
-
-    lock = read_lock(root, LOCK_NAME)
-    return next((o.digest for s in lock.stages.values() for o in s.outs if o.path == out),
-                None)
-
-
-def _artifact_digest(store: MetadataStore, run: Run, source: object) -> str | None:
-    """The digest of what the rebuilt run logged where the recorded version's run did."""
-    if not isinstance(source, str) or not source.startswith("runs:/"):
-        return None
-    path = source[len("runs:/"):].partition("/")[2].strip("/")
-    return next((a.digest for a in store.list_artifacts(run.info.run_id, path)
-                 if a.path.strip("/") == path), None)
-
-
 def _deltas(recorded: dict[str, float], rebuilt: dict[str, float]) -> list[MetricDelta]:
     return [MetricDelta(k, recorded.get(k), rebuilt.get(k))
             for k in sorted(set(recorded) | set(rebuilt))]
-
-
-def _differing_files(recorded_odb: ObjectDB, recorded: str, rebuilt_odb: ObjectDB,
-                     rebuilt: str) -> list[str]:
-    """Which files of two directory artifacts differ (empty when either is not at hand)."""
-    left, right = _files(recorded_odb, recorded), _files(rebuilt_odb, rebuilt)
-    if left is None or right is None:
-        return []
-    names = sorted(n for n in left.keys() | right.keys() if left.get(n) != right.get(n))
-    return names[:NOT_SHOWN]
-
-
-def _files(odb: ObjectDB, digest: str) -> dict[str, str] | None:
-    if not _is_tree(odb, digest):
-        return None
-    try:
-        entries: list[tuple[str, TreeEntry]] = list(walk_tree(odb, digest))
-    except (ObjectNotFound, FormatError):
-        return None
-    return {rel: e.digest for rel, e in entries if not e.is_dir}
