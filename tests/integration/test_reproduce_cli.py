@@ -127,8 +127,9 @@ def last(repo: CliRepo, name: str, version: int = 1) -> AuditEntry:
 @pytest.mark.slow
 def test_a_deterministic_stage_reproduces_with_the_same_digest(
         trained: CliRepo, scratch_dir: Path) -> None:
+    trained.cairn("models", "alias", "det", "champion", "1")
     before = workspace(trained)
-    out = reproduce(trained, "models:/det/1").output
+    out = reproduce(trained, "models:/det@champion").output
     assert "stage 'train'" in out and "Reproduced: same digest." in out
     entry = last(trained, "det")
     assert entry.to_value == "match" and entry.user_id
