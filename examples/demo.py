@@ -2,11 +2,14 @@
 
 A two-stage pipeline (preprocess -> train, examples/iris) on a dataset that ships with
 scikit-learn: repro runs what changed, a param edit reruns only training, two tags are
-compared by their metrics; every training run is tracked and its model registered; one
-version is promoted to Production, loaded by URI and asked to predict, and its lineage
-printed; then git push sends the data through the pre-push hook, a fresh clone pulls
-every byte, and an older tagged model comes back; checkout --verify re-hashes it all,
-and a pointer file naming a path outside the workspace is refused unread.
+compared by their metrics; every training run is tracked and its model registered; a
+gate policy refuses a promotion with its verdict table, a clean retrain passes and is
+promoted through a request another user approves, then loaded by URI and asked to
+predict; its lineage is printed and `cairn reproduce` rebuilds it to the same digest
+(which lets it take the protected `champion` alias); then git push sends the data
+through the pre-push hook, a fresh clone pulls every byte, and an older tagged model
+comes back; checkout --verify re-hashes it all, and a pointer file naming a path outside
+the workspace is refused unread.
 """
 
 from __future__ import annotations
@@ -95,6 +98,8 @@ Production:
 aliases:
   champion:
     protected: true              # only a MANAGE holder moves it; its version stays
+    rules:
+      - require: reproducible    # and only to a version `cairn reproduce` rebuilt
 """
 
 
@@ -191,6 +196,15 @@ print("version", model.metadata.lineage["version"], "predicts", model.predict(da
     cairn(project, "models", "history", "iris-classifier")
     out = cairn(project, "models", "lineage", "models:/iris-classifier/Production")
     expect(out, "gates 7/7 pass")
+
+    print("\n# the Production model is rebuilt from its lineage alone: its commit in a scratch")
+    print("# worktree, its data by digest, its pipeline stage; the workspace is not touched")
+    before = git(project, "status", "--porcelain", show=False)
+    out = cairn(project, "reproduce", "models:/iris-classifier/Production")
+    expect(out, "Reproduced: same digest")
+    assert git(project, "status", "--porcelain", show=False) == before, "workspace changed"
+    out = cairn(project, "models", "alias", "iris-classifier", "champion", "3")
+    expect(out, "require reproducible", "match", "models:/iris-classifier@champion → version 3")
 
     print("\n# git push runs `cairn push` from the pre-push hook: nobody has to remember it")
     git(project, "push", "-q", "origin", "main", "--tags")

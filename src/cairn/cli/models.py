@@ -277,6 +277,9 @@ def _show_verdicts(verdicts: Sequence[Verdict], report: str, title: str) -> None
     if report == "md":
         click.echo(_markdown(verdicts, title), nl=False)
         return
+    if not verdicts:
+        output.echo(f"{title} (no rules for it).")
+        return
     output.table(["rule", "expected", "actual", "result"],
                  [(v.rule, v.expected, v.actual, "pass" if v.passed else "FAIL")
                   for v in verdicts], title=title, no_wrap=(0, 3))

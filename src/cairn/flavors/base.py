@@ -308,7 +308,7 @@ def write_model_file(directory: Path, *, loader: str, flavor: dict[str, Any],
         f"{name}=={versions[name]}" for name in libraries if name in versions]
     meta = ModelMetadata(
         loader=loader, flavors={loader: flavor},
-        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=build_time().strftime("%Y-%m-%dT%H:%M:%SZ"),
         cairn_version=_cairn_version(), python_version=platform.python_version(),
         library_versions=versions, requirements=requirements,
         signature=resolve_signature(signature, input_example, predict),
@@ -323,6 +323,15 @@ def write_model_file(directory: Path, *, loader: str, flavor: dict[str, Any],
     (directory / MODEL_FILE).write_text(text, encoding="utf-8")
     (directory / REQUIREMENTS_FILE).write_text("".join(f"{r}\n" for r in requirements))
     return meta
+
+
+def build_time() -> datetime:
+    """When a model is saved: now, or SOURCE_DATE_EPOCH when set (the reproducible-builds
+    convention), so a rebuild can write the same bytes; `cairn reproduce` sets it."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return datetime.now(UTC)
 
 
 def resolve_signature(signature: Signature | Mapping[str, Any] | None, input_example: Any,

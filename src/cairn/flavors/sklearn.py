@@ -69,6 +69,60 @@ def _dump_skops(sk_model: Any, file: Path) -> None:
     except TypeError as e:  # skops' UnsupportedTypeException
         raise UserError(f"skops cannot save {type(sk_model).__name__} ({e}); "
                         f"use serialization_format='pickle'") from None
+    normalize_zip(file)
+
+
+def normalize_zip(file: Path) -> None:
+    """Rewrite a skops file so the same model always gives the same bytes.
+
+    skops names objects by their `id()` in the saving process (a memory address, in
+    `__id__` and in the names of the array files) and stamps each zip entry with the
+    clock: the same model saved twice would be two files with two digests, and no
+    rebuild could ever match. The ids are renumbered in order of appearance (a
+    one-to-one renaming, so shared references stay shared) and the entry times fixed.
+    """
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(file) as source:
+        entries = {info.filename: (info, source.read(info)) for info in source.infolist()}
+    if "schema.json" not in entries:
+        return
+    numbers: dict[str, str] = {}
+
+    def renumber(value: object) -> str:
+        return numbers.setdefault(str(value), str(len(numbers) + 1))
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = int(renumber(value))
+                elif key == "file" and isinstance(value, str) and value in entries:
+                    stem, dot, ext = value.partition(".")
+                    out[key] = renumber(stem) + dot + ext
+                else:
+                    out[key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    schema = walk(json.loads(entries["schema.json"][1]))
+    renamed = {"schema.json": json.dumps(schema, indent=2).encode()}
+    for name, (_, data) in entries.items():
+        if name != "schema.json":
+            stem, dot, ext = name.partition(".")
+            renamed[(numbers.get(stem, stem) + dot + ext) if stem in numbers else name] = data
+    fixed = file.with_name(file.name + ".tmp")
+    with zipfile.ZipFile(fixed, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for name in sorted(renamed):
+            stable = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            stable.compress_type = zipfile.ZIP_DEFLATED
+            stable.external_attr = 0o644 << 16
+            target.writestr(stable, renamed[name])
+    os.replace(fixed, file)
 
 
 def load_model(path: str | os.PathLike[str], *, trusted: bool = False,

@@ -349,6 +349,9 @@ class _Attempt:
 
         env = {**os.environ, ENV_URI: str(self.scratch / "tracking.db"),
                "CAIRN_CACHE__DIR": str(self.scratch / "cache")}
+        created = self._recorded_build_time()
+        if created is not None:  # the saved model then carries the recorded time
+            env["SOURCE_DATE_EPOCH"] = str(created)
         shown = _shown(plan.argv)
         self.say(f"Running `{shown}` in {root}")
         try:
@@ -361,6 +364,26 @@ class _Attempt:
                                              "; rerun with --keep to inspect the scratch tree")
             raise CannotReproduce(f"the rebuild of {self.label} failed: `{shown}` exited "
                                   f"with code {proc.returncode}; {hint}")
+
+    def _recorded_build_time(self) -> int | None:
+        """When the recorded model was saved (its cairn-model.yaml `created`), in epoch
+        seconds; None when the model is not in the cache or says nothing."""
+        from datetime import UTC, datetime
+
+        import yaml
+
+        from cairn import yamlfile
+        from cairn.flavors.base import MODEL_FILE
+        from cairn.objects.tree import read_tree
+
+        odb = self.project.odb
+        try:
+            entries = {e.name: e for e in read_tree(odb, self.chain["digest"])}
+            meta = yamlfile.safe_load(odb.read_bytes(entries[MODEL_FILE].digest))
+            when = datetime.strptime(str(meta["created"]), "%Y-%m-%dT%H:%M:%SZ")
+        except (CairnError, KeyError, TypeError, ValueError, yaml.YAMLError):
+            return None
+        return int(when.replace(tzinfo=UTC).timestamp())
 
     def _compare(self, root: Path, plan: _Plan) -> Reproduction:
         assert self.scratch is not None

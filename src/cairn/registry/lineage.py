@@ -16,7 +16,7 @@ from typing import Any
 from cairn.errors import CairnError, NotFoundError
 from cairn.objects.odb import ObjectDB
 from cairn.objects.tree import read_tree
-from cairn.registry import uris
+from cairn.registry import reproduction, uris
 from cairn.store.base import MetadataStore
 from cairn.store.entities import ModelVersion, Run
 from cairn.tracking.lineage import json_tag
@@ -88,8 +88,8 @@ def model_lineage(store: MetadataStore, odb: ObjectDB, uri: str,
         "transitions": [_audit_dict(e) for e in log],
         "requests": ([asdict(r) for r in store.search_promotion_requests(mv.name, "open")
                       if r.version == mv.version] if mv is not None else []),
-        "reproduction": next((_audit_dict(e) for e in reversed(log)
-                              if e.action == "reproduce"), None),
+        "reproduction": (_audit_dict(last) if mv is not None and (
+            last := reproduction.last_reproduction(store, mv.name, mv.version)) else None),
         "packages": [],  # immutable packages built from this version (a later issue)
     }
 

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.errors import CairnError
+from cairn.registry import reproduction
 from cairn.registry.gates import Verdict
 from cairn.store.entities import ModelVersion, Run
 from cairn.tracking.backend import Backend
 from cairn.tracking.lineage import json_tag
-
-REPRODUCED = ("match", "within_tolerance")  # the `reproduce` results that count
 
 
 @dataclass(frozen=True)
@@ -174,14 +173,12 @@ def _reproducible(b: Backend, c: Candidate, rule: dict[str, Any]) -> Verdict:
     expected = "the last `cairn reproduce` matched"
     if c.version is None:
         return _unregistered("require reproducible", expected, c)
-    runs = [e for e in b.store.get_audit_log(c.version.name, c.version.version)
-            if e.action == "reproduce"]
-    if not runs:
+    last = reproduction.last_reproduction(b.store, c.version.name, c.version.version)
+    if last is None:
         return Verdict("require reproducible", expected, "never reproduced (run `cairn "
                        f"reproduce models:/{c.version.name}/{c.version.version}`)", False)
-    last = runs[-1]
     return Verdict("require reproducible", expected, f"{last.to_value}: {last.reason}"[:300],
-                   last.to_value in REPRODUCED)
+                   reproduction.passed(last))
 
 
 def _unregistered(rule: str, expected: str, c: Candidate) -> Verdict:
