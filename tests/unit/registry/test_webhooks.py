@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from cairn.errors import NotFoundError, UserError
-from cairn.registry.stages import transition
+from cairn.registry.stages import plan
 from cairn.registry.webhooks import (
     DeliveryCounts,
     RetryPolicy,
@@ -23,7 +23,7 @@ from cairn.registry.webhooks import (
     run_worker,
 )
 from cairn.store.base import MetadataStore
-from cairn.store.entities import Decision, StageChange
+from cairn.store.entities import Decision, StageChange, StageChangeResult
 from cairn.store.open import open_store
 from tests.webhook_receiver import Receiver, closed_port, running
 
@@ -31,6 +31,12 @@ SECRET = "correct horse battery staple"
 ALL_EVENTS = {"model_version.registered", "model_version.stage_changed", "alias.set",
               "alias.deleted", "request.opened", "request.approved", "request.rejected",
               "gate.refused"}
+
+
+def transition(store: MetadataStore, name: str, version: int, stage: str, user_id: str = "",
+               reason: str = "") -> StageChangeResult:
+    """A stage change as the store applies it (the gates are not under test here)."""
+    return store.apply_stage_change(plan(name, version, stage, user_id=user_id, reason=reason))
 
 
 @pytest.fixture

@@ -196,3 +196,16 @@ def test_version_tags(store: MetadataStore) -> None:
 def test_audit_log_of_unknown_model(store: MetadataStore) -> None:
     with pytest.raises(NotFoundError, match="registered model 'ghost' does not exist"):
         store.get_audit_log("ghost")
+
+
+def test_a_new_model_never_inherits_a_deleted_ones_history(store: MetadataStore) -> None:
+    """SQLite reused a deleted newest model's id: the next model then showed its audit
+    log, and would have taken its gate policy, permissions and webhooks."""
+    store.create_model_version("old", "/m", "d1", user_id="bob")
+    store.set_gate_policy("old", "Staging: []\n", {"stages": {}}, "bob")
+    store.delete_registered_model("old", "bob")
+    store.create_registered_model("new", user_id="carol")
+    assert [e.action for e in store.get_audit_log("new")] == []
+    assert store.get_gate_policy("new") is None
+    assert store.get_permissions("new") == {"carol": "MANAGE"}
+    assert [e.action for e in store.get_audit_log("old")][-1] == "delete_model"

@@ -312,8 +312,16 @@ def _check_alias(alias: object) -> None:
 
 def _insert_model(conn: Connection, name: str, description: str, now: int) -> int | None:
     """Insert the model unless it exists (concurrent registrations race here safely)."""
-    stmt = dialect_insert(conn, rm).values(name=name, description=description, creation_time=now,
-                             last_updated_time=now, last_version=0)
+    values: dict[str, Any] = {"name": name, "description": description, "creation_time": now,
+                              "last_updated_time": now, "last_version": 0}
+    if conn.dialect.name == "sqlite":
+        # SQLite's rowid reuses the id of a deleted newest model, whose audit rows, gate
+        # policies, permissions and webhooks would then pass to the new one; the audit
+        # log remembers every id a deleted model had (its delete_model row).
+        values["model_id"] = select(func.coalesce(func.max(rm.c.model_id), 0)).scalar_subquery()
+        used = select(func.coalesce(func.max(audit_log.c.model_id), 0)).scalar_subquery()
+        values["model_id"] = func.max(values["model_id"], used) + 1
+    stmt = dialect_insert(conn, rm).values(**values)
     result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"])
                           .returning(rm.c.model_id)).first()
     return None if result is None else int(result[0])
