@@ -112,6 +112,9 @@ def test_force_and_reject_and_permissions(repo: CliRepo, monkeypatch: pytest.Mon
 
     req = json.loads(repo.cairn("models", "promote", "fraud", "1", "--to", "Production",
                                 "--request", "--json").output)["request"]
+    lineage = repo.cairn("models", "lineage", "models:/fraud/1").output
+    assert f"request {req['id']}" in lineage and "open: v1 → Production, asked by alice" \
+        in lineage
     assert repo.cairn("models", "reject", str(req["id"]), ok=False).exit_code == 2
     out = repo.cairn("models", "reject", str(req["id"]), "--comment", "not yet").output
     assert f"Rejected request {req['id']}" in out
@@ -152,3 +155,27 @@ def test_text_in_square_brackets_is_shown_not_taken_for_markup(repo: CliRepo) ->
     register(repo, 0.95)
     repo.cairn("models", "promote", "fraud", "1", "--to", "Staging", "--reason", "[b]ok[/b]")
     assert "[b]ok[/b]" in repo.cairn("models", "history", "fraud").output
+
+
+def test_requirements_read_the_project_git_and_remote(repo: CliRepo, tmp_path: Path) -> None:
+    repo.cairn("remote", "add", "-d", "store", str(tmp_path / "store"))
+    repo.write("data/raw.csv", "a,b\n1,2\n")
+    repo.cairn("add", "data/raw.csv")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "data")
+    register(repo, 0.95)  # a clean commit, the data digest and params recorded
+    repo.write("gates.yaml", "Staging:\n  - require: [git_clean, lineage_complete, "
+               "data_pushed]\n")
+    repo.cairn("models", "gates", "set", "fraud", "gates.yaml")
+    before = json.loads(repo.cairn("models", "gates", "check", "fraud", "1", "--to",
+                                   "Staging", "--json", ok=False).output)
+    verdicts = {v["rule"]: v for v in before["verdicts"]}
+    assert verdicts["require git_clean"]["passed"] and verdicts["require lineage_complete"][
+        "passed"]
+    pushed = verdicts["require data_pushed"]
+    assert not pushed["passed"] and "data/raw.csv" in pushed["actual"] \
+        and "the model" in pushed["actual"] and "(`cairn push`)" in pushed["actual"]
+    repo.cairn("push")
+    after = json.loads(repo.cairn("models", "gates", "check", "fraud", "1", "--to", "Staging",
+                                  "--json").output)
+    assert after["passed"] and after["verdicts"][2]["actual"].startswith("all ")

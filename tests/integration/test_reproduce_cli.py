@@ -138,6 +138,8 @@ def test_a_deterministic_stage_reproduces_with_the_same_digest(
     assert entry.details["stage"] == "train"
     assert workspace(trained) == before
     assert len(worktrees(trained)) == 1 and list(scratch_dir.iterdir()) == []
+    lineage = trained.cairn("models", "lineage", "models:/det/1").output
+    assert "reproduced" in lineage and "match on" in lineage
     # the rebuild's run and registration went to a scratch database, not the user's
     store = open_store(f"sqlite:///{trained.root / '.cairn' / 'cairn.db'}")
     try:

@@ -368,3 +368,32 @@ def test_two_approvals_racing_make_one_transition(tracking: str, as_user: Any) -
     moves = [e for e in client.get_audit_log("fraud") if e.action == "transition"]
     assert [(e.version, e.to_value) for e in moves][-2:] == [(1, "Archived"), (2, "Production")]
     assert len([e for e in moves if e.version == 2]) == 1
+
+
+@pytest.mark.slow
+def test_a_webhook_gate_blocks_passes_and_fails_closed(tracking: str, as_user: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.webhook_receiver import running
+
+    client = cairn.Client()
+    version_with({"f1": 0.93})
+    monkeypatch.setenv("EVAL_SECRET", "s3cret")
+    with running() as receiver:
+        set_policy(f"Production:\n  - webhook: {receiver.url}/check\n    timeout: 0.5\n"
+                   "    secret_env: EVAL_SECRET\n")
+        receiver.status = 403
+        with pytest.raises(GateRefused) as refused:
+            client.transition_model_version_stage("fraud", 1, "Production")
+        (verdict,) = refused.value.verdicts
+        assert verdict.rule == f"webhook {receiver.url}/check" and "403" in verdict.actual
+        call = receiver.requests[-1]
+        assert call.signed_with("s3cret")
+        summary = call.json()
+        assert (summary["model"], summary["version"], summary["metrics"]) == (
+            "fraud", 1, {"f1": 0.93})
+        receiver.delay_s = 1.5  # longer than the rule's timeout
+        with pytest.raises(GateRefused, match="no answer within 0.5 s"):
+            client.transition_model_version_stage("fraud", 1, "Production")
+        receiver.delay_s, receiver.status = 0, 200
+        assert client.transition_model_version_stage("fraud", 1, "Production").current_stage \
+            == "Production"
