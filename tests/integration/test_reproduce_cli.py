@@ -25,11 +25,13 @@ from tests.conftest import CliRepo, commit
 # One script, two stages: `train` is deterministic; `noisy` adds random bytes to its model
 # and noise below 1 to its metric.
 TRAIN = """\
-import random, sys
+import os, random, sys
 from pathlib import Path
 import yaml
 import cairn
 
+if os.environ.get("BREAK_TRAINING"):
+    sys.exit("training broke")
 noisy = sys.argv[1:] == ["noisy"]
 name, out = ("noisy", Path("noisy")) if noisy else ("det", Path("model"))
 scale = yaml.safe_load(Path("params.yaml").read_text())["scale"]
@@ -251,3 +253,15 @@ def test_a_commit_missing_from_the_repository_is_one_clear_error(
     assert "commit 0123456789abcdef" in error and "is not in the repository" in error
     assert last(repo, "lost").to_value == "failed"
     assert len(worktrees(repo)) == 1 and list(scratch_dir.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_rebuild_that_fails_is_reported_and_recorded(trained: CliRepo,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    before = workspace(trained)
+    monkeypatch.setenv("BREAK_TRAINING", "1")  # what the rebuild's process inherits
+    failed = reproduce(trained, "models:/det/1", code=1)
+    line = error_line(failed)
+    assert "the rebuild of det v1 failed" in line and "exited with code 1" in line
+    assert last(trained, "det").to_value == "failed"
+    assert workspace(trained) == before and len(worktrees(trained)) == 1
