@@ -103,6 +103,29 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRepo]:
     yield r
 
 
+@pytest.fixture
+def fresh_tracking() -> Iterator[None]:
+    """No tracking state (URI, active run, open stores) carried between tests that run
+    the CLI in this process. Modules use it with `pytest.mark.usefixtures`."""
+    from cairn.tracking import fluent
+
+    fluent._reset_for_tests()
+    yield
+    fluent._reset_for_tests()
+
+
+@pytest.fixture
+def scratch_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temp dir for this test (where `cairn reproduce` makes its scratch worktrees),
+    so that leftovers can be seen."""
+    import tempfile
+
+    place = tmp_path / "scratch"
+    place.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(place))
+    return place
+
+
 # ----- metadata store fixtures (owner: helper STORE) -----------------------------------
 # `store_uri` / `store` run one conformance suite on SQLite and on PostgreSQL (STYLE:
 # one interface, two stores). PostgreSQL is a throwaway server (tests/pg_server.py).

@@ -4,13 +4,11 @@ see (the verdict table, its Markdown), and the exit codes a pipeline acts on."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import cairn
-from cairn.tracking import fluent
 from tests.conftest import CliRepo
 
 POLICY = """\
@@ -23,11 +21,8 @@ Production:
 
 
 @pytest.fixture(autouse=True)
-def fresh_tracking(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def as_alice(monkeypatch: pytest.MonkeyPatch, fresh_tracking: None) -> None:
     monkeypatch.setenv("CAIRN_USER", "alice")
-    fluent._reset_for_tests()
-    yield
-    fluent._reset_for_tests()
 
 
 def register(repo: CliRepo, f1: float) -> None:

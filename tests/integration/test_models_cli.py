@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,12 +14,7 @@ from cairn.tracking import fluent
 from cairn.tracking.backend import backend
 from tests.conftest import CliRepo
 
-
-@pytest.fixture(autouse=True)
-def fresh_tracking() -> Iterator[None]:
-    fluent._reset_for_tests()
-    yield
-    fluent._reset_for_tests()
+pytestmark = pytest.mark.usefixtures("fresh_tracking")
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ import hashlib
 import json
 import shlex
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +58,9 @@ stages:
 """
 
 
-@pytest.fixture(autouse=True)
-def fresh_tracking() -> Iterator[None]:
-    fluent._reset_for_tests()
-    yield
-    fluent._reset_for_tests()
+pytestmark = pytest.mark.usefixtures("fresh_tracking")
 
 
-@pytest.fixture
-def scratch_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where reproduce makes its scratch worktrees, so leftovers can be seen."""
-    place = tmp_path / "scratch"
-    place.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(place))
-    return place
 
 
 @pytest.fixture

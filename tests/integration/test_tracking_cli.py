@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 import cairn
-from cairn.tracking import fluent
 from tests.conftest import CliRepo
 
-
-@pytest.fixture(autouse=True)
-def fresh_tracking() -> Iterator[None]:
-    fluent._reset_for_tests()
-    yield
-    fluent._reset_for_tests()
+pytestmark = pytest.mark.usefixtures("fresh_tracking")
 
 
 def two_runs(repo: CliRepo) -> tuple[str, str]:

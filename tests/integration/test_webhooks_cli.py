@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from cairn.store.base import MetadataStore
-from cairn.tracking import fluent
 from cairn.tracking.backend import backend
 from tests.conftest import CliRepo
 from tests.webhook_receiver import Receiver, closed_port, running
@@ -26,11 +25,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_tracking(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def hook_secret(monkeypatch: pytest.MonkeyPatch, fresh_tracking: None) -> None:
     monkeypatch.setenv("HOOK_SECRET", SECRET)
-    fluent._reset_for_tests()
-    yield
-    fluent._reset_for_tests()
 
 
 @pytest.fixture

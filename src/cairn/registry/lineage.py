@@ -22,7 +22,8 @@ from cairn.store.entities import ModelVersion, Run
 from cairn.tracking.lineage import json_tag
 
 
-def _run(store: MetadataStore, run_id: str | None) -> Run | None:
+def run_or_none(store: MetadataStore, run_id: str | None) -> Run | None:
+    """The run, or None when there is none or it is gone (a version outlives nothing)."""
     if not run_id:
         return None
     try:
@@ -41,7 +42,7 @@ def _source_tags(run: Run | None, mv: ModelVersion | None) -> dict[str, str]:
 def load_lineage(store: MetadataStore, resolved: uris.Resolved) -> dict[str, Any]:
     """The short lineage attached to a loaded model's `.metadata.lineage`."""
     mv = resolved.version
-    run = _run(store, resolved.run_id)
+    run = run_or_none(store, resolved.run_id)
     tags = _source_tags(run, mv)
     out: dict[str, Any] = {"model_uri": resolved.uri, "digest": resolved.digest,
                            "run_id": resolved.run_id,
@@ -62,7 +63,7 @@ def model_lineage(store: MetadataStore, odb: ObjectDB, uri: str,
     """Everything `cairn models lineage URI` shows (and returns with --json)."""
     resolved = uris.resolve(store, uri)
     mv = resolved.version
-    run = _run(store, resolved.run_id)
+    run = run_or_none(store, resolved.run_id)
     tags = _source_tags(run, mv)
     commit = tags.get("cairn.git.commit")
     data = json_tag(tags, "cairn.data") or {}

@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.errors import ConflictError, GateRefused, NotFoundError, PermissionDenied, UserError
+from cairn.errors import ConflictError, GateRefused, PermissionDenied, UserError
 from cairn.identity import current_user
 from cairn.registry import gates, permissions, requirements, stages, uris
 from cairn.registry.gates import GateResult, Policy, Verdict
+from cairn.registry.lineage import run_or_none
 from cairn.registry.requirements import Candidate
 from cairn.store.base import MetadataStore
 from cairn.store.entities import (
@@ -33,7 +34,6 @@ from cairn.store.entities import (
     GatePolicy,
     ModelVersion,
     PromotionRequest,
-    Run,
     StageChange,
     StageChangeResult,
 )
@@ -108,22 +108,13 @@ def _holders(store: MetadataStore, name: str, target: str) -> tuple[int, ...]:
                         if mv.name == name))
 
 
-def _run(store: MetadataStore, run_id: str | None) -> Run | None:
-    if not run_id:
-        return None
-    try:
-        return store.get_run(run_id)
-    except NotFoundError:
-        return None
-
-
 def _metrics(store: MetadataStore, mv: ModelVersion) -> dict[str, float]:
-    run = _run(store, mv.run_id)
+    run = run_or_none(store, mv.run_id)
     return dict(run.data.metrics) if run is not None else {}
 
 
 def candidate_of(store: MetadataStore, mv: ModelVersion) -> Candidate:
-    return Candidate(mv.name, mv, _run(store, mv.run_id))
+    return Candidate(mv.name, mv, run_or_none(store, mv.run_id))
 
 
 def _webhook_verdict(rule: dict[str, Any], name: str, candidate: Candidate, target: str,

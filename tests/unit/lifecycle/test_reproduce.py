@@ -4,8 +4,6 @@ as "failed"; metric deltas and the stage a script ran in."""
 from __future__ import annotations
 
 import math
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,24 +14,12 @@ from cairn.lifecycle.reproduce import CannotReproduce, MetricDelta, _stage_runni
 from cairn.pipeline.schema import load_pipeline
 from cairn.project.context import ProjectContext
 from cairn.registry.reproduction import last_reproduction
-from cairn.tracking import fluent
 from cairn.tracking.backend import backend
 from tests.conftest import CliRepo, commit
 
-
-@pytest.fixture(autouse=True)
-def fresh_tracking() -> Iterator[None]:
-    fluent._reset_for_tests()
-    yield
-    fluent._reset_for_tests()
+pytestmark = pytest.mark.usefixtures("fresh_tracking")
 
 
-@pytest.fixture
-def scratch_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    place = tmp_path / "scratch"
-    place.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(place))
-    return place
 
 
 def register(repo: CliRepo, name: str, tags: dict[str, str] | None = None) -> None:
