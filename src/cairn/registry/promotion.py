@@ -62,16 +62,19 @@ def policy_of(store: MetadataStore, name: str) -> Policy:
                                                                 stored.policy_version)
 
 
-def evaluate(b: Backend, name: str, candidate: Candidate, target: str,
+def evaluate(b: Backend, name: str, candidate: Candidate | ModelVersion, target: str,
              policy: Policy | None = None) -> tuple[GateResult, Expected]:
-    """Every rule's verdict for `candidate` entering `target`, and the state they saw."""
+    """Every rule's verdict for `candidate` (a version, or a run and the version made
+    from it) entering `target`, and the state they saw."""
     policy = policy if policy is not None else policy_of(b.store, name)
     rules = policy.rules_for(target)
-    version = candidate.version
+    version = candidate if isinstance(candidate, ModelVersion) else candidate.version
     number = version.version if version is not None else None
     if not rules:  # nothing to compare with: only a new policy would change the answer
         return GateResult(name, number, target, (), policy.version), \
             Expected(None, None, policy.version)
+    if isinstance(candidate, ModelVersion):
+        candidate = candidate_of(b.store, candidate)
     holders = _holders(b.store, name, target)
     expected = Expected(version.current_stage if version is not None else None,
                         holders, policy.version)
@@ -102,10 +105,7 @@ def _holders(store: MetadataStore, name: str, target: str) -> tuple[int, ...]:
         aliases = uris.get_model(store, name).aliases
         alias = target[1:]
         return (aliases[alias],) if alias in aliases else ()
-    where = (f"name = '{uris.quote_string(name)}' AND current_stage = "
-             f"'{uris.quote_string(target)}'")
-    return tuple(sorted(mv.version for mv in store.search_model_versions(where)
-                        if mv.name == name))
+    return store.get_stage_holders(name, target)
 
 
 def _metrics(store: MetadataStore, mv: ModelVersion) -> dict[str, float]:
@@ -151,7 +151,7 @@ def promote(b: Backend, name: str, version: int, stage: str, *, archive_existing
                          user_id=user, reason=reason)
     _require(b.store, name, user, force)
     mv = uris.get_version(b.store, name, version)
-    result, expected = evaluate(b, name, candidate_of(b.store, mv), change.stage)
+    result, expected = evaluate(b, name, mv, change.stage)
     if not force:
         _refuse_if_failing(b, result, user, reason)
     if (request or result.approvals_required) and not force:
@@ -181,7 +181,7 @@ def move_alias(b: Backend, name: str, alias: str, version: int, *, reason: str =
                                f"MANAGE holder moves it ({user} holds {level}); open a "
                                "request with --request")
     mv = uris.get_version(b.store, name, version)
-    result, expected = evaluate(b, name, candidate_of(b.store, mv), target, policy)
+    result, expected = evaluate(b, name, mv, target, policy)
     if not force:
         _refuse_if_failing(b, result, user, reason)
     if (request or result.approvals_required) and not force:
@@ -258,7 +258,7 @@ def approve(b: Backend, request_id: int, *, comment: str = "",
         raise PermissionDenied(f"{user} opened request {req.id} and cannot approve it; "
                                "another MANAGE holder must")
     mv = uris.get_version(b.store, req.name, req.version)
-    result, expected = evaluate(b, req.name, candidate_of(b.store, mv), req.target)
+    result, expected = evaluate(b, req.name, mv, req.target)
     if not result.passed:
         _refuse_if_failing(b, result, user,
                            f"request {req.id} cannot be approved: its gates fail now")
@@ -332,4 +332,4 @@ def check(b: Backend, name: str, version: int, target: str) -> GateResult:
     """The gates' verdict on `version` entering `target` (a stage, or "@alias")."""
     target = target if target.startswith("@") else stages.canonical(target)
     mv = uris.get_version(b.store, name, version)
-    return evaluate(b, name, candidate_of(b.store, mv), target)[0]
+    return evaluate(b, name, mv, target)[0]

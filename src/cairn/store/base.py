@@ -207,6 +207,11 @@ class MetadataStore(ABC):
         one, newest version first, if None)."""
 
     @abstractmethod
+    def get_stage_holders(self, name: str, stage: str) -> tuple[int, ...]:
+        """The version numbers in `stage`, ascending (one indexed query: the gates ask
+        it on every promotion)."""
+
+    @abstractmethod
     def search_model_versions(self, filter_string: str = "", max_results: int = 10000,
                               order_by: Sequence[str] | None = None,
                               page_token: str | None = None) -> PagedList[ModelVersion]:

@@ -209,3 +209,14 @@ def test_a_new_model_never_inherits_a_deleted_ones_history(store: MetadataStore)
     assert store.get_gate_policy("new") is None
     assert store.get_permissions("new") == {"carol": "MANAGE"}
     assert [e.action for e in store.get_audit_log("old")][-1] == "delete_model"
+
+
+def test_stage_holders_are_the_versions_in_a_stage(store: MetadataStore) -> None:
+    from cairn.registry.stages import plan
+
+    for i in range(3):
+        store.create_model_version("m", f"/m{i}", f"d{i}")
+    for version in (3, 1):
+        store.apply_stage_change(plan("m", version, "Production"))
+    assert store.get_stage_holders("m", "Production") == (1, 3)
+    assert store.get_stage_holders("m", "Staging") == ()

@@ -230,6 +230,10 @@ class RegistryStore(MetadataStore):
             rows = [_version_row(conn, name, by_stage[s]) for s in wanted if s in by_stage]
             return _versions(conn, rows)
 
+    def get_stage_holders(self, name: str, stage: str) -> tuple[int, ...]:
+        with transaction(self._engine, write=False) as conn:
+            return stage_holders(conn, _model_row(conn, name).model_id, stage)
+
     def search_model_versions(self, filter_string: str = "", max_results: int = 10000,
                               order_by: Sequence[str] | None = None,
                               page_token: str | None = None) -> PagedList[ModelVersion]:
