@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint unit bench bench-pipeline bench-tracking clean
+.PHONY: demo test lint unit bench bench-pipeline bench-tracking bench-gates bench-reproduce clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ bench-pipeline: $(STAMP)
 
 bench-tracking: $(STAMP)
 	$(BIN)/python benchmarks/bench_tracking.py
+
+bench-gates: $(STAMP)
+	$(BIN)/python benchmarks/bench_gates.py
+
+bench-reproduce: $(STAMP)
+	$(BIN)/python benchmarks/bench_reproduce.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ local Cairn remote, data/raw tracked, `cairn repro` (preprocess -> train) commit
 
 Then, alternating, a few times each:
 
-- reproduce: `cairn reproduce models:/iris-classifier/2 --metric-tolerance 0` in the
+- reproduce: `cairn reproduce models:/iris-classifier/2` (a digest match) in the
   project (scratch worktree, data from the cache, forced repro, compare, clean up);
 - by hand:   `git clone` the origin, `cairn pull` from the local remote, `cairn repro
   --force train` (the same stages rerun) in the clone.
@@ -112,11 +112,10 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="cairn-bench-reproduce-"))
     try:
         project, origin = set_up(base)
-        cairn(project, "reproduce", MODEL, "--metric-tolerance", "0")  # warm-up, untimed
+        cairn(project, "reproduce", MODEL)  # warm-up, untimed: a digest match (exit 0)
         timings: dict[str, list[float]] = {"reproduce": [], "by hand": []}
         for i in range(args.runs):
-            timings["reproduce"].append(cairn(project, "reproduce", MODEL,
-                                              "--metric-tolerance", "0"))
+            timings["reproduce"].append(cairn(project, "reproduce", MODEL))
             timings["by hand"].append(by_hand(base, origin, i))
         report(timings, args.runs)
     finally:
@@ -132,7 +131,7 @@ def report(timings: dict[str, list[float]], runs: int) -> None:
           f"(examples/iris, {runs} alternating runs, median seconds)\n")
     print("| workload | median s | min s | max s |")
     print("|---|---:|---:|---:|")
-    what = {"reproduce": f"`cairn reproduce {MODEL} --metric-tolerance 0`",
+    what = {"reproduce": f"`cairn reproduce {MODEL}`",
             "by hand": "`git clone` + `cairn pull` + `cairn repro --force train`"}
     for key, values in timings.items():
         print(f"| {what[key]} | {medians[key]:.2f} | {min(values):.2f} | {max(values):.2f} |")
