@@ -259,9 +259,8 @@ def approve(b: Backend, request_id: int, *, comment: str = "",
                                "another MANAGE holder must")
     mv = uris.get_version(b.store, req.name, req.version)
     result, expected = evaluate(b, req.name, mv, req.target)
-    if not result.passed:
-        _refuse_if_failing(b, result, user,
-                           f"request {req.id} cannot be approved: its gates fail now")
+    _refuse_if_failing(b, result, user, f"request {req.id} cannot be approved: its gates "
+                       "fail now")
     approvers = [a.user_id for a in req.approvals] + [user]
     required = max(result.approvals_required, 1)
     verdicts = (*result.verdicts, gates.approval_verdict(required, approvers))
