@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 
-from bench_tracking import Result, child_env, median_of, wait
+from bench_tracking import Result, child_env, median_of, run_workload
 from peers import BENCH_DIR, PROJECT_ROOT, ensure_mlflow
 
 SCRIPT = BENCH_DIR / "gate_workloads.py"
@@ -92,23 +92,10 @@ class Bench:
                "--artifacts", str(base / "artifacts"), "--n", str(n)]
         if profile is not None:
             cmd += ["--profile", str(profile)]
-        log_path = base / "log.txt"
-        with open(log_path, "a") as log:
-            spawned = time.time()
-            proc = subprocess.Popen(cmd, cwd=base, env=self.env(v.tool), stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            status, usage = wait(proc, self.timeout)
-        wall = time.time() - spawned
-        found = [ln for ln in log_path.read_text().splitlines() if ln.startswith("BENCH-RESULT")]
-        if status != 0 or not found:
-            tail = "\n".join(log_path.read_text().splitlines()[-12:])
-            return Result(error=f"{v.key} exited {status}:\n{tail}", wall=wall)
-        out = json.loads(found[-1].split(" ", 1)[1])
-        phases = dict(out["phases"])
-        phases["import"] = out["imported"] - spawned
-        phases["setup"] = out["ready"] - out["imported"]
-        phases["wall"] = wall
-        return Result(phases, out["check"], out["version"], wall, usage / 1024)
+        result = run_workload(cmd, base, self.env(v.tool), self.timeout, v.key)
+        if result.phases:
+            result.phases["wall"] = result.wall
+        return result
 
     def run(self, variants: list[Variant], n: int) -> None:
         """Run by run, every variant once, rotating who goes first, so a change in the

@@ -120,24 +120,11 @@ class Bench:
         cmd = [str(self.tools[tool]), str(SCRIPT), tool, workload,
                "--db", f"sqlite:///{base / 'tracking.db'}",
                "--artifacts", str(base / "artifacts"), "--n", str(n)]
-        log_path = base / "log.txt"
-        with open(log_path, "a") as log:
-            spawned = time.time()
-            proc = subprocess.Popen(cmd, cwd=base, env=child_env(self.workdir), stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            status, usage = wait(proc, self.timeout)
-        wall = time.time() - spawned
-        found = [ln for ln in log_path.read_text().splitlines() if ln.startswith("BENCH-RESULT")]
-        if status != 0 or not found:
-            tail = "\n".join(log_path.read_text().splitlines()[-12:])
-            return Result(error=f"{workload} exited {status}:\n{tail}", wall=wall)
-        out = json.loads(found[-1].split(" ", 1)[1])
-        phases = dict(out["phases"])
-        phases["import"] = out["imported"] - spawned
-        phases["setup"] = out["ready"] - out["imported"]
-        if "load" in phases:
+        result = run_workload(cmd, base, child_env(self.workdir), self.timeout, workload)
+        if "load" in result.phases:
+            phases = result.phases
             phases["cold"] = phases["import"] + phases["setup"] + phases["load"]
-        return Result(phases, out["check"], out["version"], wall, usage / 1024)
+        return result
 
     def warm_up(self) -> None:
         """Untimed: every code path once per tool, so bytecode is compiled and the page
@@ -187,6 +174,28 @@ def report(tool: str, r: Result) -> None:
     shown = ", ".join(f"{k} {v:.3f}" for k, v in r.phases.items())
     print(f"  {LABELS[tool]}: {r.error or shown}"
           + ("" if r.check == "ok" else f"  CHECK FAILED: {r.check}"), flush=True)
+
+
+def run_workload(cmd: list[str], base: Path, env: dict[str, str], timeout: float,
+                 label: str) -> Result:
+    """Run one workload process in `base` (its output appended to log.txt) and read the
+    `BENCH-RESULT {json}` line it prints: its phases, start-up, set-up, wall, peak RSS."""
+    log_path = base / "log.txt"
+    with open(log_path, "a") as log:
+        spawned = time.time()
+        proc = subprocess.Popen(cmd, cwd=base, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        status, usage = wait(proc, timeout)
+    wall = time.time() - spawned
+    found = [ln for ln in log_path.read_text().splitlines() if ln.startswith("BENCH-RESULT")]
+    if status != 0 or not found:
+        tail = "\n".join(log_path.read_text().splitlines()[-12:])
+        return Result(error=f"{label} exited {status}:\n{tail}", wall=wall)
+    out = json.loads(found[-1].split(" ", 1)[1])
+    phases = dict(out["phases"])
+    phases["import"] = out["imported"] - spawned
+    phases["setup"] = out["ready"] - out["imported"]
+    return Result(phases, out["check"], out["version"], wall, usage / 1024)
 
 
 def wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, int]:
