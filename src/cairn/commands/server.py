@@ -1,0 +1,116 @@
+"""`cairn server`: check the settings, open the store once (so a database at an old
+schema is one clear error, not a worker crash), then run uvicorn on the app factory."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cairn.errors import UserError
+
+if TYPE_CHECKING:
+    from cairn.objects.odb import ObjectDB
+    from cairn.store.base import MetadataStore
+
+DEFAULT_PORT = 5000  # MLflow's, so clients' habits carry over
+LOOPBACK_NAMES = ("localhost",)
+
+
+CONFIG_ENV = "CAIRN_SERVER_CONFIG"  # how `cairn server` hands its settings to workers
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What every server process opens: the database and the artifact store."""
+
+    backend_store_uri: str
+    artifacts_destination: str
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServerConfig:
+        raw = os.environ.get(CONFIG_ENV)
+        if not raw:
+            raise UserError(f"{CONFIG_ENV} is not set: start the server with `cairn server`")
+        return cls(**json.loads(raw))
+
+    def open(self) -> tuple[MetadataStore, ObjectDB]:
+        """The store (an old PostgreSQL schema refused: `cairn db upgrade`) and the
+        artifact store, objects by digest as on a remote."""
+        from cairn.remotes.connect import connect
+        from cairn.store.open import open_store
+
+        store = open_store(self.backend_store_uri)
+        try:
+            if "://" not in self.artifacts_destination:
+                Path(self.artifacts_destination).mkdir(parents=True, exist_ok=True)
+            return store, connect("server-artifacts", self.artifacts_destination)
+        except BaseException:
+            store.close()
+            raise
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    backend_store_uri: str
+    artifacts_destination: str
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def prepare(*, backend_store_uri: str | None = None, artifacts_destination: str | None = None,
+            host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+            allow_unauthenticated: bool = False) -> Served:
+    """The server's settings, checked: its database opens at this Cairn's schema, and
+    without auth it binds to this machine only unless told otherwise."""
+    from cairn.store.open import normalize_uri
+    from cairn.tracking.backend import find_repo, get_tracking_uri, objects_owner, objects_root
+
+    if not is_loopback(host) and not allow_unauthenticated:
+        raise UserError(f"refusing to serve on {host} without authentication: anyone who can "
+                        "reach it could read and change every run and model; bind to "
+                        "127.0.0.1, or pass --allow-unauthenticated if a proxy in front "
+                        "authenticates")
+    if not 0 < port < 65536:
+        raise UserError(f"--port {port} is not a TCP port (1-65535)")
+    uri = normalize_uri(backend_store_uri) if backend_store_uri else get_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        raise UserError(f"--backend-store-uri {uri} is a server; give the database it "
+                        "should use (sqlite:///…, postgresql://…)")
+    destination = artifacts_destination or str(objects_root(uri, objects_owner(uri,
+                                                                               find_repo())))
+    return Served(f"http://{_url_host(host)}:{port}", uri, destination)
+
+
+def serve(served: Served, *, host: str, port: int, workers: int = 1,
+          started: Callable[[], None] | None = None) -> None:
+    """Run the server until interrupted (uvicorn; `workers` processes)."""
+    import uvicorn
+
+    config = ServerConfig(served.backend_store_uri, served.artifacts_destination)
+    config.open()[0].close()  # fail here, once, with one clear line
+    os.environ[CONFIG_ENV] = config.to_env()
+    if started is not None:
+        started()
+    uvicorn.run("cairn.server.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers if workers > 1 else None, log_level="info",
+                server_header=False, proxy_headers=False)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

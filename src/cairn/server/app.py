@@ -1,0 +1,63 @@
+"""The FastAPI application: `create_app(config)`, or `app_from_env()` for uvicorn workers.
+
+Routers: `api_v1` (Cairn's own REST API under /api/v1/, its OpenAPI document at
+/api/v1/openapi.json) and `mlflow_compat` (the routes the mlflow client calls, under
+/api/2.0/mlflow…). The store and the artifact store are opened once per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from cairn.commands.server import ServerConfig
+from cairn.server.state import ServerState
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    from fastapi import FastAPI
+
+    from cairn import __version__
+    from cairn.server import api_v1, errors, mlflow_compat
+
+    state = ServerState.open(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(title="Cairn", version=__version__, lifespan=lifespan,
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
+                  description="Cairn's REST API: tracking, the model registry, gates, "
+                              "promotion requests, lineage, audit history and artifacts.")
+    app.state.cairn = state
+    errors.install(app)
+    app.include_router(api_v1.router, prefix="/api/v1")
+    app.include_router(mlflow_compat.router)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/version", include_in_schema=False)
+    def version() -> dict[str, str]:
+        return {"version": __version__}
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of a `cairn server` worker process (uvicorn's factory)."""
+    return create_app(ServerConfig.from_env())
+
+
+def state_of(request: Request) -> ServerState:
+    """The process's ServerState (a FastAPI dependency)."""
+    found: Any = request.app.state.cairn
+    assert isinstance(found, ServerState)
+    return found
