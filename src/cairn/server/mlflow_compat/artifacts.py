@@ -65,6 +65,8 @@ def checked_path(raw: str) -> str:
         problem = "is still percent-encoded after decoding (double encoding)"
     elif raw.startswith("/"):
         problem = "is absolute"
+    elif "//" in raw.rstrip("/"):
+        problem = "has an empty component ('//'): an absolute path inside it"
     if problem is None:
         problem = paths.problem(raw, root_ok=True)
     if problem is not None:

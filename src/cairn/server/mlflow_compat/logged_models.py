@@ -90,7 +90,7 @@ def model_json(run: Run, model_id: str, record: dict[str, Any]) -> dict[str, Any
             record.get("updated", record["created"]),
         "artifact_uri": f"{run_artifact_uri(info.experiment_id, info.run_id)}/"
                         f"{record['path']}",
-        "status": record["status"], "creator_id": record.get("creator", ""),
+        "status": record["status"],
         "model_type": record.get("model_type", ""), "source_run_id": holder,
         "status_message": "", "tags": [{"key": k, "value": v}
                                        for k, v in sorted(record["tags"].items())],

@@ -11,6 +11,7 @@ carries every verdict. get-download-uri names the version's tree by digest
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter
@@ -91,9 +92,19 @@ def get_model(state: ServerState, p: Params) -> dict[str, Any]:
     return {"registered_model": model_json(uris.get_model(state.store, p.text("name")))}
 
 
+# The 3.x client adds this clause to every model search to hide prompts (Cairn has none);
+# a model without that tag must still match, as on MLflow's server.
+_NOT_PROMPT = re.compile(r"\s*(AND\s+)?tags?\.`?mlflow\.prompt\.is_prompt`?\s*!=\s*'true'"
+                         r"(\s+AND)?\s*", re.IGNORECASE)
+
+
+def without_prompt_clause(filter_string: str) -> str:
+    return _NOT_PROMPT.sub(" ", filter_string, count=1).strip()
+
+
 def search_models(state: ServerState, p: Params) -> dict[str, Any]:
     page = state.store.search_registered_models(
-        p.text("filter", ""), p.integer("max_results", 100),
+        without_prompt_clause(p.text("filter", "")), p.integer("max_results", 100),
         [str(o) for o in p.items("order_by")] or None, p.opt("page_token"))
     return _paged("registered_models", [model_json(m) for m in page], page.token)
 
@@ -211,7 +222,7 @@ def get_version(state: ServerState, p: Params) -> dict[str, Any]:
 
 
 def search_versions(state: ServerState, p: Params) -> dict[str, Any]:
-    filter_string = p.text("filter", "")
+    filter_string = without_prompt_clause(p.text("filter", ""))
     check_filter(filter_string)
     page = state.store.search_model_versions(
         filter_string, p.integer("max_results", 10000),
