@@ -371,3 +371,48 @@ def test_artifact_paths_that_leave_the_run_are_refused(server: LiveServer,
     assert httpx.get(f"{server.url}{root}/ok/fine.txt").content == b"fine"
     unknown = httpx.post(f"{api}/no-such-route", json={})
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
+def test_uploads_are_streamed_by_digest_and_errors_are_mlflow_json(server: LiveServer) -> None:
+    from cairn.objects.hashing import hash_bytes
+
+    api = f"{server.url}/api/2.0/mlflow"
+    experiment = httpx.post(f"{api}/experiments/create", json={"name": "uploads"}).json()
+    run = httpx.post(f"{api}/runs/create", json={"experiment_id": experiment["experiment_id"]})
+    info = run.json()["run"]["info"]
+    root = info["artifact_uri"].replace("mlflow-artifacts:/",
+                                        f"{server.url}/api/2.0/mlflow-artifacts/artifacts/")
+    blob = bytes(range(256)) * (5 * 4096 + 7)  # ~5 MB, not a multiple of any chunk size
+
+    def body() -> Iterator[bytes]:  # chunked transfer: the server never sees a length
+        for start in range(0, len(blob), 65536):
+            yield blob[start:start + 65536]
+
+    assert httpx.put(f"{root}/big/blob.bin", content=body()).status_code == 200
+    assert httpx.get(f"{root}/big/blob.bin").content == blob
+    listed = httpx.get(f"{server.url}/api/2.0/mlflow-artifacts/artifacts",
+                       params={"path": f"{root.split('/artifacts/', 1)[1]}/big"}).json()
+    assert listed == {"files": [{"path": "blob.bin", "is_dir": False, "file_size": len(blob)}]}
+    recorded = {a.path: a for a in cairn_client(server).store.list_artifacts(info["run_id"])}
+    assert recorded["big/blob.bin"].digest == hash_bytes(blob)
+    assert recorded["big"].is_dir
+
+    httpx.post(f"{api}/runs/log-metric", json={"run_id": info["run_id"], "key": "odd",
+                                               "value": "NaN", "timestamp": 1, "step": 0})
+    metrics = httpx.get(f"{api}/runs/get", params={"run_id": info["run_id"]}).json()
+    assert metrics["run"]["data"]["metrics"] == [{"key": "odd", "value": "NaN",
+                                                  "timestamp": 1, "step": 0}]
+
+    missing = httpx.get(f"{api}/experiments/get", params={"experiment_id": "999"})
+    assert missing.status_code == 404
+    assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    httpx.post(f"{api}/registered-models/create", json={"name": "twice"})
+    again = httpx.post(f"{api}/registered-models/create", json={"name": "twice"})
+    assert again.status_code == 400 and again.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    server_path = httpx.post(f"{api}/model-versions/create",
+                             json={"name": "twice", "source": str(server.artifacts)})
+    assert server_path.status_code == 400
+    assert "a path on the server's disk is never read" in server_path.json()["message"]
+    no_body = httpx.post(f"{api}/runs/log-metric", content=b"not json")
+    assert no_body.status_code == 400
+    assert no_body.json()["error_code"] == "INVALID_PARAMETER_VALUE"

@@ -178,7 +178,7 @@ def _stream(odb: ObjectDB, digest: str) -> Iterator[bytes]:
 
 # -- writing -------------------------------------------------------------------------------
 
-def _lock_of(run_id: str) -> threading.Lock:
+def tree_lock(run_id: str) -> threading.Lock:
     return _TREE_LOCKS[int(hashlib.sha1(run_id.encode()).hexdigest()[:8], 16) % 64]
 
 
@@ -197,7 +197,7 @@ def store_received(state: ServerState, tmp: Path, digest: str) -> None:
 
 def record(state: ServerState, run_id: str, rel: str, digest: str, size: int) -> None:
     """Record a file in the run's tree and rewrite the manifests of its top directory."""
-    with _lock_of(run_id):
+    with tree_lock(run_id):
         store = state.store
         store.log_artifacts(run_id, [Artifact(run_id, rel, digest, size, False)])
         top = rel.split("/", 1)[0]

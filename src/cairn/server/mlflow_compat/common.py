@@ -136,8 +136,8 @@ class Params:
     def real(self, key: str) -> float:
         value = self.data.get(key)
         try:
-            return float(value)  # "NaN" and "Infinity" too, as proto JSON spells them
-        except (TypeError, ValueError):
+            return float(value if isinstance(value, (int, float, str)) else "")
+        except ValueError:  # float() reads "NaN" and "Infinity", as proto JSON spells them
             raise invalid(f"parameter '{key}' must be a number, got {value!r}") from None
 
     def flag(self, key: str) -> bool:

@@ -122,7 +122,7 @@ def _artifact_path(run: Run, name: str, model_id: str) -> str:
 # -- routes --------------------------------------------------------------------------------
 
 def create(state: ServerState, p: Params) -> dict[str, Any]:
-    from cairn.server.mlflow_compat.artifacts import _lock_of
+    from cairn.server.mlflow_compat.artifacts import tree_lock
 
     experiment_id = p.text("experiment_id")
     name = p.text("name", "model")
@@ -134,7 +134,7 @@ def create(state: ServerState, p: Params) -> dict[str, Any]:
         state.store.update_run_info(holder.info.run_id, "FINISHED", _now())
         run_id = holder.info.run_id
     model_id = f"m-{run_id}-{uuid.uuid4().hex[:8]}"
-    with _lock_of(run_id):
+    with tree_lock(run_id):
         run = state.store.get_run(run_id)
         if run.info.experiment_id != experiment_id:
             raise invalid(f"run {run_id} is in experiment {run.info.experiment_id}, not "
@@ -149,10 +149,10 @@ def create(state: ServerState, p: Params) -> dict[str, Any]:
 
 
 def _update(state: ServerState, model_id: str, change: Any) -> dict[str, Any]:
-    from cairn.server.mlflow_compat.artifacts import _lock_of
+    from cairn.server.mlflow_compat.artifacts import tree_lock
 
     run_id = run_of_model(model_id)
-    with _lock_of(run_id):
+    with tree_lock(run_id):
         run, record = _load(state, model_id)
         change(record)
         _save(state, run_id, model_id, record)
@@ -201,7 +201,7 @@ def delete(state: ServerState, p: Params) -> dict[str, Any]:
 
 
 def log_outputs(state: ServerState, p: Params) -> dict[str, Any]:
-    from cairn.server.mlflow_compat.artifacts import _lock_of
+    from cairn.server.mlflow_compat.artifacts import tree_lock
 
     run_id = p.text("run_id")
     added = []
@@ -210,7 +210,7 @@ def log_outputs(state: ServerState, p: Params) -> dict[str, Any]:
             raise invalid("each entry of 'models' needs a model_id")
         _load(state, item["model_id"])
         added.append({"model_id": item["model_id"], "step": int(item.get("step") or 0)})
-    with _lock_of(run_id):
+    with tree_lock(run_id):
         run = state.store.get_run(run_id)
         known = outputs_of(run)
         known += [o for o in added if o not in known]
