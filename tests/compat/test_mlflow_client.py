@@ -115,6 +115,10 @@ out["downloaded"] = open(got).read()
 tree = mlflow.artifacts.download_artifacts(run_id=first, artifact_path="plots",
                                            dst_path=tempfile.mkdtemp())
 out["downloaded_tree"] = open(os.path.join(tree, "deep", "p.csv")).read()
+whole = mlflow.artifacts.download_artifacts(run_id=first, dst_path=tempfile.mkdtemp())
+out["whole"] = sorted(os.path.relpath(os.path.join(r, f), whole)
+                      for r, _, fs in os.walk(whole) for f in fs)
+out["frame"] = len(mlflow.search_runs([exp_id], filter_string="params.lr = '0.2'"))
 found = c.search_runs([exp_id], "metrics.acc > 0.75 and params.lr != '0.1'",
                       order_by=["metrics.acc DESC"])
 out["searched"] = [r.info.run_name for r in found]
@@ -168,6 +172,8 @@ def test_tracking_with_the_mlflow_client(python: Path, server: LiveServer,
     assert out["plots"] == [["plots/deep/p.csv", False, 8]]
     assert out["downloaded"] == "hello from mlflow"
     assert out["downloaded_tree"] == "a,b\n1,2\n"
+    assert out["whole"] == ["docs/notes.txt", "plots/deep/p.csv"]
+    assert out["frame"] == 1
     assert out["searched"] == ["lr-0.3", "lr-0.2"]
     assert out["pages"][0] == ["lr-0.1", "lr-0.2"]
     assert out["pages"][1] == ["lr-0.3"] and out["pages"][2] is None
@@ -242,6 +248,17 @@ out["by_version"] = mlflow.pyfunc.load_model("models:/churn-model/1").predict(X)
 out["by_alias"] = mlflow.pyfunc.load_model("models:/churn-model@champion").predict(X).tolist()
 out["by_stage"] = mlflow.pyfunc.load_model("models:/churn-model/Production").predict(X).tolist()
 out["by_id"] = mlflow.pyfunc.load_model(infos[0].model_uri).predict(X).tolist()
+out["by_run"] = mlflow.pyfunc.load_model(f"runs:/{runs[0]}/model").predict(X).tolist()
+v3 = mlflow.register_model(f"runs:/{runs[0]}/model", "scratch")
+c.rename_registered_model("scratch", "scratch-2")
+c.delete_model_version("scratch-2", v3.version)
+out["after_version_delete"] = [v.version for v in
+                               c.search_model_versions("name = 'scratch-2'")]
+c.delete_registered_model("scratch-2")
+try:
+    c.get_registered_model("scratch-2")
+except MlflowException as e:
+    out["deleted_model"] = e.error_code
 try:
     c.delete_run(runs[0])
 except MlflowException as e:
@@ -290,7 +307,9 @@ def test_models_registry_and_gates_with_the_mlflow_client(python: Path, server: 
     assert set(out["models"]) == {"churn-model", "gated"}
     assert out["v2"] == [{"validated": "yes"}, "the good one"]
     assert out["by_version"] == out["by_alias"] == out["by_stage"] == out["by_id"] == \
-        [0, 0, 1, 1]
+        out["by_run"] == [0, 0, 1, 1]
+    assert out["after_version_delete"] == [] and out["deleted_model"] == \
+        "RESOURCE_DOES_NOT_EXIST"
     code, message = out["delete_registered_run"]  # a registered version keeps its run
     assert code == "RESOURCE_CONFLICT" and runs[0] in message
     code, message = out["refused"]

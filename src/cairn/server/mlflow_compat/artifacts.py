@@ -48,6 +48,7 @@ router = APIRouter()
 
 OBJECTS = "objects"  # the first component of a path naming a tree by digest
 CHUNK = 1 << 20
+MANIFEST_ROUNDS = 10  # rewrites of one upload's manifests while other uploads land
 _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 _TREE_LOCKS = [threading.Lock() for _ in range(64)]  # one run's tree is updated at a time
 
@@ -203,10 +204,24 @@ def record(state: ServerState, run_id: str, rel: str, digest: str, size: int) ->
         top = rel.split("/", 1)[0]
         if top == rel:
             return
-        files = [e for e in store.list_artifacts(run_id, top) if not e.is_dir]
-        records: list[Artifact] = []
-        _manifest(state.artifacts, run_id, top, files, records)
-        store.log_artifacts(run_id, records)
+        files = _files_below(state, run_id, top)
+        # Another worker process may record a file under `top` meanwhile and write its
+        # manifests before ours: whoever writes last reads the files again afterwards and
+        # rewrites until what it wrote covers every file recorded.
+        for _ in range(MANIFEST_ROUNDS):
+            records: list[Artifact] = []
+            _manifest(state.artifacts, run_id, top, files, records)
+            store.log_artifacts(run_id, records)
+            now = _files_below(state, run_id, top)
+            if now == files:
+                return
+            files = now
+        log.warning("run %s: files under %s kept changing; its manifest may lag", run_id, top)
+
+
+def _files_below(state: ServerState, run_id: str, top: str) -> list[Artifact]:
+    return sorted((e for e in state.store.list_artifacts(run_id, top) if not e.is_dir),
+                  key=lambda e: e.path)
 
 
 def _manifest(odb: ObjectDB, run_id: str, directory: str, files: list[Artifact],
