@@ -136,8 +136,13 @@ c.restore_run(ids[2])
 out["restored"] = c.get_run(ids[2]).info.lifecycle_stage
 c.delete_experiment(exp_id)
 out["after_delete"] = [e.name for e in c.search_experiments()]
+out["deleted_experiments"] = [e.name for e in
+                              c.search_experiments(view_type=ViewType.DELETED_ONLY)]
 c.restore_experiment(exp_id)
 out["after_restore"] = sorted(e.name for e in c.search_experiments())
+c.create_experiment("churn-v2")
+out["like"] = [e.name for e in c.search_experiments(filter_string="name LIKE 'churn%'",
+                                                    order_by=["name DESC"])]
 try:
     c.get_run("0" * 32)
 except MlflowException as e:
@@ -180,7 +185,9 @@ def test_tracking_with_the_mlflow_client(python: Path, server: LiveServer,
     assert out["active"] == 2 and out["deleted"] == [out["deleted_id"]]
     assert out["restored"] == "active"
     assert "churn" not in out["after_delete"]
+    assert out["deleted_experiments"] == ["churn"]
     assert out["after_restore"] == ["Default", "churn"]
+    assert out["like"] == ["churn-v2", "churn"]
     assert out["missing_run"] == "RESOURCE_DOES_NOT_EXIST"
 
     # Cairn, on the same database, sees the same runs and the uploaded files by digest.
