@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -246,9 +246,15 @@ def _manifest(odb: ObjectDB, run_id: str, directory: str, files: list[Artifact],
     return TreeEntry(posixpath.basename(directory), "dir", digest, size, "0755")
 
 
+def _flush(out: BinaryIO) -> None:
+    out.flush()
+    os.fsync(out.fileno())
+
+
 async def receive_body(state: ServerState, request: Request) -> tuple[Path, str, int]:
     """The request body in a temporary file, hashed as it arrives: never whole in memory."""
     import blake3
+    from starlette.concurrency import run_in_threadpool
 
     odb = state.artifacts
     if odb.is_local:
@@ -263,10 +269,9 @@ async def receive_body(state: ServerState, request: Request) -> tuple[Path, str,
         with open(tmp, "wb") as out:
             async for chunk in request.stream():
                 hasher.update(chunk)
-                out.write(chunk)
+                out.write(chunk)  # into the page cache: quick; the flush is below
                 size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+            await run_in_threadpool(_flush, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
