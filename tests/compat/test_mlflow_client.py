@@ -276,6 +276,10 @@ try:
     c.transition_model_version_stage("gated", gated.version, "Production")
 except MlflowException as e:
     out["refused"] = [e.error_code, e.message]
+try:
+    c.transition_model_version_stage("gated", gated.version, "Staging")
+except MlflowException as e:
+    out["pending"] = [e.error_code, e.message]
 out["gated_stage"] = c.get_model_version("gated", gated.version).current_stage
 try:
     c.set_registered_model_alias("gated", "champion", gated.version)
@@ -285,6 +289,8 @@ print(json.dumps(out))
 """
 
 GATE_POLICY = """\
+Staging:
+  - approval: required
 Production:
   - metric: accuracy
     min: 0.99
@@ -323,6 +329,8 @@ def test_models_registry_and_gates_with_the_mlflow_client(python: Path, server: 
     assert code == "INVALID_STATE"
     assert "gates refused model 'gated' version 1" in message
     assert "FAIL" in message and "accuracy" in message and "0.99" in message
+    code, message = out["pending"]  # approvers wanted: a request opened, nothing moved
+    assert code == "INVALID_STATE" and "need 1 approval(s): request" in message
     assert out["gated_stage"] == "None"
     assert out["alias_refused"] == "INVALID_STATE"
 
@@ -336,6 +344,8 @@ def test_models_registry_and_gates_with_the_mlflow_client(python: Path, server: 
     actions = [e.action for e in cairn.get_audit_log("gated")]
     assert "gate_refused" in actions
     assert cairn.get_model_version("gated", 1).current_stage == "None"
+    [request] = cairn.search_promotion_requests("gated")
+    assert (request.version, request.target, request.state) == (1, "Staging", "open")
     download = httpx.get(f"{server.url}/api/2.0/mlflow/model-versions/get-download-uri",
                          params={"name": "churn-model", "version": "1"}).json()
     assert download == {"artifact_uri": f"mlflow-artifacts:/objects/{v1.digest}"}
@@ -439,6 +449,9 @@ def test_uploads_are_streamed_by_digest_and_errors_are_mlflow_json(server: LiveS
                              json={"name": "twice", "source": str(server.artifacts)})
     assert server_path.status_code == 400
     assert "a path on the server's disk is never read" in server_path.json()["message"]
+    ajax = httpx.get(f"{server.url}/ajax-api/2.0/mlflow/experiments/get",
+                     params={"experiment_id": "0"})
+    assert ajax.json()["experiment"]["name"] == "Default"
     no_body = httpx.post(f"{api}/runs/log-metric", content=b"not json")
     assert no_body.status_code == 400
     assert no_body.json()["error_code"] == "INVALID_PARAMETER_VALUE"
