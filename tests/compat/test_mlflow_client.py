@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.compat.mlflow_client import PYTHON_ENV, mlflow_python, run_client
+from tests.s3_server import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
 from tests.server_process import HOST, LiveServer, running
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_tracking")]
@@ -455,3 +456,34 @@ def test_uploads_are_streamed_by_digest_and_errors_are_mlflow_json(server: LiveS
     no_body = httpx.post(f"{api}/runs/log-metric", content=b"not json")
     assert no_body.status_code == 400
     assert no_body.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.s3
+def test_an_s3_artifact_destination_holds_the_uploads_by_digest(
+        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    from cairn.objects.hashing import hash_bytes
+
+    bucket: S3Bucket = request.getfixturevalue("s3_bucket")
+
+    with running(f"sqlite:///{tmp_path / 'team.db'}", tmp_path, "--artifacts-destination",
+                 bucket.url(), env={"AWS_ENDPOINT_URL": bucket.endpoint}) as live:
+        api = f"{live.url}/api/2.0/mlflow"
+        experiment = httpx.post(f"{api}/experiments/create", json={"name": "s3"}).json()
+        info = httpx.post(f"{api}/runs/create", json=experiment).json()["run"]["info"]
+        root = info["artifact_uri"].replace("mlflow-artifacts:/",
+                                            f"{live.url}/api/2.0/mlflow-artifacts/artifacts/")
+        assert httpx.put(f"{root}/model/weights.bin", content=b"w" * 1000).status_code == 200
+        assert httpx.get(f"{root}/model/weights.bin").content == b"w" * 1000
+        created = httpx.post(f"{api}/model-versions/create",
+                             json={"name": "on-s3", "source": f"runs:/{info['run_id']}/model"})
+        assert created.status_code == 200, created.text
+        uri = httpx.get(f"{api}/model-versions/get-download-uri",
+                        params={"name": "on-s3", "version": "1"}).json()["artifact_uri"]
+        tree = uri.removeprefix("mlflow-artifacts:/")
+        assert httpx.get(f"{live.url}/api/2.0/mlflow-artifacts/artifacts/{tree}/weights.bin"
+                         ).content == b"w" * 1000
+    digest = hash_bytes(b"w" * 1000)
+    listed = bucket.client().list_objects_v2(  # type: ignore[attr-defined]
+        Bucket=bucket.name, Prefix=f"store/objects/{digest[:2]}/")
+    assert [o["Key"] for o in listed.get("Contents", [])] == \
+        [f"store/objects/{digest[:2]}/{digest[2:]}"]
