@@ -1,0 +1,252 @@
+"""What every MLflow-compatible route shares: reading a request the way the mlflow client
+sends it (GET: query parameters; POST/PATCH/DELETE: a JSON body), answering MLflow's
+error JSON with the statuses its client relies on, and the URIs the client is given.
+
+MLflow's error codes, not Cairn's: the client branches on them (RESOURCE_ALREADY_EXISTS
+lets `register_model` add a version to an existing model, RESOURCE_DOES_NOT_EXIST makes
+`get_experiment_by_name` answer None, ENDPOINT_NOT_FOUND makes it fall back), and it
+retries 5xx answers for minutes — so nothing the user can fix is ever a 5xx.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request, Response
+
+from cairn import errors
+
+if TYPE_CHECKING:
+    from cairn.server.state import ServerState
+    from cairn.tracking.backend import Backend
+
+API = "/api/2.0/mlflow"
+AJAX = "/ajax-api/2.0/mlflow"  # the MLflow UI's spelling of the same routes
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
+ARTIFACTS_SCHEME = "mlflow-artifacts:/"
+HIDDEN_TAG_PREFIX = "cairn.mlflow."  # bookkeeping this layer keeps in tags, never shown
+
+
+class MlflowError(errors.CairnError):
+    """An answer in MLflow's terms: its error code and the HTTP status its client expects."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+def not_implemented(what: str, why: str) -> MlflowError:
+    return MlflowError("NOT_IMPLEMENTED", f"{what} is not supported by Cairn's MLflow-"
+                                          f"compatible API: {why}", 501)
+
+
+def already_exists(message: str) -> MlflowError:
+    return MlflowError("RESOURCE_ALREADY_EXISTS", message, 400)
+
+
+def invalid(message: str) -> MlflowError:
+    return MlflowError("INVALID_PARAMETER_VALUE", message, 400)
+
+
+def status_of(error: errors.CairnError) -> tuple[int, str]:
+    """MLflow's (status, error code) for a Cairn error."""
+    if isinstance(error, MlflowError):
+        return error.status, error.code
+    table: list[tuple[type[errors.CairnError], int, str]] = [
+        (errors.GateRefused, 409, "INVALID_STATE"),
+        (errors.ApprovalPending, 409, "INVALID_STATE"),
+        (errors.PermissionDenied, 403, "PERMISSION_DENIED"),
+        (errors.NotFoundError, 404, "RESOURCE_DOES_NOT_EXIST"),
+        (errors.ConflictError, 409, "RESOURCE_CONFLICT"),
+        (errors.LockError, 503, "TEMPORARILY_UNAVAILABLE"),
+        (errors.DatabaseError, 503, "TEMPORARILY_UNAVAILABLE"),
+    ]
+    for kind, status, code in table:
+        if isinstance(error, kind):
+            return status, code
+    return 400, "INVALID_PARAMETER_VALUE"  # PathError, UserError, IntegrityError, …
+
+
+def message_of(error: errors.CairnError) -> str:
+    text = str(error)
+    if isinstance(error, errors.GateRefused):  # the whole verdict table, one row a rule
+        rows = [f"  {'PASS' if v.passed else 'FAIL'}  {v.rule}: expected {v.expected}, "
+                f"got {v.actual}" for v in error.verdicts]
+        text += "\n" + "\n".join(rows)
+    return text
+
+
+def error_response(error: errors.CairnError) -> Response:
+    from fastapi.responses import JSONResponse
+
+    from cairn.server import errors as server_errors
+
+    status, code = status_of(error)
+    body: dict[str, Any] = {"error_code": code, "message": message_of(error)}
+    details = server_errors.body_of(error).get("details")
+    if details is not None:
+        body["details"] = details
+    return JSONResponse(body, status_code=status)
+
+
+# -- reading requests ------------------------------------------------------------------
+
+class Params:
+    """A request's fields: a JSON body, or query parameters (lists as repeated keys)."""
+
+    def __init__(self, data: Mapping[str, Any], lists: Mapping[str, list[str]] | None = None
+                 ) -> None:
+        self.data, self.lists = data, lists
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) not in (None, "")
+
+    def text(self, key: str, default: str | None = None, *, alias: str | None = None) -> str:
+        value = self.data.get(key)
+        if value in (None, "") and alias is not None:
+            value = self.data.get(alias)
+        if value in (None, ""):
+            if default is None:
+                raise invalid(f"missing value for required parameter '{key}'")
+            return default
+        if isinstance(value, (dict, list)):
+            raise invalid(f"parameter '{key}' must be a string, not {type(value).__name__}")
+        return value if isinstance(value, str) else str(value)
+
+    def opt(self, key: str, *, alias: str | None = None) -> str | None:
+        return self.text(key, alias=alias) if self.has(key) or (
+            alias is not None and self.has(alias)) else None
+
+    def integer(self, key: str, default: int | None = None) -> int:
+        value = self.data.get(key)
+        if value in (None, ""):
+            if default is None:
+                raise invalid(f"missing value for required parameter '{key}'")
+            return default
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise invalid(f"parameter '{key}' must be an integer, got {value!r}") from None
+
+    def opt_integer(self, key: str) -> int | None:
+        return self.integer(key) if self.has(key) else None
+
+    def real(self, key: str) -> float:
+        value = self.data.get(key)
+        try:
+            return float(value if isinstance(value, (int, float, str)) else "")
+        except ValueError:  # float() reads "NaN" and "Infinity", as proto JSON spells them
+            raise invalid(f"parameter '{key}' must be a number, got {value!r}") from None
+
+    def flag(self, key: str) -> bool:
+        value = self.data.get(key)
+        return value is True or (isinstance(value, str) and value.lower() == "true")
+
+    def items(self, key: str) -> list[Any]:
+        if self.lists is not None:
+            return list(self.lists.get(key, []))
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise invalid(f"parameter '{key}' must be a list")
+        return value
+
+    def pairs(self, key: str) -> dict[str, str]:
+        """[{"key": k, "value": v}, …] as a dict (tags, params)."""
+        found: dict[str, str] = {}
+        for item in self.items(key):
+            if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+                raise invalid(f"each entry of '{key}' needs a 'key' and a 'value'")
+            found[item["key"]] = "" if item.get("value") is None else str(item["value"])
+        return found
+
+
+async def read_params(request: Request) -> Params:
+    if request.method == "GET":
+        query = request.query_params
+        return Params(dict(query), {k: query.getlist(k) for k in query})
+    raw = await request.body()
+    if not raw.strip():
+        return Params({})
+    import json
+
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise invalid("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object")
+    return Params(body)
+
+
+Handler = Callable[["ServerState", Params], dict[str, Any]]
+
+
+def add_route(router: APIRouter, method: str, path: str, handler: Handler) -> None:
+    """`handler(state, params)` at API+path and its /ajax-api alias; it runs in the
+    thread pool (the store blocks) and its Cairn errors answer in MLflow's terms."""
+    from starlette.concurrency import run_in_threadpool
+
+    from cairn.server.app import state_of
+
+    async def endpoint(request: Request) -> Response:
+        from fastapi.responses import JSONResponse
+
+        try:
+            read = await read_params(request)
+            params = Params({**read.data, **request.path_params}, read.lists)
+            result = await run_in_threadpool(handler, state_of(request), params)
+        except errors.CairnError as error:
+            return error_response(error)
+        return JSONResponse(result)
+
+    endpoint.__name__ = f"mlflow_{method.lower()}_{path.strip('/').replace('/', '_')}"
+    for prefix in (API, AJAX):
+        router.add_api_route(prefix + path, endpoint, methods=[method],
+                             include_in_schema=False)
+
+
+def answering(fn: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """Answer a route's Cairn errors in MLflow's terms (for routes not made by add_route)."""
+    import functools
+
+    @functools.wraps(fn)
+    async def wrapped(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return await fn(*args, **kwargs)
+        except errors.CairnError as error:
+            return error_response(error)
+
+    return wrapped
+
+
+# -- what answers contain ----------------------------------------------------------------
+
+def number(value: float) -> float | str:
+    """A float as proto JSON carries it (JSON has no NaN or infinity)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def pairs(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in sorted(tags.items())
+            if not k.startswith(HIDDEN_TAG_PREFIX)]
+
+
+def run_artifact_uri(experiment_id: str, run_id: str) -> str:
+    """Where the client uploads a run's artifacts: through this server's artifact routes."""
+    return f"{ARTIFACTS_SCHEME}{experiment_id}/{run_id}/artifacts"
+
+
+def backend(state: ServerState) -> Backend:
+    """The registry's view of this server: its store, and its artifact store as the
+    object database (model versions name digests stored there)."""
+    from cairn.tracking.backend import Backend
+
+    return Backend(state.config.backend_store_uri, state.store, state.artifacts, None)
