@@ -50,23 +50,20 @@ def invalid(message: str) -> MlflowError:
     return MlflowError("INVALID_PARAMETER_VALUE", message, 400)
 
 
+# The server's one error table (cairn.server.errors), in MLflow's codes where they differ.
+MLFLOW_CODES = {"GATE_REFUSED": "INVALID_STATE", "APPROVAL_PENDING": "INVALID_STATE",
+                "INVALID_STATE": "INVALID_PARAMETER_VALUE",
+                "BAD_REQUEST": "INVALID_PARAMETER_VALUE"}
+
+
 def status_of(error: errors.CairnError) -> tuple[int, str]:
     """MLflow's (status, error code) for a Cairn error."""
     if isinstance(error, MlflowError):
         return error.status, error.code
-    table: list[tuple[type[errors.CairnError], int, str]] = [
-        (errors.GateRefused, 409, "INVALID_STATE"),
-        (errors.ApprovalPending, 409, "INVALID_STATE"),
-        (errors.PermissionDenied, 403, "PERMISSION_DENIED"),
-        (errors.NotFoundError, 404, "RESOURCE_DOES_NOT_EXIST"),
-        (errors.ConflictError, 409, "RESOURCE_CONFLICT"),
-        (errors.LockError, 503, "TEMPORARILY_UNAVAILABLE"),
-        (errors.DatabaseError, 503, "TEMPORARILY_UNAVAILABLE"),
-    ]
-    for kind, status, code in table:
-        if isinstance(error, kind):
-            return status, code
-    return 400, "INVALID_PARAMETER_VALUE"  # PathError, UserError, IntegrityError, …
+    from cairn.server.errors import status_of as cairn_status
+
+    status, code = cairn_status(error)
+    return status, MLFLOW_CODES.get(code, code)
 
 
 def message_of(error: errors.CairnError) -> str:
