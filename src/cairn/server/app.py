@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from cairn.commands.server import ServerConfig
+from cairn.server.acting import ActingUser
 from cairn.server.state import ServerState
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                               "promotion requests, lineage, audit history and artifacts.")
     app.state.cairn = state
     errors.install(app)
+    app.add_middleware(ActingUser)
     app.include_router(api_v1.router, prefix="/api/v1")
     app.include_router(mlflow_compat.router)
 
