@@ -164,19 +164,46 @@ def pg_store_template(pg_server: PgServer) -> str:
     return name
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URI of a new metadata store, once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cairn.db'}"
-    server = request.getfixturevalue("pg_server")
-    template = request.getfixturevalue("pg_store_template")
-    return str(server.url(server.create_database(template)))
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "rest-sqlite",
+          pytest.param("rest-postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URI of a new metadata store: SQLite, PostgreSQL, and a Cairn server (RestStore)
+    on each. Tests marked `not_on_rest` (what only a database can show) skip the server."""
+    kind = str(request.param)
+    if kind.endswith("sqlite"):
+        database = f"sqlite:///{tmp_path / 'cairn.db'}"
+    else:
+        server = request.getfixturevalue("pg_server")
+        template = request.getfixturevalue("pg_store_template")
+        database = str(server.url(server.create_database(template)))
+    if not kind.startswith("rest"):
+        yield database
+        return
+    from tests.rest_server import serving
+
+    with serving(database, tmp_path / "server-artifacts") as url:
+        yield url
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `not_on_rest` run on the databases only (deselected for the server)."""
+    kept, dropped = [], []
+    for item in items:
+        param = getattr(getattr(item, "callspec", None), "params", {}).get("store_uri")
+        on_rest = isinstance(param, str) and param.startswith("rest")
+        (dropped if on_rest and item.get_closest_marker("not_on_rest") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture
 def store(store_uri: str) -> Iterator[MetadataStore]:
-    """An open MetadataStore at `store_uri` (SqlStore on SQLite or PostgreSQL)."""
+    """An open MetadataStore at `store_uri` (SqlStore on SQLite or PostgreSQL, or
+    RestStore on a server backed by either)."""
     from cairn.store.open import open_store
 
     opened = open_store(store_uri)

@@ -32,6 +32,7 @@ from typing import Any
 
 from cairn.errors import FormatError, UserError
 from cairn.registry import stages
+from cairn.store.entities import Verdict as Verdict  # it lived here first
 
 METRIC_BOUNDS = ("min", "max", "min_improvement", "max_regression")
 REQUIREMENTS = ("signature", "git_clean", "data_pushed", "lineage_complete", "smoke_test",
@@ -45,24 +46,6 @@ RULE_KINDS = {  # the key naming a rule's kind → the options it may carry
 SMOKE_TIMEOUT = 60.0
 WEBHOOK_TIMEOUT = 10.0
 MAX_TIMEOUT = 3600.0
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One rule's answer: what it asked, what it found, and whether that passes."""
-
-    rule: str
-    expected: str
-    actual: str
-    passed: bool
-
-    def __str__(self) -> str:
-        return (f"{self.rule}: expected {self.expected}, actual {self.actual} "
-                f"({'pass' if self.passed else 'FAIL'})")
-
-    def to_dict(self) -> dict[str, object]:
-        return {"rule": self.rule, "expected": self.expected, "actual": self.actual,
-                "passed": self.passed}
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,20 @@ def install(app: FastAPI) -> None:
                              "message": "internal error (a bug in Cairn: see the server log)"},
                             status_code=500)
 
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        from fastapi.responses import JSONResponse
+
+        status = int(getattr(error, "status_code", 500))
+        code = {404: "ENDPOINT_NOT_FOUND", 405: "ENDPOINT_NOT_FOUND"}.get(status, "BAD_REQUEST")
+        where = f"{request.method} {request.url.path}"
+        message = (f"no such endpoint: {where} (the API is described at /api/v1/openapi.json)"
+                   if code == "ENDPOINT_NOT_FOUND" else f"{where}: {getattr(error, 'detail', '')}")
+        return JSONResponse({"error_code": code, "message": message}, status_code=status,
+                            headers=getattr(error, "headers", None))
+
+    from starlette.exceptions import HTTPException
+
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(errors.CairnError, cairn_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, unexpected)

@@ -55,6 +55,33 @@ def as_view_type(value: int | str) -> str:
     return str(name)
 
 
+def checked_metric(metric: Metric) -> Metric:
+    """`metric` with a float value and integer step and timestamp, or a UserError."""
+    try:
+        return Metric(metric.key, float(metric.value), int(metric.timestamp), int(metric.step))
+    except (TypeError, ValueError):
+        raise UserError(f"invalid metric {metric.key!r}: value {metric.value!r}, step "
+                        f"{metric.step!r} and timestamp {metric.timestamp!r} must be numbers"
+                        ) from None
+
+
+def check_model_name(name: object) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > 256 or "/" in name:
+        raise UserError(f"invalid model name {name!r}: use a non-empty string of at most "
+                        "256 characters without '/'")
+
+
+def version_number(version: object) -> int:
+    """A model version number from what a caller passed, or a UserError."""
+    try:
+        number = int(str(version))
+    except ValueError:
+        raise UserError(f"invalid model version {version!r}: use a number like 3") from None
+    if number < 1:
+        raise UserError(f"invalid model version {version!r}: versions start at 1")
+    return number
+
+
 class MetadataStore(ABC):
     # -- experiments -----------------------------------------------------------------
 

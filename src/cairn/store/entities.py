@@ -45,8 +45,14 @@ class Experiment:
     last_update_time: int = 0
 
 
+# How the wire codec (cairn.store.wire) writes these values' floats: JSON has no NaN.
+WIRE_CONFIG = {"ser_json_inf_nan": "strings"}
+
+
 @dataclass(frozen=True)
 class Metric:
+    __pydantic_config__ = WIRE_CONFIG
+
     key: str
     value: float
     timestamp: int
@@ -84,6 +90,8 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class RunData:
+    __pydantic_config__ = WIRE_CONFIG
+
     metrics: dict[str, float] = field(default_factory=dict)  # latest value of each key
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -220,6 +228,24 @@ class GatePolicy:
     def protected_aliases(self) -> tuple[str, ...]:
         aliases = self.document.get("protected_aliases")
         return tuple(str(a) for a in aliases) if isinstance(aliases, list) else ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One rule's answer: what it asked, what it found, and whether that passes."""
+
+    rule: str
+    expected: str
+    actual: str
+    passed: bool
+
+    def __str__(self) -> str:
+        return (f"{self.rule}: expected {self.expected}, actual {self.actual} "
+                f"({'pass' if self.passed else 'FAIL'})")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rule": self.rule, "expected": self.expected, "actual": self.actual,
+                "passed": self.passed}
 
 
 @dataclass(frozen=True)

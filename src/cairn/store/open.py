@@ -2,7 +2,7 @@
 
     sqlite:///relative/path.db, sqlite:////absolute/path.db, or a bare path → SQLite
     postgresql://user:pw@host/db, postgresql+psycopg://… → PostgreSQL (psycopg 3)
-    http(s)://… → a Cairn server (not yet: the REST client comes with the server)
+    http(s)://… → a Cairn server (`cairn.store.rest.RestStore` over its REST API)
 
 A new database is created at the newest schema. An existing SQLite file at an older
 revision is upgraded on open (one user, one file); a PostgreSQL database at an older
@@ -42,11 +42,16 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 ENV_URI = "CAIRN_TRACKING_URI"  # the environment variable naming the tracking URI
-SUPPORTED = "sqlite:///PATH, a file path, or postgresql://USER@HOST/DB"
+SUPPORTED = ("sqlite:///PATH, a file path, postgresql://USER@HOST/DB, or http(s)://HOST:PORT "
+             "(a Cairn server)")
 
 
 def open_store(uri: str) -> MetadataStore:
     """The store at `uri`, its schema checked (and created or upgraded where allowed)."""
+    if uri.lower().startswith(("http://", "https://")):
+        from cairn.store.rest import RestStore
+
+        return RestStore(uri)
     from cairn.store.sql.store import SqlStore
 
     engine = _engine(uri)
@@ -92,8 +97,9 @@ def sqlalchemy_url(uri: str) -> str:
     scheme, sep, rest = uri.partition("://")
     scheme = scheme.lower() if sep else ""
     if scheme in ("http", "https"):
-        raise UserError(f"tracking URI {uri}: talking to a Cairn server needs the REST client, "
-                        f"which arrives with the server; use {SUPPORTED} for now")
+        raise UserError(f"tracking URI {uri} names a Cairn server, which has no database "
+                        "URL of its own here: `cairn db` commands run on the server machine, "
+                        "against its --backend-store-uri")
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return f"postgresql+psycopg://{rest}"
     if scheme.startswith("postgresql+"):

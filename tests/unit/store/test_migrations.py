@@ -147,8 +147,6 @@ def test_a_database_from_a_newer_cairn_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("uri", "message"), [
-    ("http://localhost:5000", "needs the REST client, which arrives with the server"),
-    ("https://cairn.example.com", "needs the REST client"),
     ("mysql://x@y/z", "unsupported scheme 'mysql'"),
     ("postgresql+psycopg2://x@y/z", "through psycopg 3"),
     ("", "empty tracking URI"),
@@ -156,6 +154,17 @@ def test_a_database_from_a_newer_cairn_is_refused(tmp_path: Path) -> None:
 def test_uris_cairn_cannot_open(uri: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         open_store(uri)
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:5000", "https://cairn.example.com/"])
+def test_a_server_uri_opens_the_rest_client_and_has_no_database_url(uri: str) -> None:
+    from cairn.store.rest import RestStore
+
+    opened = open_store(uri)
+    assert isinstance(opened, RestStore) and opened.url == uri.rstrip("/")
+    opened.close()
+    with pytest.raises(UserError, match="names a Cairn server"):
+        sqlalchemy_url(uri)  # `cairn db upgrade` runs against the server's own database
 
 
 def test_uri_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

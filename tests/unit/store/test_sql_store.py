@@ -19,6 +19,8 @@ from cairn.store.open import open_store
 from cairn.store.sql.engine import transaction
 from cairn.store.sql.store import SqlStore
 
+pytestmark = pytest.mark.not_on_rest  # statement counts and SQL: the database itself
+
 
 @contextmanager
 def counting_statements(store: MetadataStore) -> Iterator[list[str]]:

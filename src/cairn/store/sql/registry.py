@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, bindparam, exists, func, select, tuple_, union
 
 from cairn.errors import ConflictError, NotFoundError, UserError
-from cairn.store.base import MetadataStore
+from cairn.store.base import MetadataStore, check_model_name, version_number
 from cairn.store.entities import (
     ACTIVE,
     AliasMove,
@@ -72,7 +72,7 @@ class RegistryStore(MetadataStore):
 
     def create_registered_model(self, name: str, tags: dict[str, str] | None = None,
                                 description: str = "", user_id: str = "") -> RegisteredModel:
-        _check_name(name)
+        check_model_name(name)
         with transaction(self._engine, write=True, durable=True) as conn:
             if _model_row(conn, name, missing_ok=True) is not None:
                 raise ConflictError(f"registered model '{name}' already exists; register a new "
@@ -112,7 +112,7 @@ class RegistryStore(MetadataStore):
 
     def rename_registered_model(self, name: str, new_name: str,
                                 user_id: str = "") -> RegisteredModel:
-        _check_name(new_name)
+        check_model_name(new_name)
         with transaction(self._engine, write=True, durable=True) as conn:
             row = _model_row(conn, name, for_update=True)
             if _model_row(conn, new_name, missing_ok=True) is not None:
@@ -154,7 +154,7 @@ class RegistryStore(MetadataStore):
     def create_model_version(self, name: str, source: str, digest: str,
                              run_id: str | None = None, tags: dict[str, str] | None = None,
                              description: str = "", user_id: str = "") -> ModelVersion:
-        _check_name(name)
+        check_model_name(name)
         with transaction(self._engine, write=True, durable=True) as conn:
             if run_id and conn.execute(select(runs.c.run_id)
                                        .where(runs.c.run_id == run_id)).first() is None:
@@ -301,12 +301,6 @@ class RegistryStore(MetadataStore):
 
 # -- helpers ------------------------------------------------------------------------
 
-def _check_name(name: object) -> None:
-    if not isinstance(name, str) or not name.strip() or len(name) > 256 or "/" in name:
-        raise UserError(f"invalid model name {name!r}: use a non-empty string of at most "
-                        "256 characters without '/'")
-
-
 def _check_alias(alias: object) -> None:
     if not isinstance(alias, str) or not alias or len(alias) > 256 \
             or _RESERVED_ALIAS.match(alias) or "/" in alias or "@" in alias:
@@ -353,7 +347,7 @@ def _deleted_model_id(conn: Connection, name: str) -> Any:
 
 
 def _version_row(conn: Connection, name: str, version: int) -> Row[Any]:
-    number = _version_number(version)
+    number = version_number(version)
     row = conn.execute(select(mv, rm.c.name).join(rm, rm.c.model_id == mv.c.model_id)
                        .where(rm.c.name == name, mv.c.version == number)).first()
     if row is None:
@@ -362,14 +356,7 @@ def _version_row(conn: Connection, name: str, version: int) -> Row[Any]:
     return row
 
 
-def _version_number(version: object) -> int:
-    try:
-        number = int(str(version))
-    except ValueError:
-        raise UserError(f"invalid model version {version!r}: use a number like 3") from None
-    if number < 1:
-        raise UserError(f"invalid model version {version!r}: versions start at 1")
-    return number
+
 
 
 def _alias_version(conn: Connection, model_id: int, alias: str) -> int | None:

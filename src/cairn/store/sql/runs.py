@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, and_, bindparam, exists, or_, select
 
 from cairn.errors import ConflictError, NotFoundError, UserError
-from cairn.store.base import ACTIVE_ONLY, ALL, DELETED_ONLY, MetadataStore
+from cairn.store.base import ACTIVE_ONLY, ALL, DELETED_ONLY, MetadataStore, checked_metric
 from cairn.store.entities import (
     ACTIVE,
     DELETED,
@@ -366,13 +366,8 @@ def _run_columns(row: Row[Any]) -> tuple[Any, ...]:
 
 def _metric_row(run_id: str, metric: Metric) -> dict[str, Any]:
     check_key("metric", metric.key)
-    try:
-        value = float(metric.value)
-        step, timestamp = int(metric.step), int(metric.timestamp)
-    except (TypeError, ValueError):
-        raise UserError(f"invalid metric {metric.key!r}: value {metric.value!r}, step "
-                        f"{metric.step!r} and timestamp {metric.timestamp!r} must be numbers"
-                        ) from None
+    metric = checked_metric(metric)
+    value, step, timestamp = metric.value, metric.step, metric.timestamp
     nan = math.isnan(value)
     return {"run_id": run_id, "key": metric.key, "value": 0.0 if nan else value,
             "is_nan": nan, "step": step, "timestamp": timestamp}

@@ -1,0 +1,331 @@
+"""What the registry's rules govern: promotions, aliases, gate policies, permissions,
+promotion requests and their decisions, webhooks.
+
+Two kinds of routes. The registry's own operations (`…/promote`, `PUT …/aliases/…`,
+`…/approve`, `…/reject`, `…/gates/check`) run `cairn.registry.promotion` here, as the
+acting user: permissions checked, gates evaluated on the server, requests opened — the
+path every Cairn client takes. The store's planned changes (`…/stage-changes`,
+`…/alias-moves`, `…/decisions`) are the `MetadataStore` operations themselves, for the
+conformance of `RestStore`; they are refused on a model with a gate policy (its gates
+are evaluated only by the operations above), and checked for permission like them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from cairn.errors import ConflictError, PermissionDenied
+from cairn.registry import permissions, promotion
+from cairn.registry.gates import GateResult
+from cairn.registry.promotion import Promotion
+from cairn.server.api_v1.common import acting, answer, backend_of, done, store_of
+from cairn.store.base import MetadataStore
+from cairn.store.entities import (
+    AliasMove,
+    AuditEntry,
+    Decision,
+    DecisionResult,
+    GatePolicy,
+    PromotionRequest,
+    StageChange,
+    StageChangeResult,
+    Webhook,
+    WebhookDelivery,
+)
+
+router = APIRouter(tags=["governance"])
+
+
+class PromoteBody(BaseModel):
+    stage: str
+    archive_existing: bool = False
+    reason: str = ""
+    request: bool = False  # open a promotion request instead of moving
+    force: bool = False  # MANAGE only: move whatever the gates say (recorded as forced)
+
+
+class AliasBody(BaseModel):
+    version: int
+    reason: str = ""
+    request: bool = False
+    force: bool = False
+
+
+class Comment(BaseModel):
+    comment: str = ""
+
+
+class GateCheck(BaseModel):
+    version: int
+    target: str  # a stage, or "@alias"
+
+
+class ShouldPromote(BaseModel):
+    run_id: str
+    stage: str = "Production"
+
+
+class PolicyBody(BaseModel):
+    source: str  # the YAML as written; the server validates it
+    path: str = "<api>"
+    user_id: str = ""
+
+
+class PermissionBody(BaseModel):
+    user_id: str
+    level: str | None = None  # READ, EDIT, MANAGE; null revokes
+    granted_by: str = ""
+
+
+class RequestCreate(BaseModel):
+    name: str
+    version: int
+    target: str
+    archive_existing: bool = False
+    user_id: str = ""
+    reason: str = ""
+    details: dict[str, Any] | None = None
+
+
+class WebhookCreate(BaseModel):
+    url: str
+    events: list[str] | None = None
+    secret_env: str
+    name: str | None = None
+    user_id: str = ""
+
+
+class Claim(BaseModel):
+    now: int
+    limit: int = Field(ge=1, le=10000)
+    lease_ms: int = Field(ge=0)
+
+
+class Attempt(BaseModel):
+    ok: bool
+    status: int | None = None
+    error: str = ""
+    next_attempt: int | None = None
+    now: int | None = None
+
+
+# -- the registry's operations, evaluated here -------------------------------------------
+
+@router.post("/models/{name}/versions/{version}/promote", response_model=Promotion)
+def promote(name: str, version: int, body: PromoteBody, request: Request) -> Response:
+    done_ = promotion.promote(backend_of(request), name, version, body.stage,
+                              archive_existing=body.archive_existing, reason=body.reason,
+                              user=acting(request), request=body.request, force=body.force)
+    return answer(Promotion, done_)
+
+
+@router.put("/models/{name}/aliases/{alias}", response_model=Promotion)
+def move_alias(name: str, alias: str, body: AliasBody, request: Request) -> Response:
+    done_ = promotion.move_alias(backend_of(request), name, alias, body.version,
+                                 reason=body.reason, user=acting(request),
+                                 request=body.request, force=body.force)
+    return answer(Promotion, done_)
+
+
+@router.delete("/models/{name}/aliases/{alias}", response_model=AuditEntry)
+def delete_alias(name: str, alias: str, request: Request) -> Response:
+    entry = promotion.delete_alias(backend_of(request), name, alias, user=acting(request))
+    return answer(AuditEntry, entry)
+
+
+@router.post("/requests/{request_id}/approve", response_model=DecisionResult)
+def approve(request_id: int, body: Comment, request: Request) -> Response:
+    decided = promotion.approve(backend_of(request), request_id, comment=body.comment,
+                                user=acting(request))
+    return answer(DecisionResult, decided)
+
+
+@router.post("/requests/{request_id}/reject", response_model=DecisionResult)
+def reject(request_id: int, body: Comment, request: Request) -> Response:
+    decided = promotion.reject(backend_of(request), request_id, comment=body.comment,
+                               user=acting(request))
+    return answer(DecisionResult, decided)
+
+
+@router.post("/models/{name}/gates/check", response_model=GateResult)
+def check_gates(name: str, body: GateCheck, request: Request) -> Response:
+    result = promotion.check(backend_of(request), name, body.version, body.target)
+    return answer(GateResult, result)
+
+
+@router.post("/models/{name}/gates/should-promote", response_model=GateResult)
+def should_promote(name: str, body: ShouldPromote, request: Request) -> Response:
+    result = promotion.should_promote(backend_of(request), body.run_id, name, body.stage)
+    return answer(GateResult, result)
+
+
+# -- gate policies and permissions ----------------------------------------------------------
+
+@router.put("/models/{name}/gates", response_model=GatePolicy)
+def set_gate_policy(name: str, body: PolicyBody, request: Request) -> Response:
+    """Store the next policy version from its YAML (validated here; MANAGE only)."""
+    policy = promotion.set_policy(store_of(request), name, body.source, body.path,
+                                  user=acting(request, body.user_id))
+    return answer(GatePolicy, policy)
+
+
+@router.get("/models/{name}/gates", response_model=GatePolicy | None)
+def get_gate_policy(name: str, request: Request,
+                    policy_version: int | None = None) -> Response:
+    return answer(GatePolicy | None, store_of(request).get_gate_policy(name, policy_version))
+
+
+@router.get("/models/{name}/permissions", response_model=dict[str, str])
+def get_permissions(name: str, request: Request) -> Response:
+    return answer(dict[str, str], store_of(request).get_permissions(name))
+
+
+@router.put("/models/{name}/permissions")
+def set_permission(name: str, body: PermissionBody, request: Request) -> Response:
+    store = store_of(request)
+    me = acting(request, body.granted_by)
+    permissions.require(store, name, me, "MANAGE", "changing permissions")
+    level = None if body.level is None else permissions.check_level(body.level)
+    store.set_permission(name, body.user_id, level, me)
+    return done()
+
+
+# -- the store's planned changes ---------------------------------------------------------------
+
+def _ungated(store: MetadataStore, name: str, user: str, doing: str) -> None:
+    permissions.require(store, name, user, "EDIT", doing)
+    policy = store.get_gate_policy(name)
+    if policy is not None:
+        raise ConflictError(
+            f"model '{name}' has gate policy version {policy.policy_version}: its changes go "
+            f"through the registry's operations (POST /api/v1/models/{name}/versions/N/"
+            "promote, PUT …/aliases/A, POST /api/v1/requests/ID/approve), which evaluate "
+            "the gates on the server")
+
+
+@router.post("/models/{name}/stage-changes", response_model=StageChangeResult)
+def apply_stage_change(name: str, change: StageChange, request: Request) -> Response:
+    b = backend_of(request)
+    user = acting(request, change.user_id)
+    _ungated(b.store, name, user, "promoting")
+    moved = b.store.apply_stage_change(dataclasses.replace(change, name=name, user_id=user))
+    promotion.notify(b)
+    return answer(StageChangeResult, moved)
+
+
+@router.post("/models/{name}/alias-moves", response_model=AuditEntry)
+def apply_alias_move(name: str, move: AliasMove, request: Request) -> Response:
+    b = backend_of(request)
+    user = acting(request, move.user_id)
+    _ungated(b.store, name, user, "moving an alias")
+    entry = b.store.apply_alias_move(dataclasses.replace(move, name=name, user_id=user))
+    promotion.notify(b)
+    return answer(AuditEntry, entry)
+
+
+@router.post("/requests/{request_id}/decisions", response_model=DecisionResult)
+def decide_promotion_request(request_id: int, decision: Decision,
+                             request: Request) -> Response:
+    b = backend_of(request)
+    user = acting(request, decision.user_id)
+    req = b.store.get_promotion_request(request_id)
+    permissions.require(b.store, req.name, user, "MANAGE", f"deciding request {req.id}")
+    _ungated(b.store, req.name, user, f"deciding request {req.id}")
+    if decision.approve and user == req.requested_by:
+        raise PermissionDenied(f"{user} opened request {req.id} and cannot approve it; "
+                               "another MANAGE holder must")
+    change = decision.change
+    if change is not None:
+        target = f"@{change.alias}" if isinstance(change, AliasMove) else change.stage
+        if (change.name, change.version, target) != (req.name, req.version, req.target):
+            raise ConflictError(f"the change approving request {req.id} must move version "
+                                f"{req.version} of '{req.name}' to {req.target}")
+        change = dataclasses.replace(change, user_id=user)
+    decided = b.store.decide_promotion_request(
+        dataclasses.replace(decision, request_id=request_id, user_id=user, change=change))
+    promotion.notify(b)
+    return answer(DecisionResult, decided)
+
+
+# -- promotion requests -----------------------------------------------------------------------
+
+@router.post("/requests", response_model=PromotionRequest)
+def create_promotion_request(body: RequestCreate, request: Request) -> Response:
+    b = backend_of(request)
+    user = acting(request, body.user_id)
+    permissions.require(b.store, body.name, user, "EDIT", "requesting a promotion")
+    opened = b.store.create_promotion_request(body.name, body.version, body.target,
+                                              body.archive_existing, user, body.reason,
+                                              body.details)
+    promotion.notify(b)
+    return answer(PromotionRequest, opened)
+
+
+@router.get("/requests", response_model=list[PromotionRequest])
+def search_promotion_requests(request: Request, name: str | None = None,
+                              state: str | None = None) -> Response:
+    found = store_of(request).search_promotion_requests(name, state)
+    return answer(list[PromotionRequest], found)
+
+
+@router.get("/requests/{request_id}", response_model=PromotionRequest)
+def get_promotion_request(request_id: int, request: Request) -> Response:
+    return answer(PromotionRequest, store_of(request).get_promotion_request(request_id))
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+
+@router.post("/webhooks", response_model=Webhook)
+def create_webhook(body: WebhookCreate, request: Request) -> Response:
+    store = store_of(request)
+    user = acting(request, body.user_id)
+    if body.name is not None:
+        permissions.require(store, body.name, user, "MANAGE", "adding a webhook")
+    hook = store.create_webhook(body.url, body.events, body.secret_env, body.name, user)
+    return answer(Webhook, hook)
+
+
+@router.get("/webhooks", response_model=list[Webhook])
+def list_webhooks(request: Request, name: str | None = None) -> Response:
+    return answer(list[Webhook], store_of(request).list_webhooks(name))
+
+
+@router.delete("/webhooks/{webhook_id}")
+def delete_webhook(webhook_id: int, request: Request, user_id: str = "") -> Response:
+    store = store_of(request)
+    user = acting(request, user_id)
+    hook = next((h for h in store.list_webhooks() if h.id == webhook_id), None)
+    if hook is not None and hook.model is not None:
+        permissions.require(store, hook.model, user, "MANAGE", "removing a webhook")
+    store.delete_webhook(webhook_id, user)
+    return done()
+
+
+@router.get("/webhooks/deliveries", response_model=list[WebhookDelivery])
+def search_webhook_deliveries(request: Request, webhook_id: int | None = None,
+                              name: str | None = None, state: str | None = None,
+                              limit: int = 100) -> Response:
+    found = store_of(request).search_webhook_deliveries(webhook_id, name, state, limit)
+    return answer(list[WebhookDelivery], found)
+
+
+@router.post("/webhooks/deliveries/claim", response_model=list[WebhookDelivery])
+def claim_due_deliveries(body: Claim, request: Request) -> Response:
+    found = store_of(request).claim_due_deliveries(body.now, body.limit, body.lease_ms)
+    return answer(list[WebhookDelivery], found)
+
+
+@router.post("/webhooks/deliveries/{delivery_id}/attempts")
+def record_delivery_attempt(delivery_id: int, body: Attempt, request: Request) -> Response:
+    store_of(request).record_delivery_attempt(delivery_id, body.ok, body.status, body.error,
+                                              body.next_attempt, body.now)
+    return done()
+
+
+@router.get("/webhooks/deliveries/due", response_model=bool)
+def has_due_deliveries(now: int, request: Request) -> Response:
+    return answer(bool, store_of(request).has_due_deliveries(now))
