@@ -105,11 +105,15 @@ def materialized(b: Backend, digest: str) -> Path:
 
 
 def fetch_tree(b: Backend, digest: str) -> bool:
-    """Fetch a model's missing objects from the project's default remote, level by level
-    (a manifest names its children). False when there is no remote to ask."""
+    """Fetch a model's missing objects from the tracking server, else from the project's
+    default remote, level by level (a manifest names its children). False when there is
+    neither to ask."""
     from cairn.objects.transfer import TransferResult, transfer_trees
     from cairn.remotes.connect import has_remote, open_remote
+    from cairn.tracking import server_objects
 
+    if server_objects.fetch(b, [(digest, True)]):
+        return True
     if b.repo is None or not has_remote(b.repo.config):
         return False
 

@@ -7,6 +7,9 @@
                             transaction that records it
     should_promote          the gates' answer without promoting
 
+Through a Cairn server (a `RestStore`), each operation is the server's: it runs this
+same code there, as the authenticated user, so a client can neither skip nor fake a gate.
+
 Gates are evaluated outside any transaction (a smoke test takes seconds); the change
 then carries what they saw (`Expected`), and the store refuses it if the registry moved
 meanwhile. `Client`, `cairn models …` and the server all come through here, so no path
@@ -37,7 +40,9 @@ from cairn.store.entities import (
     StageChange,
     StageChangeResult,
 )
+from cairn.store.rest import model_path, seg
 from cairn.tracking.backend import Backend
+from cairn.tracking.server_objects import server_of
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,11 @@ def promote(b: Backend, name: str, version: int, stage: str, *, archive_existing
     """Move `version` of `name` to `stage` if its gates pass; open a request instead
     when asked (`request`) or when the policy wants approvers; with `force` (MANAGE
     only), move it whatever the gates say, recorded as forced."""
+    server = server_of(b)
+    if server is not None:
+        return server.call(Promotion, "POST", f"{model_path(name)}/versions/{int(version)}/"
+                           "promote", {"stage": stage, "archive_existing": archive_existing,
+                                       "reason": reason, "request": request, "force": force})
     user = user or current_user()
     change = stages.plan(name, version, stage, archive_existing=archive_existing,
                          user_id=user, reason=reason)
@@ -172,6 +182,11 @@ def move_alias(b: Backend, name: str, alias: str, version: int, *, reason: str =
                user: str | None = None, request: bool = False,
                force: bool = False) -> Promotion:
     """Point `alias` at `version`: an alias the policy gives rules to is a promotion."""
+    server = server_of(b)
+    if server is not None:
+        return server.call(Promotion, "PUT", f"{model_path(name)}/aliases/{seg(alias, 'alias')}",
+                           {"version": int(version), "reason": reason, "request": request,
+                            "force": force})
     user = user or current_user()
     target = "@" + alias
     policy = policy_of(b.store, name)
@@ -196,6 +211,10 @@ def move_alias(b: Backend, name: str, alias: str, version: int, *, reason: str =
 
 
 def delete_alias(b: Backend, name: str, alias: str, *, user: str | None = None) -> AuditEntry:
+    server = server_of(b)
+    if server is not None:
+        return server.call(AuditEntry, "DELETE",
+                           f"{model_path(name)}/aliases/{seg(alias, 'alias')}")
     user = user or current_user()
     needed = "MANAGE" if policy_of(b.store, name).is_protected(alias) else "EDIT"
     permissions.require(b.store, name, user, needed, f"deleting alias '{alias}'")
@@ -251,6 +270,10 @@ def approve(b: Backend, request_id: int, *, comment: str = "",
             user: str | None = None) -> DecisionResult:
     """Approve an open request; once it has the approvers its policy wants, the gates are
     evaluated again and the version moves, in the transaction recording the approval."""
+    server = server_of(b)
+    if server is not None:
+        return server.call(DecisionResult, "POST", f"/requests/{int(request_id)}/approve",
+                           {"comment": comment})
     user = user or current_user()
     req = _open_request(b.store, request_id)
     permissions.require(b.store, req.name, user, "MANAGE", f"approving request {req.id}")
@@ -285,6 +308,10 @@ def approve(b: Backend, request_id: int, *, comment: str = "",
 
 def reject(b: Backend, request_id: int, *, comment: str,
            user: str | None = None) -> DecisionResult:
+    server = server_of(b)
+    if server is not None:
+        return server.call(DecisionResult, "POST", f"/requests/{int(request_id)}/reject",
+                           {"comment": comment})
     user = user or current_user()
     if not comment.strip():
         raise UserError("rejecting a request needs a comment saying why (--comment)")
@@ -317,6 +344,10 @@ def set_policy(store: MetadataStore, name: str, text: str, path: str,
 def should_promote(b: Backend, run_id: str, model_name: str,
                    stage: str = "Production") -> GateResult:
     """The gates' verdict on the run's model entering `stage`, without promoting."""
+    server = server_of(b)
+    if server is not None:
+        return server.call(GateResult, "POST", f"{model_path(model_name)}/gates/should-promote",
+                           {"run_id": run_id, "stage": stage})
     target = stages.canonical(stage)
     run = b.store.get_run(run_id)
     uris.get_model(b.store, model_name)
@@ -329,6 +360,10 @@ def should_promote(b: Backend, run_id: str, model_name: str,
 
 def check(b: Backend, name: str, version: int, target: str) -> GateResult:
     """The gates' verdict on `version` entering `target` (a stage, or "@alias")."""
+    server = server_of(b)
+    if server is not None:
+        return server.call(GateResult, "POST", f"{model_path(name)}/gates/check",
+                           {"version": int(version), "target": target})
     target = target if target.startswith("@") else stages.canonical(target)
     mv = uris.get_version(b.store, name, version)
     return evaluate(b, name, mv, target)[0]

@@ -25,7 +25,7 @@ from cairn.project.lockfile import LOCK_NAME, read_lock
 from cairn.project.tracked import TrackedPath
 from cairn.registry import permissions, uris
 from cairn.store.entities import ModelVersion
-from cairn.tracking import artifacts, lineage
+from cairn.tracking import artifacts, lineage, server_objects
 from cairn.tracking.backend import Backend
 
 
@@ -39,6 +39,7 @@ def register(b: Backend, source: str, name: str, tags: dict[str, str],
         permissions.require(b.store, name, user, "EDIT", "registering a version")
     with b.writing_objects():
         digest, source_run, extra = _digest_of(b, source)
+        server_objects.share(b, [(digest, True)])
         created = b.store.create_model_version(
             name, source, digest, run_id or source_run, {**extra, **tags}, description, user)
     from cairn.registry.webhooks import dispatch

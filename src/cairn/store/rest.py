@@ -265,7 +265,7 @@ class RestStore(MetadataStore):
             "name": name, "tags": tags, "description": description, "user_id": user_id})
 
     def get_registered_model(self, name: str) -> RegisteredModel:
-        return self._get(RegisteredModel, "GET", _model(name))
+        return self._get(RegisteredModel, "GET", model_path(name))
 
     def search_registered_models(self, filter_string: str = "", max_results: int = 100,
                                  order_by: Sequence[str] | None = None,
@@ -276,21 +276,21 @@ class RestStore(MetadataStore):
             "page_token": page_token})
 
     def update_registered_model(self, name: str, description: str) -> RegisteredModel:
-        return self._get(RegisteredModel, "PATCH", _model(name), {"description": description})
+        return self._get(RegisteredModel, "PATCH", model_path(name), {"description": description})
 
     def rename_registered_model(self, name: str, new_name: str,
                                 user_id: str = "") -> RegisteredModel:
-        return self._get(RegisteredModel, "POST", f"{_model(name)}/rename",
+        return self._get(RegisteredModel, "POST", f"{model_path(name)}/rename",
                           {"new_name": new_name, "user_id": user_id})
 
     def delete_registered_model(self, name: str, user_id: str = "") -> None:
-        self._send("DELETE", _model(name), params={"user_id": user_id})
+        self._send("DELETE", model_path(name), params={"user_id": user_id})
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
-        self._send("PUT", f"{_model(name)}/tags", {"key": key, "value": value})
+        self._send("PUT", f"{model_path(name)}/tags", {"key": key, "value": value})
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        self._send("DELETE", f"{_model(name)}/tags", params={"key": key})
+        self._send("DELETE", f"{model_path(name)}/tags", params={"key": key})
 
     # -- model versions ------------------------------------------------------------------------
 
@@ -298,7 +298,7 @@ class RestStore(MetadataStore):
                              run_id: str | None = None, tags: dict[str, str] | None = None,
                              description: str = "", user_id: str = "") -> ModelVersion:
         check_model_name(name)
-        return self._get(ModelVersion, "POST", f"{_model(name)}/versions", {
+        return self._get(ModelVersion, "POST", f"{model_path(name)}/versions", {
             "source": source, "digest": digest, "run_id": run_id, "tags": tags,
             "description": description, "user_id": user_id})
 
@@ -314,16 +314,17 @@ class RestStore(MetadataStore):
         self._send("DELETE", _version(name, version), params={"user_id": user_id})
 
     def apply_stage_change(self, change: StageChange) -> StageChangeResult:
-        return self._get(StageChangeResult, "POST", f"{_model(change.name)}/stage-changes",
+        return self._get(StageChangeResult, "POST", f"{model_path(change.name)}/stage-changes",
                           self._dump(StageChange, change))
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
                             ) -> list[ModelVersion]:
-        return self._get(list[ModelVersion], "GET", f"{_model(name)}/latest",
+        return self._get(list[ModelVersion], "GET", f"{model_path(name)}/latest",
                           params={"stages": list(stages) if stages is not None else None})
 
     def get_stage_holders(self, name: str, stage: str) -> tuple[int, ...]:
-        found = self._get(list[int], "GET", f"{_model(name)}/stages/{seg(stage, 'stage')}/holders")
+        found = self._get(list[int], "GET",
+                          f"{model_path(name)}/stages/{seg(stage, 'stage')}/holders")
         return tuple(found)
 
     def search_model_versions(self, filter_string: str = "", max_results: int = 10000,
@@ -341,20 +342,20 @@ class RestStore(MetadataStore):
         self._send("DELETE", f"{_version(name, version)}/tags", params={"key": key})
 
     def apply_alias_move(self, move: AliasMove) -> AuditEntry:
-        return self._get(AuditEntry, "POST", f"{_model(move.name)}/alias-moves",
+        return self._get(AuditEntry, "POST", f"{model_path(move.name)}/alias-moves",
                           self._dump(AliasMove, move))
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        return self._get(ModelVersion, "GET", f"{_model(name)}/aliases/{seg(alias, 'alias')}")
+        return self._get(ModelVersion, "GET", f"{model_path(name)}/aliases/{seg(alias, 'alias')}")
 
     def get_audit_log(self, name: str, version: int | None = None) -> list[AuditEntry]:
-        return self._get(list[AuditEntry], "GET", f"{_model(name)}/audit",
+        return self._get(list[AuditEntry], "GET", f"{model_path(name)}/audit",
                           params={"version": version})
 
     def add_audit_entry(self, name: str, version: int | None, action: str, user_id: str = "",
                         reason: str = "", details: dict[str, object] | None = None,
                         to_value: str | None = None) -> AuditEntry:
-        return self._get(AuditEntry, "POST", f"{_model(name)}/audit", _object(
+        return self._get(AuditEntry, "POST", f"{model_path(name)}/audit", _object(
             version=json.dumps(version), action=json.dumps(action),
             user_id=json.dumps(user_id), reason=json.dumps(reason),
             details=wire.dump(dict[str, Any] | None, details),
@@ -364,21 +365,21 @@ class RestStore(MetadataStore):
 
     def set_gate_policy(self, name: str, source: str, document: dict[str, object],
                         user_id: str = "") -> GatePolicy:
-        return self._get(GatePolicy, "PUT", f"{_model(name)}/gates",
+        return self._get(GatePolicy, "PUT", f"{model_path(name)}/gates",
                           {"source": source, "user_id": user_id})
 
     def get_gate_policy(self, name: str, policy_version: int | None = None
                         ) -> GatePolicy | None:
-        raw = self._call("GET", f"{_model(name)}/gates",
+        raw = self._call("GET", f"{model_path(name)}/gates",
                          params={"policy_version": policy_version})
         return cast("GatePolicy | None", wire.load(GatePolicy | None, raw))
 
     def get_permissions(self, name: str) -> dict[str, str]:
-        return self._get(dict[str, str], "GET", f"{_model(name)}/permissions")
+        return self._get(dict[str, str], "GET", f"{model_path(name)}/permissions")
 
     def set_permission(self, name: str, user_id: str, level: str | None,
                        granted_by: str = "") -> None:
-        self._send("PUT", f"{_model(name)}/permissions",
+        self._send("PUT", f"{model_path(name)}/permissions",
                    {"user_id": user_id, "level": level, "granted_by": granted_by})
 
     def create_promotion_request(self, name: str, version: int, target: str,
@@ -527,9 +528,10 @@ def _query(params: dict[str, Any] | None) -> list[tuple[str, str | int | float |
     return found
 
 
-def _model(name: str) -> str:
+def model_path(name: str) -> str:
+    """The API path of model `name`."""
     return f"/models/{seg(name, 'registered model')}"
 
 
 def _version(name: str, version: int) -> str:
-    return f"{_model(name)}/versions/{version_number(version)}"
+    return f"{model_path(name)}/versions/{version_number(version)}"

@@ -21,6 +21,7 @@ from cairn.objects.state import NoStatCache
 from cairn.objects.tree import TreeEntry, encode_tree, read_tree, scan_dir
 from cairn.store.base import MetadataStore
 from cairn.store.entities import Artifact
+from cairn.tracking import server_objects
 from cairn.tracking.backend import Backend
 
 
@@ -51,6 +52,7 @@ def log_path(b: Backend, run_id: str, local_path: str | os.PathLike[str],
         records = (store_dir(b.odb, src, target, run_id, root_entry=bool(target))
                    if src.is_dir() else [store_file(b.odb, src, target, run_id)])
         b.store.log_artifacts(run_id, records)
+        server_objects.share(b, [(r.digest, r.is_dir) for r in records])
     return records[0] if records else Artifact(run_id, target, "", 0, True)
 
 
@@ -203,8 +205,10 @@ def download(b: Backend, run_id: str, path: str, dst_path: str | os.PathLike[str
     if dest.exists():
         raise UserError(f"{dest} already exists; download into an empty directory")
     if artifact is not None:
+        server_objects.fetch(b, [(artifact.digest, artifact.is_dir)])
         materialize(b.odb, artifact.digest, artifact.is_dir, dest)
         return dest
+    server_objects.fetch(b, [(e.digest, False) for e in below if not e.is_dir])
     # A directory with no record of its own (files logged under a path): file by file.
     for entry in below:
         if entry.is_dir:

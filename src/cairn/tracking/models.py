@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import UserError
-from cairn.tracking import artifacts, fluent
+from cairn.tracking import artifacts, fluent, server_objects
 
 if TYPE_CHECKING:
     from cairn.flavors.base import ModelMetadata
@@ -61,6 +61,7 @@ def log_model(save: SaveModel, artifact_path: str) -> ModelInfo:
         with b.writing_objects():
             records = artifacts.store_dir(b.odb, local, path, run_id)
             b.store.log_artifacts(run_id, records)
+            server_objects.share(b, [(records[0].digest, True)])
     return ModelInfo(artifact_path=path, model_uri=f"runs:/{run_id}/{path}", run_id=run_id,
                      digest=records[0].digest, flavors=meta.flavors, signature=meta.signature,
                      utc_time_created=meta.created, metadata=meta)
