@@ -250,7 +250,68 @@ plan = data.gc(all_tags=True, dry_run=True)
 print("referenced", plan.referenced, "would remove", len(plan.removed))
 """)
     expect(from_python, f"referenced {json.loads(cli_plan)['referenced']} would remove 0")
+    team_server(base)
     print(f"\nDemo finished; everything is left in {base} to explore.")
+
+
+def team_server(base: Path) -> None:
+    """`cairn server` on a free local port: one training run through it with the Python
+    API (its model sent to the server), the CLI listing runs through it, then stopped."""
+    import socket
+    import time
+    import urllib.request
+
+    print("\n# a team shares one server: `cairn server` (here SQLite + a local directory;")
+    print("# teams give postgresql://… and s3://…), and clients set the tracking URI to it")
+    home = base / "server"
+    home.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = [*CAIRN, "server", "--backend-store-uri", f"sqlite:///{home / 'team.db'}",
+               "--artifacts-destination", str(home / "artifacts"), "--port", str(port)]
+    print(f"\n$ cairn {shlex.join(command[3:])} &")
+    with open(home / "server.log", "wb") as log:
+        server = subprocess.Popen(command, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"demo failed: the server did not start:\n"
+                             f"{(home / 'server.log').read_text()}")
+                time.sleep(0.1)
+        trained = python(home, f"""
+import cairn, cairn.sklearn
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+cairn.set_tracking_uri("{url}")
+x, y = load_iris(return_X_y=True)
+with cairn.start_run() as run:
+    cairn.log_params({{"C": 1.0}})
+    model = LogisticRegression(C=1.0, max_iter=500).fit(x, y)
+    cairn.log_metric("accuracy", model.score(x, y))
+    cairn.sklearn.log_model(model, "model")
+version = cairn.register_model(f"runs:/{{run.info.run_id}}/model", "iris-team")
+loaded = cairn.pyfunc.load_model("models:/iris-team/1")
+print("run", run.info.run_id, "registered iris-team version", version.version,
+      "predicts", [int(p) for p in loaded.predict(x[:3])])
+""")
+        expect(trained, "registered iris-team version 1", "predicts [0, 0, 0]")
+        env = {**os.environ, "CAIRN_TRACKING_URI": url}
+        listed = subprocess.run([*CAIRN, "runs", "list"], cwd=home, env=env,
+                                capture_output=True, text=True, check=True).stdout
+        print(f"\n$ CAIRN_TRACKING_URI={url} cairn runs list")
+        print("  " + listed.rstrip().replace("\n", "\n  "))
+        expect(listed, trained.split()[1])
+        print(f"\n# the server answered at {url} (its API: {url}/api/v1/docs); stopping it")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
