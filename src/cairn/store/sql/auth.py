@@ -137,9 +137,9 @@ class AuthStore:
         """Remove a user, their tokens and their grants: a later user of the same name
         starts with nothing."""
         with transaction(self._engine, write=True, durable=True) as conn:
+            conn.execute(api_tokens.delete().where(api_tokens.c.user_name == name))
             if conn.execute(users.delete().where(users.c.name == name)).rowcount == 0:
                 raise NotFoundError(f"no user '{name}' (`cairn server users list` lists them)")
-            conn.execute(api_tokens.delete().where(api_tokens.c.user_name == name))
             conn.execute(experiment_permissions.delete().where(
                 experiment_permissions.c.user_id == name))
             conn.execute(model_permissions.delete().where(model_permissions.c.user_id == name))
