@@ -363,7 +363,7 @@ def test_no_endpoint_answers_without_credentials(world: World) -> None:
     open_paths = {"/health", "/version"}
     for method, path in _routes():
         answer = httpx.request(method, world.server.url + path, timeout=30,
-                               **({} if method == "GET" else {"json": {}}))
+                               json=None if method == "GET" else {})
         if path in open_paths:
             assert answer.status_code == 200
             continue
@@ -395,7 +395,7 @@ def test_tokens_and_passwords_are_not_stored_in_clear(world: World) -> None:
     path = world.db.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         rows = [repr(row) for table in ("users", "api_tokens")
-                for row in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608 - ours
+                for row in conn.execute(f"SELECT * FROM {table}")]
         stored = conn.execute("SELECT token_hash FROM api_tokens WHERE user_name = ?",
                               ("cleartext-check",)).fetchall()
     assert stored == [(hashlib.sha256(token.encode()).hexdigest(),)]
@@ -455,3 +455,138 @@ def test_the_commands_refuse_what_would_be_wrong(tmp_path: Path) -> None:
         server_users.grant("ann", "READ", experiment="nope", backend_store_uri=db)
     done = server_users.grant("*", "EDIT", experiment="Default", backend_store_uri=db)
     assert done.experiment == "0"
+
+
+# -- gates, requests and approvals: the registry's rules, through the authorized store ----
+
+def test_gates_requests_and_approvals_follow_the_model_levels(tmp_path: Path) -> None:
+    """What the /api/v1 governance routes will do: the registry's promotion functions on
+    the store a request gets (`ServerState.for_user`), acting as its user."""
+    from cairn.commands.server import ServerConfig
+    from cairn.errors import PermissionDenied
+    from cairn.identity import acting_as
+    from cairn.registry import promotion
+    from cairn.server.mlflow_compat.common import backend
+    from cairn.server.state import ServerState
+
+    db = f"sqlite:///{tmp_path / 'team.db'}"
+    for name in ("owner", "editor", "manager", "reader", "stranger"):
+        add_user(db, name)
+    add_user(db, "root", admin=True)
+    state = ServerState.open(ServerConfig(db, str(tmp_path / "artifacts"), auth=True,
+                                          default_permission="NONE"))
+    assert state.auth is not None
+
+    def as_(name: str) -> ServerState:
+        user = state.auth.get_user(name) if state.auth else None
+        assert user is not None
+        return state.for_user(user)
+
+    try:
+        with acting_as("owner"):
+            owner = as_("owner").store
+            owner.create_registered_model("fraud")  # its creator manages it
+            for _ in range(2):
+                owner.create_model_version("fraud", "runs:/r/model", "ab" * 32)
+            for name, level in (("editor", "EDIT"), ("manager", "MANAGE"),
+                                ("reader", "READ")):
+                owner.set_permission("fraud", name, level)
+        policy = "Production:\n  - approval: required\n"
+        with acting_as("editor"), pytest.raises(PermissionDenied, match="needs MANAGE"):
+            promotion.set_policy(as_("editor").store, "fraud", policy, "gates.yaml")
+        with acting_as("owner"):
+            promotion.set_policy(as_("owner").store, "fraud", policy, "gates.yaml")
+        with acting_as("reader"):
+            assert as_("reader").store.get_gate_policy("fraud") is not None
+            with pytest.raises(PermissionDenied, match="needs EDIT"):
+                promotion.promote(backend(as_("reader")), "fraud", 1, "Production")
+        with acting_as("stranger"), pytest.raises(PermissionDenied, match="no access"):
+            as_("stranger").store.get_gate_policy("fraud")
+
+        with acting_as("editor"):
+            opened = promotion.promote(backend(as_("editor")), "fraud", 1, "Production")
+        assert opened.request is not None and opened.request.requested_by == "editor"
+        request_id = opened.request.id
+        assert [r.id for r in as_("reader").store.search_promotion_requests()] == [request_id]
+        assert as_("stranger").store.search_promotion_requests() == []
+
+        with acting_as("editor"), pytest.raises(PermissionDenied, match="needs MANAGE"):
+            promotion.approve(backend(as_("editor")), request_id)
+        with acting_as("manager"):
+            own = promotion.promote(backend(as_("manager")), "fraud", 2, "Staging",
+                                    request=True)
+            assert own.request is not None
+            with pytest.raises(PermissionDenied, match="cannot approve it"):
+                promotion.approve(backend(as_("manager")), own.request.id)
+            decided = promotion.approve(backend(as_("manager")), request_id)
+        assert decided.request.state == "approved" and decided.request.decided_by == "manager"
+        assert as_("reader").store.get_model_version("fraud", 1).current_stage == "Production"
+        with acting_as("root"):  # an admin, granted nothing, manages every model
+            rejected = promotion.reject(backend(as_("root")), own.request.id, comment="no")
+        assert rejected.request.state == "rejected"
+        history = state.store.get_audit_log("fraud")
+        assert {e.user_id for e in history} == {"owner", "editor", "manager", "root"}
+    finally:
+        state.close()
+
+
+# -- the real mlflow client ------------------------------------------------------------------
+
+CLIENT = """
+import json, os
+os.environ.update({credentials!r})
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+try:
+    mlflow.set_experiment({experiment!r})
+    with mlflow.start_run() as run:
+        mlflow.log_metric("acc", 0.9)
+        mlflow.log_param("p", "1")
+        mlflow.log_text("hello", "notes.txt")
+    client = MlflowClient()
+    got = client.get_run(run.info.run_id)
+    files = [f.path for f in client.list_artifacts(run.info.run_id)]
+    print(json.dumps({{"user": got.info.user_id, "acc": got.data.metrics["acc"],
+                      "files": files}}))
+except MlflowException as e:
+    print(json.dumps({{"refused": str(e)[:300]}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def mlflow_python_path() -> Path:
+    from tests.compat.mlflow_client import PYTHON_ENV, mlflow_python
+
+    try:
+        return mlflow_python()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot build the mlflow virtualenv benchmarks/.venv-mlflow ({exc}); "
+                    f"run `python benchmarks/peers.py`, or set {PYTHON_ENV}")
+
+
+@pytest.mark.slow
+@pytest.mark.compat
+@pytest.mark.parametrize("mode", ["token", "basic-token", "basic-password", "none"])
+def test_the_mlflow_client_authenticates_as_it_does_with_mlflow(
+        world: World, mlflow_python_path: Path, tmp_path: Path, mode: str) -> None:
+    from tests.compat.mlflow_client import run_client
+
+    password = "a long enough password"
+    name = fresh("ml")
+    token = add_user(world.db, name, password=password)
+    credentials = {
+        "token": {"MLFLOW_TRACKING_TOKEN": token},
+        "basic-token": {"MLFLOW_TRACKING_USERNAME": name, "MLFLOW_TRACKING_PASSWORD": token},
+        "basic-password": {"MLFLOW_TRACKING_USERNAME": name,
+                           "MLFLOW_TRACKING_PASSWORD": password},
+        "none": {},
+    }[mode]
+    found = run_client(mlflow_python_path, world.server.url, tmp_path,
+                       CLIENT.format(credentials=credentials, experiment=fresh("client")),
+                       world.server.output())
+    if mode == "none":
+        assert "401" in found["refused"] or "UNAUTHENTICATED" in found["refused"]
+        return
+    assert found == {"user": name, "acc": 0.9, "files": ["notes.txt"]}
