@@ -335,14 +335,13 @@ def test_the_user_header_is_ignored_with_auth(world: World) -> None:
                      headers={"X-Cairn-User": "admin"}).status_code == 401
 
 
-def _routes() -> list[tuple[str, str]]:
+def _routes(scratch: Path) -> list[tuple[str, str]]:
     """Every (method, path) the app serves, path parameters filled in."""
     import re
 
     from cairn.commands.server import ServerConfig
     from cairn.server.app import create_app
 
-    scratch = Path(__import__("tempfile").mkdtemp(prefix="cairn-routes-"))
     app = create_app(ServerConfig(f"sqlite:///{scratch / 'routes.db'}", str(scratch / "a"),
                                   auth=True))
     found = []
@@ -359,9 +358,9 @@ def _routes() -> list[tuple[str, str]]:
     return found
 
 
-def test_no_endpoint_answers_without_credentials(world: World) -> None:
+def test_no_endpoint_answers_without_credentials(world: World, tmp_path: Path) -> None:
     open_paths = {"/health", "/version"}
-    for method, path in _routes():
+    for method, path in _routes(tmp_path):
         answer = httpx.request(method, world.server.url + path, timeout=30,
                                json=None if method == "GET" else {})
         if path in open_paths:

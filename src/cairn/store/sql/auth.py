@@ -36,6 +36,7 @@ LEVELS = ("READ", "EDIT", "MANAGE")
 LAST_USED_EVERY_MS = 60_000  # last_used is a hint: one write a minute per token at most
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}  # ~50 ms and 16 MiB per check
 MAX_NAME = 256
+RUNS_REMEMBERED = 100_000  # run id → experiment id, per process
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class AuthStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._run_experiments: dict[str, str] = {}
 
     # -- users -----------------------------------------------------------------------
 
@@ -234,10 +236,19 @@ class AuthStore:
                                           "level": level})
 
     def experiment_of_run(self, run_id: str) -> str | None:
+        """The run's experiment (remembered: a run never moves to another one)."""
+        key = str(run_id)
+        if key in self._run_experiments:
+            return self._run_experiments[key]
         with transaction(self._engine, write=False) as conn:
             found = conn.execute(select(runs.c.experiment_id)
-                                 .where(runs.c.run_id == str(run_id))).scalar()
-        return None if found is None else str(found)
+                                 .where(runs.c.run_id == key)).scalar()
+        if found is None:
+            return None
+        if len(self._run_experiments) >= RUNS_REMEMBERED:
+            self._run_experiments.clear()
+        self._run_experiments[key] = str(found)
+        return str(found)
 
 
 def _experiment_number(experiment_id: str) -> int | None:
