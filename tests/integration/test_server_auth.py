@@ -589,3 +589,31 @@ def test_the_mlflow_client_authenticates_as_it_does_with_mlflow(
         assert "401" in found["refused"] or "UNAUTHENTICATED" in found["refused"]
         return
     assert found == {"user": name, "acc": 0.9, "files": ["notes.txt"]}
+
+
+@pytest.mark.postgres
+def test_users_tokens_and_grants_on_postgresql(postgres_url: str) -> None:
+    """The same tables by migration on PostgreSQL, and the commands on them."""
+    from sqlalchemy import create_engine
+
+    from cairn.store.open import open_store, sqlalchemy_url
+    from cairn.store.sql import migrate
+    from cairn.store.sql.auth import AuthStore
+
+    open_store(postgres_url).close()
+    engine = create_engine(sqlalchemy_url(postgres_url))
+    try:
+        assert migrate.differences(engine) == []
+        token = add_user(postgres_url, "pat")
+        auth = AuthStore(engine)
+        user = auth.authenticate(token)
+        assert user is not None and user.name == "pat"
+        server_users.grant("pat", "EDIT", experiment="Default", backend_store_uri=postgres_url)
+        assert auth.experiment_permissions("0") == {"pat": "EDIT"}
+        server_users.revoke_token(server_users.list_tokens(
+            user="pat", backend_store_uri=postgres_url)[0].id, backend_store_uri=postgres_url)
+        assert auth.authenticate(token) is None
+        server_users.remove_user("pat", backend_store_uri=postgres_url)
+        assert auth.experiment_permissions("0") == {}
+    finally:
+        engine.dispose()
