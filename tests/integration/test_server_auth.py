@@ -69,6 +69,11 @@ class World:
         found: dict[str, Any] = answer.json()
         return found
 
+    def experiment_name(self) -> str:
+        found = self.admin("GET", f"{API}/experiments/get",
+                           {"experiment_id": self.experiment_id})
+        return str(found["experiment"]["name"])
+
     # -- resources made by the admin, granted to every level's user ---------------------
 
     def grant_all(self, *, experiment: str | None = None, model: str | None = None) -> None:
@@ -141,6 +146,8 @@ ENDPOINTS = [
     # experiments
     Endpoint("get experiment", "READ", lambda w: (
         "GET", f"{API}/experiments/get", {"experiment_id": w.experiment_id})),
+    Endpoint("get experiment by name", "READ", lambda w: (
+        "GET", f"{API}/experiments/get-by-name", {"experiment_name": w.experiment_name()})),
     Endpoint("tag experiment", "EDIT", lambda w: (
         "POST", f"{API}/experiments/set-experiment-tag",
         {"experiment_id": w.experiment_id, "key": "k", "value": "v"})),
@@ -173,6 +180,12 @@ ENDPOINTS = [
         "POST", f"{API}/runs/delete", {"run_id": w.new_run()})),
     Endpoint("restore run", "MANAGE", lambda w: (
         "POST", f"{API}/runs/restore", {"run_id": _deleted_run(w)})),
+    # MLflow 3's logged models
+    Endpoint("log a model", "EDIT", lambda w: (
+        "POST", f"{API}/logged-models", {"experiment_id": w.experiment_id,
+                                         "source_run_id": w.run_id, "name": fresh("lm")})),
+    Endpoint("search logged models", "READ", lambda w: (
+        "POST", f"{API}/logged-models/search", {"experiment_ids": [w.experiment_id]})),
     # artifacts
     Endpoint("upload artifact", "EDIT", lambda w: (
         "PUT", f"{ARTIFACTS}/{w.experiment_id}/{w.run_id}/artifacts/{fresh('f')}.txt",
