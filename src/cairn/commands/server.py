@@ -30,6 +30,8 @@ class ServerConfig:
 
     backend_store_uri: str
     artifacts_destination: str
+    auth: bool = False  # every request authenticated (cairn.server.acting)
+    default_permission: str = "READ"  # with auth: a user's level where nothing is granted
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -62,6 +64,11 @@ class Served:
     url: str
     backend_store_uri: str
     artifacts_destination: str
+    auth: bool = False
+    default_permission: str = "READ"
+
+
+DEFAULT_PERMISSIONS = ("NONE", "READ", "EDIT")  # NONE: only what is granted or created
 
 
 def is_loopback(host: str) -> bool:
@@ -75,26 +82,39 @@ def is_loopback(host: str) -> bool:
 
 def prepare(*, backend_store_uri: str | None = None, artifacts_destination: str | None = None,
             host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-            allow_unauthenticated: bool = False) -> Served:
+            allow_unauthenticated: bool = False, auth: bool = False,
+            default_permission: str = "READ") -> Served:
     """The server's settings, checked: its database opens at this Cairn's schema, and
     without auth it binds to this machine only unless told otherwise."""
-    from cairn.store.open import normalize_uri
-    from cairn.tracking.backend import find_repo, get_tracking_uri, objects_owner, objects_root
+    from cairn.tracking.backend import find_repo, objects_owner, objects_root
 
-    if not is_loopback(host) and not allow_unauthenticated:
+    if not is_loopback(host) and not allow_unauthenticated and not auth:
         raise UserError(f"refusing to serve on {host} without authentication: anyone who can "
                         "reach it could read and change every run and model; bind to "
-                        "127.0.0.1, or pass --allow-unauthenticated if a proxy in front "
-                        "authenticates")
+                        "127.0.0.1, serve with --auth, or pass --allow-unauthenticated if a "
+                        "proxy in front authenticates")
     if not 0 < port < 65536:
         raise UserError(f"--port {port} is not a TCP port (1-65535)")
+    if default_permission.upper() not in DEFAULT_PERMISSIONS:
+        raise UserError(f"--default-permission {default_permission}: use one of "
+                        f"{', '.join(DEFAULT_PERMISSIONS)}")
+    uri = database_uri(backend_store_uri)
+    destination = artifacts_destination or str(objects_root(uri, objects_owner(uri,
+                                                                               find_repo())))
+    return Served(f"http://{_url_host(host)}:{port}", uri, destination, auth,
+                  default_permission.upper())
+
+
+def database_uri(backend_store_uri: str | None) -> str:
+    """The server's database: `backend_store_uri`, else the current tracking URI."""
+    from cairn.store.open import normalize_uri
+    from cairn.tracking.backend import get_tracking_uri
+
     uri = normalize_uri(backend_store_uri) if backend_store_uri else get_tracking_uri()
     if uri.startswith(("http://", "https://")):
         raise UserError(f"--backend-store-uri {uri} is a server; give the database it "
                         "should use (sqlite:///…, postgresql://…)")
-    destination = artifacts_destination or str(objects_root(uri, objects_owner(uri,
-                                                                               find_repo())))
-    return Served(f"http://{_url_host(host)}:{port}", uri, destination)
+    return uri
 
 
 def serve(served: Served, *, host: str, port: int, workers: int = 1,
@@ -102,7 +122,8 @@ def serve(served: Served, *, host: str, port: int, workers: int = 1,
     """Run the server until interrupted (uvicorn; `workers` processes)."""
     import uvicorn
 
-    config = ServerConfig(served.backend_store_uri, served.artifacts_destination)
+    config = ServerConfig(served.backend_store_uri, served.artifacts_destination, served.auth,
+                          served.default_permission)
     config.open()[0].close()  # fail here, once, with one clear line
     os.environ[CONFIG_ENV] = config.to_env()
     if started is not None:

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from cairn.commands.server import ServerConfig
-from cairn.server.acting import ActingUser
+from cairn.server.acting import ActingUser, authenticated_user
 from cairn.server.state import ServerState
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                               "promotion requests, lineage, audit history and artifacts.")
     app.state.cairn = state
     errors.install(app)
-    app.add_middleware(ActingUser)
+    app.add_middleware(ActingUser, auth=state.auth)
     app.include_router(api_v1.router, prefix="/api/v1")
     app.include_router(mlflow_compat.router)
 
@@ -59,7 +59,15 @@ def app_from_env() -> FastAPI:
 
 
 def state_of(request: Request) -> ServerState:
-    """The process's ServerState (a FastAPI dependency)."""
+    """The process's ServerState (a FastAPI dependency); with --auth, as the request's
+    authenticated user may use it, so every store call a route makes is checked."""
     found: Any = request.app.state.cairn
     assert isinstance(found, ServerState)
-    return found
+    if found.auth is None:
+        return found
+    user = authenticated_user(request.scope)
+    if user is None:  # the middleware lets no such request through: fail closed anyway
+        from cairn.errors import PermissionDenied
+
+        raise PermissionDenied("this request is not authenticated")
+    return found.for_user(user)

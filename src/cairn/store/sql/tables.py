@@ -267,3 +267,34 @@ webhook_deliveries = Table(
     Column("delivered_time", Millis, nullable=True),
     Index("ix_webhook_deliveries_due", "state", "next_attempt"),
 )
+
+# Added by migration 0004: the server's users, their API tokens, and experiment grants
+# (`cairn server --auth`). A token is stored only as its SHA-256: the database never
+# holds one a reader could use.
+users = Table(
+    "users", metadata,
+    Column("name", String(NAME), primary_key=True),
+    Column("is_admin", Boolean, nullable=False),
+    Column("password_hash", Text, nullable=True),  # scrypt; NULL: tokens only
+    Column("created_time", Millis, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(32), nullable=False),  # the token's first characters, to tell
+    Column("user_name", String(NAME), ForeignKey("users.name"), nullable=False, index=True),
+    Column("label", String(NAME), nullable=False),
+    Column("created_time", Millis, nullable=False),
+    Column("last_used_time", Millis, nullable=True),
+    Column("revoked_time", Millis, nullable=True),
+)
+
+# Who may do what in an experiment, as model_permissions is for models.
+experiment_permissions = Table(
+    "experiment_permissions", metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=False),
+    Column("user_id", String(NAME), primary_key=True),
+    Column("level", String(16), nullable=False),
+)
