@@ -172,7 +172,7 @@ async def read_params(request: Request) -> Params:
 
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than the parser's stack, too
         raise invalid("the request body is not JSON") from None
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
