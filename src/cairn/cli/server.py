@@ -19,15 +19,23 @@ from cairn.cli import output
 @click.option("--allow-unauthenticated", is_flag=True,
               help="Serve on a non-local address without auth (behind an authenticating "
                    "proxy only).")
+@click.option("--allowed-hosts", multiple=True, metavar="HOSTS",
+              help="Host names clients may reach the server by, besides the address it "
+                   "listens on (and localhost on a loopback address): comma-separated, "
+                   "patterns like *.example.com allowed, * for any. Other Host headers "
+                   "are refused (DNS rebinding).")
 def server(backend_store_uri: str | None, artifacts_destination: str | None, host: str,
-           port: int, workers: int, allow_unauthenticated: bool) -> None:
+           port: int, workers: int, allow_unauthenticated: bool,
+           allowed_hosts: tuple[str, ...]) -> None:
     """Serve runs, models and artifacts over HTTP: Cairn's REST API at /api/v1/ (OpenAPI
     document at /api/v1/openapi.json) and the routes the mlflow client calls."""
     from cairn.commands import server as commands
 
     served = commands.prepare(backend_store_uri=backend_store_uri,
                               artifacts_destination=artifacts_destination, host=host,
-                              port=port, allow_unauthenticated=allow_unauthenticated)
+                              port=port, allow_unauthenticated=allow_unauthenticated,
+                              allowed_hosts=tuple(h for given in allowed_hosts
+                                                  for h in given.split(",")))
 
     def started() -> None:
         output.echo(f"Cairn server at {served.url} (database {served.backend_store_uri}, "

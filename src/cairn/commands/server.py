@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 5000  # MLflow's, so clients' habits carry over
 LOOPBACK_NAMES = ("localhost",)
+MAX_JSON_BODY = 16 << 20  # a request body other than an artifact's (log-batch is ~1 MiB)
 
 
 CONFIG_ENV = "CAIRN_SERVER_CONFIG"  # how `cairn server` hands its settings to workers
@@ -30,6 +31,9 @@ class ServerConfig:
 
     backend_store_uri: str
     artifacts_destination: str
+    host: str = "127.0.0.1"  # where it listens: the Host headers it answers follow from it
+    allowed_hosts: tuple[str, ...] = ()  # more Host names (fnmatch patterns, "*": any)
+    max_json_body: int = MAX_JSON_BODY
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -39,7 +43,9 @@ class ServerConfig:
         raw = os.environ.get(CONFIG_ENV)
         if not raw:
             raise UserError(f"{CONFIG_ENV} is not set: start the server with `cairn server`")
-        return cls(**json.loads(raw))
+        fields = json.loads(raw)
+        fields["allowed_hosts"] = tuple(fields.get("allowed_hosts", ()))
+        return cls(**fields)
 
     def open(self) -> tuple[MetadataStore, ObjectDB]:
         """The store (an old PostgreSQL schema refused: `cairn db upgrade`) and the
@@ -62,6 +68,7 @@ class Served:
     url: str
     backend_store_uri: str
     artifacts_destination: str
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def is_loopback(host: str) -> bool:
@@ -75,7 +82,8 @@ def is_loopback(host: str) -> bool:
 
 def prepare(*, backend_store_uri: str | None = None, artifacts_destination: str | None = None,
             host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-            allow_unauthenticated: bool = False) -> Served:
+            allow_unauthenticated: bool = False,
+            allowed_hosts: tuple[str, ...] = ()) -> Served:
     """The server's settings, checked: its database opens at this Cairn's schema, and
     without auth it binds to this machine only unless told otherwise."""
     from cairn.store.open import normalize_uri
@@ -94,7 +102,13 @@ def prepare(*, backend_store_uri: str | None = None, artifacts_destination: str 
                         "should use (sqlite:///…, postgresql://…)")
     destination = artifacts_destination or str(objects_root(uri, objects_owner(uri,
                                                                                find_repo())))
-    return Served(f"http://{_url_host(host)}:{port}", uri, destination)
+    hosts = tuple(h.strip().lower() for h in allowed_hosts if h.strip())
+    bad = [h for h in hosts if any(c in h for c in "/ ")]
+    if bad:
+        raise UserError(f"--allowed-hosts {bad[0]!r} is not a host name or pattern; give "
+                        "names as clients write them in URLs, e.g. models.example.com, "
+                        "*.example.com, or * for any")
+    return Served(f"http://{_url_host(host)}:{port}", uri, destination, hosts)
 
 
 def serve(served: Served, *, host: str, port: int, workers: int = 1,
@@ -102,7 +116,8 @@ def serve(served: Served, *, host: str, port: int, workers: int = 1,
     """Run the server until interrupted (uvicorn; `workers` processes)."""
     import uvicorn
 
-    config = ServerConfig(served.backend_store_uri, served.artifacts_destination)
+    config = ServerConfig(served.backend_store_uri, served.artifacts_destination, host,
+                          served.allowed_hosts)
     config.open()[0].close()  # fail here, once, with one clear line
     os.environ[CONFIG_ENV] = config.to_env()
     if started is not None:
