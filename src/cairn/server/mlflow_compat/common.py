@@ -27,6 +27,7 @@ AJAX = "/ajax-api/2.0/mlflow"  # the MLflow UI's spelling of the same routes
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 ARTIFACTS_SCHEME = "mlflow-artifacts:/"
 HIDDEN_TAG_PREFIX = "cairn.mlflow."  # bookkeeping this layer keeps in tags, never shown
+INT64 = 1 << 63
 
 
 class MlflowError(errors.CairnError):
@@ -123,9 +124,12 @@ class Params:
                 raise invalid(f"missing value for required parameter '{key}'")
             return default
         try:
-            return int(value)
-        except (TypeError, ValueError):
+            number = int(value)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is infinity
             raise invalid(f"parameter '{key}' must be an integer, got {value!r}") from None
+        if not -INT64 <= number < INT64:  # what the database stores
+            raise invalid(f"parameter '{key}' is out of range (a 64-bit integer), got {number}")
+        return number
 
     def opt_integer(self, key: str) -> int | None:
         return self.integer(key) if self.has(key) else None
@@ -198,6 +202,9 @@ def add_route(router: APIRouter, method: str, path: str, handler: Handler) -> No
             result = await run_in_threadpool(handler, state_of(request), params)
         except errors.CairnError as error:
             return error_response(error)
+        except OverflowError:  # an id given as text, too large for the database's integer
+            return error_response(invalid("a number in the request is out of range (ids, "
+                                          "versions and timestamps are 64-bit integers)"))
         return JSONResponse(result)
 
     endpoint.__name__ = f"mlflow_{method.lower()}_{path.strip('/').replace('/', '_')}"
