@@ -11,6 +11,7 @@ retries 5xx answers for minutes — so nothing the user can fix is ever a 5xx.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -180,7 +181,25 @@ async def read_params(request: Request) -> Params:
         raise invalid("the request body is not JSON") from None
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
+    if _SURROGATE.search(raw) and _has_lone_surrogate(body):
+        raise invalid("the request body has a string with a lone UTF-16 surrogate "
+                      "(\\ud800-\\udfff), which is not text")
     return Params(body)
+
+
+# The rare bodies worth a closer look: a surrogate escaped, or in UTF-8 bytes (which
+# json.loads decodes with "surrogatepass").
+_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _has_lone_surrogate(body: Any) -> bool:
+    import json
+
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 Handler = Callable[["ServerState", Params], dict[str, Any]]
