@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from tests.conftest import CliRepo
 from tests.server_process import HOST, LiveServer, running
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -491,3 +492,39 @@ def test_allowed_hosts_lets_a_named_server_be_reached_by_its_names(tmp_path: Pat
             found = refused(raw(live, "GET", f"{API}/experiments/get?experiment_id=0",
                                 headers={"Host": host}), 400)
             assert "--allowed-hosts" in found["message"]
+
+
+@pytest.mark.parametrize(("allowed", "host", "served"), [
+    ((), "10.1.2.3:5000", True), ((), "[fd00::1]:5000", True), ((), "localhost", True),
+    ((), "models.example.com", False), ((), "10.1.2.3.nip.io", False),
+    (("models.example.com",), "models.example.com:5000", True),
+    (("*",), "anything.example", True)])
+def test_on_every_interface_addresses_are_served_and_names_only_when_allowed(
+        tmp_path: Path, allowed: tuple[str, ...], host: str, served: bool) -> None:
+    """Bound to 0.0.0.0 a server is reached by any of its addresses (an address cannot
+    be re-pointed by DNS); a name only if --allowed-hosts lists it, or says `*`."""
+    import asyncio
+
+    from cairn.commands.server import ServerConfig
+    from cairn.server.app import create_app
+
+    config = ServerConfig(f"sqlite:///{tmp_path / 'team.db'}", str(tmp_path / "store"),
+                          "0.0.0.0", allowed)
+    app = create_app(config)
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://server") as client:
+            return await client.get(f"{API}/experiments/get", params={"experiment_id": "0"},
+                                    headers={"Host": host})
+
+    try:
+        answer = asyncio.run(get())
+    finally:
+        app.state.cairn.close()
+    assert answer.status_code == (200 if served else 400), answer.text
+
+
+def test_allowed_hosts_must_be_host_names(repo: CliRepo) -> None:
+    refused = repo.cairn("server", "--allowed-hosts", "models.example.com,http://x/", ok=False)
+    assert refused.exit_code == 2 and "--allowed-hosts 'http://x/'" in refused.stderr
