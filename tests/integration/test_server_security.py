@@ -58,12 +58,12 @@ class Target:
 
 
 def raw(target: Target, method: str, path: str, body: bytes = b"",
-        headers: dict[str, str] | None = None) -> Answer:
-    """One request, its request line and headers exactly as given."""
+        headers: dict[str, str | None] | None = None, version: str = "HTTP/1.1") -> Answer:
+    """One request, its request line and headers exactly as given (None drops one)."""
     fields = {"Host": f"{HOST}:{target.port}", "Content-Length": str(len(body)),
               "Connection": "close", **(headers or {})}
-    head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in
-                                                     fields.items()) + "\r\n"
+    head = f"{method} {path} {version}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in fields.items() if v is not None) + "\r\n"
     with socket.create_connection((HOST, target.port), timeout=30) as sock:
         sock.sendall(head.encode("utf-8") + body)
         response = http.client.HTTPResponse(sock)
@@ -464,6 +464,12 @@ def test_a_host_header_that_is_not_the_servers_is_refused(target: Target, host: 
         assert refused(answer, 400)["error_code"] == "BAD_REQUEST"
     assert httpx.get(f"{target.server.url}{API}/experiments/get-by-name",
                      params={"experiment_name": "rebound"}).status_code == 404
+
+
+def test_a_request_without_a_host_header_is_refused(target: Target) -> None:
+    answer = raw(target, "GET", f"{API}/experiments/get?experiment_id=0",
+                 headers={"Host": None}, version="HTTP/1.0")
+    assert "without a Host header" in refused(answer, 400)["message"]
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:{port}", "localhost:{port}",

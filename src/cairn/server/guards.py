@@ -117,10 +117,11 @@ class TrustedHost:
             return
         log.warning("refused a request with Host %r", header)
         name = host_name(header or "") or "NAME"
+        given = "a request without a Host header" if header is None else f"Host {header!r}"
         await refuse(send, 400, "BAD_REQUEST",
-                     f"Host {header!r} is not this server's name (a page reaching it by "
-                     f"another name is refused: DNS rebinding); use {self._usual()}, or "
-                     f"start the server with --allowed-hosts {name}")
+                     f"{given} is not this server's name (a page reaching it by another "
+                     f"name is refused: DNS rebinding); use {self._usual()}, or start the "
+                     f"server with --allowed-hosts {name}")
 
     def _usual(self) -> str:
         bound = self.hosts.bound
