@@ -453,7 +453,8 @@ def test_uploads_are_streamed_by_digest_and_errors_are_mlflow_json(server: LiveS
     ajax = httpx.get(f"{server.url}/ajax-api/2.0/mlflow/experiments/get",
                      params={"experiment_id": "0"})
     assert ajax.json()["experiment"]["name"] == "Default"
-    no_body = httpx.post(f"{api}/runs/log-metric", content=b"not json")
+    no_body = httpx.post(f"{api}/runs/log-metric", content=b"not json",
+                         headers={"Content-Type": "application/json"})
     assert no_body.status_code == 400
     assert no_body.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 

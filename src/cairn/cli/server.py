@@ -39,10 +39,16 @@ F = TypeVar("F", bound=Callable[..., Any])
               default="READ", show_default=True,
               help="With --auth: a user's level on experiments and models nobody granted "
                    "them (NONE: only what they created or were granted).")
+@click.option("--allowed-hosts", multiple=True, metavar="HOSTS",
+              help="Host names clients may reach the server by, besides the address it "
+                   "listens on (and localhost on a loopback address): comma-separated, "
+                   "patterns like *.example.com allowed, * for any. Other Host headers "
+                   "are refused (DNS rebinding).")
 @click.pass_context
 def server(ctx: click.Context, backend_store_uri: str | None,
            artifacts_destination: str | None, host: str, port: int, workers: int,
-           allow_unauthenticated: bool, auth: bool, default_permission: str) -> None:
+           allow_unauthenticated: bool, auth: bool, default_permission: str,
+           allowed_hosts: tuple[str, ...]) -> None:
     """Serve runs, models and artifacts over HTTP: Cairn's REST API at /api/v1/ (OpenAPI
     document at /api/v1/openapi.json) and the routes the mlflow client calls."""
     if ctx.invoked_subcommand is not None:
@@ -52,7 +58,9 @@ def server(ctx: click.Context, backend_store_uri: str | None,
     served = commands.prepare(backend_store_uri=backend_store_uri,
                               artifacts_destination=artifacts_destination, host=host,
                               port=port, allow_unauthenticated=allow_unauthenticated,
-                              auth=auth, default_permission=default_permission)
+                              auth=auth, default_permission=default_permission,
+                              allowed_hosts=tuple(h for given in allowed_hosts
+                                                  for h in given.split(",")))
 
     def started() -> None:
         output.echo(f"Cairn server at {served.url} (database {served.backend_store_uri}, "

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 5000  # MLflow's, so clients' habits carry over
 LOOPBACK_NAMES = ("localhost",)
+MAX_JSON_BODY = 16 << 20  # a request body other than an artifact's (log-batch is ~1 MiB)
 
 
 CONFIG_ENV = "CAIRN_SERVER_CONFIG"  # how `cairn server` hands its settings to workers
@@ -32,6 +33,9 @@ class ServerConfig:
     artifacts_destination: str
     auth: bool = False  # every request authenticated (cairn.server.acting)
     default_permission: str = "READ"  # with auth: a user's level where nothing is granted
+    host: str = "127.0.0.1"  # where it listens: the Host headers it answers follow from it
+    allowed_hosts: tuple[str, ...] = ()  # more Host names (fnmatch patterns, "*": any)
+    max_json_body: int = MAX_JSON_BODY
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -41,7 +45,9 @@ class ServerConfig:
         raw = os.environ.get(CONFIG_ENV)
         if not raw:
             raise UserError(f"{CONFIG_ENV} is not set: start the server with `cairn server`")
-        return cls(**json.loads(raw))
+        fields = json.loads(raw)
+        fields["allowed_hosts"] = tuple(fields.get("allowed_hosts", ()))
+        return cls(**fields)
 
     def open(self) -> tuple[MetadataStore, ObjectDB]:
         """The store (an old PostgreSQL schema refused: `cairn db upgrade`) and the
@@ -66,6 +72,7 @@ class Served:
     artifacts_destination: str
     auth: bool = False
     default_permission: str = "READ"
+    allowed_hosts: tuple[str, ...] = ()
 
 
 DEFAULT_PERMISSIONS = ("NONE", "READ", "EDIT")  # NONE: only what is granted or created
@@ -83,7 +90,7 @@ def is_loopback(host: str) -> bool:
 def prepare(*, backend_store_uri: str | None = None, artifacts_destination: str | None = None,
             host: str = "127.0.0.1", port: int = DEFAULT_PORT,
             allow_unauthenticated: bool = False, auth: bool = False,
-            default_permission: str = "READ") -> Served:
+            default_permission: str = "READ", allowed_hosts: tuple[str, ...] = ()) -> Served:
     """The server's settings, checked: its database opens at this Cairn's schema, and
     without auth it binds to this machine only unless told otherwise."""
     from cairn.tracking.backend import find_repo, objects_owner, objects_root
@@ -98,11 +105,17 @@ def prepare(*, backend_store_uri: str | None = None, artifacts_destination: str 
     if default_permission.upper() not in DEFAULT_PERMISSIONS:
         raise UserError(f"--default-permission {default_permission}: use one of "
                         f"{', '.join(DEFAULT_PERMISSIONS)}")
+    hosts = tuple(h.strip().lower() for h in allowed_hosts if h.strip())
+    bad = [h for h in hosts if any(c in h for c in "/ ")]
+    if bad:
+        raise UserError(f"--allowed-hosts {bad[0]!r} is not a host name or pattern; give "
+                        "names as clients write them in URLs, e.g. models.example.com, "
+                        "*.example.com, or * for any")
     uri = database_uri(backend_store_uri)
     destination = artifacts_destination or str(objects_root(uri, objects_owner(uri,
                                                                                find_repo())))
     return Served(f"http://{_url_host(host)}:{port}", uri, destination, auth,
-                  default_permission.upper())
+                  default_permission.upper(), hosts)
 
 
 def database_uri(backend_store_uri: str | None) -> str:
@@ -123,7 +136,7 @@ def serve(served: Served, *, host: str, port: int, workers: int = 1,
     import uvicorn
 
     config = ServerConfig(served.backend_store_uri, served.artifacts_destination, served.auth,
-                          served.default_permission)
+                          served.default_permission, host, served.allowed_hosts)
     config.open()[0].close()  # fail here, once, with one clear line
     os.environ[CONFIG_ENV] = config.to_env()
     if started is not None:

@@ -19,6 +19,7 @@ fsspec is a good part of a no-op push), and one flush for a batch of small write
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import shutil
@@ -241,7 +242,14 @@ class ObjectDB:
         path = self.oid_to_path(oid)
         with self.talking(f"read object {oid}"), self._not_found_as_error(oid):
             if self.is_local:
-                return open(path, "rb")
+                try:  # an object is a regular file Cairn wrote: a symlink there was planted
+                    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+                except OSError as e:
+                    if e.errno != errno.ELOOP:
+                        raise
+                    raise IntegrityError(f"{self.label}: object {oid} is a symlink, not a "
+                                         "file Cairn wrote; it was not followed — run "
+                                         "`cairn fsck`", oid) from None
             return cast(BinaryIO, self.fs.open(path, "rb"))
 
     def read_bytes(self, oid: str, verify: bool = True) -> bytes:

@@ -23,7 +23,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     from fastapi import FastAPI
 
     from cairn import __version__
-    from cairn.server import api_v1, errors, mlflow_compat
+    from cairn.server import api_v1, errors, guards, mlflow_compat
 
     state = ServerState.open(config)
 
@@ -39,6 +39,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.cairn = state
     errors.install(app)
     app.add_middleware(ActingUser, auth=state.auth)
+    guards.install(app, config)  # outermost: Host, Content-Type and body size first
     app.include_router(api_v1.router, prefix="/api/v1")
     app.include_router(mlflow_compat.router)
 

@@ -68,6 +68,10 @@ def checked_path(raw: str) -> str:
         problem = "is absolute"
     elif "//" in raw.rstrip("/"):
         problem = "has an empty component ('//'): an absolute path inside it"
+    elif "#" in raw:  # as MLflow: a client's URL to it would end at the '#'
+        problem = "contains '#'"
+    elif any(p.partition(";")[0] in (".", "..") for p in raw.split("/") if ";" in p):
+        problem = "has a '..;' component, which servers that strip ';' parameters read as '..'"
     if problem is None:
         problem = paths.problem(raw, root_ok=True)
     if problem is not None:
@@ -335,6 +339,14 @@ async def list_route(request: Request) -> Response:
 @router.delete(ARTIFACTS_API + "/{path:path}", include_in_schema=False)
 @answering
 async def delete(path: str, request: Request) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    from cairn.server.app import state_of
+
+    # a bad path or a version's immutable tree is the caller's error (4xx), checked first
+    if isinstance(await run_in_threadpool(locate, state_of(request), path), TreePath):
+        raise UserError(f"artifact path {path!r} names a model version's tree, which is "
+                        "immutable")
     raise not_implemented("deleting artifacts", "a run's artifact records are kept for its "
                           "lineage; delete the run instead")
 

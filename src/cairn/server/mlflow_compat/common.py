@@ -11,6 +11,7 @@ retries 5xx answers for minutes — so nothing the user can fix is ever a 5xx.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ AJAX = "/ajax-api/2.0/mlflow"  # the MLflow UI's spelling of the same routes
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 ARTIFACTS_SCHEME = "mlflow-artifacts:/"
 HIDDEN_TAG_PREFIX = "cairn.mlflow."  # bookkeeping this layer keeps in tags, never shown
+INT64 = 1 << 63
 
 
 class MlflowError(errors.CairnError):
@@ -123,9 +125,12 @@ class Params:
                 raise invalid(f"missing value for required parameter '{key}'")
             return default
         try:
-            return int(value)
-        except (TypeError, ValueError):
+            number = int(value)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is infinity
             raise invalid(f"parameter '{key}' must be an integer, got {value!r}") from None
+        if not -INT64 <= number < INT64:  # what the database stores
+            raise invalid(f"parameter '{key}' is out of range (a 64-bit integer), got {number}")
+        return number
 
     def opt_integer(self, key: str) -> int | None:
         return self.integer(key) if self.has(key) else None
@@ -172,11 +177,29 @@ async def read_params(request: Request) -> Params:
 
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than the parser's stack, too
         raise invalid("the request body is not JSON") from None
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
+    if _SURROGATE.search(raw) and _has_lone_surrogate(body):
+        raise invalid("the request body has a string with a lone UTF-16 surrogate "
+                      "(\\ud800-\\udfff), which is not text")
     return Params(body)
+
+
+# The rare bodies worth a closer look: a surrogate escaped, or in UTF-8 bytes (which
+# json.loads decodes with "surrogatepass").
+_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _has_lone_surrogate(body: Any) -> bool:
+    import json
+
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 Handler = Callable[["ServerState", Params], dict[str, Any]]
@@ -198,6 +221,9 @@ def add_route(router: APIRouter, method: str, path: str, handler: Handler) -> No
             result = await run_in_threadpool(handler, state_of(request), params)
         except errors.CairnError as error:
             return error_response(error)
+        except OverflowError:  # an id given as text, too large for the database's integer
+            return error_response(invalid("a number in the request is out of range (ids, "
+                                          "versions and timestamps are 64-bit integers)"))
         return JSONResponse(result)
 
     endpoint.__name__ = f"mlflow_{method.lower()}_{path.strip('/').replace('/', '_')}"

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 
-from cairn.errors import ConflictError, DatabaseError
+from cairn.errors import ConflictError, DatabaseError, UserError
 
 BUSY_TIMEOUT_S = 60.0
 WRITE = "cairn_write"  # execution option: this transaction writes
@@ -98,6 +98,8 @@ def transaction(engine: Engine, write: bool, durable: bool = False) -> Iterator[
     except exc.IntegrityError as e:  # a concurrent writer got there first
         raise ConflictError(f"conflicting change at {safe_url(engine)}: {_first_line(e.orig)}; "
                             "retry") from e
+    except exc.DataError as e:  # a value out of the column's range, a NUL in text…
+        raise UserError(f"a value the database cannot store: {_first_line(e.orig)}") from e
     except exc.DBAPIError as e:  # unreachable, locked, not a database, no permission…
         raise DatabaseError(f"database error at {safe_url(engine)}: "
                             f"{_first_line(e.orig)}") from e
