@@ -32,6 +32,7 @@ pytestmark = pytest.mark.usefixtures("fresh_tracking")
 
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+V1 = "/api/v1"
 LEVELS = ("NONE", "READ", "EDIT", "MANAGE")
 _names = itertools.count()
 
@@ -133,6 +134,13 @@ def _deleted_experiment(w: World) -> str:
     experiment_id = w.new_experiment()
     w.admin("POST", f"{API}/experiments/delete", {"experiment_id": experiment_id})
     return experiment_id
+
+
+def _requested(w: World) -> int:
+    """A request the admin opened on a fresh version (so no one else approves their own)."""
+    opened = w.admin("POST", f"{V1}/requests", {"name": w.model, "version": w.new_version(),
+                                                "target": "Staging"})
+    return int(opened["id"])
 
 
 def _aliased(w: World) -> dict[str, Any]:
@@ -240,6 +248,33 @@ ENDPOINTS = [
         "GET", f"{API}/registered-models/alias", _aliased(w))),
     Endpoint("delete alias", "EDIT", lambda w: (
         "DELETE", f"{API}/registered-models/alias", _aliased(w))),
+    # Cairn's own API (/api/v1), which RestStore and the `cairn` CLI use
+    Endpoint("v1 get run", "READ", lambda w: ("GET", f"{V1}/runs/{w.run_id}", None)),
+    Endpoint("v1 search runs", "READ", lambda w: (
+        "POST", f"{V1}/runs/search", {"experiment_ids": [w.experiment_id]})),
+    Endpoint("v1 log batch", "EDIT", lambda w: (
+        "POST", f"{V1}/runs/{w.run_id}/batch",
+        {"metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": 0}]})),
+    Endpoint("v1 delete run", "MANAGE", lambda w: ("DELETE", f"{V1}/runs/{w.new_run()}", None)),
+    Endpoint("v1 get model", "READ", lambda w: ("GET", f"{V1}/models/{w.model}", None)),
+    Endpoint("v1 audit log", "READ", lambda w: ("GET", f"{V1}/models/{w.model}/audit", None)),
+    Endpoint("v1 lineage", "READ", lambda w: (
+        "GET", f"{V1}/models/{w.model}/versions/1/lineage", None)),
+    Endpoint("v1 promote", "EDIT", lambda w: (
+        "POST", f"{V1}/models/{w.model}/versions/{w.new_version()}/promote",
+        {"stage": "Staging"})),
+    Endpoint("v1 move alias", "EDIT", lambda w: (
+        "PUT", f"{V1}/models/{w.model}/aliases/{fresh('a')}", {"version": 1})),
+    Endpoint("v1 open request", "EDIT", lambda w: (
+        "POST", f"{V1}/requests", {"name": w.model, "version": 1, "target": "Production"})),
+    Endpoint("v1 approve", "MANAGE", lambda w: (
+        "POST", f"{V1}/requests/{_requested(w)}/approve", {"comment": "ok"})),
+    Endpoint("v1 set gates", "MANAGE", lambda w: (
+        "PUT", f"{V1}/models/{w.new_model()}/gates",
+        {"source": "Production:\n  - metric: f1\n    min: 0.5\n"})),
+    Endpoint("v1 grant", "MANAGE", lambda w: (
+        "PUT", f"{V1}/models/{w.new_model()}/permissions",
+        {"user_id": "someone", "level": "READ"})),
 ]
 
 
@@ -630,3 +665,30 @@ def test_users_tokens_and_grants_on_postgresql(postgres_url: str) -> None:
         assert auth.experiment_permissions("0") == {}
     finally:
         engine.dispose()
+
+
+def test_the_cairn_client_authenticates_with_its_token(world: World,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """RestStore (what `cairn.set_tracking_uri("http://…")` opens) sends the token from
+    CAIRN_TRACKING_TOKEN or MLFLOW_TRACKING_TOKEN, and gets the same Cairn errors."""
+    from cairn.errors import PermissionDenied
+    from cairn.store.rest import RestStore
+
+    for variable in ("CAIRN_TRACKING_TOKEN", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv("CAIRN_TRACKING_TOKEN", raising=False)
+        monkeypatch.setenv(variable, world.tokens["READ"])
+        store = RestStore(world.server.url)
+        try:
+            assert store.get_run(world.run_id).info.run_id == world.run_id
+            with pytest.raises(PermissionDenied, match="read holds READ"):
+                store.delete_run(world.run_id)
+        finally:
+            store.close()
+    monkeypatch.delenv("CAIRN_TRACKING_TOKEN", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    anonymous = RestStore(world.server.url)
+    try:
+        with pytest.raises(PermissionDenied):
+            anonymous.get_run(world.run_id)
+    finally:
+        anonymous.close()
