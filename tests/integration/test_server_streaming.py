@@ -6,7 +6,6 @@ downloads with the server's peak resident memory (VmHWM) under 512 MiB."""
 from __future__ import annotations
 
 import random
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -162,3 +161,114 @@ def test_multipart_refusals_are_4xx_and_abort_removes_the_parts(server: LiveServ
     assert error(stale)[0] == 400 and "does not match its ETag" in error(stale)[2]
     got = httpx.get(f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{root}/model/w.bin")
     assert got.status_code == 404  # nothing was recorded by any of the refusals
+
+
+# -- 2 GiB through a server whose peak memory is measured ------------------------------------
+
+def peak_rss_kib(pid: int) -> int:
+    """The largest peak resident set (VmHWM) of the process and its descendants."""
+    peak = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except FileNotFoundError:
+            continue
+        peak = max([peak] + [int(line.split()[1]) for line in status.splitlines()
+                             if line.startswith("VmHWM:")])
+        for task in tasks:
+            pending += [int(c) for c in (task / "children").read_text().split()]
+    return peak
+
+
+def body(total: int, seed: int, hasher: Any) -> Iterator[bytes]:
+    """`total` bytes, made a MiB at a time (never held whole), each MiB distinct."""
+    block = random.Random(seed).randbytes(MiB)
+    for i in range(total // MiB):
+        chunk = i.to_bytes(8, "little") + block[8:]
+        hasher.update(chunk)
+        yield chunk
+
+
+def assert_small(server: LiveServer) -> None:
+    peak = peak_rss_kib(server.process.pid)
+    assert 0 < peak < RSS_CAP_KIB, f"the server's peak RSS was {peak / 1024:.0f} MiB"
+
+
+def downloaded_digest(url: str) -> tuple[str, int]:
+    import blake3
+
+    hasher = blake3.blake3()
+    size = 0
+    with httpx.stream("GET", url, timeout=120) as got:
+        assert got.status_code == 200
+        for chunk in got.iter_bytes(MiB):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # minutes of disk and CPU on a loaded machine
+def test_a_2_gib_put_and_its_download_stream_within_512_mib(server: LiveServer) -> None:
+    import blake3
+
+    info = new_run(server, "big-put")
+    url = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{run_dir(info)}/model/big.bin"
+    sent = blake3.blake3()
+    put = httpx.put(url, content=body(2 * GiB, 1, sent), timeout=300)
+    assert put.status_code == 200, put.text
+    assert downloaded_digest(url) == (sent.hexdigest(), 2 * GiB)
+    import cairn
+
+    recorded = {a.path: a for a in cairn.Client(server.backend_store_uri).store
+                .list_artifacts(info["run_id"])}
+    assert recorded["model/big.bin"].digest == sent.hexdigest()
+    assert_small(server)
+
+
+MULTIPART_CLIENT = """
+import json, mlflow, sys
+mlflow.set_experiment("big")
+with mlflow.start_run() as run:
+    mlflow.log_artifact(sys.argv[1], artifact_path="weights")
+got = mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
+                                          artifact_path="weights/big.bin", dst_path="down")
+print(json.dumps({"run_id": run.info.run_id, "downloaded": got}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.compat
+@pytest.mark.timeout(900)
+def test_a_2_gib_multipart_upload_by_the_mlflow_client_streams_within_512_mib(
+        server: LiveServer, tmp_path: Path) -> None:
+    import blake3
+
+    from tests.compat.mlflow_client import python_or_skip, run_client
+
+    python = python_or_skip(3)
+    source = tmp_path / "big.bin"
+    sent = blake3.blake3()
+    with open(source, "wb") as out:
+        for chunk in body(2 * GiB, 2, sent):
+            out.write(chunk)
+    script = MULTIPART_CLIENT.replace("sys.argv[1]", repr(str(source)))
+    out = run_client(python, server.url, tmp_path / "client", script, server.output(),
+                     {"MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",
+                      "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE": str(64 * MiB)})
+    log = server.output()
+    assert "/mpu/complete/" in log and "PUT /api/2.0/mlflow-artifacts/artifacts" not in log
+    import cairn
+
+    recorded = {a.path: a for a in cairn.Client(server.backend_store_uri).store
+                .list_artifacts(out["run_id"])}
+    assert recorded["weights/big.bin"].digest == sent.hexdigest()
+    got = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    with open(out["downloaded"], "rb") as f:
+        while chunk := f.read(16 * MiB):
+            got.update(chunk)
+    assert got.hexdigest() == sent.hexdigest()
+    assert_small(server)
