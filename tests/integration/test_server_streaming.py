@@ -252,9 +252,9 @@ def test_a_2_gib_multipart_upload_by_the_mlflow_client_streams_within_512_mib(
     python = python_or_skip(3)
     source = tmp_path / "big.bin"
     sent = blake3.blake3()
-    with open(source, "wb") as out:
+    with open(source, "wb") as f:
         for chunk in body(2 * GiB, 2, sent):
-            out.write(chunk)
+            f.write(chunk)
     script = MULTIPART_CLIENT.replace("sys.argv[1]", repr(str(source)))
     out = run_client(python, server.url, tmp_path / "client", script, server.output(),
                      {"MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",
