@@ -123,21 +123,19 @@ def _tree_entry(odb: ObjectDB, digest: str, rel: str) -> TreeEntry:
 
 
 def listing(state: ServerState, raw: str) -> list[dict[str, Any]]:
-    """The entries directly under a path, named relative to it (as MLflow's server does)."""
+    """The entries directly under a path, named relative to it, and none for a file (as
+    MLflow's server does: the 2.x client reads any entry as "this path is a directory")."""
     where = locate(state, raw)
     if isinstance(where, TreePath):
         entry = _tree_entry(state.artifacts, where.digest, where.rel)
         if not entry.is_dir:
-            return [{"path": posixpath.basename(where.rel), "is_dir": False,
-                     "file_size": entry.size}]
+            return []
         return [{"path": e.name, "is_dir": e.is_dir, **({} if e.is_dir else
                                                         {"file_size": e.size})}
                 for e in read_tree(state.artifacts, entry.digest)]
     entries = state.store.list_artifacts(where.run.info.run_id, where.rel or None)
-    exact = [e for e in entries if e.path == where.rel and not e.is_dir]
-    if exact:
-        return [{"path": posixpath.basename(where.rel), "is_dir": False,
-                 "file_size": exact[0].size}]
+    if any(e.path == where.rel and not e.is_dir for e in entries):
+        return []
     start = len(where.rel) + 1 if where.rel else 0
     return [{"path": e.path[start:], "is_dir": e.is_dir, **({} if e.is_dir else
                                                             {"file_size": e.size})}
