@@ -531,6 +531,18 @@ def test_an_s3_artifact_destination_holds_the_uploads_by_digest(
                                             f"{live.url}/api/2.0/mlflow-artifacts/artifacts/")
         assert httpx.put(f"{root}/model/weights.bin", content=b"w" * 1000).status_code == 200
         assert httpx.get(f"{root}/model/weights.bin").content == b"w" * 1000
+        # a multipart upload: its parts wait on the server's disk, the file lands in S3
+        mpu = f"{live.url}/api/2.0/mlflow-artifacts/mpu"
+        target = root.split("/mlflow-artifacts/artifacts/", 1)[1] + "/model"
+        created = httpx.post(f"{mpu}/create/{target}",
+                             json={"path": "/tmp/big.bin", "num_parts": 2}).json()
+        parts = [{"part_number": c["part_number"],
+                  "etag": httpx.put(c["url"], content=b"p" * 600).headers["ETag"]}
+                 for c in created["credentials"]]
+        done = httpx.post(f"{mpu}/complete/{target}", json={
+            "path": "/tmp/big.bin", "upload_id": created["upload_id"], "parts": parts})
+        assert done.status_code == 200, done.text
+        assert httpx.get(f"{root}/model/big.bin").content == b"p" * 1200
         created = httpx.post(f"{api}/model-versions/create",
                              json={"name": "on-s3", "source": f"runs:/{info['run_id']}/model"})
         assert created.status_code == 200, created.text
@@ -539,8 +551,9 @@ def test_an_s3_artifact_destination_holds_the_uploads_by_digest(
         tree = uri.removeprefix("mlflow-artifacts:/")
         assert httpx.get(f"{live.url}/api/2.0/mlflow-artifacts/artifacts/{tree}/weights.bin"
                          ).content == b"w" * 1000
-    digest = hash_bytes(b"w" * 1000)
-    listed = bucket.client().list_objects_v2(  # type: ignore[attr-defined]
-        Bucket=bucket.name, Prefix=f"store/objects/{digest[:2]}/")
-    assert [o["Key"] for o in listed.get("Contents", [])] == \
-        [f"store/objects/{digest[:2]}/{digest[2:]}"]
+    for content in (b"w" * 1000, b"p" * 1200):
+        digest = hash_bytes(content)
+        listed = bucket.client().list_objects_v2(  # type: ignore[attr-defined]
+            Bucket=bucket.name, Prefix=f"store/objects/{digest[:2]}/")
+        assert [o["Key"] for o in listed.get("Contents", [])] == \
+            [f"store/objects/{digest[:2]}/{digest[2:]}"]
