@@ -9,8 +9,10 @@ Cairn's content-addressed artifact store.
 A PUT body is streamed to a temporary file while it is hashed (BLAKE3), then stored as
 the object of that digest and recorded at its path in the run's tree; the manifests of
 the directories above it are rewritten, so `runs:/<run>/model` names one directory
-digest as it does for runs logged by Cairn itself. Every path passes `checked_path`
-first: no '..', nothing absolute, no backslash, nothing still percent-encoded.
+digest as it does for runs logged by Cairn itself (a multipart upload, multipart.py,
+ends the same way). Every path passes `checked_path` first: no '..', nothing absolute,
+no backslash, nothing still percent-encoded. Listing a file answers no entries, as
+MLflow's server does: the 2.x client takes any entry to mean "a directory".
 """
 
 from __future__ import annotations
