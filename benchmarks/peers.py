@@ -4,10 +4,12 @@ DVC is never imported: it lives in ``benchmarks/.venv-dvc`` and is only ever run
 subprocess, so its dependency pins cannot leak into Cairn's environment.
 
 MLflow likewise lives in ``benchmarks/.venv-mlflow`` (with scikit-learn, for its models);
-the tracking benchmark runs workload scripts with that interpreter.
+the tracking benchmark runs workload scripts with that interpreter. The last 2.x release
+lives in ``benchmarks/.venv-mlflow2``, for the compatibility tests of older clients.
 
 Run ``python benchmarks/peers.py`` to create the DVC virtualenv ahead of a benchmark,
-``python benchmarks/peers.py mlflow`` for the MLflow one.
+``python benchmarks/peers.py mlflow`` for the MLflow one, ``python benchmarks/peers.py
+mlflow2`` for the MLflow 2.x one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ DVC_VENV = BENCH_DIR / ".venv-dvc"
 DVC_PACKAGES = ("dvc", "dvc-s3")
 MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
 MLFLOW_PACKAGES = ("mlflow", "scikit-learn")
+MLFLOW2_VENV = BENCH_DIR / ".venv-mlflow2"
+MLFLOW2_PACKAGES = ("mlflow<3", "scikit-learn")  # pip picks the last 2.x release
 _INSTALLED_MARKER = ".cairn-bench-installed"
 
 
@@ -51,7 +55,8 @@ def ensure_dvc(venv_dir: Path = DVC_VENV, *, quiet: bool = False) -> Path:
     return dvc
 
 
-def ensure_mlflow(venv_dir: Path = MLFLOW_VENV, *, quiet: bool = False) -> Path:
+def ensure_mlflow(venv_dir: Path = MLFLOW_VENV, *, quiet: bool = False,
+                  packages: tuple[str, ...] = MLFLOW_PACKAGES) -> Path:
     """Create (once) a virtualenv with MLflow and scikit-learn; return its ``python``."""
     python = _venv_bin(venv_dir, "python")
     if (venv_dir / _INSTALLED_MARKER).exists() and python.exists():
@@ -61,10 +66,16 @@ def ensure_mlflow(venv_dir: Path = MLFLOW_VENV, *, quiet: bool = False) -> Path:
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
     if quiet:
         pip.append("--quiet")
-    subprocess.run([*pip, *MLFLOW_PACKAGES], check=True)
+    subprocess.run([*pip, *packages], check=True)
     subprocess.run([str(python), "-c", "import mlflow, sklearn"], check=True, capture_output=True)
-    (venv_dir / _INSTALLED_MARKER).write_text(" ".join(MLFLOW_PACKAGES) + "\n")
+    (venv_dir / _INSTALLED_MARKER).write_text(" ".join(packages) + "\n")
     return python
+
+
+def ensure_mlflow2(venv_dir: Path = MLFLOW2_VENV, *, quiet: bool = False) -> Path:
+    """Create (once) a virtualenv with the last MLflow 2.x release and scikit-learn;
+    return its ``python``."""
+    return ensure_mlflow(venv_dir, quiet=quiet, packages=MLFLOW2_PACKAGES)
 
 
 def cairn_executable(override: str | None = None) -> Path:
@@ -199,4 +210,10 @@ def make_peers(names: list[str], cairn_override: str | None = None) -> list[Peer
 
 if __name__ == "__main__":
     _quiet = "-q" in sys.argv[1:]
-    print(ensure_mlflow(quiet=_quiet) if "mlflow" in sys.argv[1:] else ensure_dvc(quiet=_quiet))
+    _args = sys.argv[1:]
+    if "mlflow2" in _args:
+        print(ensure_mlflow2(quiet=_quiet))
+    elif "mlflow" in _args:
+        print(ensure_mlflow(quiet=_quiet))
+    else:
+        print(ensure_dvc(quiet=_quiet))

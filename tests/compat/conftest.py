@@ -1,4 +1,5 @@
-"""Peers for the compatibility tests: DVC from its own virtualenv, run as a subprocess.
+"""Peers for the compatibility tests: DVC and the mlflow clients (3.x and 2.x), each from
+its own virtualenv, run as subprocesses.
 
 The virtualenv is ``benchmarks/.venv-dvc`` (git-ignored), shared with the benchmarks and
 built once by ``benchmarks/peers.py``; later sessions find it ready. Building it takes a
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from benchmarks.peers import DVC_VENV, ensure_dvc
+
+from tests.compat.mlflow_client import python_or_skip
 
 
 @dataclass(frozen=True)
@@ -53,3 +56,16 @@ def dvc() -> DvcTool:
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"cannot build the DVC virtualenv {DVC_VENV} (pip install dvc failed: "
                     f"{exc}); run `python benchmarks/peers.py` to see why")
+
+
+@pytest.fixture(scope="module", params=[3, 2], ids=["mlflow3", "mlflow2"])
+def mlflow_major(request: pytest.FixtureRequest) -> int:
+    """Each mlflow client release line in turn: the current 3.x and the last 2.x."""
+    major: int = request.param
+    return major
+
+
+@pytest.fixture(scope="module")
+def client_python(mlflow_major: int) -> Path:
+    """The interpreter of that client, from its own virtualenv (built on first use)."""
+    return python_or_skip(mlflow_major)

@@ -1,16 +1,18 @@
-"""The real mlflow 3.x client against a live `cairn server`: tracking, artifacts,
-`mlflow.sklearn.log_model`, the registry (stages, aliases, gates) and loading models back —
-each result also checked from Cairn's side, on the same database. The artifact routes
-refuse every path that would leave the store.
+"""The real mlflow clients — the current 3.x and the last 2.x release — against a live
+`cairn server`: tracking, artifacts (multipart uploads too), `mlflow.sklearn.log_model`,
+the registry (stages, aliases, gates) and loading models back — each result also checked
+from Cairn's side, on the same database. The artifact routes refuse every path that would
+leave the store.
 
-One server for the module; each client script makes many checks (starting the client
-costs seconds). The client is the one in benchmarks/.venv-mlflow (tests/compat/mlflow_client.py).
+One server for each client; each client script makes many checks (starting the client
+costs seconds). The clients are those of benchmarks/.venv-mlflow and .venv-mlflow2
+(tests/compat/mlflow_client.py). 2.x has no LoggedModel: it logs a model as run
+artifacts, which its scripts name with `runs:/` URIs.
 """
 
 from __future__ import annotations
 
 import http.client
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.compat.mlflow_client import PYTHON_ENV, mlflow_python, run_client
+from tests.compat.mlflow_client import run_client
 from tests.s3_server import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
 from tests.server_process import HOST, LiveServer, running
 
@@ -26,29 +28,37 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_tracking")]
 
 
 @pytest.fixture(scope="module")
-def python() -> Path:
-    try:
-        return mlflow_python()
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot build the mlflow virtualenv benchmarks/.venv-mlflow (pip install "
-                    f"mlflow scikit-learn failed: {exc}); run `python benchmarks/peers.py`, "
-                    f"or set {PYTHON_ENV} to a python that has mlflow")
+def python(client_python: Path) -> Path:
+    return client_python
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mlflow-compat")
+def workdir(tmp_path_factory: pytest.TempPathFactory, mlflow_major: int) -> Path:
+    return tmp_path_factory.mktemp(f"mlflow{mlflow_major}-compat")
 
 
 @pytest.fixture(scope="module")
 def server(workdir: Path) -> Iterator[LiveServer]:
+    """A server for one client's scripts (they name the same experiments and models)."""
     with running(f"sqlite:///{workdir / 'team.db'}", workdir) as live:
         yield live
 
 
+@pytest.fixture(scope="module")
+def raw_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mlflow-raw")
+
+
+@pytest.fixture(scope="module")
+def raw_server(raw_workdir: Path) -> Iterator[LiveServer]:
+    """A server for the tests that speak HTTP themselves, with no client."""
+    with running(f"sqlite:///{raw_workdir / 'team.db'}", raw_workdir) as live:
+        yield live
+
+
 def client(python: Path, server: LiveServer, workdir: Path, name: str,
-           script: str) -> dict[str, Any]:
-    return run_client(python, server.url, workdir / name, script, server.output())
+           script: str, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    return run_client(python, server.url, workdir / name, script, server.output(), extra_env)
 
 
 def cairn_client(server: LiveServer) -> Any:
@@ -208,6 +218,40 @@ def test_tracking_with_the_mlflow_client(python: Path, server: LiveServer,
     assert len(cairn.search_runs([experiment.experiment_id])) == 3
 
 
+MULTIPART = """
+import json, os, tempfile, mlflow
+mlflow.set_experiment("multipart")
+path = os.path.join(tempfile.mkdtemp(), "weights.bin")
+with open(path, "wb") as f:
+    f.write(bytes(range(256)) * (3 * 4096 + 100))  # 3.1 MB: four parts of 1 MiB
+with mlflow.start_run() as run:
+    mlflow.log_artifact(path, artifact_path="big")
+got = mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
+                                          artifact_path="big/weights.bin",
+                                          dst_path=tempfile.mkdtemp())
+print(json.dumps({"run_id": run.info.run_id,
+                  "same": open(got, "rb").read() == open(path, "rb").read()}))
+"""
+
+
+def test_multipart_uploads_with_the_mlflow_client(python: Path, server: LiveServer,
+                                                  workdir: Path) -> None:
+    from cairn.objects.hashing import hash_bytes
+
+    out = client(python, server, workdir, "multipart", MULTIPART, {
+        "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",
+        "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE": str(1 << 20),
+        "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE": str(1 << 20)})
+    assert out["same"] is True
+    log = server.output().splitlines()
+    assert len([line for line in log if "PUT /api/2.0/mlflow-artifacts/mpu/upload/" in line]) == 4
+    assert any("POST /api/2.0/mlflow-artifacts/mpu/complete/" in line for line in log)
+    assert not any("big/weights.bin" in line and "PUT" in line for line in log)
+    recorded = {a.path: a for a in cairn_client(server).store.list_artifacts(out["run_id"])}
+    assert recorded["big/weights.bin"].digest == hash_bytes(bytes(range(256)) * (3 * 4096 + 100))
+    assert not [p for d in server.artifacts.rglob("uploads") for p in d.iterdir()]
+
+
 MODELS = """
 import json, mlflow, numpy as np
 from mlflow import MlflowClient
@@ -219,18 +263,23 @@ out = {}
 mlflow.set_experiment("models")
 X = np.array([[0.0], [1.0], [2.0], [3.0]])
 y = np.array([0, 0, 1, 1])
+V3 = int(mlflow.__version__.split(".")[0]) >= 3
 runs, infos = [], []
 for acc in (0.8, 0.9):
     with mlflow.start_run() as run:
         mlflow.log_metric("accuracy", acc)
-        infos.append(mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model"))
+        model = LogisticRegression().fit(X, y)
+        # 3.x names a LoggedModel; 2.x logs the model as run artifacts under "model"
+        infos.append(mlflow.sklearn.log_model(model, name="model") if V3 else
+                     mlflow.sklearn.log_model(model, artifact_path="model"))
         runs.append(run.info.run_id)
 out["runs"] = runs
-out["model_ids"] = [i.model_id for i in infos]
-out["logged"] = c.get_logged_model(infos[0].model_id).status.name
-out["found_logged"] = [m.model_id for m in
-                       c.search_logged_models([mlflow.get_experiment_by_name("models")
-                                               .experiment_id], filter_string="name = 'model'")]
+out["model_uris"] = [i.model_uri for i in infos]
+if V3:
+    out["model_ids"] = [i.model_id for i in infos]
+    out["logged"] = c.get_logged_model(infos[0].model_id).status.name
+    out["found_logged"] = [m.model_id for m in c.search_logged_models(
+        [mlflow.get_experiment_by_name("models").experiment_id], filter_string="name = 'model'")]
 out["run_artifacts"] = sorted(a.path for a in c.list_artifacts(runs[0], "model"))
 v1 = mlflow.register_model(f"runs:/{runs[0]}/model", "churn-model")
 v2 = mlflow.register_model(infos[1].model_uri, "churn-model")
@@ -255,7 +304,7 @@ out["v2"] = [got.tags, got.description]
 out["by_version"] = mlflow.pyfunc.load_model("models:/churn-model/1").predict(X).tolist()
 out["by_alias"] = mlflow.pyfunc.load_model("models:/churn-model@champion").predict(X).tolist()
 out["by_stage"] = mlflow.pyfunc.load_model("models:/churn-model/Production").predict(X).tolist()
-out["by_id"] = mlflow.pyfunc.load_model(infos[0].model_uri).predict(X).tolist()
+out["by_uri"] = mlflow.pyfunc.load_model(infos[0].model_uri).predict(X).tolist()
 out["by_run"] = mlflow.pyfunc.load_model(f"runs:/{runs[0]}/model").predict(X).tolist()
 v3 = mlflow.register_model(f"runs:/{runs[0]}/model", "scratch")
 c.rename_registered_model("scratch", "scratch-2")
@@ -304,15 +353,20 @@ aliases:
 
 
 def test_models_registry_and_gates_with_the_mlflow_client(python: Path, server: LiveServer,
-                                                          workdir: Path) -> None:
+                                                          workdir: Path,
+                                                          mlflow_major: int) -> None:
     cairn = cairn_client(server)
     cairn.create_registered_model("gated")
     cairn.set_gate_policy("gated", GATE_POLICY)
 
     out = client(python, server, workdir, "models", MODELS)
     runs = out["runs"]
-    assert out["logged"] == "READY"
-    assert sorted(out["found_logged"]) == sorted(out["model_ids"])
+    if mlflow_major >= 3:
+        assert out["logged"] == "READY"
+        assert sorted(out["found_logged"]) == sorted(out["model_ids"])
+        assert out["model_uris"] == [f"models:/{i}" for i in out["model_ids"]]
+    else:
+        assert out["model_uris"] == [f"runs:/{r}/model" for r in runs]
     assert {"model/MLmodel", "model/requirements.txt"} <= set(out["run_artifacts"])
     assert out["versions"] == ["1", "2", runs[1]]
     assert out["stages"] == [["1", "Archived"], ["2", "Production"]]
@@ -320,7 +374,7 @@ def test_models_registry_and_gates_with_the_mlflow_client(python: Path, server: 
     assert out["alias"] == "2" and out["aliases"] == {"champion": "2"}
     assert set(out["models"]) == {"churn-model", "gated"}
     assert out["v2"] == [{"validated": "yes"}, "the good one"]
-    assert out["by_version"] == out["by_alias"] == out["by_stage"] == out["by_id"] == \
+    assert out["by_version"] == out["by_alias"] == out["by_stage"] == out["by_uri"] == \
         out["by_run"] == [0, 0, 1, 1]
     assert out["after_version_delete"] == [] and out["deleted_model"] == \
         "RESOURCE_DOES_NOT_EXIST"
@@ -381,8 +435,9 @@ def raw_request(server: LiveServer, method: str, path: str, body: bytes = b"") -
         conn.close()
 
 
-def test_artifact_paths_that_leave_the_run_are_refused(server: LiveServer,
-                                                       workdir: Path) -> None:
+def test_artifact_paths_that_leave_the_run_are_refused(raw_server: LiveServer,
+                                                       raw_workdir: Path) -> None:
+    server, workdir = raw_server, raw_workdir
     api = f"{server.url}/api/2.0/mlflow"
     experiment = httpx.post(f"{api}/experiments/create", json={"name": "attacks"}).json()
     run = httpx.post(f"{api}/runs/create", json={"experiment_id": experiment["experiment_id"]})
@@ -410,7 +465,9 @@ def test_artifact_paths_that_leave_the_run_are_refused(server: LiveServer,
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "ENDPOINT_NOT_FOUND"
 
 
-def test_uploads_are_streamed_by_digest_and_errors_are_mlflow_json(server: LiveServer) -> None:
+def test_uploads_are_streamed_by_digest_and_errors_are_mlflow_json(
+        raw_server: LiveServer) -> None:
+    server = raw_server
     from cairn.objects.hashing import hash_bytes
 
     api = f"{server.url}/api/2.0/mlflow"
@@ -475,6 +532,18 @@ def test_an_s3_artifact_destination_holds_the_uploads_by_digest(
                                             f"{live.url}/api/2.0/mlflow-artifacts/artifacts/")
         assert httpx.put(f"{root}/model/weights.bin", content=b"w" * 1000).status_code == 200
         assert httpx.get(f"{root}/model/weights.bin").content == b"w" * 1000
+        # a multipart upload: its parts wait on the server's disk, the file lands in S3
+        mpu = f"{live.url}/api/2.0/mlflow-artifacts/mpu"
+        target = root.split("/mlflow-artifacts/artifacts/", 1)[1] + "/model"
+        created = httpx.post(f"{mpu}/create/{target}",
+                             json={"path": "/tmp/big.bin", "num_parts": 2}).json()
+        parts = [{"part_number": c["part_number"],
+                  "etag": httpx.put(c["url"], content=b"p" * 600).headers["ETag"]}
+                 for c in created["credentials"]]
+        done = httpx.post(f"{mpu}/complete/{target}", json={
+            "path": "/tmp/big.bin", "upload_id": created["upload_id"], "parts": parts})
+        assert done.status_code == 200, done.text
+        assert httpx.get(f"{root}/model/big.bin").content == b"p" * 1200
         created = httpx.post(f"{api}/model-versions/create",
                              json={"name": "on-s3", "source": f"runs:/{info['run_id']}/model"})
         assert created.status_code == 200, created.text
@@ -483,8 +552,9 @@ def test_an_s3_artifact_destination_holds_the_uploads_by_digest(
         tree = uri.removeprefix("mlflow-artifacts:/")
         assert httpx.get(f"{live.url}/api/2.0/mlflow-artifacts/artifacts/{tree}/weights.bin"
                          ).content == b"w" * 1000
-    digest = hash_bytes(b"w" * 1000)
-    listed = bucket.client().list_objects_v2(  # type: ignore[attr-defined]
-        Bucket=bucket.name, Prefix=f"store/objects/{digest[:2]}/")
-    assert [o["Key"] for o in listed.get("Contents", [])] == \
-        [f"store/objects/{digest[:2]}/{digest[2:]}"]
+    for content in (b"w" * 1000, b"p" * 1200):
+        digest = hash_bytes(content)
+        listed = bucket.client().list_objects_v2(  # type: ignore[attr-defined]
+            Bucket=bucket.name, Prefix=f"store/objects/{digest[:2]}/")
+        assert [o["Key"] for o in listed.get("Contents", [])] == \
+            [f"store/objects/{digest[:2]}/{digest[2:]}"]

@@ -4,6 +4,7 @@
     tracking.py       experiments, runs, metrics, params, tags, artifacts/list
     logged_models.py  MLflow 3's logged-models/… and runs/outputs
     artifacts.py      mlflow-artifacts/artifacts/<path>: PUT, GET, list, DELETE
+    multipart.py      mlflow-artifacts/mpu/create|complete|abort and the parts' uploads
     registry.py       registered-models/…, model-versions/…, aliases
 
 Any other path under them answers ENDPOINT_NOT_FOUND (404), which the client reads as
@@ -15,10 +16,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from cairn.server.mlflow_compat import artifacts, logged_models, registry, tracking
+from cairn.server.mlflow_compat import (
+    artifacts,
+    logged_models,
+    multipart,
+    registry,
+    tracking,
+)
 
 router = APIRouter()
-for _family in (tracking, logged_models, registry, artifacts):
+for _family in (tracking, logged_models, registry, artifacts, multipart):
     router.include_router(_family.router)
 
 

@@ -9,8 +9,10 @@ Cairn's content-addressed artifact store.
 A PUT body is streamed to a temporary file while it is hashed (BLAKE3), then stored as
 the object of that digest and recorded at its path in the run's tree; the manifests of
 the directories above it are rewritten, so `runs:/<run>/model` names one directory
-digest as it does for runs logged by Cairn itself. Every path passes `checked_path`
-first: no '..', nothing absolute, no backslash, nothing still percent-encoded.
+digest as it does for runs logged by Cairn itself (a multipart upload, multipart.py,
+ends the same way). Every path passes `checked_path` first: no '..', nothing absolute,
+no backslash, nothing still percent-encoded. Listing a file answers no entries, as
+MLflow's server does: the 2.x client takes any entry to mean "a directory".
 """
 
 from __future__ import annotations
@@ -127,21 +129,19 @@ def _tree_entry(odb: ObjectDB, digest: str, rel: str) -> TreeEntry:
 
 
 def listing(state: ServerState, raw: str) -> list[dict[str, Any]]:
-    """The entries directly under a path, named relative to it (as MLflow's server does)."""
+    """The entries directly under a path, named relative to it, and none for a file (as
+    MLflow's server does: the 2.x client reads any entry as "this path is a directory")."""
     where = locate(state, raw)
     if isinstance(where, TreePath):
         entry = _tree_entry(state.artifacts, where.digest, where.rel)
         if not entry.is_dir:
-            return [{"path": posixpath.basename(where.rel), "is_dir": False,
-                     "file_size": entry.size}]
+            return []
         return [{"path": e.name, "is_dir": e.is_dir, **({} if e.is_dir else
                                                         {"file_size": e.size})}
                 for e in read_tree(state.artifacts, entry.digest)]
     entries = state.store.list_artifacts(where.run.info.run_id, where.rel or None)
-    exact = [e for e in entries if e.path == where.rel and not e.is_dir]
-    if exact:
-        return [{"path": posixpath.basename(where.rel), "is_dir": False,
-                 "file_size": exact[0].size}]
+    if any(e.path == where.rel and not e.is_dir for e in entries):
+        return []
     start = len(where.rel) + 1 if where.rel else 0
     return [{"path": e.path[start:], "is_dir": e.is_dir, **({} if e.is_dir else
                                                             {"file_size": e.size})}
@@ -200,6 +200,16 @@ def store_received(state: ServerState, tmp: Path, digest: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def keep(state: ServerState, tmp: Path, run_id: str, rel: str, digest: str,
+         size: int) -> None:
+    """Store a received file (its digest known) and record it at `rel` in the run's tree."""
+    try:
+        store_received(state, tmp, digest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    record(state, run_id, rel, digest, size)
+
+
 def record(state: ServerState, run_id: str, rel: str, digest: str, size: int) -> None:
     """Record a file in the run's tree and rewrite the manifests of its top directory."""
     with tree_lock(run_id):
@@ -255,18 +265,22 @@ def _flush(out: BinaryIO) -> None:
     os.fsync(out.fileno())
 
 
-async def receive_body(state: ServerState, request: Request) -> tuple[Path, str, int]:
-    """The request body in a temporary file, hashed as it arrives: never whole in memory."""
+def new_tmp(state: ServerState) -> Path:
+    """A fresh temporary file name for a received body: beside the objects when they are
+    local (so storing it is a rename), else in the system's temporary directory."""
+    if state.artifacts.is_local:
+        return state.artifacts.new_tmp_path()
+    fd, name = tempfile.mkstemp(prefix="cairn-upload-")
+    os.close(fd)
+    return Path(name)
+
+
+async def receive_into(request: Request, tmp: Path) -> tuple[str, int]:
+    """The request body written to `tmp`, hashed (BLAKE3) as it arrives: never whole in
+    memory. Its digest and size; nothing is left at `tmp` if the body does not arrive."""
     import blake3
     from starlette.concurrency import run_in_threadpool
 
-    odb = state.artifacts
-    if odb.is_local:
-        tmp = odb.new_tmp_path()
-    else:
-        fd, name = tempfile.mkstemp(prefix="cairn-upload-")
-        os.close(fd)
-        tmp = Path(name)
     hasher = blake3.blake3()
     size = 0
     try:
@@ -279,7 +293,14 @@ async def receive_body(state: ServerState, request: Request) -> tuple[Path, str,
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return tmp, str(hasher.hexdigest()), size
+    return str(hasher.hexdigest()), size
+
+
+async def receive_body(state: ServerState, request: Request) -> tuple[Path, str, int]:
+    """The request body in a temporary file, with its digest and size."""
+    tmp = new_tmp(state)
+    digest, size = await receive_into(request, tmp)
+    return tmp, digest, size
 
 
 # -- routes ----------------------------------------------------------------------------------
@@ -299,11 +320,7 @@ async def upload(path: str, request: Request) -> Response:
     if not where.rel:
         raise UserError(f"artifact path {path!r} is a run's artifact root; name a file")
     tmp, digest, size = await receive_body(state, request)
-    try:
-        await run_in_threadpool(store_received, state, tmp, digest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    await run_in_threadpool(record, state, where.run.info.run_id, where.rel, digest, size)
+    await run_in_threadpool(keep, state, tmp, where.run.info.run_id, where.rel, digest, size)
     return JSONResponse({})
 
 
@@ -350,11 +367,3 @@ async def delete(path: str, request: Request) -> Response:
     raise not_implemented("deleting artifacts", "a run's artifact records are kept for its "
                           "lineage; delete the run instead")
 
-
-for _step in ("create", "complete", "abort"):
-    @router.post(f"/api/2.0/mlflow-artifacts/mpu/{_step}/{{path:path}}",
-                 include_in_schema=False)
-    @answering
-    async def multipart(path: str, request: Request) -> Response:
-        raise not_implemented("multipart upload", "unset MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD "
-                              "(a plain PUT streams any size)")
