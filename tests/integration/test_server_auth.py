@@ -33,6 +33,7 @@ pytestmark = pytest.mark.usefixtures("fresh_tracking")
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 V1 = "/api/v1"
+MPU = "/api/2.0/mlflow-artifacts/mpu"
 LEVELS = ("NONE", "READ", "EDIT", "MANAGE")
 _names = itertools.count()
 
@@ -248,6 +249,9 @@ ENDPOINTS = [
         "GET", f"{API}/registered-models/alias", _aliased(w))),
     Endpoint("delete alias", "EDIT", lambda w: (
         "DELETE", f"{API}/registered-models/alias", _aliased(w))),
+    Endpoint("start a multipart upload", "EDIT", lambda w: (
+        "POST", f"{MPU}/create/{w.experiment_id}/{w.run_id}/artifacts",
+        {"path": "weights.bin", "num_parts": 2})),
     # Cairn's own API (/api/v1), which RestStore and the `cairn` CLI use
     Endpoint("v1 get run", "READ", lambda w: ("GET", f"{V1}/runs/{w.run_id}", None)),
     Endpoint("v1 search runs", "READ", lambda w: (
@@ -692,3 +696,16 @@ def test_the_cairn_client_authenticates_with_its_token(world: World,
             anonymous.get_run(world.run_id)
     finally:
         anonymous.close()
+
+
+def test_multipart_parts_are_sent_as_the_user_who_started_the_upload(world: World) -> None:
+    """The part URLs carry the starter's own credential: a part sent without it is
+    refused, one sent with the headers `mpu/create` handed out is stored."""
+    created = world.call("EDIT", "POST",
+                         f"{MPU}/create/{world.experiment_id}/{world.run_id}/artifacts",
+                         {"path": "w.bin", "num_parts": 1})
+    assert created.status_code == 200, created.text
+    credential = created.json()["credentials"][0]
+    assert httpx.put(credential["url"], content=b"part").status_code == 401
+    sent = httpx.put(credential["url"], content=b"part", headers=credential["headers"])
+    assert sent.status_code == 200, sent.text

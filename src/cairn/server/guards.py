@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("cairn.server")
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-RAW_BODY_PREFIXES = ("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")
+# Routes whose PUT body is raw bytes of any size, streamed to disk and hashed.
+RAW_BODY_PREFIXES = ("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/",
+                     "/api/v1/objects/")
 HOST_EXEMPT = frozenset({"/health", "/version"})  # load balancers probe by address
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
 # The types a <form> or a no-cors fetch() may send cross-site with no preflight.

@@ -138,8 +138,12 @@ def _sweep(root: Path) -> None:
             pass
 
 
-def create(state: ServerState, path: str, params: Params, base_url: str) -> dict[str, Any]:
+def create(state: ServerState, path: str, params: Params, base_url: str,
+           authorization: str | None = None) -> dict[str, Any]:
+    """A new upload; each part's credential carries the caller's own Authorization, so
+    with --auth the parts are sent as the user who may write to the run."""
     run_id, rel = target(state, path, params.text("path"))
+    state.store.log_artifacts(run_id, [])  # records nothing; with --auth, checks EDIT
     num_parts = params.integer("num_parts", 1)
     if not 1 <= num_parts <= MAX_PARTS:
         raise invalid(f"num_parts must be between 1 and {MAX_PARTS}, got {num_parts}")
@@ -154,7 +158,8 @@ def create(state: ServerState, path: str, params: Params, base_url: str) -> dict
     meta.rename(where / _META)
     return {"upload_id": upload_id,
             "credentials": [{"url": f"{base_url}{MPU_API}/upload/{upload_id}/{k}",
-                             "part_number": k, "headers": {}}
+                             "part_number": k,
+                             "headers": {"Authorization": authorization} if authorization else {}}
                             for k in range(1, num_parts + 1)]}
 
 
@@ -238,7 +243,8 @@ async def create_route(path: str, request: Request) -> Response:
 
     base_url = str(request.base_url).rstrip("/")
     found = await run_in_threadpool(create, state_of(request), path,
-                                    await read_params(request), base_url)
+                                    await read_params(request), base_url,
+                                    request.headers.get("authorization"))
     return JSONResponse(found)
 
 
