@@ -220,3 +220,13 @@ def test_stage_holders_are_the_versions_in_a_stage(store: MetadataStore) -> None
         store.apply_stage_change(plan("m", version, "Production"))
     assert store.get_stage_holders("m", "Production") == (1, 3)
     assert store.get_stage_holders("m", "Staging") == ()
+
+
+def test_numbers_beyond_what_the_database_holds_are_user_errors(store: MetadataStore) -> None:
+    """A version or request number past 64 bits is bad input (400 on a server), not a
+    database failure (found by fuzzing the API)."""
+    store.create_registered_model("fraud")
+    with pytest.raises(UserError):
+        store.get_model_version("fraud", 2 ** 70)
+    with pytest.raises(UserError):
+        store.get_promotion_request(2 ** 70)

@@ -100,6 +100,8 @@ def transaction(engine: Engine, write: bool, durable: bool = False) -> Iterator[
                             "retry") from e
     except exc.DataError as e:  # a value out of the column's range, a NUL in text…
         raise UserError(f"a value the database cannot store: {_first_line(e.orig)}") from e
+    except OverflowError as e:  # sqlite3 refuses integers beyond 64 bits before SQL runs
+        raise UserError(f"a number too large for the database: {e}") from e
     except exc.DBAPIError as e:  # unreachable, locked, not a database, no permission…
         raise DatabaseError(f"database error at {safe_url(engine)}: "
                             f"{_first_line(e.orig)}") from e
