@@ -129,6 +129,15 @@ out["downloaded_tree"] = open(os.path.join(tree, "deep", "p.csv")).read()
 whole = mlflow.artifacts.download_artifacts(run_id=first, dst_path=tempfile.mkdtemp())
 out["whole"] = sorted(os.path.relpath(os.path.join(r, f), whole)
                       for r, _, fs in os.walk(whole) for f in fs)
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+scratch = c.create_run("0").info.run_id  # in Default: the counts below are churn's
+c.log_artifact(scratch, os.path.join(d, "notes.txt"), artifact_path="docs")
+c.log_artifacts(scratch, os.path.join(d, "plots"), artifact_path="plots")
+repo = get_artifact_repository(c.get_run(scratch).info.artifact_uri)
+repo.delete_artifacts("plots/deep/p.csv")
+out["after_file_delete"] = [(a.path, a.is_dir) for a in c.list_artifacts(scratch)]
+repo.delete_artifacts("docs")
+out["after_dir_delete"] = [(a.path, a.is_dir) for a in c.list_artifacts(scratch)]
 out["frame"] = len(mlflow.search_runs([exp_id], filter_string="params.lr = '0.2'"))
 found = c.search_runs([exp_id], "metrics.acc > 0.75 and params.lr != '0.1'",
                       order_by=["metrics.acc DESC"])
@@ -189,6 +198,8 @@ def test_tracking_with_the_mlflow_client(python: Path, server: LiveServer,
     assert out["downloaded"] == "hello from mlflow"
     assert out["downloaded_tree"] == "a,b\n1,2\n"
     assert out["whole"] == ["docs/notes.txt", "plots/deep/p.csv"]
+    assert out["after_file_delete"] == [["docs", True]]  # plots/ held only that file
+    assert out["after_dir_delete"] == []
     assert out["frame"] == 1
     assert out["searched"] == ["lr-0.3", "lr-0.2"]
     assert out["pages"][0] == ["lr-0.1", "lr-0.2"]

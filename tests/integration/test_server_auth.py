@@ -137,6 +137,12 @@ def _deleted_experiment(w: World) -> str:
     return experiment_id
 
 
+def _uploaded(w: World) -> str:
+    name = f"{fresh('f')}.txt"
+    w.admin("PUT", f"{ARTIFACTS}/{w.experiment_id}/{w.run_id}/artifacts/{name}", None, b"x")
+    return name
+
+
 def _requested(w: World) -> int:
     """A request the admin opened on a fresh version (so no one else approves their own)."""
     opened = w.admin("POST", f"{V1}/requests", {"name": w.model, "version": w.new_version(),
@@ -199,6 +205,8 @@ ENDPOINTS = [
     Endpoint("upload artifact", "EDIT", lambda w: (
         "PUT", f"{ARTIFACTS}/{w.experiment_id}/{w.run_id}/artifacts/{fresh('f')}.txt",
         None), content=b"hello"),
+    Endpoint("delete artifact", "EDIT", lambda w: (
+        "DELETE", f"{ARTIFACTS}/{w.experiment_id}/{w.run_id}/artifacts/{_uploaded(w)}", None)),
     Endpoint("download artifact", "READ", lambda w: (
         "GET", f"{ARTIFACTS}/{w.experiment_id}/{w.run_id}/artifacts/model/MLmodel", None)),
     Endpoint("list artifacts (proxy)", "READ", lambda w: (

@@ -231,6 +231,10 @@ class AuthorizedStore(MetadataStore):
         self.require_run(run_id, EDIT, "logging artifacts")
         self.inner.log_artifacts(run_id, artifacts)
 
+    def replace_artifacts(self, run_id: str, path: str, artifacts: Sequence[Artifact]) -> int:
+        self.require_run(run_id, EDIT, "deleting artifacts")
+        return self.inner.replace_artifacts(run_id, path, artifacts)
+
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
         self.require_run(run_id, READ, "reading a run's artifacts")
         return self.inner.list_artifacts(run_id, path)

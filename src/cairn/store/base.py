@@ -164,6 +164,12 @@ class MetadataStore(ABC):
         """Record paths of the run's artifact tree (replacing entries at the same path)."""
 
     @abstractmethod
+    def replace_artifacts(self, run_id: str, path: str, artifacts: Sequence[Artifact]) -> int:
+        """Remove the records at `path` and below, then record `artifacts` (at or below
+        `path`: the rewritten directory), in one transaction; how many were removed.
+        NotFoundError if the run has nothing at `path`."""
+
+    @abstractmethod
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
         """Entries at `path` and below (all of them when None)."""
 

@@ -252,6 +252,12 @@ class RestStore(MetadataStore):
         self._send("POST", f"/runs/{seg(run_id, 'run')}/artifacts",
                    _object(artifacts=wire.dump(list[Artifact], list(artifacts))))
 
+    def replace_artifacts(self, run_id: str, path: str, artifacts: Sequence[Artifact]) -> int:
+        found = self._get(dict[str, int], "POST", f"/runs/{seg(run_id, 'run')}/artifacts/replace",
+                          _object(path=json.dumps(path),
+                                  artifacts=wire.dump(list[Artifact], list(artifacts))))
+        return int(found["removed"])
+
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
         return self._get(list[Artifact], "GET", f"/runs/{seg(run_id, 'run')}/artifacts",
                           params={"path": path})

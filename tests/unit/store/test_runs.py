@@ -181,6 +181,27 @@ def test_artifacts(store: MetadataStore) -> None:
             store.log_artifacts(run_id, [Artifact(run_id, bad, "d", 1)])
 
 
+def test_replacing_a_directory_of_artifacts_is_one_step(store: MetadataStore) -> None:
+    """What deleting an artifact does to its directory: the records below go and the
+    rewritten directory comes, together; prefixes are path components, not strings."""
+    run_id = new_run(store)
+    store.log_artifacts(run_id, [Artifact(run_id, "model", "m0", 30, True),
+                                 Artifact(run_id, "model/a.bin", "a", 10),
+                                 Artifact(run_id, "model/b.bin", "b", 20),
+                                 Artifact(run_id, "model_card.md", "c", 5)])
+    removed = store.replace_artifacts(run_id, "model", [Artifact(run_id, "model", "m1", 20, True),
+                                                        Artifact(run_id, "model/b.bin", "b", 20)])
+    assert removed == 3
+    assert [(a.path, a.digest) for a in store.list_artifacts(run_id)] == [
+        ("model", "m1"), ("model/b.bin", "b"), ("model_card.md", "c")]
+    assert store.replace_artifacts(run_id, "model_card.md", []) == 1
+    with pytest.raises(NotFoundError):
+        store.replace_artifacts(run_id, "model_card.md", [])
+    with pytest.raises(UserError, match="not inside"):
+        store.replace_artifacts(run_id, "model", [Artifact(run_id, "elsewhere", "x", 1)])
+    assert [a.path for a in store.list_artifacts(run_id)] == ["model", "model/b.bin"]
+
+
 def test_referenced_digests(store: MetadataStore) -> None:
     kept, dropped = new_run(store), new_run(store)
     store.log_artifacts(kept, [Artifact(kept, "a", "digest-a", 1)])

@@ -72,6 +72,15 @@ class ArtifactRecords(BaseModel):
     artifacts: list[Artifact]
 
 
+class ArtifactReplacement(BaseModel):
+    path: str  # the records at this path and below go; `artifacts` (inside it) come
+    artifacts: list[Artifact] = Field(default_factory=list)
+
+
+class Removed(BaseModel):
+    removed: int
+
+
 # -- experiments -----------------------------------------------------------------------
 
 @router.post("/experiments", response_model=ExperimentCreated)
@@ -187,6 +196,12 @@ def get_metric_history(run_id: str, key: str, request: Request) -> Response:
 def log_artifacts(run_id: str, body: ArtifactRecords, request: Request) -> Response:
     store_of(request).log_artifacts(run_id, body.artifacts)
     return done()
+
+
+@router.post("/runs/{run_id}/artifacts/replace", response_model=Removed)
+def replace_artifacts(run_id: str, body: ArtifactReplacement, request: Request) -> Response:
+    removed = store_of(request).replace_artifacts(run_id, body.path, body.artifacts)
+    return answer(Removed, Removed(removed=removed))
 
 
 @router.get("/runs/{run_id}/artifacts", response_model=list[Artifact])

@@ -37,7 +37,7 @@ from cairn import paths
 from cairn.errors import NotFoundError, PathError, UserError
 from cairn.objects.hashing import is_digest
 from cairn.objects.tree import TreeEntry, encode_tree, read_tree
-from cairn.server.mlflow_compat.common import ARTIFACTS_API, answering, not_implemented
+from cairn.server.mlflow_compat.common import ARTIFACTS_API, answering
 from cairn.store.entities import Artifact, Run
 from cairn.tracking.artifacts import children
 
@@ -233,6 +233,27 @@ def record(state: ServerState, run_id: str, rel: str, digest: str, size: int) ->
         log.warning("run %s: files under %s kept changing; its manifest may lag", run_id, top)
 
 
+def remove(state: ServerState, run_id: str, rel: str) -> None:
+    """Delete a file or directory from the run's tree: its records go, and the manifests
+    of its top directory are rewritten from the files left, in one store transaction.
+    The objects stay until `cairn gc` finds nothing naming them (a version may)."""
+    with tree_lock(run_id):
+        top = rel.split("/", 1)[0]
+        if top == rel:
+            state.store.replace_artifacts(run_id, rel, [])
+            return
+        prefix = rel + "/"
+        before = _files_below(state, run_id, top)
+        left = [f for f in before if f.path != rel and not f.path.startswith(prefix)]
+        if len(left) == len(before) and not any(e.path == rel for e in
+                                                state.store.list_artifacts(run_id, rel)):
+            raise NotFoundError(f"run {run_id} has no artifact {rel!r}")
+        records: list[Artifact] = []
+        if left:
+            _manifest(state.artifacts, run_id, top, left, records)
+        state.store.replace_artifacts(run_id, top, [*records, *left])
+
+
 def _files_below(state: ServerState, run_id: str, top: str) -> list[Artifact]:
     return sorted((e for e in state.store.list_artifacts(run_id, top) if not e.is_dir),
                   key=lambda e: e.path)
@@ -362,10 +383,14 @@ async def delete(path: str, request: Request) -> Response:
 
     from cairn.server.app import state_of
 
-    # a bad path or a version's immutable tree is the caller's error (4xx), checked first
-    if isinstance(await run_in_threadpool(locate, state_of(request), path), TreePath):
+    state = state_of(request)
+    where = await run_in_threadpool(locate, state, path)
+    if not isinstance(where, RunPath):
         raise UserError(f"artifact path {path!r} names a model version's tree, which is "
                         "immutable")
-    raise not_implemented("deleting artifacts", "a run's artifact records are kept for its "
-                          "lineage; delete the run instead")
+    if not where.rel:
+        raise UserError(f"artifact path {path!r} is a run's whole artifact root; name a file "
+                        "or directory in it (or delete the run)")
+    await run_in_threadpool(remove, state, where.run.info.run_id, where.rel)
+    return JSONResponse({})
 

@@ -8,7 +8,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, exists, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+)
 
 from cairn.errors import ConflictError, NotFoundError, UserError
 from cairn.store.base import ACTIVE_ONLY, ALL, DELETED_ONLY, MetadataStore, checked_metric
@@ -254,6 +265,28 @@ class RunStore(MetadataStore):
         with transaction(self._engine, write=True) as conn:
             _run_row(conn, run_id)
             upsert(conn, run_artifacts, rows, ["run_id", "path"], ["digest", "size", "is_dir"])
+
+    def replace_artifacts(self, run_id: str, path: str, artifacts: Sequence[Artifact]) -> int:
+        base = _artifact_path(path)
+        rows = [{"run_id": run_id, "path": _artifact_path(a.path), "digest": a.digest,
+                 "size": int(a.size), "is_dir": bool(a.is_dir)} for a in artifacts]
+        outside = [p for p in (str(r["path"]) for r in rows)
+                   if p != base and not p.startswith(base + "/")]
+        if outside:
+            raise UserError(f"artifact {outside[0]!r} is not inside {base!r}, the directory "
+                            "being replaced")
+        a = run_artifacts
+        at_or_below = and_(a.c.run_id == run_id,
+                           or_(a.c.path == base,
+                               a.c.path.like(like_prefix(base + "/"), escape="\\")))
+        with transaction(self._engine, write=True) as conn:
+            _run_row(conn, run_id)
+            removed = conn.execute(delete(a).where(at_or_below)).rowcount
+            if not removed:
+                raise NotFoundError(f"run {run_id} has no artifact {base!r}")
+            if rows:
+                conn.execute(insert(a), rows)
+        return int(removed)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
         a = run_artifacts
