@@ -102,7 +102,7 @@ def grant(user: str, level: str | None, *, experiment: str | None = None,
     """Give `user` ("*": everyone else) `level` on one experiment (its name or id) or one
     registered model; `level` None takes the grant away."""
     from cairn.identity import current_user
-    from cairn.store.sql.auth import check_level
+    from cairn.store.levels import check_level
 
     if (experiment is None) == (model is None):
         raise UserError("name one experiment (--experiment) or one model (--model)")

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from cairn.errors import PermissionDenied
 from cairn.store.base import MetadataStore
+from cairn.store.levels import EVERYONE, LEVELS, allows, check_level
 
-LEVELS = ("READ", "EDIT", "MANAGE")
-EVERYONE = "*"
+__all__ = ["EVERYONE", "LEVELS", "allows", "check_level", "level_of", "require"]
+
 DEFAULT = "EDIT"
 
 
@@ -29,10 +30,6 @@ def level_of(store: MetadataStore, name: str, user: str) -> str:
     return DEFAULT if "MANAGE" in grants.values() else "MANAGE"
 
 
-def allows(level: str, needed: str) -> bool:
-    return LEVELS.index(level) >= LEVELS.index(needed)
-
-
 def require(store: MetadataStore, name: str, user: str, needed: str, doing: str) -> str:
     """The user's level on `name`; PermissionDenied if it is below `needed`."""
     level = level_of(store, name, user)
@@ -41,12 +38,3 @@ def require(store: MetadataStore, name: str, user: str, needed: str, doing: str)
             f"{user} holds {level} on model '{name}'; {doing} needs {needed} — ask a MANAGE "
             f"holder (`cairn models permissions {name}` lists them) to grant it or act")
     return level
-
-
-def check_level(level: str) -> str:
-    upper = str(level).upper()
-    if upper not in LEVELS:
-        from cairn.errors import UserError
-
-        raise UserError(f"unknown permission {level!r}; use one of {', '.join(LEVELS)}")
-    return upper

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from cairn.errors import ConflictError, GateRefused, PermissionDenied, UserError
 from cairn.identity import current_user
@@ -155,7 +156,8 @@ def promote(b: Backend, name: str, version: int, stage: str, *, archive_existing
     if server is not None:
         return server.call(Promotion, "POST", f"{model_path(name)}/versions/{int(version)}/"
                            "promote", {"stage": stage, "archive_existing": archive_existing,
-                                       "reason": reason, "request": request, "force": force})
+                                       "reason": reason, "request": request, "force": force,
+                                       "user_id": user})
     user = user or current_user()
     change = stages.plan(name, version, stage, archive_existing=archive_existing,
                          user_id=user, reason=reason)
@@ -186,7 +188,7 @@ def move_alias(b: Backend, name: str, alias: str, version: int, *, reason: str =
     if server is not None:
         return server.call(Promotion, "PUT", f"{model_path(name)}/aliases/{seg(alias, 'alias')}",
                            {"version": int(version), "reason": reason, "request": request,
-                            "force": force})
+                            "force": force, "user_id": user})
     user = user or current_user()
     target = "@" + alias
     policy = policy_of(b.store, name)
@@ -213,8 +215,9 @@ def move_alias(b: Backend, name: str, alias: str, version: int, *, reason: str =
 def delete_alias(b: Backend, name: str, alias: str, *, user: str | None = None) -> AuditEntry:
     server = server_of(b)
     if server is not None:
-        return server.call(AuditEntry, "DELETE",
-                           f"{model_path(name)}/aliases/{seg(alias, 'alias')}")
+        where = f"{model_path(name)}/aliases/{seg(alias, 'alias')}"
+        return server.call(AuditEntry, "DELETE", where + (f"?user_id={quote(user)}" if user
+                                                          else ""))
     user = user or current_user()
     needed = "MANAGE" if policy_of(b.store, name).is_protected(alias) else "EDIT"
     permissions.require(b.store, name, user, needed, f"deleting alias '{alias}'")
@@ -273,7 +276,7 @@ def approve(b: Backend, request_id: int, *, comment: str = "",
     server = server_of(b)
     if server is not None:
         return server.call(DecisionResult, "POST", f"/requests/{int(request_id)}/approve",
-                           {"comment": comment})
+                           {"comment": comment, "user_id": user})
     user = user or current_user()
     req = _open_request(b.store, request_id)
     permissions.require(b.store, req.name, user, "MANAGE", f"approving request {req.id}")
@@ -311,7 +314,7 @@ def reject(b: Backend, request_id: int, *, comment: str,
     server = server_of(b)
     if server is not None:
         return server.call(DecisionResult, "POST", f"/requests/{int(request_id)}/reject",
-                           {"comment": comment})
+                           {"comment": comment, "user_id": user})
     user = user or current_user()
     if not comment.strip():
         raise UserError("rejecting a request needs a comment saying why (--comment)")

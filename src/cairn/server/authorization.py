@@ -52,17 +52,11 @@ from cairn.store.entities import (
     Webhook,
     WebhookDelivery,
 )
+from cairn.store.levels import EDIT, EVERYONE, MANAGE, READ, allows
 from cairn.store.sql.auth import AuthStore, User
 
-LEVELS = ("READ", "EDIT", "MANAGE")
-NONE = "NONE"
-EVERYONE = "*"
-READ, EDIT, MANAGE = LEVELS
+NONE = "NONE"  # no grant at all (--default-permission NONE)
 T = TypeVar("T")
-
-
-def allows(level: str, needed: str) -> bool:
-    return level in LEVELS and LEVELS.index(level) >= LEVELS.index(needed)
 
 
 def effective(grants: dict[str, str], user: User, default: str) -> str:

@@ -46,6 +46,7 @@ class PromoteBody(BaseModel):
     reason: str = ""
     request: bool = False  # open a promotion request instead of moving
     force: bool = False  # MANAGE only: move whatever the gates say (recorded as forced)
+    user_id: str | None = None  # without --auth, who acts (default: the request's user)
 
 
 class AliasBody(BaseModel):
@@ -53,10 +54,12 @@ class AliasBody(BaseModel):
     reason: str = ""
     request: bool = False
     force: bool = False
+    user_id: str | None = None
 
 
 class Comment(BaseModel):
     comment: str = ""
+    user_id: str | None = None
 
 
 class GateCheck(BaseModel):
@@ -119,35 +122,38 @@ class Attempt(BaseModel):
 def promote(name: str, version: int, body: PromoteBody, request: Request) -> Response:
     done_ = promotion.promote(backend_of(request), name, version, body.stage,
                               archive_existing=body.archive_existing, reason=body.reason,
-                              user=acting(request), request=body.request, force=body.force)
+                              user=acting(request, body.user_id), request=body.request,
+                              force=body.force)
     return answer(Promotion, done_)
 
 
 @router.put("/models/{name}/aliases/{alias}", response_model=Promotion)
 def move_alias(name: str, alias: str, body: AliasBody, request: Request) -> Response:
     done_ = promotion.move_alias(backend_of(request), name, alias, body.version,
-                                 reason=body.reason, user=acting(request),
+                                 reason=body.reason, user=acting(request, body.user_id),
                                  request=body.request, force=body.force)
     return answer(Promotion, done_)
 
 
 @router.delete("/models/{name}/aliases/{alias}", response_model=AuditEntry)
-def delete_alias(name: str, alias: str, request: Request) -> Response:
-    entry = promotion.delete_alias(backend_of(request), name, alias, user=acting(request))
+def delete_alias(name: str, alias: str, request: Request,
+                 user_id: str | None = None) -> Response:
+    entry = promotion.delete_alias(backend_of(request), name, alias,
+                                   user=acting(request, user_id))
     return answer(AuditEntry, entry)
 
 
 @router.post("/requests/{request_id}/approve", response_model=DecisionResult)
 def approve(request_id: int, body: Comment, request: Request) -> Response:
     decided = promotion.approve(backend_of(request), request_id, comment=body.comment,
-                                user=acting(request))
+                                user=acting(request, body.user_id))
     return answer(DecisionResult, decided)
 
 
 @router.post("/requests/{request_id}/reject", response_model=DecisionResult)
 def reject(request_id: int, body: Comment, request: Request) -> Response:
     decided = promotion.reject(backend_of(request), request_id, comment=body.comment,
-                               user=acting(request))
+                               user=acting(request, body.user_id))
     return answer(DecisionResult, decided)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, select
 
 from cairn.errors import ConflictError, NotFoundError, UserError
+from cairn.store.levels import check_level
 from cairn.store.sql.common import now_ms
 from cairn.store.sql.engine import transaction
 from cairn.store.sql.tables import (
@@ -32,7 +33,6 @@ from cairn.store.sql.tables import (
 
 TOKEN_PREFIX = "cairn_"
 SHOWN_PREFIX = len(TOKEN_PREFIX) + 6  # what `tokens list` shows of a token
-LEVELS = ("READ", "EDIT", "MANAGE")
 LAST_USED_EVERY_MS = 60_000  # last_used is a hint: one write a minute per token at most
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}  # ~50 ms and 16 MiB per check
 MAX_NAME = 256
@@ -88,13 +88,6 @@ def check_user_name(name: str) -> str:
                         f"no ':' (HTTP basic separates it), not '*', at most {MAX_NAME} "
                         "characters")
     return name
-
-
-def check_level(level: str) -> str:
-    upper = str(level).upper()
-    if upper not in LEVELS:
-        raise UserError(f"unknown permission {level!r}; use one of {', '.join(LEVELS)}")
-    return upper
 
 
 class AuthStore:
