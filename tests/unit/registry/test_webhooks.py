@@ -60,6 +60,9 @@ def model(store: MetadataStore, name: str = "fraud", versions: int = 0) -> None:
         store.create_model_version(name, f"/models/{name}/{i}", f"digest-{name}-{i}")
 
 
+# Through a server, its routes send deliveries themselves after each change, so what one
+# deliver_due() call reports is only part of them; the store's outbox is the same.
+@pytest.mark.not_on_rest
 def test_every_event_arrives_once_signed(store: MetadataStore, receiver: Receiver) -> None:
     model(store)
     hook = store.create_webhook(receiver.url + "/fraud", None, "HOOK_SECRET", "fraud", "ana")
