@@ -26,7 +26,7 @@ def serving(backend_store_uri: str, artifacts: Path) -> Iterator[str]:
     app = create_app(ServerConfig(backend_store_uri, str(artifacts)))
     port = free_port()
     config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on",
-                            access_log=False)
+                            access_log=False, timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"cairn-server-{port}", daemon=True)
     thread.start()

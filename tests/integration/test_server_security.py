@@ -102,7 +102,10 @@ def holding(base: Path, marker: bytes) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    root = tmp_path_factory.mktemp("security")
+    # A box of its own: `untouched` searches the box's parent for attack bytes, which
+    # must not be the session's whole temp directory (every other test's files).
+    root = tmp_path_factory.mktemp("security") / "box"
+    root.mkdir()
     (root / "outside").mkdir()
     (root / "outside" / "secret.txt").write_bytes(SECRET)
     with running(f"sqlite:///{root / 'team.db'}", root) as server:
