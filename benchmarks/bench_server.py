@@ -20,7 +20,8 @@ its share of a fixed number of requests (or stopping at the time cap). Workloads
     latest     POST registered-models/get-latest-versions of a model with 10 versions
     alias      GET  registered-models/alias (the version an alias names)
 
-For each: throughput (requests / wall time from the start signal to the last answer)
+For each: throughput (answered requests, errors not counted / wall time from the start
+signal to the last answer)
 and p50/p99 latency at each client count. Memory: the server's process tree (every
 worker) is sampled every 0.2 s; the peak of the summed RSS is reported. Prints a
 Markdown table (ratio = Cairn req/s / MLflow req/s) and writes JSON.
@@ -471,7 +472,7 @@ def run_cell(port: int, workload: str, seeded: Seeded, clients: int, total: int,
     latencies = sorted(x for o in outs for x in o["latencies"])
     seconds = ended - started
     errors = sum(o["errors"] for o in outs)
-    return Cell(len(latencies), errors, seconds, len(latencies) / seconds,
+    return Cell(len(latencies), errors, seconds, (len(latencies) - errors) / seconds,
                 1000 * percentile(latencies, 0.50), 1000 * percentile(latencies, 0.99),
                 len(latencies) < total,
                 next((o["first_error"] for o in outs if o["first_error"]), ""),
@@ -657,25 +658,29 @@ def main(argv: list[str] | None = None) -> int:
 
     scratch = Path(tempfile.mkdtemp(prefix="cairn-bench-server-"))
     runs: list[ServerRun] = []
+
+    def save() -> None:  # after each server, so an interrupted run keeps what it measured
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "versions": info,
+            "workers": args.workers, "clients": args.clients, "quick": args.quick,
+            "cap_s": args.cap, "client_processes": CLIENT_PROCS,
+            "load_average": os.getloadavg(), "runs": [asdict(r) for r in runs]},
+            indent=2) + "\n")
+
     try:
         for backend, fresh_uri in backends(args.backends, scratch):
             for tool in tools:
                 workdir = scratch / f"{backend}-{tool}"
                 workdir.mkdir()
                 runs.append(bench_server(tool, backend, fresh_uri(tool), args, workdir))
+                save()
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
         else:
             print(f"scratch kept: {scratch}")
-    table = markdown(runs, args)
-    print("\n" + table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "versions": info,
-        "workers": args.workers, "clients": args.clients, "quick": args.quick,
-        "cap_s": args.cap, "client_processes": CLIENT_PROCS,
-        "load_average": os.getloadavg(), "runs": [asdict(r) for r in runs]}, indent=2) + "\n")
+    print("\n" + markdown(runs, args))
     print(f"\nraw results: {args.out}")
     return 1 if any(r.error for r in runs) else 0
 
