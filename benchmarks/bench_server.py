@@ -6,7 +6,7 @@
 Both servers run on 127.0.0.1 on this machine with the same number of workers, one after
 the other, each on its own fresh database (SQLite file, or a database of one throwaway
 PostgreSQL server, tests/pg_server.py) and a local artifact directory. MLflow runs from
-its own virtualenv (benchmarks/.venv-mlflow, plus psycopg2 for PostgreSQL); Cairn is this
+its own virtualenv (benchmarks/.venv-mlflow, plus psycopg for PostgreSQL); Cairn is this
 tree's `python -m cairn server`. Both are byte-compiled before they start.
 
 The clients are the same for both: plain `http.client` connections (keep-alive, one per
@@ -570,12 +570,12 @@ def compile_both(mlflow_venv: Path) -> None:
                    check=False, capture_output=True)
 
 
-def ensure_psycopg2(mlflow_venv: Path) -> None:
-    """MLflow's SQLAlchemy store speaks postgresql:// through psycopg2."""
+def ensure_psycopg(mlflow_venv: Path) -> None:
+    """MLflow's SQLAlchemy (2.1) store speaks postgresql:// through psycopg 3."""
     python = str(mlflow_venv / "bin" / "python")
-    if subprocess.run([python, "-c", "import psycopg2"], capture_output=True).returncode:
+    if subprocess.run([python, "-c", "import psycopg"], capture_output=True).returncode:
         subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "psycopg2-binary"], check=True)
+                        "psycopg[binary]"], check=True)
 
 
 def versions(mlflow_venv: Path) -> dict[str, str]:
@@ -614,8 +614,8 @@ def markdown(runs: list[ServerRun], args: argparse.Namespace) -> str:
                     verdict = "pass" if ok else "**miss**"
                 flag = " ⚠" if m["errors"] or c["errors"] else ""
                 lines.append(
-                    f"| {backend} | {workload} | {clients} | {m['rps']:.0f} | {c['rps']:.0f} | "
-                    f"{ratio:.2f}x{flag} | {m['p50_ms']:.1f} / {m['p99_ms']:.1f} | "
+                    f"| {backend} | {workload} | {clients} | {m['rps']:.3g} | {c['rps']:.3g} | "
+                    f"{ratio:.3g}x{flag} | {m['p50_ms']:.1f} / {m['p99_ms']:.1f} | "
                     f"{c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {verdict} |")
     lines += ["", "| server | backend | seeding s | peak RSS of the tree, MiB | sum of VmHWM, "
               "MiB | processes |", "|---|---|---|---|---|---|"]
@@ -651,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mlflow_venv == MLFLOW_VENV:
             ensure_mlflow(quiet=True)
         if "postgres" in args.backends:
-            ensure_psycopg2(args.mlflow_venv)
+            ensure_psycopg(args.mlflow_venv)
     compile_both(args.mlflow_venv)
     info = versions(args.mlflow_venv)
     print(f"versions: {info}; --workers {args.workers}", flush=True)
