@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint unit bench bench-pipeline bench-tracking bench-gates bench-reproduce clean
+.PHONY: demo test lint unit bench bench-pipeline bench-tracking bench-gates bench-reproduce bench-server clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-gates: $(STAMP)
 
 bench-reproduce: $(STAMP)
 	$(BIN)/python benchmarks/bench_reproduce.py
+
+bench-server: $(STAMP)
+	$(BIN)/python benchmarks/bench_server.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
