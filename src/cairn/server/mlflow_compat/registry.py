@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from cairn.errors import ApprovalPending, ConflictError
+from cairn.errors import ApprovalPending, ConflictError, NotFoundError
 from cairn.identity import current_user
 from cairn.registry import permissions, promotion, uris
 from cairn.registry.client import version_number
@@ -140,9 +140,12 @@ def delete_model_tag(state: ServerState, p: Params) -> dict[str, Any]:
 def latest_versions(state: ServerState, p: Params) -> dict[str, Any]:
     name = p.text("name")
     stages = [canonical(str(s)) for s in p.items("stages")] or list(STAGES)
-    uris.get_model(state.store, name)
-    return {"model_versions": [version_json(v) for v in
-                               state.store.get_latest_versions(name, stages)]}
+    try:  # one transaction on the hot path; the registry's own message when it fails
+        found = state.store.get_latest_versions(name, stages)
+    except NotFoundError:
+        uris.get_model(state.store, name)
+        raise
+    return {"model_versions": [version_json(v) for v in found]}
 
 
 # -- aliases -----------------------------------------------------------------------------
@@ -169,8 +172,11 @@ def delete_alias(state: ServerState, p: Params) -> dict[str, Any]:
 
 
 def get_by_alias(state: ServerState, p: Params) -> dict[str, Any]:
-    mv = uris.resolve_version(state.store, uris.ModelsUri(p.text("name"),
-                                                          alias=p.text("alias")))
+    name, alias = p.text("name"), p.text("alias")
+    try:  # one transaction on the hot path; the registry's message (naming the aliases
+        mv = state.store.get_model_version_by_alias(name, alias)  # there are) on a miss
+    except NotFoundError:
+        mv = uris.resolve_version(state.store, uris.ModelsUri(name, alias=alias))
     return {"model_version": version_json(mv)}
 
 
