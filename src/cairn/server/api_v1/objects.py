@@ -65,11 +65,11 @@ async def upload_object(digest: str, request: Request) -> Response:
 @router.get("/objects/{digest}", response_class=StreamingResponse,
             responses={200: {"content": {"application/octet-stream": {}}}})
 def download_object(digest: str, request: Request) -> Response:
-    from cairn.server.mlflow_compat.artifacts import _stream
+    from cairn.server.mlflow_compat.artifacts import stream_object
 
     check_oid(digest)
     odb = state_of(request).artifacts
     if not odb.exists(digest):
         raise NotFoundError(f"the server has no object {digest}")
-    return StreamingResponse(_stream(odb, digest), media_type="application/octet-stream",
+    return StreamingResponse(stream_object(odb, digest), media_type="application/octet-stream",
                              headers={"Content-Length": str(odb.size(digest))})

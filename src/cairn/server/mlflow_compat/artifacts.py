@@ -166,7 +166,7 @@ def file_digest(state: ServerState, raw: str) -> tuple[str, int]:
     raise NotFoundError(f"run {where.run.info.run_id} has no artifact {where.rel!r}")
 
 
-def _stream(odb: ObjectDB, digest: str) -> Iterator[bytes]:
+def stream_object(odb: ObjectDB, digest: str) -> Iterator[bytes]:
     """The object's bytes, hashed on the way: a corrupt object ends the response short
     (the client sees a failed download, never wrong bytes reported as complete)."""
     import blake3
@@ -359,7 +359,7 @@ async def download(path: str, request: Request) -> Response:
     if not state.artifacts.exists(digest):
         raise NotFoundError(f"artifact {path!r} is recorded (object {digest}) but its bytes "
                             "are not in this server's artifact store")
-    return StreamingResponse(_stream(state.artifacts, digest),
+    return StreamingResponse(stream_object(state.artifacts, digest),
                              media_type="application/octet-stream",
                              headers={"Content-Length": str(size)})
 
