@@ -298,10 +298,7 @@ class Client:
     def set_permission(self, name: str, user: str, level: str | None) -> None:
         """Grant READ, EDIT or MANAGE on `name` to `user` ("*": everyone else); None
         revokes. Needs MANAGE."""
-        me = current_user()
-        permissions.require(self.store, name, me, "MANAGE", "changing permissions")
-        self.store.set_permission(name, user,
-                                  None if level is None else permissions.check_level(level), me)
+        promotion.set_permission(self.store, name, user, level, current_user())
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
                             ) -> list[ModelVersion]:

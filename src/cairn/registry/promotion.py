@@ -18,6 +18,7 @@ skips a gate.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -370,3 +371,63 @@ def check(b: Backend, name: str, version: int, target: str) -> GateResult:
     target = target if target.startswith("@") else stages.canonical(target)
     mv = uris.get_version(b.store, name, version)
     return evaluate(b, name, mv, target)[0]
+
+
+# -- changes planned elsewhere ---------------------------------------------------------------
+# A server's clients may send the store's planned changes themselves (RestStore's
+# apply_stage_change and friends). They are applied only where no gate could have said
+# otherwise, with the permissions a promotion needs, and as the acting user.
+
+def apply_planned_stage_change(b: Backend, change: StageChange, user: str) -> StageChangeResult:
+    _ungated(b.store, change.name, user, "promoting")
+    moved = b.store.apply_stage_change(dataclasses.replace(change, user_id=user))
+    notify(b)
+    return moved
+
+
+def apply_planned_alias_move(b: Backend, move: AliasMove, user: str) -> AuditEntry:
+    _ungated(b.store, move.name, user, "moving an alias")
+    entry = b.store.apply_alias_move(dataclasses.replace(move, user_id=user))
+    notify(b)
+    return entry
+
+
+def apply_planned_decision(b: Backend, decision: Decision, user: str) -> DecisionResult:
+    """A decision on a request, its change (if any) the one the request asked for."""
+    req = b.store.get_promotion_request(decision.request_id)
+    permissions.require(b.store, req.name, user, "MANAGE", f"deciding request {req.id}")
+    _ungated(b.store, req.name, user, f"deciding request {req.id}")
+    if decision.approve and user == req.requested_by:
+        raise PermissionDenied(f"{user} opened request {req.id} and cannot approve it; "
+                               "another MANAGE holder must")
+    change = decision.change
+    if change is not None:
+        target = f"@{change.alias}" if isinstance(change, AliasMove) else change.stage
+        if (change.name, change.version, target) != (req.name, req.version, req.target):
+            raise ConflictError(f"the change approving request {req.id} must move version "
+                                f"{req.version} of '{req.name}' to {req.target}")
+        change = dataclasses.replace(change, user_id=user)
+    decided = b.store.decide_promotion_request(
+        dataclasses.replace(decision, user_id=user, change=change))
+    notify(b)
+    return decided
+
+
+def _ungated(store: MetadataStore, name: str, user: str, doing: str) -> None:
+    permissions.require(store, name, user, "EDIT", doing)
+    policy = store.get_gate_policy(name)
+    if policy is not None:
+        raise ConflictError(
+            f"model '{name}' has gate policy version {policy.policy_version}: its changes go "
+            f"through the registry's operations (POST /api/v1/models/{name}/versions/N/"
+            "promote, PUT …/aliases/A, POST /api/v1/requests/ID/approve), which evaluate "
+            "the gates on the server")
+
+
+def set_permission(store: MetadataStore, name: str, user: str, level: str | None,
+                   granted_by: str) -> None:
+    """Grant READ, EDIT or MANAGE on `name` to `user` ("*": everyone else); None
+    revokes. `granted_by` needs MANAGE."""
+    permissions.require(store, name, granted_by, "MANAGE", "changing permissions")
+    store.set_permission(name, user, None if level is None else permissions.check_level(level),
+                         granted_by)

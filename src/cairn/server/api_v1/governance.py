@@ -18,12 +18,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from cairn.errors import ConflictError, PermissionDenied
 from cairn.registry import permissions, promotion
 from cairn.registry.gates import GateResult
 from cairn.registry.promotion import Promotion
 from cairn.server.api_v1.common import acting, answer, backend_of, done, store_of
-from cairn.store.base import MetadataStore
 from cairn.store.entities import (
     AliasMove,
     AuditEntry,
@@ -192,68 +190,35 @@ def get_permissions(name: str, request: Request) -> Response:
 
 @router.put("/models/{name}/permissions")
 def set_permission(name: str, body: PermissionBody, request: Request) -> Response:
-    store = store_of(request)
-    me = acting(request, body.granted_by)
-    permissions.require(store, name, me, "MANAGE", "changing permissions")
-    level = None if body.level is None else permissions.check_level(body.level)
-    store.set_permission(name, body.user_id, level, me)
+    promotion.set_permission(store_of(request), name, body.user_id, body.level,
+                             acting(request, body.granted_by))
     return done()
 
 
-# -- the store's planned changes ---------------------------------------------------------------
-
-def _ungated(store: MetadataStore, name: str, user: str, doing: str) -> None:
-    permissions.require(store, name, user, "EDIT", doing)
-    policy = store.get_gate_policy(name)
-    if policy is not None:
-        raise ConflictError(
-            f"model '{name}' has gate policy version {policy.policy_version}: its changes go "
-            f"through the registry's operations (POST /api/v1/models/{name}/versions/N/"
-            "promote, PUT …/aliases/A, POST /api/v1/requests/ID/approve), which evaluate "
-            "the gates on the server")
-
+# -- the store's planned changes (checked by the registry: refused where gates apply) ----------
 
 @router.post("/models/{name}/stage-changes", response_model=StageChangeResult)
 def apply_stage_change(name: str, change: StageChange, request: Request) -> Response:
-    b = backend_of(request)
-    user = acting(request, change.user_id)
-    _ungated(b.store, name, user, "promoting")
-    moved = b.store.apply_stage_change(dataclasses.replace(change, name=name, user_id=user))
-    promotion.notify(b)
+    moved = promotion.apply_planned_stage_change(
+        backend_of(request), dataclasses.replace(change, name=name),
+        acting(request, change.user_id))
     return answer(StageChangeResult, moved)
 
 
 @router.post("/models/{name}/alias-moves", response_model=AuditEntry)
 def apply_alias_move(name: str, move: AliasMove, request: Request) -> Response:
-    b = backend_of(request)
-    user = acting(request, move.user_id)
-    _ungated(b.store, name, user, "moving an alias")
-    entry = b.store.apply_alias_move(dataclasses.replace(move, name=name, user_id=user))
-    promotion.notify(b)
+    entry = promotion.apply_planned_alias_move(
+        backend_of(request), dataclasses.replace(move, name=name),
+        acting(request, move.user_id))
     return answer(AuditEntry, entry)
 
 
 @router.post("/requests/{request_id}/decisions", response_model=DecisionResult)
 def decide_promotion_request(request_id: int, decision: Decision,
                              request: Request) -> Response:
-    b = backend_of(request)
-    user = acting(request, decision.user_id)
-    req = b.store.get_promotion_request(request_id)
-    permissions.require(b.store, req.name, user, "MANAGE", f"deciding request {req.id}")
-    _ungated(b.store, req.name, user, f"deciding request {req.id}")
-    if decision.approve and user == req.requested_by:
-        raise PermissionDenied(f"{user} opened request {req.id} and cannot approve it; "
-                               "another MANAGE holder must")
-    change = decision.change
-    if change is not None:
-        target = f"@{change.alias}" if isinstance(change, AliasMove) else change.stage
-        if (change.name, change.version, target) != (req.name, req.version, req.target):
-            raise ConflictError(f"the change approving request {req.id} must move version "
-                                f"{req.version} of '{req.name}' to {req.target}")
-        change = dataclasses.replace(change, user_id=user)
-    decided = b.store.decide_promotion_request(
-        dataclasses.replace(decision, request_id=request_id, user_id=user, change=change))
-    promotion.notify(b)
+    decided = promotion.apply_planned_decision(
+        backend_of(request), dataclasses.replace(decision, request_id=request_id),
+        acting(request, decision.user_id))
     return answer(DecisionResult, decided)
 
 
