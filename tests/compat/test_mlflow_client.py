@@ -474,6 +474,9 @@ def test_artifact_paths_that_leave_the_run_are_refused(raw_server: LiveServer,
     assert httpx.get(f"{server.url}{root}/ok/fine.txt").content == b"fine"
     unknown = httpx.post(f"{api}/no-such-route", json={})
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    wrong_method = httpx.get(f"{api}/runs/log-batch")  # a route, but not with this method
+    assert wrong_method.status_code == 404
+    assert wrong_method.json()["error_code"] == "ENDPOINT_NOT_FOUND"
 
 
 def test_uploads_are_streamed_by_digest_and_errors_are_mlflow_json(

@@ -40,9 +40,6 @@ def create_app(config: ServerConfig) -> FastAPI:
     errors.install(app)
     app.add_middleware(ActingUser, auth=state.auth)
     guards.install(app, config)  # outermost: Host, Content-Type and body size first
-    # The mlflow client's routes first: its hot reads match without walking /api/v1's.
-    app.include_router(mlflow_compat.router)
-    app.include_router(api_v1.router, prefix="/api/v1")
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
@@ -52,6 +49,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     def version() -> dict[str, str]:
         return {"version": __version__}
 
+    # The mlflow client's routes next: its hot reads match without walking /api/v1's.
+    app.router.routes.append(mlflow_compat.routes)
+    app.include_router(mlflow_compat.router)
+    app.include_router(api_v1.router, prefix="/api/v1")
     return app
 
 

@@ -193,6 +193,33 @@ def test_version_tags(store: MetadataStore) -> None:
         store.delete_model_version_tag("fraud", 1, "validated")
 
 
+def test_every_read_of_a_version_carries_exactly_its_tags_and_aliases(
+        store: MetadataStore) -> None:
+    register(store, n=3)
+    register(store, "other", n=1)  # same version numbers in another model: never mixed in
+    store.set_model_version_tag("other", 1, "team", "b")
+    store.set_registered_model_alias("other", "best", 1)
+    store.set_model_version_tag("fraud", 2, "team", "a")
+    store.set_model_version_tag("fraud", 2, "note", "O'Brien \"quoted\", ünïcode")
+    for alias in ("zeta", "alpha", "mid"):
+        store.set_registered_model_alias("fraud", alias, 2)
+    store.apply_stage_change(StageChange("fraud", 2, "Production"))
+    tags = {"team": "a", "note": "O'Brien \"quoted\", ünïcode"}
+    reads = [store.get_model_version("fraud", 2), store.get_model_version_by_alias("fraud", "mid"),
+             next(v for v in store.get_latest_versions("fraud") if v.version == 2),
+             store.get_latest_versions("fraud", ["Production"])[0]]
+    for read in reads:
+        assert (read.version, read.tags, read.aliases) == (2, tags, ("alpha", "mid", "zeta"))
+    bare = store.get_model_version("fraud", 3)  # nothing attached: empty, not None
+    assert (bare.tags, bare.aliases) == ({}, ())
+    store.create_registered_model("empty")
+    assert store.get_latest_versions("empty") == []
+    with pytest.raises(NotFoundError, match="registered model 'nope' does not exist"):
+        store.get_latest_versions("nope")
+    with pytest.raises(NotFoundError, match="registered model 'nope' does not exist"):
+        store.get_model_version_by_alias("nope", "mid")
+
+
 def test_audit_log_of_unknown_model(store: MetadataStore) -> None:
     with pytest.raises(NotFoundError, match="registered model 'ghost' does not exist"):
         store.get_audit_log("ghost")

@@ -7,7 +7,9 @@
     multipart.py      mlflow-artifacts/mpu/create|complete|abort and the parts' uploads
     registry.py       registered-models/…, model-versions/…, aliases
 
-Any other path under them answers ENDPOINT_NOT_FOUND (404), which the client reads as
+`routes` (the JSON routes of the first three, one table) and `router` (the artifact
+routes, and the catch-all) are added to the app before /api/v1's. Any other path under
+them answers ENDPOINT_NOT_FOUND (404), which the client reads as
 "this server lacks that feature" and, where it can, falls back.
 """
 
@@ -23,9 +25,12 @@ from cairn.server.mlflow_compat import (
     registry,
     tracking,
 )
+from cairn.server.mlflow_compat.common import RouteTable
 
+# The JSON routes, looked up in one table; the streaming ones are FastAPI routes.
+routes = RouteTable([*tracking.ROUTES, *logged_models.ROUTES, *registry.ROUTES])
 router = APIRouter()
-for _family in (tracking, logged_models, registry, artifacts, multipart):
+for _family in (artifacts, multipart):
     router.include_router(_family.router)
 
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
+from starlette.datastructures import URLPath
+from starlette.routing import BaseRoute, Match
+from starlette.types import Receive, Scope, Send
 
 from cairn import errors
 
@@ -203,11 +206,12 @@ def _has_lone_surrogate(body: Any) -> bool:
 
 
 Handler = Callable[["ServerState", Params], dict[str, Any]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def add_route(router: APIRouter, method: str, path: str, handler: Handler) -> None:
-    """`handler(state, params)` at API+path and its /ajax-api alias; it runs in the
-    thread pool (the store blocks) and its Cairn errors answer in MLflow's terms."""
+def endpoint_of(handler: Handler) -> Endpoint:
+    """`handler(state, params)` as an endpoint: it runs in the thread pool (the store
+    blocks) and its Cairn errors answer in MLflow's terms."""
     from starlette.concurrency import run_in_threadpool
 
     from cairn.server.app import state_of
@@ -226,14 +230,54 @@ def add_route(router: APIRouter, method: str, path: str, handler: Handler) -> No
                                           "versions and timestamps are 64-bit integers)"))
         return JSONResponse(result)
 
-    endpoint.__name__ = f"mlflow_{method.lower()}_{path.strip('/').replace('/', '_')}"
-    for prefix in (API, AJAX):
-        router.add_api_route(prefix + path, endpoint, methods=[method],
-                             include_in_schema=False)
+    return endpoint
+
+
+class RouteTable(BaseRoute):
+    """The JSON routes of the MLflow API as one route of the app: a dict lookup by method
+    and path (a regex only for the few with path parameters), under API and its /ajax-api
+    alias. Matching ~100 routes one by one cost more than a registry read does."""
+
+    def __init__(self, routes: Iterable[tuple[str, str, Handler]]) -> None:
+        from starlette.routing import compile_path
+
+        self.exact: dict[tuple[str, str], Endpoint] = {}
+        self.templated: list[tuple[str, re.Pattern[str], Endpoint]] = []
+        for method, path, handler in routes:
+            if "{" in path:
+                self.templated.append((method, compile_path(path)[0], endpoint_of(handler)))
+            else:
+                self.exact[(method, path)] = endpoint_of(handler)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        path, method = scope["path"], scope["method"]
+        for prefix in (API, AJAX):
+            if not path.startswith(prefix):
+                continue
+            rest = path[len(prefix):]
+            found = self.exact.get((method, rest))
+            if found is not None:
+                return Match.FULL, {"endpoint": found, "path_params": {}}
+            for wanted, pattern, endpoint in self.templated:
+                hit = pattern.match(rest) if wanted == method else None
+                if hit is not None:
+                    return Match.FULL, {"endpoint": endpoint, "path_params": hit.groupdict()}
+        return Match.NONE, {}  # the catch-all route answers ENDPOINT_NOT_FOUND
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await scope["endpoint"](Request(scope, receive))
+        await response(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        from starlette.routing import NoMatchFound
+
+        raise NoMatchFound(name, path_params)
 
 
 def answering(fn: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-    """Answer a route's Cairn errors in MLflow's terms (for routes not made by add_route)."""
+    """Answer a route's Cairn errors in MLflow's terms (for routes outside the RouteTable)."""
     import functools
 
     @functools.wraps(fn)

@@ -17,22 +17,17 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
-
 from cairn import paths
 from cairn.errors import NotFoundError, UserError
 from cairn.server.mlflow_compat.common import (
     HIDDEN_TAG_PREFIX,
     MlflowError,
     Params,
-    add_route,
     invalid,
     run_artifact_uri,
 )
 from cairn.server.state import ServerState
 from cairn.store.entities import Run, RunTag
-
-router = APIRouter()
 
 MODEL_TAG = HIDDEN_TAG_PREFIX + "logged_model."
 OUTPUTS_TAG = HIDDEN_TAG_PREFIX + "outputs"
@@ -297,6 +292,3 @@ ROUTES = [
     ("POST", "/logged-models/{model_id}/params", log_params),
     ("POST", "/runs/outputs", log_outputs),
 ]
-
-for _method, _path, _handler in ROUTES:
-    add_route(router, _method, _path, _handler)

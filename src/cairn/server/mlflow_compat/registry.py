@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter
-
 from cairn.errors import ApprovalPending, ConflictError, NotFoundError
 from cairn.identity import current_user
 from cairn.registry import permissions, promotion, uris
@@ -27,7 +25,6 @@ from cairn.server.mlflow_compat.common import (
     ARTIFACTS_SCHEME,
     HIDDEN_TAG_PREFIX,
     Params,
-    add_route,
     already_exists,
     backend,
     invalid,
@@ -35,8 +32,6 @@ from cairn.server.mlflow_compat.common import (
 )
 from cairn.server.state import ServerState
 from cairn.store.entities import ModelVersion, RegisteredModel
-
-router = APIRouter()
 
 MODEL_ID_TAG = HIDDEN_TAG_PREFIX + "model_id"  # the logged model a version came from
 
@@ -299,6 +294,3 @@ ROUTES = [
     ("POST", "/model-versions/set-tag", set_version_tag),
     ("DELETE", "/model-versions/delete-tag", delete_version_tag),
 ]
-
-for _method, _path, _handler in ROUTES:
-    add_route(router, _method, _path, _handler)

@@ -12,13 +12,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter
-
 from cairn.errors import ConflictError
 from cairn.server.mlflow_compat import logged_models
 from cairn.server.mlflow_compat.common import (
     Params,
-    add_route,
     already_exists,
     invalid,
     not_implemented,
@@ -30,8 +27,6 @@ from cairn.server.state import ServerState
 from cairn.store.base import as_view_type
 from cairn.store.entities import Experiment, Metric, Param, Run, RunTag
 from cairn.tracking.artifacts import children, clean_artifact_path
-
-router = APIRouter()
 
 
 def experiment_json(e: Experiment) -> dict[str, Any]:
@@ -283,6 +278,3 @@ ROUTES = [
     ("GET", "/metrics/get-history", get_metric_history),
     ("GET", "/artifacts/list", list_artifacts),
 ]
-
-for _method, _path, _handler in ROUTES:
-    add_route(router, _method, _path, _handler)

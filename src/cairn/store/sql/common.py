@@ -7,7 +7,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, Table
+from sqlalchemy import JSON, Connection, Row, Table
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from cairn.errors import UserError
 from cairn.store.search import decode_page_token, encode_page_token
@@ -118,3 +121,31 @@ def page(conn: Connection, query: Any, max_results: int, page_token: str | None
     if len(rows) > max_results:
         return rows[:max_results], encode_page_token(offset + max_results)
     return rows, None
+
+
+# -- JSON aggregates: a row's children (tags, aliases) in the row's own statement ----------
+
+class json_list(FunctionElement[Any]):  # lower case, as SQL functions are named
+    """The aggregate of one column as a JSON array, or of several as an array of arrays;
+    NULL or [] over no rows (PostgreSQL's json_agg gives NULL)."""
+
+    type = JSON()
+    inherit_cache = True
+    name = "json_list"
+
+
+@compiles(json_list, "sqlite")
+def _json_list_sqlite(element: json_list, compiler: SQLCompiler, **kw: Any) -> str:
+    return _json_list(element, compiler, "json_group_array", "json_array", **kw)
+
+
+@compiles(json_list, "postgresql")
+def _json_list_postgresql(element: json_list, compiler: SQLCompiler, **kw: Any) -> str:
+    return _json_list(element, compiler, "json_agg", "json_build_array", **kw)
+
+
+def _json_list(element: json_list, compiler: SQLCompiler, aggregate: str, array: str,
+               **kw: Any) -> str:
+    columns = compiler.process(element.clauses, **kw)
+    return f"{aggregate}({columns})" if len(element.clauses) == 1 \
+        else f"{aggregate}({array}({columns}))"

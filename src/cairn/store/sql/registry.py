@@ -32,7 +32,15 @@ from cairn.store.entities import (
 )
 from cairn.store.search import Value, check_max_results
 from cairn.store.sql import filters, webhooks
-from cairn.store.sql.common import check_key, chunks, dialect_insert, now_ms, page, upsert
+from cairn.store.sql.common import (
+    check_key,
+    chunks,
+    dialect_insert,
+    json_list,
+    now_ms,
+    page,
+    upsert,
+)
 from cairn.store.sql.engine import transaction
 from cairn.store.sql.tables import (
     audit_log,
@@ -61,6 +69,34 @@ _BUMP_VERSION = (rm.update().where(rm.c.model_id == bindparam("b_model"))
 _SET_STAGE = (mv.update().where(mv.c.model_id == bindparam("b_model"),
                                 mv.c.version == bindparam("b_version"))
               .values(current_stage=bindparam("b_stage"), last_updated_time=bindparam("b_now")))
+
+
+# The hot reads in one statement each: the version row with its tags and aliases as JSON
+# aggregates (correlated subqueries on their primary keys), built once with bind
+# parameters. Building and compiling a statement costs more than SQLite running it.
+_tag, _alias, _holder = (model_version_tags.alias("t"), model_aliases.alias("a"),
+                         model_aliases.alias("holder"))
+_VERSION = select(
+    mv, rm.c.name,
+    select(json_list(_tag.c.key, _tag.c.value))
+    .where(_tag.c.model_id == mv.c.model_id, _tag.c.version == mv.c.version)
+    .scalar_subquery().label("tags_json"),
+    select(json_list(_alias.c.alias))
+    .where(_alias.c.model_id == mv.c.model_id, _alias.c.version == mv.c.version)
+    .scalar_subquery().label("aliases_json"),
+).join(rm, rm.c.model_id == mv.c.model_id)
+_VERSION_BY_NUMBER = _VERSION.where(rm.c.name == bindparam("name"),
+                                    mv.c.version == bindparam("version"))
+_VERSION_BY_ALIAS = (_VERSION.join(_holder, (_holder.c.model_id == mv.c.model_id)
+                                   & (_holder.c.version == mv.c.version))
+                     .where(rm.c.name == bindparam("name"), _holder.c.alias == bindparam("alias")))
+_top, _top_model = model_versions.alias("top"), registered_models.alias("top_model")
+_stage_tops = (select(_top.c.model_id, func.max(_top.c.version).label("version"))
+               .join(_top_model, _top_model.c.model_id == _top.c.model_id)
+               .where(_top_model.c.name == bindparam("name"))
+               .group_by(_top.c.model_id, _top.c.current_stage).subquery("stage_tops"))
+_STAGE_TOPS = _VERSION.join(_stage_tops, (_stage_tops.c.model_id == mv.c.model_id)
+                            & (_stage_tops.c.version == mv.c.version))
 
 
 class RegistryStore(MetadataStore):
@@ -185,8 +221,12 @@ class RegistryStore(MetadataStore):
             return created
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
+        number = version_number(version)
         with transaction(self._engine, write=False) as conn:
-            return _versions(conn, [_version_row(conn, name, version)])[0]
+            row = conn.execute(_VERSION_BY_NUMBER, {"name": name, "version": number}).first()
+            if row is None:  # the NotFoundError naming what is missing
+                return _versions(conn, [_version_row(conn, name, number)])[0]
+            return _version_of(row)
 
     def update_model_version(self, name: str, version: int, description: str,
                              user_id: str = "") -> ModelVersion:
@@ -219,16 +259,12 @@ class RegistryStore(MetadataStore):
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
                             ) -> list[ModelVersion]:
         with transaction(self._engine, write=False) as conn:
-            model = _model_row(conn, name)
-            query = (select(mv.c.current_stage, func.max(mv.c.version))
-                     .where(mv.c.model_id == model.model_id).group_by(mv.c.current_stage))
-            if stages:
-                query = query.where(mv.c.current_stage.in_(list(stages)))
-            by_stage = dict(conn.execute(query).all())
-            wanted = list(stages) if stages else sorted(by_stage, key=by_stage.__getitem__,
-                                                        reverse=True)
-            rows = [_version_row(conn, name, by_stage[s]) for s in wanted if s in by_stage]
-            return _versions(conn, rows)
+            tops = {r.current_stage: r for r in conn.execute(_STAGE_TOPS, {"name": name})}
+            if not tops:
+                _model_row(conn, name)  # NotFoundError unless the model has no versions
+        wanted = list(stages) if stages else sorted(tops, key=lambda s: tops[s].version,
+                                                    reverse=True)
+        return [_version_of(tops[s]) for s in wanted if s in tops]
 
     def get_stage_holders(self, name: str, stage: str) -> tuple[int, ...]:
         with transaction(self._engine, write=False) as conn:
@@ -272,11 +308,11 @@ class RegistryStore(MetadataStore):
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         with transaction(self._engine, write=False) as conn:
-            model = _model_row(conn, name)
-            version = _alias_version(conn, model.model_id, alias)
-            if version is None:
+            row = conn.execute(_VERSION_BY_ALIAS, {"name": name, "alias": alias}).first()
+            if row is None:
+                _model_row(conn, name)
                 raise NotFoundError(f"registered model '{name}' has no alias '{alias}'")
-            return _versions(conn, [_version_row(conn, name, version)])[0]
+            return _version_of(row)
 
     def get_audit_log(self, name: str, version: int | None = None) -> list[AuditEntry]:
         a = audit_log
@@ -517,13 +553,22 @@ def _versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
             tag_map[(tag.model_id, tag.version)][tag.key] = tag.value
         for al in conn.execute(select(a).where(_version_keys(a, part)).order_by(a.c.alias)):
             alias_map[(al.model_id, al.version)].append(al.alias)
-    return [ModelVersion(
+    return [_model_version(r, tag_map[(r.model_id, r.version)],
+                           tuple(alias_map[(r.model_id, r.version)])) for r in rows]
+
+
+def _version_of(row: Row[Any]) -> ModelVersion:
+    """A version from a row of `_VERSION`: its tags and aliases came along as JSON."""
+    return _model_version(row, dict(row.tags_json or ()), tuple(sorted(row.aliases_json or ())))
+
+
+def _model_version(r: Row[Any], tags: dict[str, str], aliases: tuple[str, ...]
+                   ) -> ModelVersion:
+    return ModelVersion(
         name=r.name, version=r.version, creation_timestamp=r.creation_time,
         last_updated_timestamp=r.last_updated_time, current_stage=r.current_stage,
         description=r.description, user_id=r.user_id, source=r.source, run_id=r.run_id,
-        status=r.status, digest=r.digest, tags=tag_map[(r.model_id, r.version)],
-        aliases=tuple(alias_map[(r.model_id, r.version)]), run_link=r.run_link)
-        for r in rows]
+        status=r.status, digest=r.digest, tags=tags, aliases=aliases, run_link=r.run_link)
 
 
 def _version_keys(table: Any, keys: Sequence[tuple[int, int]]) -> Any:
