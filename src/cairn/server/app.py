@@ -41,12 +41,13 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.add_middleware(ActingUser, auth=state.auth)
     guards.install(app, config)  # outermost: Host, Content-Type and body size first
 
+    # async: answered on the event loop, no thread-pool round trip for a probe
     @app.get("/health", include_in_schema=False)
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/version", include_in_schema=False)
-    def version() -> dict[str, str]:
+    async def version() -> dict[str, str]:
         return {"version": __version__}
 
     # The mlflow client's routes next: its hot reads match without walking /api/v1's.
