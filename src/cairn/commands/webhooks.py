@@ -30,8 +30,9 @@ def add(*, url: str, secret_env: str, name: str | None = None, events: Sequence[
         tracking_uri: str | None = None) -> Webhook:
     """A hook on model `name` (every model if None) for `events` (all if none)."""
     from cairn.identity import current_user
+    from cairn.registry.webhooks import add_hook
 
-    return _store(tracking_uri).create_webhook(url, events, secret_env, name, current_user())
+    return add_hook(_store(tracking_uri), url, events, secret_env, name, current_user())
 
 
 def list_hooks(*, name: str | None = None, tracking_uri: str | None = None) -> list[Webhook]:
@@ -41,8 +42,9 @@ def list_hooks(*, name: str | None = None, tracking_uri: str | None = None) -> l
 
 def remove(*, webhook_id: int | str, tracking_uri: str | None = None) -> None:
     from cairn.identity import current_user
+    from cairn.registry.webhooks import remove_hook
 
-    _store(tracking_uri).delete_webhook(_number(webhook_id), current_user())
+    remove_hook(_store(tracking_uri), _number(webhook_id), current_user())
 
 
 def deliveries(*, name: str | None = None, webhook_id: int | str | None = None,

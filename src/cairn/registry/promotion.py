@@ -413,6 +413,18 @@ def apply_planned_decision(b: Backend, decision: Decision, user: str) -> Decisio
     return decided
 
 
+def apply_planned_request(b: Backend, name: str, version: int, target: str,
+                          archive_existing: bool, user: str, reason: str,
+                          details: dict[str, Any] | None) -> PromotionRequest:
+    """A request opened as asked (EDIT): approving it evaluates the gates again, so the
+    verdicts a client put in `details` decide nothing."""
+    permissions.require(b.store, name, user, "EDIT", "requesting a promotion")
+    opened = b.store.create_promotion_request(name, version, target, archive_existing, user,
+                                              reason, details)
+    notify(b)
+    return opened
+
+
 def _ungated(store: MetadataStore, name: str, user: str, doing: str) -> None:
     permissions.require(store, name, user, "EDIT", doing)
     policy = store.get_gate_policy(name)

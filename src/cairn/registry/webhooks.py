@@ -29,13 +29,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError, UserError
+from cairn.registry import permissions
 from cairn.store.sql.webhooks import check_url
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from urllib.request import Request
 
     from cairn.store.base import MetadataStore
-    from cairn.store.entities import WebhookDelivery
+    from cairn.store.entities import Webhook, WebhookDelivery
 
 DEFAULT_TIMEOUT = 5.0  # seconds to wait for an endpoint's answer
 BATCH = 10  # deliveries claimed at once
@@ -97,6 +99,23 @@ class _Answer:
 
 
 # -- signing and posting -------------------------------------------------------------
+
+def add_hook(store: MetadataStore, url: str, events: Sequence[str] | None, secret_env: str,
+             name: str | None, user: str) -> Webhook:
+    """A hook on model `name` (every model if None): a model's hooks are its MANAGE
+    holders' to add (a server's store checks them itself)."""
+    if name is not None and not store.enforces_registry_rules:
+        permissions.require(store, name, user, "MANAGE", "adding a webhook")
+    return store.create_webhook(url, events, secret_env, name, user)
+
+
+def remove_hook(store: MetadataStore, webhook_id: int, user: str) -> None:
+    if not store.enforces_registry_rules:
+        hook = next((h for h in store.list_webhooks() if h.id == webhook_id), None)
+        if hook is not None and hook.model is not None:
+            permissions.require(store, hook.model, user, "MANAGE", "removing a webhook")
+    store.delete_webhook(webhook_id, user)
+
 
 def sign(secret: bytes, body: bytes) -> str:
     """The X-Cairn-Signature value of `body`."""

@@ -83,6 +83,10 @@ def version_number(version: object) -> int:
 
 
 class MetadataStore(ABC):
+    # True for a store whose server evaluates the registry's rules (gates, permissions)
+    # itself: the registry then sends it operations, not planned changes (store/rest.py)
+    enforces_registry_rules: bool = False
+
     # -- experiments -----------------------------------------------------------------
 
     @abstractmethod

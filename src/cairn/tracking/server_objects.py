@@ -24,7 +24,7 @@ Root = tuple[str, bool]  # (digest, is a directory manifest)
 
 
 def server_of(b: Backend) -> RestStore | None:
-    if not getattr(b.store, "enforces_registry_rules", False):
+    if not b.store.enforces_registry_rules:
         return None
     from cairn.store.rest import RestStore
 

@@ -12,14 +12,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from cairn.errors import NotFoundError, UserError
+from cairn.errors import NotFoundError, PermissionDenied, UserError
 from cairn.registry.stages import plan
 from cairn.registry.webhooks import (
     DeliveryCounts,
     RetryPolicy,
+    add_hook,
     call_gate,
     deliver_due,
     dispatch,
+    remove_hook,
     run_worker,
 )
 from cairn.store.base import MetadataStore
@@ -319,6 +321,20 @@ def test_removed_hook_sends_nothing_more(store: MetadataStore, receiver: Receive
         store.delete_webhook(hook.id)
     actions = [e.action for e in store.get_audit_log("fraud")]
     assert "add_webhook" in actions and "remove_webhook" in actions
+
+
+def test_a_models_hooks_are_its_managers_to_add_and_remove(store: MetadataStore,
+                                                          receiver: Receiver) -> None:
+    store.create_registered_model("fraud", user_id="ana")  # ana manages it; bo may EDIT
+    with pytest.raises(PermissionDenied, match="bo holds EDIT on model 'fraud'; adding a "
+                                               "webhook needs MANAGE"):
+        add_hook(store, receiver.url, None, "HOOK_SECRET", "fraud", "bo")
+    hook = add_hook(store, receiver.url, None, "HOOK_SECRET", "fraud", "ana")
+    with pytest.raises(PermissionDenied, match="removing a webhook needs MANAGE"):
+        remove_hook(store, hook.id, "bo")
+    assert [h.id for h in store.list_webhooks("fraud")] == [hook.id]
+    remove_hook(store, hook.id, "ana")
+    assert store.list_webhooks("fraud") == []
 
 
 def test_hook_of_a_deleted_model_is_listed_as_such(store: MetadataStore) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from cairn.registry import permissions, promotion
+from cairn.registry import promotion, webhooks
 from cairn.registry.gates import GateResult
 from cairn.registry.promotion import Promotion
 from cairn.server.api_v1.common import acting, answer, backend_of, done, store_of
@@ -226,13 +226,9 @@ def decide_promotion_request(request_id: int, decision: Decision,
 
 @router.post("/requests", response_model=PromotionRequest)
 def create_promotion_request(body: RequestCreate, request: Request) -> Response:
-    b = backend_of(request)
-    user = acting(request, body.user_id)
-    permissions.require(b.store, body.name, user, "EDIT", "requesting a promotion")
-    opened = b.store.create_promotion_request(body.name, body.version, body.target,
-                                              body.archive_existing, user, body.reason,
-                                              body.details)
-    promotion.notify(b)
+    opened = promotion.apply_planned_request(
+        backend_of(request), body.name, body.version, body.target, body.archive_existing,
+        acting(request, body.user_id), body.reason, body.details)
     return answer(PromotionRequest, opened)
 
 
@@ -252,11 +248,8 @@ def get_promotion_request(request_id: int, request: Request) -> Response:
 
 @router.post("/webhooks", response_model=Webhook)
 def create_webhook(body: WebhookCreate, request: Request) -> Response:
-    store = store_of(request)
-    user = acting(request, body.user_id)
-    if body.name is not None:
-        permissions.require(store, body.name, user, "MANAGE", "adding a webhook")
-    hook = store.create_webhook(body.url, body.events, body.secret_env, body.name, user)
+    hook = webhooks.add_hook(store_of(request), body.url, body.events, body.secret_env,
+                             body.name, acting(request, body.user_id))
     return answer(Webhook, hook)
 
 
@@ -267,12 +260,7 @@ def list_webhooks(request: Request, name: str | None = None) -> Response:
 
 @router.delete("/webhooks/{webhook_id}")
 def delete_webhook(webhook_id: int, request: Request, user_id: str = "") -> Response:
-    store = store_of(request)
-    user = acting(request, user_id)
-    hook = next((h for h in store.list_webhooks() if h.id == webhook_id), None)
-    if hook is not None and hook.model is not None:
-        permissions.require(store, hook.model, user, "MANAGE", "removing a webhook")
-    store.delete_webhook(webhook_id, user)
+    webhooks.remove_hook(store_of(request), webhook_id, acting(request, user_id))
     return done()
 
 
