@@ -14,12 +14,15 @@ mlflow2`` for the MLflow 2.x one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
+import threading
 import venv
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,20 +41,33 @@ def _venv_bin(venv_dir: Path, name: str) -> Path:
     return venv_dir / "bin" / name
 
 
+@contextlib.contextmanager
+def _building(venv_dir: Path) -> Iterator[None]:
+    """One builder of `venv_dir` at a time, across threads and processes (a background
+    prebuild and a test asking for the same virtualenv)."""
+    venv_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv_dir.parent / f"{venv_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_dvc(venv_dir: Path = DVC_VENV, *, quiet: bool = False) -> Path:
     """Create (once) a virtualenv with DVC and its S3 plugin; return the ``dvc`` executable."""
     dvc = _venv_bin(venv_dir, "dvc")
     if (venv_dir / _INSTALLED_MARKER).exists() and dvc.exists():
         return dvc
-    if not _venv_bin(venv_dir, "python").exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
-    python = str(_venv_bin(venv_dir, "python"))
-    pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
-    if quiet:
-        pip.append("--quiet")
-    subprocess.run([*pip, *DVC_PACKAGES], check=True)
-    subprocess.run([str(dvc), "--version"], check=True, capture_output=True)
-    (venv_dir / _INSTALLED_MARKER).write_text(" ".join(DVC_PACKAGES) + "\n")
+    with _building(venv_dir):
+        if (venv_dir / _INSTALLED_MARKER).exists() and dvc.exists():  # built while we waited
+            return dvc
+        if not _venv_bin(venv_dir, "python").exists():
+            venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+        python = str(_venv_bin(venv_dir, "python"))
+        pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+        if quiet:
+            pip.append("--quiet")
+        subprocess.run([*pip, *DVC_PACKAGES], check=True)
+        subprocess.run([str(dvc), "--version"], check=True, capture_output=True)
+        (venv_dir / _INSTALLED_MARKER).write_text(" ".join(DVC_PACKAGES) + "\n")
     return dvc
 
 
@@ -61,14 +77,18 @@ def ensure_mlflow(venv_dir: Path = MLFLOW_VENV, *, quiet: bool = False,
     python = _venv_bin(venv_dir, "python")
     if (venv_dir / _INSTALLED_MARKER).exists() and python.exists():
         return python
-    if not python.exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
-    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
-    if quiet:
-        pip.append("--quiet")
-    subprocess.run([*pip, *packages], check=True)
-    subprocess.run([str(python), "-c", "import mlflow, sklearn"], check=True, capture_output=True)
-    (venv_dir / _INSTALLED_MARKER).write_text(" ".join(packages) + "\n")
+    with _building(venv_dir):
+        if (venv_dir / _INSTALLED_MARKER).exists() and python.exists():
+            return python
+        if not python.exists():
+            venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
+        if quiet:
+            pip.append("--quiet")
+        subprocess.run([*pip, *packages], check=True)
+        subprocess.run([str(python), "-c", "import mlflow, sklearn"], check=True,
+                       capture_output=True)
+        (venv_dir / _INSTALLED_MARKER).write_text(" ".join(packages) + "\n")
     return python
 
 
@@ -76,6 +96,25 @@ def ensure_mlflow2(venv_dir: Path = MLFLOW2_VENV, *, quiet: bool = False) -> Pat
     """Create (once) a virtualenv with the last MLflow 2.x release and scikit-learn;
     return its ``python``."""
     return ensure_mlflow(venv_dir, quiet=quiet, packages=MLFLOW2_PACKAGES)
+
+
+def prebuild(names: tuple[str, ...] = ("dvc", "mlflow", "mlflow2")) -> list[threading.Thread]:
+    """Build the missing peer virtualenvs side by side in background threads (pip waits
+    on the network much of the time); whoever needs one later waits for its build, and a
+    failed build is retried, and reported, by that caller."""
+    builders: dict[str, Callable[[], Path]] = {
+        "dvc": lambda: ensure_dvc(quiet=True), "mlflow": lambda: ensure_mlflow(quiet=True),
+        "mlflow2": lambda: ensure_mlflow2(quiet=True)}
+
+    def build(name: str) -> None:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            builders[name]()
+
+    threads = [threading.Thread(target=build, args=(n,), daemon=True, name=f"prebuild-{n}")
+               for n in names]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def cairn_executable(override: str | None = None) -> Path:

@@ -188,6 +188,21 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the peers' virtualenvs (dvc, mlflow 3.x and 2.x) side by side when
+    the selected tests may run them and they are missing (a fresh clone: ~3 minutes one
+    after the other), while the first tests run."""
+    import os
+
+    if os.environ.get("CAIRN_MLFLOW_PYTHON") or not any(
+            part in ("compat", "integration") for item in session.items
+            for part in item.path.parts[-3:-1]):
+        return
+    from benchmarks.peers import prebuild
+
+    prebuild()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `not_on_rest` run on the databases only (deselected for the server)."""
     kept, dropped = [], []
