@@ -439,6 +439,9 @@ class Cell:
     capped: bool
     first_error: str = ""
     load_average: float = 0.0  # 1-minute load when the cell ended: other jobs show here
+    # CPU seconds the server's whole process tree spent, per answered request: what a
+    # shared machine's load changes least (the rate above waits on other jobs)
+    server_cpu_ms: float = 0.0
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -447,8 +450,20 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """user + system CPU time of `pids` so far (those that still exist)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_cell(port: int, workload: str, seeded: Seeded, clients: int, total: int,
-             cap_s: float, base_step: int) -> Cell:
+             cap_s: float, base_step: int, server_pid: int | None = None) -> Cell:
     """`total` requests from `clients` concurrent keep-alive clients, or until `cap_s`."""
     ctx = mp.get_context("fork")
     procs = min(clients, CLIENT_PROCS)
@@ -463,6 +478,8 @@ def run_cell(port: int, workload: str, seeded: Seeded, clients: int, total: int,
     for w in workers:
         w.start()
     ready.wait(60)
+    tree = process_tree(server_pid) if server_pid else []
+    cpu_before = cpu_seconds(tree)
     started = time.monotonic()
     go.set()
     outs: list[dict[str, Any]] = []
@@ -470,6 +487,7 @@ def run_cell(port: int, workload: str, seeded: Seeded, clients: int, total: int,
         outs.extend(results.get(timeout=cap_s + 300))
     for w in workers:
         w.join(30)
+    cpu = cpu_seconds(tree) - cpu_before
     ended = max(o["ended"] for o in outs)
     latencies = sorted(x for o in outs for x in o["latencies"])
     seconds = ended - started
@@ -478,7 +496,7 @@ def run_cell(port: int, workload: str, seeded: Seeded, clients: int, total: int,
                 1000 * percentile(latencies, 0.50), 1000 * percentile(latencies, 0.99),
                 len(latencies) < total,
                 next((o["first_error"] for o in outs if o["first_error"]), ""),
-                os.getloadavg()[0])
+                os.getloadavg()[0], 1000 * cpu / max(1, len(latencies) - errors))
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -518,10 +536,12 @@ def bench_server(tool: str, backend: str, uri: str, args: argparse.Namespace,
                 for clients in args.clients:
                     step += 1_000_000
                     cell = run_cell(server.port, workload, seeded, clients,
-                                    requests_for(workload, clients, args.quick), args.cap, step)
+                                    requests_for(workload, clients, args.quick), args.cap, step,
+                                    server.process.pid)
                     result.cells[f"{workload}/{clients}"] = asdict(cell)
                     print(f"  {tool}/{backend} {workload:9} x{clients:<2}: {cell.rps:8.1f} req/s"
                           f"  p50 {cell.p50_ms:7.1f} ms  p99 {cell.p99_ms:7.1f} ms"
+                          f"  server CPU {cell.server_cpu_ms:6.2f} ms/req"
                           f"  ({cell.requests} req, {cell.errors} errors"
                           f"{', capped' if cell.capped else ''}, load {cell.load_average:.1f})"
                           + (f"  first error {cell.first_error}" if cell.errors else ""),
@@ -597,8 +617,9 @@ def versions(mlflow_venv: Path) -> dict[str, str]:
 def markdown(runs: list[ServerRun], args: argparse.Namespace) -> str:
     by = {(r.tool, r.backend): r for r in runs}
     lines = ["| backend | workload | clients | MLflow req/s | Cairn req/s | Cairn/MLflow | "
-             "MLflow p50 / p99 ms | Cairn p50 / p99 ms | target |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "MLflow p50 / p99 ms | Cairn p50 / p99 ms | server CPU ms/req MLflow / Cairn | "
+             "target |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for backend in args.backends:
         mlflow, cairn = by.get(("mlflow", backend)), by.get(("cairn", backend))
         if mlflow is None or cairn is None:
@@ -618,7 +639,9 @@ def markdown(runs: list[ServerRun], args: argparse.Namespace) -> str:
                 lines.append(
                     f"| {backend} | {workload} | {clients} | {m['rps']:.3g} | {c['rps']:.3g} | "
                     f"{ratio:.3g}x{flag} | {m['p50_ms']:.1f} / {m['p99_ms']:.1f} | "
-                    f"{c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {verdict} |")
+                    f"{c['p50_ms']:.1f} / {c['p99_ms']:.1f} | "
+                    f"{m.get('server_cpu_ms', 0):.2f} / {c.get('server_cpu_ms', 0):.2f} | "
+                    f"{verdict} |")
     lines += ["", "| server | backend | seeding s | peak RSS of the tree, MiB | sum of VmHWM, "
               "MiB | processes |", "|---|---|---|---|---|---|"]
     for r in runs:
