@@ -127,12 +127,18 @@ def write_package(target: Path, files: dict[str, Source], model: dict[str, Any],
             archive.write(out, oci_index(oci, ref_name(model)), blobs)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would follow the file to other users
+        os.chmod(tmp, 0o666 & ~_umask())  # as any new file, not mkstemp's 0600
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return "sha256:" + hashlib.sha256(oci).hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _hash(source: Source) -> tuple[str, int]:
