@@ -104,9 +104,9 @@ def build_package(uri: str, out_dir: str | os.PathLike[str] = "dist",
 
 
 def write_package(target: Path, files: dict[str, Source], model: dict[str, Any],
-                  lineage: dict[str, Any]) -> str:
+                  lineage: dict[str, Any], cairn_version: str | None = None) -> str:
     """Write the package of `files` (package path → bytes or a file) to `target`,
-    atomically; its digest."""
+    atomically; its digest. `cairn_version`: this Cairn's unless given (a golden test)."""
     from cairn import __version__
 
     entries: list[FileEntry] = []
@@ -116,7 +116,7 @@ def write_package(target: Path, files: dict[str, Source], model: dict[str, Any],
         hexdigest, size = _hash(source)
         entries.append(FileEntry(name, f"sha256:{hexdigest}", size))
         blobs[hexdigest] = source
-    document = manifest_document(__version__, model, lineage, entries)
+    document = manifest_document(cairn_version or __version__, model, lineage, entries)
     config, oci = oci_manifest(document, entries, model)
     for blob in (document, config, oci):
         blobs[hashlib.sha256(blob).hexdigest()] = blob
