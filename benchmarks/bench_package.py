@@ -7,7 +7,7 @@ directory (untimed), then packaged twice with `cairn.packaging.build.build_packa
 
     demo      the demo's kind of model: a scikit-learn LogisticRegression on iris
               (skops), with an input example and signature
-    weights   a pyfunc model with one --weights-mb MB artifact of random bytes
+    weights   a pyfunc model with one --weights-mb MiB artifact of random bytes
 
 Timed: the first build (materializing the model from the object store, hashing, writing
 the archive, re-reading it to verify, adding it to the object store, recording it), the
@@ -71,9 +71,11 @@ def register_weights(work: Path, megabytes: int) -> str:
     import cairn.pyfunc
 
     weights = work / "weights.bin"
+    left = megabytes * (1 << 20)
     with open(weights, "wb") as f:
-        for _ in range(megabytes * (1 << 20) // CHUNK):
-            f.write(os.urandom(CHUNK))
+        while left:
+            f.write(os.urandom(min(CHUNK, left)))
+            left -= min(CHUNK, left)
     code = work / "bench_weights.py"
     code.write_text(WEIGHTS_CODE)
     with cairn.start_run():
@@ -106,7 +108,7 @@ def measure(uri: str, out: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/package.json")
-    parser.add_argument("--weights-mb", type=int, default=500)
+    parser.add_argument("--weights-mb", type=int, default=500, help="MiB of weights")
     args = parser.parse_args()
     from cairn.tracking import fluent
 
@@ -127,7 +129,7 @@ def main() -> None:
           "load (first) | load (again) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['package_bytes'] / 1e6:.2f} MB | {r['files']} | "
+        print(f"| {name} | {r['package_bytes'] / (1 << 20):.2f} MiB | {r['files']} | "
               f"{r['build_first_s']:.2f} s | {r['build_again_s']:.2f} s | {r['verify_s']:.2f} s"
               f" | {r['load_first_s']:.2f} s | {r['load_again_s']:.2f} s |")
 
