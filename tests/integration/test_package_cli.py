@@ -135,3 +135,9 @@ def test_build_refuses_what_is_not_a_version(registered: CliRepo) -> None:
     assert result.exit_code == 2 and "registered version" in result.stderr
     missing = repo.cairn("package", "build", "models:/fraud/9", ok=False)
     assert missing.exit_code == 1 and "no version 9" in missing.stderr
+    repo.write("afile", "x")
+    onto_file = repo.cairn("package", "build", "models:/fraud/1", "-o", "afile", ok=False)
+    assert onto_file.exit_code == 2 and "is a file" in onto_file.stderr
+    junk = repo.write("junk.cairnpkg", b"\0" * 10240)
+    bad = repo.cairn("package", "inspect", str(junk), ok=False)
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: ")

@@ -75,6 +75,8 @@ def build_package(uri: str, out_dir: str | os.PathLike[str] = "dist",
                         f"models:/NAME@ALIAS or models:/NAME/STAGE), not {uri!r}")
     if batch_size < 1:
         raise UserError(f"--batch-size must be a positive number, not {batch_size}")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UserError(f"-o {out_dir} is a file; give the directory to write the package in")
     b = backend()
     mv = uris.resolve_version(b.store, uris.parse_models(uri))
     exact = f"models:/{mv.name}/{mv.version}"
