@@ -83,6 +83,7 @@ def test_inspect_shows_manifest_schema_lineage_and_signatures(registered: CliRep
     assert found["lineage"]["params"] == {"lr": "0.01"}
     assert found["lineage"]["metrics"] == {"f1": 0.93}
     assert "packages" not in found["lineage"]  # the registry now, not the version
+    assert found["lineage"]["model"]["version"] == 1 and found["lineage"]["run"]["run_id"]
     assert [c["name"] for c in found["schema"]["inputs"]["columns"]][:1] == [
         "sepal length (cm)"]
     assert any(r.startswith("scikit-learn==") for r in found["requirements"])

@@ -23,6 +23,7 @@ from typing import Any
 
 from cairn import paths
 from cairn.errors import UserError
+from cairn.flavors.base import read_metadata
 from cairn.packaging import archive
 from cairn.packaging.manifest import (
     INCLUDE_DIR,
@@ -43,9 +44,11 @@ from cairn.store.base import PackageRecord
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_RESOURCES = {"cpu": 1, "memory_mb": 1024}
-# Lineage fields that describe the registry now, not the version: left out so a rebuild
-# after another build (or a new request) gives the same bytes.
-VOLATILE_LINEAGE = ("packages", "requests")
+# What the registry may change about a version after it was made — its stage, aliases,
+# description, tags and their history — is left out, so promoting a version never
+# changes its package: the lineage kept is how the version was made.
+VOLATILE_LINEAGE = ("transitions", "requests", "reproduction", "packages")
+MUTABLE_MODEL_FIELDS = ("stage", "aliases", "description", "tags")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 Source = bytes | Path
@@ -83,15 +86,14 @@ def build_package(uri: str, out_dir: str | os.PathLike[str] = "dist",
     model_dir = materialized(b, mv.digest)
     files = model_files(model_dir)
     files.update(include_files(includes, b.root or Path.cwd()))
-    meta = _metadata(model_dir)
+    meta = read_metadata(model_dir)
     files[SERVING_FILE] = serving_yaml(meta.loader, batch_size)
     if meta.signature is not None:
         files[SCHEMA_FILE] = canonical_json(meta.signature.to_dict()) + b"\n"
     pins = (read_requirements(requirements) if requirements is not None
             else pinned(meta.requirements, meta.library_versions))
     files[REQUIREMENTS_FILE] = "".join(f"{r}\n" for r in pins).encode()
-    lineage = {k: v for k, v in model_lineage(b.store, b.odb, exact, None).items()
-               if k not in VOLATILE_LINEAGE}
+    lineage = made_of(model_lineage(b.store, b.odb, exact, None))
     model = {"name": mv.name, "version": mv.version, "uri": exact, "source": mv.source,
              "run_id": mv.run_id, "digest": mv.digest, "flavor": meta.loader,
              "created": mv.creation_timestamp}
@@ -103,6 +105,15 @@ def build_package(uri: str, out_dir: str | os.PathLike[str] = "dist",
     record = b.store.record_package(mv.name, mv.version, manifest.digest, object_id, size,
                                     current_user())
     return Built(target, manifest, object_id, record)
+
+
+def made_of(lineage: dict[str, Any]) -> dict[str, Any]:
+    """A version's lineage without what the registry may change later."""
+    kept = {k: v for k, v in lineage.items() if k not in VOLATILE_LINEAGE}
+    if isinstance(kept.get("model"), dict):
+        kept["model"] = {k: v for k, v in kept["model"].items()
+                         if k not in MUTABLE_MODEL_FIELDS}
+    return kept
 
 
 def write_package(target: Path, files: dict[str, Source], model: dict[str, Any],
@@ -217,9 +228,3 @@ def read_requirements(path: str) -> list[str]:
         raise UserError(f"--requirements {path}: not a text file ({e})") from None
     return [line.strip() for line in text.splitlines()
             if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _metadata(model_dir: Path) -> Any:
-    from cairn.flavors.base import read_metadata
-
-    return read_metadata(model_dir)

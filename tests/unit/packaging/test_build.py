@@ -35,11 +35,14 @@ def test_a_version_builds_the_same_package_twice_and_records_it(
                                 registered_model_name="fraud")
     cairn.Client().set_registered_model_alias("fraud", "champion", 1)
     first = build_package("models:/fraud@champion", tmp_path / "a")
-    second = build_package("models:/fraud/1", tmp_path / "b")
+    cairn.Client().transition_model_version_stage("fraud", 1, "Staging")  # the registry's
+    second = build_package("models:/fraud/Staging", tmp_path / "b")  # state, not the model's
     assert first.path.read_bytes() == second.path.read_bytes()
     assert first.record == second.record  # one record per digest
     assert first.manifest.model["run_id"] == run.info.run_id
     assert first.manifest.lineage["params"] == {"lr": "0.01"}
+    assert "stage" not in first.manifest.lineage["model"]
+    assert "transitions" not in first.manifest.lineage
     b = backend()
     assert [p.digest for p in b.store.list_packages("fraud", 1)] == [first.manifest.digest]
     chain = model_lineage(b.store, b.odb, "models:/fraud/1", None)
