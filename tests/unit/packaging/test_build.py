@@ -55,3 +55,30 @@ def test_a_version_builds_the_same_package_twice_and_records_it(
 def test_only_registered_versions_are_packaged(tracking: str) -> None:
     with pytest.raises(UserError, match="registered version"):
         build_package("runs:/abc/model")
+
+
+def test_recorded_requirements_are_pinned_to_the_recorded_versions() -> None:
+    from cairn.packaging.build import pinned
+
+    assert pinned(["scikit-learn>=1.4", "numpy", "pandas==2.1.0", "torch @ https://x/t.whl",
+                   "unknown-lib"], {"scikit-learn": "1.9.1", "numpy": "2.0.0"}) == [
+        "scikit-learn==1.9.1", "numpy==2.0.0", "pandas==2.1.0", "torch @ https://x/t.whl",
+        "unknown-lib"]
+
+
+def test_includes_stay_inside_the_project(tmp_path: Path) -> None:
+    from cairn.errors import PathError
+    from cairn.packaging.build import include_files
+
+    root = tmp_path / "project"
+    (root / "prep").mkdir(parents=True)
+    (root / "prep" / "a.py").write_text("a")
+    (tmp_path / "secret").write_text("s")
+    (root / "prep" / "leak").symlink_to(tmp_path / "secret")
+    with pytest.raises(PathError, match="--include"):
+        include_files([str(root / "prep")], root)
+    (root / "prep" / "leak").unlink()
+    assert list(include_files([str(root / "prep")], root)) == ["include/prep/a.py"]
+    for outside in (str(tmp_path / "secret"), str(root / ".git" / "config")):
+        with pytest.raises(PathError):
+            include_files([outside], root)
