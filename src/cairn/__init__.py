@@ -35,7 +35,7 @@ _LAZY = {
     "get_run": "cairn.tracking.fluent:get_run",
     "get_tracking_uri": "cairn.tracking.fluent:get_tracking_uri",
     "last_active_run": "cairn.tracking.fluent:last_active_run",
-    "load_model": "cairn.registry.loading:load_model",
+    "load_model": "cairn.pyfunc:load_model",
     "log_artifact": "cairn.tracking.fluent:log_artifact",
     "log_artifacts": "cairn.tracking.fluent:log_artifacts",
     "log_dict": "cairn.tracking.fluent:log_dict",

@@ -12,6 +12,7 @@ from typing import Any
 
 from cairn.flavors.base import LoadedModel
 from cairn.flavors.pyfunc import PythonModel, PythonModelContext, save_model
+from cairn.packaging.load import PACKAGE_SCHEME
 from cairn.registry.loading import load_model as _load_model
 from cairn.registry.log_and_register import log_and_register
 from cairn.tracking.models import ModelInfo
@@ -38,6 +39,15 @@ def log_model(artifact_path: str | None = None, *, python_model: Any,
     return log_and_register(save, artifact_path, registered_model_name, name)
 
 
-def load_model(model_uri: str | os.PathLike[str], trusted: bool = False) -> LoadedModel:
-    """Any model (models:/…, runs:/…, or a directory), with a schema-checking predict."""
-    return _load_model(model_uri, trusted=trusted)
+def load_model(model_uri: str | os.PathLike[str], trusted: bool = False,
+               dst_path: str | None = None) -> LoadedModel:
+    """Any model, with a schema-checking predict and its lineage in `.metadata.lineage`:
+    models:/…, runs:/… (from the registry), package:PATH (a model package, verified first,
+    no project needed), or a model directory. Pickle-based models load only with
+    `trusted=True`; a model's own code runs without it only when it comes verified from
+    the store, or from a package whose signature was checked."""
+    if str(model_uri).startswith(PACKAGE_SCHEME):
+        from cairn.packaging.load import load_package
+
+        return load_package(str(model_uri)[len(PACKAGE_SCHEME):], trusted=trusted)[0]
+    return _load_model(model_uri, trusted=trusted, dst_path=dst_path)

@@ -75,6 +75,18 @@ def test_build_twice_anywhere_gives_the_same_bytes_and_is_recorded(
     assert backend().odb.exists(built["object_id"])  # the packages provider keeps it
 
 
+def test_push_sends_the_package_file(
+        registered: CliRepo, tmp_path: Path) -> None:
+    from cairn.objects.odb import ObjectDB
+
+    repo = registered
+    built = out_json(repo, "package", "build", "models:/fraud/1")
+    repo.cairn("remote", "add", "-d", "origin", str(tmp_path / "store"))
+    repo.cairn("push")
+    remote = ObjectDB.local(tmp_path / "store")
+    assert remote.exists(built["object_id"])  # not only the model: its package file too
+
+
 def test_inspect_shows_manifest_schema_lineage_and_signatures(registered: CliRepo) -> None:
     repo = registered
     path = out_json(repo, "package", "build", "models:/fraud/1")["path"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -274,6 +275,11 @@ ENDPOINTS = [
     Endpoint("v1 audit log", "READ", lambda w: ("GET", f"{V1}/models/{w.model}/audit", None)),
     Endpoint("v1 lineage", "READ", lambda w: (
         "GET", f"{V1}/models/{w.model}/versions/1/lineage", None)),
+    Endpoint("v1 record a package", "EDIT", lambda w: (
+        "POST", f"{V1}/models/{w.model}/versions/1/packages",
+        {"digest": "sha256:" + secrets.token_hex(32), "object_id": "0" * 64, "size": 1})),
+    Endpoint("v1 list a model's packages", "READ", lambda w: (
+        "GET", f"{V1}/models/{w.model}/packages", None)),
     Endpoint("v1 promote", "EDIT", lambda w: (
         "POST", f"{V1}/models/{w.model}/versions/{w.new_version()}/promote",
         {"stage": "Staging"})),

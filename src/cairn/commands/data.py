@@ -195,8 +195,8 @@ def _live_outs(project: ProjectContext, scope: Scope) -> tuple[list[TrackedPath]
     warnings: list[str] = []
     if scope.registry:
         try:
-            refs += [r for r in liveness.in_scope(project, scope,
-                                                  [liveness.registered_versions_and_runs])
+            refs += [r for r in liveness.in_scope(
+                project, scope, [liveness.registered_versions_and_runs, liveness.packages])
                      if project.odb.exists(r.oid)]
         except CairnError as e:
             warnings.append(f"models and run artifacts not pushed: {e}")

@@ -27,6 +27,8 @@ from cairn.packaging.verify import Package, open_package
 if TYPE_CHECKING:
     from cairn.flavors.base import LoadedModel
 
+PACKAGE_SCHEME = "package:"  # cairn.load_model("package:dist/x.cairnpkg")
+
 
 def load_package(path: str | os.PathLike[str], trusted: bool = False,
                  public_key: str | os.PathLike[str] | None = None

@@ -33,23 +33,18 @@ if TYPE_CHECKING:
     from cairn.flavors.base import LoadedModel
 
 MODELS_DIR = "models"
-PACKAGE = "package:"  # package:PATH, a model package file (cairn.packaging)
 STAMP_SUFFIX = ".verified"
 
 
 def load_model(model_uri: str | os.PathLike[str], trusted: bool = False,
                dst_path: str | None = None) -> LoadedModel:
     """A model with `.predict` (checked against its input schema) and `.metadata`
-    (its lineage in `.metadata.lineage`). `model_uri`: models:/…, runs:/…,
-    package:PATH (a model package, verified first; no project needed), or a path to a
-    model directory. Pickle-based models load only with `trusted=True`; a model's own
-    code runs without it only when it comes from the store (a URI), verified."""
+    (its lineage in `.metadata.lineage`). `model_uri`: models:/…, runs:/…, or a path to a
+    model directory (`cairn.load_model` also takes package:PATH). Pickle-based models
+    load only with `trusted=True`; a model's own code runs without it only when it comes
+    from the store (a URI), verified."""
     from cairn.flavors.base import load
 
-    if str(model_uri).startswith(PACKAGE):
-        from cairn.packaging.load import load_package
-
-        return load_package(str(model_uri)[len(PACKAGE):], trusted=trusted)[0]
     path, lineage = model_path(str(model_uri))
     # model_path built a URI's directory from digest-verified objects; a path is anyone's
     verified = uris.is_model_uri(str(model_uri))

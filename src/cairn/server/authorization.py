@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from cairn.errors import NotFoundError, PermissionDenied
-from cairn.store.base import ACTIVE_ONLY, MetadataStore
+from cairn.store.base import ACTIVE_ONLY, MetadataStore, PackageRecord
 from cairn.store.entities import (
     AliasMove,
     Artifact,
@@ -397,6 +397,21 @@ class AuthorizedStore(MetadataStore):
             change = dataclasses.replace(change, user_id=self.user.name)
         return self.inner.decide_promotion_request(
             dataclasses.replace(decision, user_id=self.user.name, change=change))
+
+    # -- model packages: built by a model's editors, seen by its readers ----------------
+
+    def record_package(self, name: str, version: int, digest: str, object_id: str,
+                       size: int, user_id: str = "") -> PackageRecord:
+        self.require_model(name, EDIT, "recording a package")
+        return self.inner.record_package(name, version, digest, object_id, size,
+                                         self.user.name)
+
+    def list_packages(self, name: str | None = None, version: int | None = None
+                      ) -> list[PackageRecord]:
+        if name is not None:
+            self.require_model(name, READ, "listing its packages")
+            return self.inner.list_packages(name, version)
+        return [p for p in self.inner.list_packages() if self._readable_model(p.name)]
 
     # -- webhooks: a model's are its MANAGE holders', the global ones the admins' --------
 

@@ -399,19 +399,17 @@ class MetadataStore(ABC):
         not deleted: what retention and gc must never delete."""
 
     # -- model packages: the immutable files built from versions -----------------------
-    # Not abstract, so a store that wraps another (the server's AuthorizedStore) keeps
-    # working before it forwards them: it records none, and refuses to record one.
 
+    @abstractmethod
     def record_package(self, name: str, version: int, digest: str, object_id: str,
                        size: int, user_id: str = "") -> PackageRecord:
         """Record a package built from `version` (once per digest: recording the same
         digest again returns the first record); NotFoundError for an unknown version."""
-        raise UserError(f"{type(self).__name__} does not record model packages")
 
+    @abstractmethod
     def list_packages(self, name: str | None = None, version: int | None = None
                       ) -> list[PackageRecord]:
         """Packages of one version, of one model, or all (for liveness), oldest first."""
-        return []
 
     def close(self) -> None:  # noqa: B027 - optional: a no-op by default
         """Release connections (a no-op where there are none)."""

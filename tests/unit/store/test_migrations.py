@@ -42,7 +42,7 @@ def sql(uri: str, statement: str) -> list[tuple[object, ...]]:
 
 
 def test_head_constant_matches_the_migrations() -> None:
-    assert migrate.revisions() == ["0001", "0002", "0003", "0004"]
+    assert migrate.revisions() == ["0001", "0002", "0003", "0004", "0005"]
     assert migrate.head() == HEAD_REVISION
 
 

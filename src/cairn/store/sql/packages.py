@@ -9,29 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Engine, Index, Integer, String, Table, select
+from sqlalchemy import Engine, select
 
 from cairn.errors import UserError
 from cairn.store.base import MetadataStore, PackageRecord, version_number
 from cairn.store.sql import registry as sql_registry
 from cairn.store.sql.common import now_ms
 from cairn.store.sql.engine import transaction
-from cairn.store.sql.tables import NAME, Millis, RowId, metadata, registered_models
+from cairn.store.sql.tables import model_packages, registered_models
 
-# Added by migration 0005 (issue 12).
-model_packages = Table(
-    "model_packages", metadata,
-    Column("id", RowId, primary_key=True, autoincrement=True),
-    Column("model_id", Integer, nullable=False),
-    Column("model_name", String(NAME), nullable=False),  # when it was built
-    Column("version", Integer, nullable=False),
-    Column("digest", String(80), nullable=False),  # sha256:<hex> of the OCI manifest
-    Column("object_id", String(128), nullable=False),
-    Column("size", Millis, nullable=False),  # a BigInteger, like the times
-    Column("user_id", String(NAME), nullable=False),
-    Column("created_time", Millis, nullable=False),
-    Index("ix_model_packages_version", "model_id", "version", "digest", unique=True),
-)
 p, rm = model_packages, registered_models
 
 

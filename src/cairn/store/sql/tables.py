@@ -298,3 +298,18 @@ experiment_permissions = Table(
     Column("user_id", String(NAME), primary_key=True),
     Column("level", String(16), nullable=False),
 )
+
+# Added by migration 0005 (issue 12).
+model_packages = Table(
+    "model_packages", metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, nullable=False),
+    Column("model_name", String(NAME), nullable=False),  # when it was built
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),  # sha256:<hex> of the OCI manifest
+    Column("object_id", String(128), nullable=False),
+    Column("size", Millis, nullable=False),  # a BigInteger, like the times
+    Column("user_id", String(NAME), nullable=False),
+    Column("created_time", Millis, nullable=False),
+    Index("ix_model_packages_version", "model_id", "version", "digest", unique=True),
+)
