@@ -26,6 +26,7 @@ LAZY_COMMANDS = {
     "db": "tracking", "experiments": "tracking", "runs": "tracking",
     "models": "models",
     "server": "server",
+    "serve": "serve",
     "reproduce": "reproduce",
 }
 
