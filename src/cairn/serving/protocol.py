@@ -142,7 +142,7 @@ class Reader:
             if columns is None and isinstance(self.schema, ColumnSchema):
                 columns = self._positional(rows)
             return Inputs(TABLE, Table(columns, rows), len(rows))
-        if isinstance(self.schema, TensorSchema) and len(self.schema.tensors) > 1:
+        if self._named_tensors():
             if columns is None:
                 raise SchemaError(f"the model takes named inputs {self._tensor_names()}; "
                                   "name the columns")
@@ -152,14 +152,14 @@ class Reader:
     def _from_tensors(self, value: Any, form: str) -> Inputs:
         """``instances`` or ``inputs``: a list (of rows, or of records) or an object."""
         if _is_records(value):
-            if self.tabular:
+            if self.tabular or not self._named_tensors():
                 return self._from_table(*_records(value, form))
             columns, rows = _records(value, form)
             return _tensors({c: [row[i] for row in rows] for i, c in enumerate(columns)})
         if isinstance(value, dict):
             if not value:
                 raise BadRequest(f"'{form}' is an empty object")
-            if self.tabular:
+            if self.tabular or self._one_unnamed_tensor():
                 return self._from_table(*_columns(value, form))
             return _tensors(value)
         if isinstance(value, list) and self.tabular:
@@ -177,6 +177,15 @@ class Reader:
             raise SchemaError(f"rows of {len(rows[0])} values do not fit the model's "
                               f"{len(names)} columns {list(names)}; name the columns")
         return names
+
+    def _named_tensors(self) -> bool:
+        """Several inputs, each a column of a table (a dict of arrays)."""
+        return isinstance(self.schema, TensorSchema) and len(self.schema.tensors) > 1
+
+    def _one_unnamed_tensor(self) -> bool:
+        """A table's columns are then the columns of its one array."""
+        return isinstance(self.schema, TensorSchema) and len(self.schema.tensors) == 1 \
+            and self.schema.tensors[0].name is None
 
     def _tensor_names(self) -> list[str | None]:
         assert isinstance(self.schema, TensorSchema)
