@@ -91,7 +91,8 @@ def model_lineage(store: MetadataStore, odb: ObjectDB, uri: str,
                       if r.version == mv.version] if mv is not None else []),
         "reproduction": (_audit_dict(last) if mv is not None and (
             last := reproduction.last_reproduction(store, mv.name, mv.version)) else None),
-        "packages": [],  # immutable packages built from this version (a later issue)
+        "packages": ([asdict(p) for p in store.list_packages(mv.name, mv.version)]
+                     if mv is not None else []),  # built by `cairn package build`
     }
 
 

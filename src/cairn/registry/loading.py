@@ -20,6 +20,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,17 +33,23 @@ if TYPE_CHECKING:
     from cairn.flavors.base import LoadedModel
 
 MODELS_DIR = "models"
+PACKAGE = "package:"  # package:PATH, a model package file (cairn.packaging)
 STAMP_SUFFIX = ".verified"
 
 
 def load_model(model_uri: str | os.PathLike[str], trusted: bool = False,
                dst_path: str | None = None) -> LoadedModel:
     """A model with `.predict` (checked against its input schema) and `.metadata`
-    (its lineage in `.metadata.lineage`). `model_uri`: models:/…, runs:/…, or a path to
-    a model directory. Pickle-based models load only with `trusted=True`; a model's own
+    (its lineage in `.metadata.lineage`). `model_uri`: models:/…, runs:/…,
+    package:PATH (a model package, verified first; no project needed), or a path to a
+    model directory. Pickle-based models load only with `trusted=True`; a model's own
     code runs without it only when it comes from the store (a URI), verified."""
     from cairn.flavors.base import load
 
+    if str(model_uri).startswith(PACKAGE):
+        from cairn.packaging.load import load_package
+
+        return load_package(str(model_uri)[len(PACKAGE):], trusted=trusted)[0]
     path, lineage = model_path(str(model_uri))
     # model_path built a URI's directory from digest-verified objects; a path is anyone's
     verified = uris.is_model_uri(str(model_uri))
@@ -72,21 +79,30 @@ def model_path(model_uri: str, b: Backend | None = None) -> tuple[Path, dict[str
 
 def materialized(b: Backend, digest: str) -> Path:
     """The read-only, verified directory of manifest `digest`, built if needed."""
-    root = b.tmp_dir / MODELS_DIR
-    final = root / digest
-    stamp = root / (digest + STAMP_SUFFIX)
-    if final.is_dir() and _unchanged(final, stamp):
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{digest[:16]}.", suffix=".tmp", dir=root))
-    try:
-        built = work / "model"
+
+    def build(built: Path) -> None:
         try:
             materialize(b.odb, digest, True, built)
         except ObjectNotFound:
             if not fetch_tree(b, digest):
                 raise
             materialize(b.odb, digest, True, built)
+
+    return read_only_dir(b.tmp_dir / MODELS_DIR, digest, build)
+
+
+def read_only_dir(root: Path, name: str, build: Callable[[Path], None]) -> Path:
+    """`root/name`, built by `build(directory)` unless it is there unchanged since it was
+    built (its stamp): built in a temp sibling, made read-only, renamed into place."""
+    final = root / name
+    stamp = root / (name + STAMP_SUFFIX)
+    if final.is_dir() and _unchanged(final, stamp):
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name[:16]}.", suffix=".tmp", dir=root))
+    try:
+        built = work / "model"
+        build(built)
         _stamp(built, work / "stamp")
         _make_read_only(built)
         if final.exists():  # stale or tampered: replace it

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cairn.errors import UserError
 from cairn.store.entities import (
@@ -44,6 +45,20 @@ ALL = "ALL"
 VIEW_TYPE_NAMES = {1: ACTIVE_ONLY, 2: DELETED_ONLY, 3: ALL}  # MLflow's ViewType numbers
 DEFAULT_EXPERIMENT_ID = "0"  # "Default", as in MLflow; the first created one is "1"
 DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    """A model package built from a version (cairn.packaging): its digest (sha256 of its
+    OCI manifest, the package's identity), the object holding the file, who built it."""
+
+    name: str
+    version: int
+    digest: str
+    object_id: str  # the package file in the object store (blake3)
+    size: int
+    user_id: str
+    created_time: int  # ms
 
 
 def as_view_type(value: int | str) -> str:
@@ -378,6 +393,21 @@ class MetadataStore(ABC):
     def referenced_digests(self) -> set[str]:
         """Digests of every registered model version and every artifact of runs that are
         not deleted: what retention and gc must never delete."""
+
+    # -- model packages: the immutable files built from versions -----------------------
+    # Not abstract: a store that wraps another (the server's AuthorizedStore) forwards
+    # them; one that cannot record packages says so.
+
+    def record_package(self, name: str, version: int, digest: str, object_id: str,
+                       size: int, user_id: str = "") -> PackageRecord:
+        """Record a package built from `version` (once per digest: recording the same
+        digest again returns the first record); NotFoundError for an unknown version."""
+        raise UserError(f"{type(self).__name__} does not record model packages")
+
+    def list_packages(self, name: str | None = None, version: int | None = None
+                      ) -> list[PackageRecord]:
+        """Packages of one version, of one model, or all (for liveness), oldest first."""
+        raise UserError(f"{type(self).__name__} does not record model packages")
 
     def close(self) -> None:  # noqa: B027 - optional: a no-op by default
         """Release connections (a no-op where there are none)."""

@@ -28,6 +28,7 @@ from cairn.store import wire
 from cairn.store.base import (
     ACTIVE_ONLY,
     MetadataStore,
+    PackageRecord,
     check_model_name,
     checked_metric,
     version_number,
@@ -446,6 +447,21 @@ class RestStore(MetadataStore):
 
     def referenced_digests(self) -> set[str]:
         return set(self._get(list[str], "GET", "/objects/referenced"))
+
+    # -- model packages ------------------------------------------------------------------------
+
+    def record_package(self, name: str, version: int, digest: str, object_id: str,
+                       size: int, user_id: str = "") -> PackageRecord:
+        return self._get(PackageRecord, "POST", f"{_version(name, version)}/packages", {
+            "digest": digest, "object_id": object_id, "size": size, "user_id": user_id})
+
+    def list_packages(self, name: str | None = None, version: int | None = None
+                      ) -> list[PackageRecord]:
+        if name is None:
+            return self._get(list[PackageRecord], "GET", "/packages")
+        path = (f"{model_path(name)}/packages" if version is None
+                else f"{_version(name, version)}/packages")
+        return self._get(list[PackageRecord], "GET", path)
 
     # -- the server's objects (run artifacts and models, by digest) ---------------------------
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from cairn.server.api_v1.common import Page, acting, answer, backend_of, done, page, store_of
+from cairn.store.base import PackageRecord
 from cairn.store.entities import AuditEntry, ModelVersion, RegisteredModel
 
 Strings = Annotated[list[str] | None, Query()]  # a repeated query parameter
@@ -59,6 +60,13 @@ class AuditCreate(BaseModel):
     reason: str = ""
     details: dict[str, Any] | None = None
     to_value: str | None = None
+
+
+class PackageCreate(BaseModel):
+    digest: str
+    object_id: str
+    size: int
+    user_id: str = ""
 
 
 # -- registered models -------------------------------------------------------------------
@@ -203,3 +211,27 @@ def lineage(name: str, version: int, request: Request) -> dict[str, Any]:
 
     b = backend_of(request)
     return model_lineage(b.store, b.odb, f"models:/{name}/{version}", None)
+
+
+# -- model packages (cairn package build records each against its version) ---------------
+
+@router.post("/models/{name}/versions/{version}/packages", response_model=PackageRecord)
+def record_package(name: str, version: int, body: PackageCreate, request: Request) -> Response:
+    found = store_of(request).record_package(name, version, body.digest, body.object_id,
+                                             body.size, acting(request, body.user_id))
+    return answer(PackageRecord, found)
+
+
+@router.get("/models/{name}/versions/{version}/packages", response_model=list[PackageRecord])
+def list_version_packages(name: str, version: int, request: Request) -> Response:
+    return answer(list[PackageRecord], store_of(request).list_packages(name, version))
+
+
+@router.get("/models/{name}/packages", response_model=list[PackageRecord])
+def list_model_packages(name: str, request: Request) -> Response:
+    return answer(list[PackageRecord], store_of(request).list_packages(name))
+
+
+@router.get("/packages", response_model=list[PackageRecord])
+def list_packages(request: Request) -> Response:
+    return answer(list[PackageRecord], store_of(request).list_packages())
