@@ -134,3 +134,19 @@ def make_models(root: Path) -> ServedModels:
         fluent._reset_for_tests()
         os.chdir(old)
     return ServedModels(root, rows, expected)
+
+
+def make_package(models: ServedModels, batch_size: int) -> Path:
+    """`models:/iris/1` built into a package under the project's dist/."""
+    from cairn.packaging.build import build_package
+    from cairn.tracking import fluent
+
+    old = Path.cwd()
+    os.chdir(models.root)
+    fluent._reset_for_tests()
+    try:
+        return build_package("models:/iris/1", models.root / "dist",
+                             batch_size=batch_size).path
+    finally:
+        fluent._reset_for_tests()
+        os.chdir(old)

@@ -21,6 +21,7 @@ from tests.serve_process import (
     LiveScoring,
     ServedModels,
     make_models,
+    make_package,
     refused,
     serving,
 )
@@ -35,6 +36,11 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedModels]:
         env.setenv("HOME", str(home))
         env.setenv("XDG_CONFIG_HOME", str(home / ".config"))
         yield make_models(tmp_path_factory.mktemp("serve") / "project")
+
+
+@pytest.fixture(scope="module")
+def package(models: ServedModels) -> Path:
+    return make_package(models, batch_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +275,55 @@ def test_a_model_that_cannot_be_opened_stops_the_server_with_one_line(
     key.write_text("not a key")
     with_key = refused("models:/iris/1", models.root, "--key", str(key))
     assert with_key.returncode == 2 and "is not a package" in with_key.stderr
+
+
+# -- packages ------------------------------------------------------------------------------
+
+def test_a_package_is_served_from_an_empty_directory_with_its_manifest(
+        models: ServedModels, package: Path, tmp_path: Path) -> None:
+    from cairn.packaging.verify import verify_package
+
+    manifest = verify_package(package)
+    nowhere = tmp_path / "empty"  # no project, no registry: the package is all there is
+    nowhere.mkdir()
+    with serving(str(package), nowhere) as live:
+        answer = post(live, {"dataframe_split": {"columns": IRIS_COLUMNS,
+                                                 "data": models.rows}})
+        assert answer.json() == {"predictions": models.expected["iris"]}
+        meta = httpx.get(live.url + "/metadata").json()
+    assert meta["kind"] == "package" and meta["digest"] == manifest.digest
+    assert meta["model"]["name"] == "iris" and meta["model"]["version"] == 1
+    assert meta["batch_size"] == 16 == manifest.serving["batch_size"]  # from serving.yaml
+    assert meta["lineage"]["digest"] == manifest.model["digest"]
+    assert meta["package_version"] == manifest.package_version
+
+
+def test_a_signed_package_starts_with_its_key_and_never_with_another(
+        models: ServedModels, package: Path, tmp_path: Path) -> None:
+    from cairn.packaging.sign import keygen, sign_package
+
+    signed = tmp_path / package.name
+    signed.write_bytes(package.read_bytes())
+    keygen(tmp_path / "team.key", tmp_path / "team.pub")
+    keygen(tmp_path / "other.key", tmp_path / "other.pub")
+    sign_package(signed, tmp_path / "team.key")
+    with serving(str(signed), tmp_path, "--key", str(tmp_path / "team.pub")) as live:
+        assert post(live, {"inputs": models.rows}).json() == {
+            "predictions": models.expected["iris"]}
+    other = refused(str(signed), tmp_path, "--key", str(tmp_path / "other.pub"))
+    assert other.returncode != 0 and "is not signed by key" in other.stderr
+    assert "Traceback" not in other.stderr and "Serving" not in other.stdout
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.9])
+def test_a_tampered_package_refuses_to_start(package: Path, tmp_path: Path,
+                                             where: float) -> None:
+    data = bytearray(package.read_bytes())
+    at = int(len(data) * where)
+    data[at] ^= 0x01
+    tampered = tmp_path / package.name
+    tampered.write_bytes(bytes(data))
+    done = refused(str(tampered), tmp_path)
+    assert done.returncode != 0, done.stdout
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert "Serving" not in done.stdout

@@ -22,6 +22,7 @@ DEFAULT_BATCH_SIZE = 64  # rows per predict call, for a model URI (a package say
 MAX_BODY = 16 << 20  # bytes of one request body
 CONFIG_ENV = "CAIRN_SERVE_CONFIG"  # how `cairn serve` hands its settings to workers
 PACKAGE_PREFIX = "package:"
+PACKAGE_SUFFIX = ".cairnpkg"  # cairn.packaging.manifest.SUFFIX, without importing it
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class ServedModel:
 
 
 def is_package(source: str) -> bool:
-    return source.startswith(PACKAGE_PREFIX) or Path(source).is_file()
+    return source.startswith(PACKAGE_PREFIX) or source.endswith(PACKAGE_SUFFIX) \
+        or Path(source).is_file()
 
 
 def open_model(config: ServeConfig) -> ServedModel:
@@ -102,7 +104,7 @@ def _open_package(config: ServeConfig) -> ServedModel:
 
 def _summary(lineage: dict[str, Any]) -> dict[str, Any]:
     """Where the version came from, in short (`cairn models lineage` has the rest)."""
-    keys = ("name", "version", "stage", "aliases", "run_id", "digest", "git_commit",
+    keys = ("uri", "name", "version", "stage", "aliases", "run_id", "digest", "git_commit",
             "git_branch", "git_dirty", "git", "data", "params", "metrics", "run")
     return {k: lineage[k] for k in keys if k in lineage}
 
