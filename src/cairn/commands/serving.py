@@ -119,15 +119,16 @@ def _with_model(metadata: dict[str, Any], model: LoadedModel) -> dict[str, Any]:
 
 
 def _check_pandas(model: LoadedModel, source: str) -> None:
-    import importlib.util
-
     from cairn.flavors.signature import ColumnSchema
 
     signature = model.signature
-    if signature is not None and isinstance(signature.inputs, ColumnSchema) \
-            and importlib.util.find_spec("pandas") is None:
+    if signature is None or not isinstance(signature.inputs, ColumnSchema):
+        return
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
         raise UserError(f"{source} takes named columns, which need pandas to be served; "
-                        "pip install pandas")
+                        "pip install pandas") from None
 
 
 def prepare(source: str, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,

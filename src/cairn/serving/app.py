@@ -128,8 +128,8 @@ def _refusal(error: Exception) -> Response:
         status, code, message = 400, "BAD_REQUEST", str(error)
     else:  # the model raised on this input: the input's fault, as MLflow answers it
         status, code = 400, "BAD_REQUEST"
-        message = (f"the model failed on this input: {type(error).__name__}: {error}; check "
-                   "it against GET /metadata's signature")
+        message = (f"this input could not be scored ({type(error).__name__}: {error}); "
+                   "check it against GET /metadata's signature")
     response = _json(status, json.dumps({"error_code": code, "message": message}).encode())
     if status == 413:
         response.headers["connection"] = "close"  # the rest of the body is not read

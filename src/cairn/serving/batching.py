@@ -55,8 +55,11 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._gather()
-            outcomes = await loop.run_in_executor(self._thread, self._predict_batch,
-                                                  [job.inputs for job in batch])
+            try:
+                outcomes = await loop.run_in_executor(self._thread, self._predict_batch,
+                                                      [job.inputs for job in batch])
+            except Exception as e:  # never leave a request waiting forever
+                outcomes = [(False, e)] * len(batch)
             for job, (ok, value) in zip(batch, outcomes, strict=True):
                 if job.done.done():  # the client went away
                     continue

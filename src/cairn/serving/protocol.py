@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -389,9 +388,9 @@ def _tensors(value: dict[str, Any]) -> Inputs:
             arrays[str(name)] = np.asarray(item)
         except ValueError as e:
             raise BadRequest(f"input {name!r} is not a rectangular array: {e}") from None
-    lengths = {a.shape[0] if a.ndim > 0 else math.nan for a in arrays.values()}
-    rows = lengths.pop() if len(lengths) == 1 else math.nan
-    return Inputs(TENSORS, arrays, None if math.isnan(rows) else int(rows))
+    lengths = {a.shape[0] if a.ndim > 0 else None for a in arrays.values()}
+    rows = lengths.pop() if len(lengths) == 1 else None  # ragged or scalar: alone
+    return Inputs(TENSORS, arrays, rows)
 
 
 def _is_records(value: Any) -> bool:
@@ -406,6 +405,8 @@ def _json_type(value: Any) -> str:
 
 
 def _has_pandas() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("pandas") is not None
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True
