@@ -74,17 +74,17 @@ def create_app(served: ServedModel, config: ServeConfig) -> FastAPI:
         return await score(request, bare=True)
 
     @app.get("/health")
-    @app.get("/ping")
-    def health() -> dict[str, str]:
+    @app.get("/ping")  # async routes: no hop to a thread pool for an answer this small
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/metadata")
-    def metadata() -> dict[str, Any]:
+    async def metadata() -> dict[str, Any]:
         return {**served.metadata, "batch_size": served.batch_size,
                 "predict_calls": batcher.calls}
 
     @app.get("/version")
-    def version() -> dict[str, str]:
+    async def version() -> dict[str, str]:
         return {"version": __version__}
 
     app.add_middleware(TrustedHost, bound=config.host)
