@@ -205,6 +205,7 @@ print("version", model.metadata.lineage["version"], "predicts", model.predict(da
     assert git(project, "status", "--porcelain", show=False) == before, "workspace changed"
     out = cairn(project, "models", "alias", "iris-classifier", "champion", "3")
     expect(out, "require reproducible", "match", "models:/iris-classifier@champion → version 3")
+    package(base, project)
 
     print("\n# git push runs `cairn push` from the pre-push hook: nobody has to remember it")
     git(project, "push", "-q", "origin", "main", "--tags")
@@ -252,6 +253,51 @@ print("referenced", plan.referenced, "would remove", len(plan.removed))
     expect(from_python, f"referenced {json.loads(cli_plan)['referenced']} would remove 0")
     team_server(base)
     print(f"\nDemo finished; everything is left in {base} to explore.")
+
+
+def package(base: Path, project: Path) -> Path:
+    """The Production version as one immutable file: built twice (the same digest),
+    signed and verified, loaded in an empty directory; one flipped byte fails verify."""
+    print("\n# the Production version as one immutable package (an OCI image layout archive:")
+    print("# weights, code, serving.yaml, schema.json, pinned requirements, its lineage)")
+    uri = "models:/iris-classifier/Production"
+    out = cairn(project, "package", "build", uri, "--include", "src/preprocess.py")
+    path = project / "dist" / "iris-classifier-v3.cairnpkg"
+    digest = out.split("digest ")[1].split()[0]
+    again = cairn(project, "package", "build", uri, "--include", "src/preprocess.py",
+                  "-o", str(base / "rebuilt"))
+    expect(again, digest)
+    assert (base / "rebuilt" / path.name).read_bytes() == path.read_bytes(), "rebuild differs"
+    print(f"\nbuilt twice: the same bytes, digest {digest}")
+    cairn(project, "package", "inspect", str(path))
+    keys = base / "keys"
+    keys.mkdir()
+    cairn(project, "package", "keygen", str(keys / "release.pem"))
+    cairn(project, "package", "sign", str(path), "--key", str(keys / "release.pem"))
+    out = cairn(project, "package", "verify", str(path), "--key", str(keys / "release.pub"))
+    expect(out, digest, "signed by key")
+    lineage = cairn(project, "models", "lineage", uri)
+    expect(lineage, f"package {digest[7:23]}")
+
+    print("\n# a package needs no project: it loads in an empty directory, verified first")
+    empty = base / "empty"
+    empty.mkdir()
+    loaded = python(empty, f"""
+import cairn
+model = cairn.load_model("package:{path}")
+print("package", model.metadata.lineage["package_digest"][:23], "version",
+      model.metadata.lineage["model"]["version"], "loaded")
+""")
+    expect(loaded, f"package {digest[:23]} version 3 loaded")
+
+    print("\n# one flipped byte anywhere (here inside the weights) and verify refuses it")
+    tampered = base / "tampered.cairnpkg"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    tampered.write_bytes(bytes(data))
+    refused = run([*CAIRN, "package", "verify", str(tampered)], project, fails=True)
+    expect(refused, "error: ", str(tampered))
+    return path
 
 
 def team_server(base: Path) -> None:

@@ -25,6 +25,7 @@ LAZY_COMMANDS = {
     "metrics": "metrics", "params": "metrics", "plots": "metrics",
     "db": "tracking", "experiments": "tracking", "runs": "tracking",
     "models": "models",
+    "package": "package",
     "server": "server",
     "serve": "serve",
     "reproduce": "reproduce",

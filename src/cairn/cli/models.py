@@ -581,6 +581,9 @@ def _show_lineage(chain: dict[str, Any]) -> None:
               + (f", approved by {', '.join(a['user_id'] for a in r['approvals'])}"
                  if r["approvals"] else ""))
              for r in chain.get("requests", [])]
+    rows += [(f"package {p['digest'][7:23]}", f"built by {p['user_id'] or '-'} on "
+              f"{when(p['created_time'])}, {output.human_size(p['size'])} "
+              f"(object {p['object_id'][:16]})") for p in chain.get("packages", [])]
     if chain.get("reproduction"):
         last = chain["reproduction"]
         rows.append(("reproduced", f"{last['to_value']} on {when(last['timestamp'])}: "

@@ -10,7 +10,8 @@ side effects (which once let a Python caller of gc delete what `cairn.lock` name
 - registered versions and live runs: every digest a model version names and every
   artifact of a run that is not deleted, read from the project's metadata store,
   whatever the revisions in scope (MLflow's gc deletes a deleted run's artifacts even
-  when a Production version came from them; here the store refuses to delete such a run).
+  when a Production version came from them; here the store refuses to delete such a run);
+- packages: the package files built from versions (`cairn package build`), as recorded.
 The run cache is a shortcut, not a record: its objects live only while one of these
 names them (`--run-cache` transfers its entries and their objects on its own).
 
@@ -135,8 +136,17 @@ def registered_versions_and_runs(sources: Sources) -> list[Reference]:
     return [Reference(d, d in dirs, "", REGISTRY) for d in sorted(digests)]
 
 
+def packages(sources: Sources) -> list[Reference]:
+    """The package files `cairn package build` stored and recorded against versions."""
+    project, scope = sources.project, sources.scope
+    if not scope.registry or not project.has_store():
+        return []
+    return [Reference(p.object_id, False, f"package {p.name} v{p.version}", REGISTRY, p.size)
+            for p in project.store.list_packages()]
+
+
 PROVIDERS: tuple[Provider, ...] = (workspace_pointers, pipeline_locks,
-                                   registered_versions_and_runs)
+                                   registered_versions_and_runs, packages)
 
 
 def in_scope(project: ProjectContext, scope: Scope,

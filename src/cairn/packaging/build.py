@@ -23,6 +23,7 @@ from typing import Any
 
 from cairn import paths
 from cairn.errors import UserError
+from cairn.flavors.base import read_metadata
 from cairn.packaging import archive
 from cairn.packaging.manifest import (
     INCLUDE_DIR,
@@ -43,9 +44,11 @@ from cairn.store.base import PackageRecord
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_RESOURCES = {"cpu": 1, "memory_mb": 1024}
-# Lineage fields that describe the registry now, not the version: left out so a rebuild
-# after another build (or a new request) gives the same bytes.
-VOLATILE_LINEAGE = ("packages", "requests")
+# What the registry may change about a version after it was made — its stage, aliases,
+# description, tags and their history — is left out, so promoting a version never
+# changes its package: the lineage kept is how the version was made.
+VOLATILE_LINEAGE = ("transitions", "requests", "reproduction", "packages")
+MUTABLE_MODEL_FIELDS = ("stage", "aliases", "description", "tags")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 Source = bytes | Path
@@ -75,21 +78,22 @@ def build_package(uri: str, out_dir: str | os.PathLike[str] = "dist",
                         f"models:/NAME@ALIAS or models:/NAME/STAGE), not {uri!r}")
     if batch_size < 1:
         raise UserError(f"--batch-size must be a positive number, not {batch_size}")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UserError(f"-o {out_dir} is a file; give the directory to write the package in")
     b = backend()
     mv = uris.resolve_version(b.store, uris.parse_models(uri))
     exact = f"models:/{mv.name}/{mv.version}"
     model_dir = materialized(b, mv.digest)
     files = model_files(model_dir)
     files.update(include_files(includes, b.root or Path.cwd()))
-    meta = _metadata(model_dir)
+    meta = read_metadata(model_dir)
     files[SERVING_FILE] = serving_yaml(meta.loader, batch_size)
     if meta.signature is not None:
         files[SCHEMA_FILE] = canonical_json(meta.signature.to_dict()) + b"\n"
     pins = (read_requirements(requirements) if requirements is not None
             else pinned(meta.requirements, meta.library_versions))
     files[REQUIREMENTS_FILE] = "".join(f"{r}\n" for r in pins).encode()
-    lineage = {k: v for k, v in model_lineage(b.store, b.odb, exact, None).items()
-               if k not in VOLATILE_LINEAGE}
+    lineage = made_of(model_lineage(b.store, b.odb, exact, None))
     model = {"name": mv.name, "version": mv.version, "uri": exact, "source": mv.source,
              "run_id": mv.run_id, "digest": mv.digest, "flavor": meta.loader,
              "created": mv.creation_timestamp}
@@ -103,10 +107,19 @@ def build_package(uri: str, out_dir: str | os.PathLike[str] = "dist",
     return Built(target, manifest, object_id, record)
 
 
+def made_of(lineage: dict[str, Any]) -> dict[str, Any]:
+    """A version's lineage without what the registry may change later."""
+    kept = {k: v for k, v in lineage.items() if k not in VOLATILE_LINEAGE}
+    if isinstance(kept.get("model"), dict):
+        kept["model"] = {k: v for k, v in kept["model"].items()
+                         if k not in MUTABLE_MODEL_FIELDS}
+    return kept
+
+
 def write_package(target: Path, files: dict[str, Source], model: dict[str, Any],
-                  lineage: dict[str, Any]) -> str:
+                  lineage: dict[str, Any], cairn_version: str | None = None) -> str:
     """Write the package of `files` (package path → bytes or a file) to `target`,
-    atomically; its digest."""
+    atomically; its digest. `cairn_version`: this Cairn's unless given (a golden test)."""
     from cairn import __version__
 
     entries: list[FileEntry] = []
@@ -116,7 +129,7 @@ def write_package(target: Path, files: dict[str, Source], model: dict[str, Any],
         hexdigest, size = _hash(source)
         entries.append(FileEntry(name, f"sha256:{hexdigest}", size))
         blobs[hexdigest] = source
-    document = manifest_document(__version__, model, lineage, entries)
+    document = manifest_document(cairn_version or __version__, model, lineage, entries)
     config, oci = oci_manifest(document, entries, model)
     for blob in (document, config, oci):
         blobs[hashlib.sha256(blob).hexdigest()] = blob
@@ -127,12 +140,18 @@ def write_package(target: Path, files: dict[str, Source], model: dict[str, Any],
             archive.write(out, oci_index(oci, ref_name(model)), blobs)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would follow the file to other users
+        os.chmod(tmp, 0o666 & ~_umask())  # as any new file, not mkstemp's 0600
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return "sha256:" + hashlib.sha256(oci).hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _hash(source: Source) -> tuple[str, int]:
@@ -209,9 +228,3 @@ def read_requirements(path: str) -> list[str]:
         raise UserError(f"--requirements {path}: not a text file ({e})") from None
     return [line.strip() for line in text.splitlines()
             if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _metadata(model_dir: Path) -> Any:
-    from cairn.flavors.base import read_metadata
-
-    return read_metadata(model_dir)

@@ -39,8 +39,10 @@ def keygen(private: str | os.PathLike[str], public: str | os.PathLike[str]) -> s
 
     priv_path, pub_path = Path(private), Path(public)
     for p in (priv_path, pub_path):
-        if p.exists():
+        if p.exists() or p.is_symlink():
             raise UserError(f"{p} already exists; keygen never overwrites a key")
+        if not p.parent.is_dir():
+            raise UserError(f"{p.parent} is not a directory; create it first")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())

@@ -395,8 +395,8 @@ class MetadataStore(ABC):
         not deleted: what retention and gc must never delete."""
 
     # -- model packages: the immutable files built from versions -----------------------
-    # Not abstract: a store that wraps another (the server's AuthorizedStore) forwards
-    # them; one that cannot record packages says so.
+    # Not abstract, so a store that wraps another (the server's AuthorizedStore) keeps
+    # working before it forwards them: it records none, and refuses to record one.
 
     def record_package(self, name: str, version: int, digest: str, object_id: str,
                        size: int, user_id: str = "") -> PackageRecord:
@@ -407,7 +407,7 @@ class MetadataStore(ABC):
     def list_packages(self, name: str | None = None, version: int | None = None
                       ) -> list[PackageRecord]:
         """Packages of one version, of one model, or all (for liveness), oldest first."""
-        raise UserError(f"{type(self).__name__} does not record model packages")
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional: a no-op by default
         """Release connections (a no-op where there are none)."""

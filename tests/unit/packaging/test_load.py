@@ -81,6 +81,9 @@ def test_keygen_signs_and_a_wrong_key_fails(package: Path, tmp_path: Path) -> No
     assert stat.S_IMODE((tmp_path / "a.pem").stat().st_mode) == 0o600
     with pytest.raises(UserError, match="already exists"):
         keygen(tmp_path / "a.pem", tmp_path / "c.pub")
+    with pytest.raises(UserError, match="not a directory"):
+        keygen(tmp_path / "nowhere" / "d.pem", tmp_path / "d.pub")
+    assert not (tmp_path / "d.pub").exists()
     with pytest.raises(IntegrityError, match="no signature"):
         verify_package(package, tmp_path / "a.pub")
     sign_package(package, tmp_path / "a.pem")
