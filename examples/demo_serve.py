@@ -41,9 +41,13 @@ def serve_step(project: Path, source: str, key: Path | None = None) -> None:
         server = subprocess.Popen(command, cwd=project, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait(url, server, log)
-        expected = json.loads(subprocess.run(
-            [sys.executable, "-c", EXPECTED, source], cwd=project, capture_output=True,
-            text=True, check=True).stdout)
+        # load_model names a package file `package:PATH`; cairn serve takes either
+        uri = f"package:{source}" if source.endswith(".cairnpkg") else source
+        loaded = subprocess.run([sys.executable, "-c", EXPECTED, uri], cwd=project,
+                                capture_output=True, text=True)
+        if loaded.returncode != 0:
+            sys.exit(f"demo failed: load_model({uri!r}):\n{loaded.stderr}")
+        expected = json.loads(loaded.stdout)
         split = {k: v for k, v in expected["split"].items() if k != "index"}
         body = json.dumps({"dataframe_split": split}).encode()
         print(f"\n$ curl -s {url}/invocations -H 'Content-Type: application/json' "
@@ -60,7 +64,7 @@ def serve_step(project: Path, source: str, key: Path | None = None) -> None:
         if answer != {"predictions": expected["predictions"]}:
             sys.exit(f"demo failed: the server answered {answer}, load_model predicts "
                      f"{expected['predictions']}")
-        print(f"\n# the same as load_model({source!r}).predict: {expected['predictions']}")
+        print(f"\n# the same as load_model({uri!r}).predict: {expected['predictions']}")
     finally:
         server.terminate()
         server.wait(timeout=30)
