@@ -327,3 +327,30 @@ def test_a_tampered_package_refuses_to_start(package: Path, tmp_path: Path,
     assert done.returncode != 0, done.stdout
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
     assert "Serving" not in done.stdout
+
+
+ODD_BODIES = [
+    b'{"inputs": [[1e400, 2, 3, 4]]}', b'{"inputs": [[NaN, 2, 3, 4]]}',
+    b'{"inputs": [[null, null, null, null]]}', b'{"inputs": [[true, false, true, false]]}',
+    b'{"inputs": [[{"a": 1}, 2, 3, 4]]}', b'{"inputs": [[[1], [2], [3], [4]]]}',
+    b'{"inputs": [[1, 2, 3, 4], [1, 2]]}', b'{"inputs": []}', b'{"inputs": {}}',
+    b'{"inputs": 7}', b'{"inputs": "text"}', b'{"inputs": [' * 2000 + b']' * 2000 + b'}',
+    b'{"instances": [{"a": 1}, [1, 2]]}', b'{"dataframe_records": [{}]}',
+    b'{"dataframe_split": {"columns": [1, 2, 3, 4], "data": [[1, 2, 3, 4]]}}',
+    b'{"dataframe_split": {"columns": ["x", "x"], "data": [[1, 2]]}}',
+    b'{"dataframe_split": {"columns": null, "data": [[1, 2, 3, 4]]}}',
+    b'{"dataframe_split": {"data": [1, 2, 3, 4]}}', b'{"inputs": [[1, 2, 3, 4]], "params": {}}',
+    b'{"inputs": [[99999999999999999999999, 2, 3, 4]]}', b"\xef\xbb\xbf{}", b"", b"null",
+]
+
+
+@pytest.mark.parametrize("body", ODD_BODIES, ids=[f"odd{n}" for n in range(len(ODD_BODIES))])
+def test_odd_bodies_are_answered_never_with_a_500(columns_server: LiveScoring,
+                                                  tensor_server: LiveScoring,
+                                                  body: bytes) -> None:
+    for live in (columns_server, tensor_server):
+        answer = httpx.post(live.url + "/invocations", content=body, headers=JSON)
+        assert answer.status_code < 500, (live.url, answer.text)
+        if answer.status_code != 200:
+            assert set(answer.json()) == {"error_code", "message"}
+    assert httpx.get(tensor_server.url + "/health").status_code == 200

@@ -111,6 +111,8 @@ class Reader:
             document = json.loads(text)
         except ValueError as e:
             raise BadRequest(f"the body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise BadRequest("the body's JSON is nested too deeply to read") from None
         if bare and (not isinstance(document, dict) or not set(document) & set(FORMATS)):
             document = {"inputs": document}
         if not isinstance(document, dict):
