@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "models": "models",
     "package": "package",
     "server": "server",
+    "serve": "serve",
     "reproduce": "reproduce",
 }
 
