@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from demo_serve import serve_step
+
 CAIRN = [sys.executable, "-m", "cairn"]
 EXAMPLE = Path(__file__).resolve().parent / "iris"
 
@@ -205,7 +207,8 @@ print("version", model.metadata.lineage["version"], "predicts", model.predict(da
     assert git(project, "status", "--porcelain", show=False) == before, "workspace changed"
     out = cairn(project, "models", "alias", "iris-classifier", "champion", "3")
     expect(out, "require reproducible", "match", "models:/iris-classifier@champion → version 3")
-    package(base, project)
+    packaged = package(base, project)
+    serve_step(project, str(packaged), key=base / "keys" / "release.pub")
 
     print("\n# git push runs `cairn push` from the pre-push hook: nobody has to remember it")
     git(project, "push", "-q", "origin", "main", "--tags")
