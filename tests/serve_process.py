@@ -5,17 +5,15 @@ serve, in a project of their own."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.server_process import HOST, START_TIMEOUT_S, free_port
+from tests.server_process import HOST, START_TIMEOUT_S, free_port, until_stopped
 
 
 @dataclass
@@ -44,8 +42,6 @@ def clean_env(home: Path) -> dict[str, str]:
 def serving(source: str, cwd: Path, *extra: str,
             env: dict[str, str] | None = None) -> Iterator[LiveScoring]:
     """`cairn serve SOURCE` on a free port of 127.0.0.1 until the block ends."""
-    import httpx
-
     port = free_port()
     log = cwd.parent / f"serve-{port}.log"
     with open(log, "wb") as out:
@@ -53,29 +49,8 @@ def serving(source: str, cwd: Path, *extra: str,
                                    stderr=subprocess.STDOUT, start_new_session=True,
                                    env=env or clean_env(cwd.parent))
     live = LiveScoring(f"http://{HOST}:{port}", process, log)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"cairn serve exited {process.returncode}:\n{live.output()}")
-            try:
-                if httpx.get(f"{live.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"cairn serve did not answer in {START_TIMEOUT_S:.0f} s:\n"
-                                   f"{live.output()}")
-            time.sleep(0.1)
+    with until_stopped(process, live.url, "cairn serve", live.output):
         yield live
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
 
 
 def refused(source: str, cwd: Path, *extra: str,

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +40,6 @@ class LiveServer:
 def running(backend_store_uri: str, workdir: Path, *extra: str,
             env: dict[str, str] | None = None) -> Iterator[LiveServer]:
     """`cairn server` on a free port of 127.0.0.1 until the block ends."""
-    import httpx
-
     port = free_port()
     artifacts = workdir / "server-artifacts"
     log = workdir / f"server-{port}.log"
@@ -52,22 +50,32 @@ def running(backend_store_uri: str, workdir: Path, *extra: str,
         process = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                                    env={**os.environ, **(env or {})}, start_new_session=True)
     server = LiveServer(f"http://{HOST}:{port}", backend_store_uri, artifacts, process, log)
+    with until_stopped(process, server.url, "cairn server", server.output):
+        yield server
+
+
+@contextmanager
+def until_stopped(process: subprocess.Popen[bytes], url: str, what: str,
+                  output: Callable[[], str]) -> Iterator[None]:
+    """Wait until `process` answers GET url/health; when the block ends, stop it
+    (SIGTERM to its session, SIGKILL if it lingers) and reap it."""
+    import httpx
+
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"cairn server exited {process.returncode}:\n"
-                                   f"{server.output()}")
+                raise RuntimeError(f"{what} exited {process.returncode}:\n{output()}")
             try:
-                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"cairn server did not answer in {START_TIMEOUT_S:.0f} s:\n"
-                                   f"{server.output()}")
+                raise RuntimeError(f"{what} did not answer in {START_TIMEOUT_S:.0f} s:\n"
+                                   f"{output()}")
             time.sleep(0.1)
-        yield server
+        yield
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cairn.commands.uvicorn_run import run_uvicorn
 from cairn.errors import UserError
 
 if TYPE_CHECKING:
@@ -133,17 +134,13 @@ def database_uri(backend_store_uri: str | None) -> str:
 def serve(served: Served, *, host: str, port: int, workers: int = 1,
           started: Callable[[], None] | None = None) -> None:
     """Run the server until interrupted (uvicorn; `workers` processes)."""
-    import uvicorn
-
     config = ServerConfig(served.backend_store_uri, served.artifacts_destination, served.auth,
                           served.default_permission, host, served.allowed_hosts)
     config.open()[0].close()  # fail here, once, with one clear line
     os.environ[CONFIG_ENV] = config.to_env()
     if started is not None:
         started()
-    uvicorn.run("cairn.server.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers if workers > 1 else None, log_level="info",
-                server_header=False, proxy_headers=False)
+    run_uvicorn("cairn.server.app:app_from_env", host=host, port=port, workers=workers)
 
 
 def _url_host(host: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.commands.server import is_loopback
+from cairn.commands.uvicorn_run import run_uvicorn
 from cairn.errors import UserError
 
 if TYPE_CHECKING:
@@ -159,8 +160,6 @@ def serve(config: ServeConfig, *, port: int, workers: int = 1,
           started: Callable[[ServedModel], None] | None = None) -> None:
     """Open the model (failing here, once, with one clear line), then run uvicorn until
     interrupted. Each of `workers` processes opens the same version again."""
-    import uvicorn
-
     global _opened
     served = open_model(config)
     os.environ[CONFIG_ENV] = replace(config, source=served.pinned).to_env()
@@ -168,9 +167,8 @@ def serve(config: ServeConfig, *, port: int, workers: int = 1,
     if started is not None:
         started(served)
     # no access log: a line a prediction costs more than the prediction (MLflow's has one)
-    uvicorn.run("cairn.serving.app:app_from_env", factory=True, host=config.host, port=port,
-                workers=workers if workers > 1 else None, log_level="info",
-                access_log=False, server_header=False, proxy_headers=False)
+    run_uvicorn("cairn.serving.app:app_from_env", host=config.host, port=port,
+                workers=workers, access_log=False)
 
 
 def take_opened() -> ServedModel | None:
