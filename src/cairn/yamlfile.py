@@ -41,6 +41,18 @@ def safe_load(data: bytes | str) -> Any:
     return yaml.load(data, Loader=safe_loader())
 
 
+def safe_load_plain(data: bytes | str) -> Any:
+    """`data` parsed as `safe_load` does, refusing anchors and aliases (FormatError):
+    for documents Cairn writes itself and reads from untrusted files, where an alias
+    could only be a "billion laughs" that expands when the document is walked."""
+    import yaml
+
+    for event in yaml.parse(data, Loader=safe_loader()):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise FormatError("YAML anchors and aliases are not allowed here")
+    return safe_load(data)
+
+
 def dump(doc: Any, dumper: Any = None, **options: Any) -> str:
     """`doc` as YAML text with `dumper` (the safe one unless told), keys in their order."""
     import yaml

@@ -37,6 +37,7 @@ class ServeConfig:
     batch_wait_ms: float = 0.0
     max_body: int = MAX_BODY
     host: str = "127.0.0.1"
+    digest: str | None = None  # the package verified at start, which every worker serves
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -93,7 +94,8 @@ def _open_package(config: ServeConfig) -> ServedModel:
     from cairn.packaging.load import load_package
 
     path = config.source.removeprefix(PACKAGE_PREFIX)
-    model, manifest = load_package(path, trusted=config.trusted, public_key=config.public_key)
+    model, manifest = load_package(path, trusted=config.trusted, public_key=config.public_key,
+                                   digest=config.digest)
     _check_pandas(model, path)
     batch = config.batch_size or int(manifest.serving.get("batch_size") or DEFAULT_BATCH_SIZE)
     metadata = {"source": config.source, "kind": "package", "digest": manifest.digest,
@@ -162,7 +164,8 @@ def serve(config: ServeConfig, *, port: int, workers: int = 1,
     interrupted. Each of `workers` processes opens the same version again."""
     global _opened
     served = open_model(config)
-    os.environ[CONFIG_ENV] = replace(config, source=served.pinned).to_env()
+    digest = served.metadata["digest"] if served.metadata.get("kind") == "package" else None
+    os.environ[CONFIG_ENV] = replace(config, source=served.pinned, digest=digest).to_env()
     _opened = served if workers == 1 else None
     if started is not None:
         started(served)

@@ -7,8 +7,9 @@ A package holds exactly these members, in this order (docs/formats.md, "Model pa
     blobs/  blobs/sha256/     directories
     blobs/sha256/<hex>        every blob, sorted by digest, once each
 
-Every header is POSIX ustar with fixed fields (mode 0644 for files and 0755 for the
-directories, uid/gid 0, no user or group names, mtime 0, no PAX or GNU extensions);
+Every header is POSIX ustar (GNU's, with its base-256 size, for a file of 8 GiB or
+more) with fixed fields (mode 0644 for files and 0755 for the directories, uid/gid 0,
+no user or group names, mtime 0, no PAX or GNU extension records);
 data is padded with zeros to 512 bytes; the archive ends with two zero blocks padded to
 tar's 10240-byte record. Since the form is fixed, a reader rebuilds every header from
 the name and size it parsed and compares bytes: any byte flipped anywhere — a header, a
@@ -30,6 +31,8 @@ from cairn.errors import IntegrityError
 BLOCK = 512
 RECORD = tarfile.RECORDSIZE  # 20 blocks: what tar pads the end of an archive to
 CHUNK = 1 << 20
+USTAR_MAX_SIZE = 8 ** 11  # bytes: ustar's size field holds 11 octal digits
+DOCUMENT_LIMIT = 16 << 20  # index.json, the OCI manifest and config, MANIFEST.json, …
 OCI_LAYOUT = "oci-layout"
 INDEX = "index.json"
 BLOBS_DIRS = ("blobs/", "blobs/sha256/")
@@ -42,7 +45,8 @@ BlobSource = bytes | Path
 
 
 def header(name: str, size: int, is_dir: bool = False) -> bytes:
-    """The one header a member `name` of `size` bytes may have."""
+    """The one header a member `name` of `size` bytes may have: ustar, or for a file of
+    8 GiB or more (past ustar's 11 octal digits) GNU's, whose size field is base-256."""
     info = tarfile.TarInfo(name)
     info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
     info.size = 0 if is_dir else size
@@ -50,7 +54,9 @@ def header(name: str, size: int, is_dir: bool = False) -> bytes:
     info.mtime = 0
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    if info.size < USTAR_MAX_SIZE:
+        return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "strict")
 
 
 def padding(size: int) -> int:
@@ -85,16 +91,28 @@ def write(out: BinaryIO, index: bytes, blobs: dict[str, BlobSource]) -> int:
         if isinstance(source, bytes):
             member(BLOB_PREFIX + hexdigest, len(source), [source])
         else:
-            member(BLOB_PREFIX + hexdigest, source.stat().st_size, _file_chunks(source))
+            size = source.stat().st_size
+            member(BLOB_PREFIX + hexdigest, size, _file_chunks(source, size, hexdigest))
     tail = trailer(written)
     out.write(b"\0" * tail)
     return written + tail
 
 
-def _file_chunks(path: Path) -> Iterator[bytes]:
+def _file_chunks(path: Path, size: int, hexdigest: str) -> Iterator[bytes]:
+    """The `size` bytes of `path`, which must still be the bytes named `hexdigest`: a
+    file changed between hashing and writing is refused, never packaged under the old
+    digest."""
+    hasher = hashlib.sha256()
+    left = size
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
+        while left and (chunk := f.read(min(CHUNK, left))):
+            hasher.update(chunk)
+            left -= len(chunk)
             yield chunk
+        grew = bool(f.read(1))
+    if left or grew or hasher.hexdigest() != hexdigest:
+        raise IntegrityError(f"{path} changed while the package was being built; build it "
+                             "again once nothing writes to it")
 
 
 @dataclass(frozen=True)
@@ -121,21 +139,40 @@ class Scan:
         return {m.name[len(BLOB_PREFIX):]: m for m in self.members
                 if _BLOB_NAME.match(m.name)}
 
+    # Reads after the scan hash again what they read: the file may have been replaced
+    # since (verify, then extract other bytes), and only the scanned bytes were checked.
+
     def read(self, member: Member) -> bytes:
+        """A small member's bytes (the package's JSON and YAML documents), whole."""
+        if member.size > DOCUMENT_LIMIT:
+            raise IntegrityError(f"{self.path}: {member.name} is {member.size} bytes, more "
+                                 f"than a package document may be ({DOCUMENT_LIMIT})")
         with open(self.path, "rb") as f:
             f.seek(member.offset)
-            return f.read(member.size)
+            data = f.read(member.size)
+        if len(data) != member.size or hashlib.sha256(data).hexdigest() != member.sha256:
+            raise self._changed(member)
+        return data
 
     def copy(self, member: Member, out: BinaryIO) -> None:
+        hasher = hashlib.sha256()
         with open(self.path, "rb") as f:
             f.seek(member.offset)
             left = member.size
             while left:
                 chunk = f.read(min(CHUNK, left))
                 if not chunk:
-                    raise IntegrityError(f"{self.path}: {member.name} ends early")
+                    raise self._changed(member)
+                hasher.update(chunk)
                 out.write(chunk)
                 left -= len(chunk)
+        if hasher.hexdigest() != member.sha256:
+            raise self._changed(member)
+
+    def _changed(self, member: Member) -> IntegrityError:
+        return IntegrityError(f"{self.path}: {member.name} changed after the package was "
+                              "verified (the file was replaced or is being written); nothing "
+                              "of it was used")
 
 
 def scan(path: Path) -> Scan:
@@ -213,8 +250,8 @@ def _read_data(f: BinaryIO, name: str, size: int, offset: int, where: str) -> Me
 
 
 def _check_trailer(f: BinaryIO, where: str, offset: int) -> None:
-    rest = f.read()
     expected = trailer(offset) - BLOCK
+    rest = f.read(expected + 1)  # one byte more tells data after the trailer
     if len(rest) != expected or rest.count(0) != len(rest):
         raise IntegrityError(f"{where}: the end of the archive (from byte {offset}) is not "
                              f"{trailer(offset)} zero bytes: extra or changed data after the "

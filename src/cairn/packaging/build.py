@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cairn import paths
 from cairn.errors import UserError
@@ -40,6 +40,7 @@ from cairn.packaging.manifest import (
     oci_manifest,
     ref_name,
 )
+from cairn.packaging.verify import open_package
 from cairn.store.base import PackageRecord
 
 DEFAULT_BATCH_SIZE = 64
@@ -47,8 +48,12 @@ DEFAULT_RESOURCES = {"cpu": 1, "memory_mb": 1024}
 # What the registry may change about a version after it was made — its stage, aliases,
 # description, tags and their history — is left out, so promoting a version never
 # changes its package: the lineage kept is how the version was made.
+# What may change after a version was registered, left out of its package so that a
+# rebuild gives the same bytes: the registry's later state, the run's progress and
+# names, and the git tags a clone happens to have at the commit.
 VOLATILE_LINEAGE = ("transitions", "requests", "reproduction", "packages")
 MUTABLE_MODEL_FIELDS = ("stage", "aliases", "description", "tags")
+MUTABLE_RUN_FIELDS = ("run_name", "status", "end_time", "lifecycle_stage", "experiment")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 Source = bytes | Path
@@ -67,7 +72,6 @@ def build_package(uri: str, out_dir: str | os.PathLike[str] = "dist",
                   batch_size: int = DEFAULT_BATCH_SIZE) -> Built:
     """Build the package of the version `uri` names (models:/NAME/N, @alias, /Stage)."""
     from cairn.identity import current_user
-    from cairn.packaging.verify import open_package
     from cairn.registry import uris
     from cairn.registry.lineage import model_lineage
     from cairn.registry.loading import materialized
@@ -98,8 +102,7 @@ def build_package(uri: str, out_dir: str | os.PathLike[str] = "dist",
              "run_id": mv.run_id, "digest": mv.digest, "flavor": meta.loader,
              "created": mv.creation_timestamp}
     target = Path(out_dir) / f"{_UNSAFE.sub('_', mv.name)}-v{mv.version}{SUFFIX}"
-    write_package(target, files, model, lineage)
-    manifest = open_package(target).manifest  # what was written, re-read and re-hashed
+    manifest = write_verified(target, files, model, lineage)
     with b.writing_objects():
         object_id, size = b.odb.add_file(target)
     record = b.store.record_package(mv.name, mv.version, manifest.digest, object_id, size,
@@ -110,9 +113,10 @@ def build_package(uri: str, out_dir: str | os.PathLike[str] = "dist",
 def made_of(lineage: dict[str, Any]) -> dict[str, Any]:
     """A version's lineage without what the registry may change later."""
     kept = {k: v for k, v in lineage.items() if k not in VOLATILE_LINEAGE}
-    if isinstance(kept.get("model"), dict):
-        kept["model"] = {k: v for k, v in kept["model"].items()
-                         if k not in MUTABLE_MODEL_FIELDS}
+    for part, mutable in (("model", MUTABLE_MODEL_FIELDS), ("run", MUTABLE_RUN_FIELDS),
+                          ("git", ("tags",))):
+        if isinstance(kept.get(part), dict):
+            kept[part] = {k: v for k, v in kept[part].items() if k not in mutable}
     return kept
 
 
@@ -120,6 +124,33 @@ def write_package(target: Path, files: dict[str, Source], model: dict[str, Any],
                   lineage: dict[str, Any], cairn_version: str | None = None) -> str:
     """Write the package of `files` (package path → bytes or a file) to `target`,
     atomically; its digest. `cairn_version`: this Cairn's unless given (a golden test)."""
+    return write_verified(target, files, model, lineage, cairn_version).digest
+
+
+def write_verified(target: Path, files: dict[str, Source], model: dict[str, Any],
+                   lineage: dict[str, Any], cairn_version: str | None = None) -> Manifest:
+    """`write_package`, returning the manifest of what was written: the temp file is
+    re-read and verified before it replaces `target`, so a failed build leaves the
+    package that was there before."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write_archive(out, files, model, lineage, cairn_version)
+            out.flush()
+            os.fsync(out.fileno())
+        manifest = open_package(tmp).manifest  # what was written, re-read and re-hashed
+        os.chmod(tmp, 0o666 & ~_umask())  # as any new file, not mkstemp's 0600
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return manifest
+
+
+def write_archive(out: BinaryIO, files: dict[str, Source], model: dict[str, Any],
+                  lineage: dict[str, Any], cairn_version: str | None = None) -> None:
+    """The package's bytes, unchecked (`write_verified` checks them)."""
     from cairn import __version__
 
     entries: list[FileEntry] = []
@@ -133,19 +164,7 @@ def write_package(target: Path, files: dict[str, Source], model: dict[str, Any],
     config, oci = oci_manifest(document, entries, model)
     for blob in (document, config, oci):
         blobs[hashlib.sha256(blob).hexdigest()] = blob
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            archive.write(out, oci_index(oci, ref_name(model)), blobs)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # as any new file, not mkstemp's 0600
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return "sha256:" + hashlib.sha256(oci).hexdigest()
+    archive.write(out, oci_index(oci, ref_name(model)), blobs)
 
 
 def _umask() -> int:

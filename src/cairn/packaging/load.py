@@ -16,11 +16,13 @@ caller gave is `verified`: its own code (a pyfunc class) may run; a pickle still
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cairn import paths
-from cairn.errors import UserError
+from cairn.errors import IntegrityError, UserError
 from cairn.packaging.manifest import MANIFEST_FILE, MODEL_DIR, Manifest
 from cairn.packaging.verify import Package, open_package
 
@@ -31,13 +33,18 @@ PACKAGE_SCHEME = "package:"  # cairn.load_model("package:dist/x.cairnpkg")
 
 
 def load_package(path: str | os.PathLike[str], trusted: bool = False,
-                 public_key: str | os.PathLike[str] | None = None
-                 ) -> tuple[LoadedModel, Manifest]:
+                 public_key: str | os.PathLike[str] | None = None,
+                 digest: str | None = None) -> tuple[LoadedModel, Manifest]:
     """The model in the package at `path` and the package's manifest; its
-    `.metadata.lineage` is the manifest's lineage (plus `package_digest`)."""
+    `.metadata.lineage` is the manifest's lineage (plus `package_digest`). With `digest`,
+    the package must be that one (a worker reopening what its parent verified)."""
     from cairn.flavors.base import load
 
     package = open_package(path, public_key)
+    if digest is not None and package.manifest.digest != digest:
+        raise IntegrityError(f"{path} is now package {package.manifest.digest}, not the "
+                             f"{digest} that was verified when serving started; restart to "
+                             "serve the new one")
     root = extracted(package)
     model = load(root / MODEL_DIR, trusted=trusted, verified=public_key is not None,
                  source=f"package:{path}")
@@ -71,7 +78,15 @@ def extract_package(path: str | os.PathLike[str], out: str | os.PathLike[str],
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UserError(f"{target} already exists and is not an empty directory; extract "
                         "into a new one")
-    write_files(package, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:  # written whole beside the target, then renamed: a failure leaves no half of it
+        write_files(package, work / "files")
+        if target.exists():
+            target.rmdir()
+        os.rename(work / "files", target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return package.manifest
 
 

@@ -28,6 +28,7 @@ PACKAGE_FORMAT_NAME = "cairn-package"
 PACKAGE_VERSION = 1
 PACKAGE_FORMAT = f"{PACKAGE_FORMAT_NAME}/{PACKAGE_VERSION}"
 SUFFIX = ".cairnpkg"
+MAX_TIMESTAMP_MS = 253402300800000  # year 10000: what datetime can show
 
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -235,6 +236,11 @@ def parse_manifest_document(doc: dict[str, Any], where: str
     if not isinstance(model, dict) or not isinstance(lineage, dict) \
             or not isinstance(files, list):
         raise IntegrityError(f"{where}: MANIFEST.json lacks model, lineage or files")
+    if not isinstance(model.get("name"), str) or not isinstance(model.get("version"), int) \
+            or not isinstance(model.get("created", 0), int | None) \
+            or not 0 <= (model.get("created") or 0) < MAX_TIMESTAMP_MS:
+        raise IntegrityError(f"{where}: MANIFEST.json's model needs a name (text), a version "
+                             "(a whole number) and a registration time in milliseconds")
     entries = []
     for f in files:
         if not isinstance(f, dict) or not isinstance(f.get("path"), str):

@@ -21,6 +21,7 @@ from cairn.errors import IntegrityError, NotFoundError, UserError
 from cairn.packaging import archive
 from cairn.packaging.manifest import (
     INDEX_TYPE,
+    MANIFEST_FILE,
     REQUIREMENTS_FILE,
     SCHEMA_FILE,
     SERVING_FILE,
@@ -132,13 +133,23 @@ def _files(blobs: dict[str, archive.Member], files: list[FileEntry],
     found: dict[str, archive.Member] = {}
     previous = ""
     for f in files:
-        paths.clean(f.path, where, "packaged file",
-                    advice="a package names only relative paths inside it")
+        normal = paths.clean(f.path, where, "packaged file",
+                             advice="a package names only relative paths inside it")
+        if normal != f.path or f.path == MANIFEST_FILE:
+            raise IntegrityError(f"{where}: file {f.path!r} in MANIFEST.json is not a plain "
+                                 "relative path of its own (a package writes exactly the "
+                                 "paths it lists)")
         if f.path <= previous:
             raise IntegrityError(f"{where}: file {f.path!r} is out of order or repeated in "
                                  "MANIFEST.json")
         previous = f.path
         found[f.path] = _member(blobs, f.digest, f.size, f"file {f.path}", where)
+    for name in found:
+        parts = name.split("/")
+        for n in range(1, len(parts)):
+            if "/".join(parts[:n]) in found:
+                raise IntegrityError(f"{where}: file {name!r} would be inside the file "
+                                     f"{'/'.join(parts[:n])!r}")
     return found
 
 
@@ -150,9 +161,11 @@ def _read_declared(package: Package, where: str) -> None:
     if SERVING_FILE not in package.members:
         raise IntegrityError(f"{where}: the package has no {SERVING_FILE}")
     try:
-        serving = yamlfile.safe_load(package.read(SERVING_FILE))
+        serving = yamlfile.safe_load_plain(package.read(SERVING_FILE))
+    except IntegrityError:
+        raise
     except Exception as e:  # yaml's errors: a package that says nothing usable
-        raise IntegrityError(f"{where}: {SERVING_FILE} is not YAML ({e})") from None
+        raise IntegrityError(f"{where}: {SERVING_FILE} is not plain YAML ({e})") from None
     manifest.serving = check_serving(serving, where)
     if SCHEMA_FILE in package.members:
         try:

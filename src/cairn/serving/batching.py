@@ -112,9 +112,9 @@ class Batcher:
         try:
             self.calls += 1
             predictions = self.predict_fn(model_input(combine(group)))
-        except Exception:  # someone's input is bad: each request learns whose, alone
+            return split(predictions, [i.rows or 0 for i in group])
+        except Exception:  # someone's input is bad, or the output odd: each alone
             return None
-        return split(predictions, [i.rows or 0 for i in group])
 
     def _alone(self, inputs: Inputs) -> tuple[bool, Any]:
         try:

@@ -49,6 +49,11 @@ class Table:
 
     columns: tuple[str, ...] | None
     rows: list[list[Any]]
+    # For a model with no schema, each column's cell types: rows are merged before pandas
+    # infers a column's type, so tables batch together only when that cannot change it
+    # (one request's strings must not make another's numbers objects). None with a schema,
+    # which fixes the types.
+    cells: tuple[frozenset[type], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ class Inputs:
         if self.rows is None:
             return None
         if self.kind == TABLE:
-            return (TABLE, self.value.columns)
+            return (TABLE, self.value.columns, self.value.cells)
         if self.kind == ARRAY:
             return (ARRAY, self.value.shape[1:], self.value.dtype.str)
         return (TENSORS, tuple((k, v.shape[1:], v.dtype.str) for k, v in self.value.items()))
@@ -142,7 +147,9 @@ class Reader:
         if self.tabular:
             if columns is None and isinstance(self.schema, ColumnSchema):
                 columns = self._positional(rows)
-            return Inputs(TABLE, Table(columns, rows), len(rows))
+            cells = None if isinstance(self.schema, ColumnSchema) else tuple(
+                frozenset(map(type, column)) for column in zip(*rows, strict=False))
+            return Inputs(TABLE, Table(columns, rows, cells), len(rows))
         if self._named_tensors():
             if columns is None:
                 raise SchemaError(f"the model takes named inputs {self._tensor_names()}; "
@@ -213,7 +220,7 @@ def combine(batch: Sequence[Inputs]) -> Inputs:
     rows = sum(i.rows or 0 for i in batch)
     if first.kind == TABLE:
         merged = [row for i in batch for row in i.value.rows]
-        return Inputs(TABLE, Table(first.value.columns, merged), rows)
+        return Inputs(TABLE, Table(first.value.columns, merged, first.value.cells), rows)
     import numpy as np
 
     if first.kind == ARRAY:

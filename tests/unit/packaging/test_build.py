@@ -35,8 +35,11 @@ def test_a_version_builds_the_same_package_twice_and_records_it(
                                 registered_model_name="fraud")
     cairn.Client().set_registered_model_alias("fraud", "champion", 1)
     first = build_package("models:/fraud@champion", tmp_path / "a")
-    cairn.Client().transition_model_version_stage("fraud", 1, "Staging")  # the registry's
-    second = build_package("models:/fraud/Staging", tmp_path / "b")  # state, not the model's
+    client = cairn.Client()
+    client.transition_model_version_stage("fraud", 1, "Staging")  # the registry's state,
+    client.set_terminated(run.info.run_id, "KILLED")  # the run's progress and its name:
+    client.set_tag(run.info.run_id, "mlflow.runName", "renamed")  # not how it was made
+    second = build_package("models:/fraud/Staging", tmp_path / "b")
     assert first.path.read_bytes() == second.path.read_bytes()
     assert first.record == second.record  # one record per digest
     assert first.manifest.model["run_id"] == run.info.run_id

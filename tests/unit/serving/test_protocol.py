@@ -66,6 +66,42 @@ def test_a_batch_is_combined_in_order_and_split_back() -> None:
     assert split(np.zeros(5), [2, 2, 2]) is None  # not one prediction a row: alone
 
 
+def test_schemaless_tables_batch_together_only_when_their_cell_types_agree() -> None:
+    """Without a schema pandas infers a column's type from the merged rows: a request's
+    strings batched with another's numbers would turn those numbers into objects."""
+    free = Reader(None)
+    ints, again, text = (free.read(body.encode(), JSON).inputs for body in (
+        '{"inputs": {"x": [1, 2]}}', '{"inputs": {"x": [3]}}', '{"inputs": {"x": ["a"]}}'))
+    assert ints.key == again.key != text.key
+    typed = Reader(ColumnSchema((ColumnSpec("x", "float64"),)))
+    whole, half = (typed.read(body.encode(), JSON).inputs for body in (
+        '{"inputs": {"x": [1]}}', '{"inputs": {"x": [1.5]}}'))
+    assert whole.key == half.key  # the schema converts both to float64
+
+
+def test_a_batch_whose_output_cannot_be_split_is_predicted_request_by_request() -> None:
+    """A model that answers a batch with a 0-d array (len() fails): each request is
+    predicted alone, and each gets its own answer (not the batch's error)."""
+    import asyncio
+
+    from cairn.serving.batching import Batcher
+
+    def predict(x: pd.DataFrame) -> object:
+        return np.asarray(x["a"].sum()) if len(x) > 1 else x["a"].to_numpy() * 2
+
+    async def three_at_once() -> list[object]:
+        batcher = Batcher(predict, batch_size=8)
+        batcher.start()
+        reader = Reader(COLUMNS)
+        try:
+            return list(await asyncio.gather(*(batcher.predict(reader.read(
+                f'{{"inputs": [[{n}, 0]]}}'.encode(), JSON).inputs) for n in range(3))))
+        finally:
+            await batcher.stop()
+
+    assert [np.asarray(a).tolist() for a in asyncio.run(three_at_once())] == [[0], [2], [4]]
+
+
 def test_without_pandas_a_tensor_model_is_served_with_numpy_only() -> None:
     code = textwrap.dedent("""
         import sys
