@@ -7,16 +7,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
+from cairn.errors import UserError
 from cairn.store.base import MetadataStore
 from cairn.store.entities import Metric, Param, RunTag
-from cairn.store.open import open_store
-from cairn.store.sql.engine import transaction
+from cairn.store.open import open_store, sqlalchemy_url
+from cairn.store.sql.engine import make_engine, transaction
 from cairn.store.sql.store import SqlStore
 
 pytestmark = pytest.mark.not_on_rest  # statement counts and SQL: the database itself
@@ -123,3 +125,34 @@ def test_a_second_opener_waits_for_the_creator_instead_of_failing(tmp_path: Path
         started = time.monotonic()
         open_store(f"sqlite:///{db}").close()
         assert time.monotonic() - started < 30
+
+
+@pytest.mark.postgres
+def test_a_busy_server_process_reuses_its_postgres_connections(
+        postgres_url: str) -> None:
+    """16 requests at once (two clients' worth for a server worker) keep 16 connections
+    and reuse them; a pool smaller than that opened and closed a backend per request."""
+    engine = make_engine(sqlalchemy_url(postgres_url))
+    opened = []
+    event.listen(engine, "connect", lambda *_: opened.append(1))
+
+    def request(_: int) -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_sleep(0.002)"))
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(request, range(400)))
+    finally:
+        engine.dispose()
+    assert 1 <= len(opened) <= 16
+
+
+@pytest.mark.parametrize("value", ["none", "0", "-3", "1.5"])
+def test_a_bad_pool_size_is_one_clear_error(value: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAIRN_DB_POOL_SIZE", value)
+    with pytest.raises(UserError, match=f"CAIRN_DB_POOL_SIZE='{value}' is not a whole"):
+        make_engine("postgresql+psycopg://u@127.0.0.1:1/none")
+    monkeypatch.setenv("CAIRN_DB_POOL_SIZE", "3")
+    assert make_engine("postgresql+psycopg://u@127.0.0.1:1/none").pool.size() == 3  # type: ignore[attr-defined]

@@ -23,6 +23,13 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from cairn.errors import ConflictError, DatabaseError, UserError
 
 BUSY_TIMEOUT_S = 60.0
+# PostgreSQL connections each process keeps, and how many more it may open at a peak. A
+# server process answers up to 40 requests at once (anyio's thread limit): past the
+# kept ones, every request opens and closes a connection (a backend process), which
+# halved a 2-worker server's registry reads at 32 clients. Connections open only when
+# needed, so an idle process holds few.
+POOL_SIZE_ENV, POOL_SIZE = "CAIRN_DB_POOL_SIZE", 20
+MAX_OVERFLOW_ENV, MAX_OVERFLOW = "CAIRN_DB_MAX_OVERFLOW", 20
 WRITE = "cairn_write"  # execution option: this transaction writes
 DURABLE = "cairn_durable"  # execution option: flush this commit to disk (SQLite FULL)
 
@@ -33,7 +40,25 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True,
+                         pool_size=_setting(POOL_SIZE_ENV, POOL_SIZE, least=1),
+                         max_overflow=_setting(MAX_OVERFLOW_ENV, MAX_OVERFLOW, least=0))
+
+
+def _setting(name: str, default: int, least: int) -> int:
+    import os
+
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise UserError(f"{name}={raw!r} is not a whole number of at least {least}; unset "
+                        f"it for the default ({default})")
+    return value
 
 
 def _set_wal(cursor: Any) -> None:
