@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -128,24 +129,33 @@ def test_a_second_opener_waits_for_the_creator_instead_of_failing(tmp_path: Path
 
 
 @pytest.mark.postgres
-def test_a_busy_server_process_reuses_its_postgres_connections(
+def test_a_busy_server_process_holds_and_keeps_enough_postgres_connections(
         postgres_url: str) -> None:
-    """16 requests at once (two clients' worth for a server worker) keep 16 connections
-    and reuse them; a pool smaller than that opened and closed a backend per request."""
+    """A server process answers many requests at once: 24 of them each get a connection
+    at the same time (SQLAlchemy's default pool stops at 15 and makes the rest wait), and
+    the next burst of 16 reuses kept connections instead of opening new backends."""
     engine = make_engine(sqlalchemy_url(postgres_url))
     opened = []
     event.listen(engine, "connect", lambda *_: opened.append(1))
 
-    def request(_: int) -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_sleep(0.002)"))
+    def burst(size: int) -> None:
+        together = threading.Barrier(size, timeout=10)
+
+        def request(_: int) -> None:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+                together.wait()  # every request holds its connection here at once
+
+        with ThreadPoolExecutor(size) as pool:
+            list(pool.map(request, range(size)))
 
     try:
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(request, range(400)))
+        burst(24)
+        first = len(opened)
+        burst(16)
     finally:
         engine.dispose()
-    assert 1 <= len(opened) <= 16
+    assert first == 24 and len(opened) == first
 
 
 @pytest.mark.parametrize("value", ["none", "0", "-3", "1.5"])

@@ -24,10 +24,11 @@ from cairn.errors import ConflictError, DatabaseError, UserError
 
 BUSY_TIMEOUT_S = 60.0
 # PostgreSQL connections each process keeps, and how many more it may open at a peak. A
-# server process answers up to 40 requests at once (anyio's thread limit): past the
-# kept ones, every request opens and closes a connection (a backend process), which
-# halved a 2-worker server's registry reads at 32 clients. Connections open only when
-# needed, so an idle process holds few.
+# server process answers up to 40 requests at once (anyio's thread limit); with
+# SQLAlchemy's default (5 kept, 10 more) requests past 15 waited for a connection, and
+# those past 5 were closed on return and opened again (a backend process each) at the
+# next peak: a 2-worker server's registry reads at 32 clients halved. Connections open
+# only when needed, so an idle process holds few.
 POOL_SIZE_ENV, POOL_SIZE = "CAIRN_DB_POOL_SIZE", 20
 MAX_OVERFLOW_ENV, MAX_OVERFLOW = "CAIRN_DB_MAX_OVERFLOW", 20
 WRITE = "cairn_write"  # execution option: this transaction writes
