@@ -162,8 +162,17 @@ def running(tool: str, uri: str, workdir: Path, workers: int,
     env = server_env(workdir)
     if tool == "cairn":
         env["PYTHONPATH"] = str(PROJECT_ROOT / "src")
+    with launched(tool, command, port, workdir, env, log, workers) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def launched(tool: str, command: list[str], port: int, cwd: Path, env: dict[str, str],
+             log: Path, workers: int) -> Iterator[Server]:
+    """`command` started in its own process group, its memory sampled, ready on every
+    worker; stopped (SIGTERM, then SIGKILL) on the way out."""
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                    env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     server = Server(tool, port, process, log, MemorySampler(process.pid))
     server.sampler.start()

@@ -31,7 +31,6 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,15 +44,15 @@ from bench_server import (
     CLIENT_PROCS,
     HOST,
     Cell,
-    MemorySampler,
+    Server,
     ThreadResult,
     client_thread,
     compile_both,
     free_port,
+    launched,
     percentile,
     server_env,
     versions,
-    wait_ready,
 )
 from peers import BENCH_DIR, MLFLOW_VENV, PROJECT_ROOT, ensure_mlflow
 
@@ -114,44 +113,15 @@ def command(tool: str, port: int, workers: int, mlflow_model: Path,
             "--env-manager", "local", "-h", HOST, "-p", str(port), "-w", str(workers)]
 
 
-@dataclass
-class Server:
-    tool: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-    sampler: MemorySampler
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
 @contextlib.contextmanager
 def running(tool: str, workdir: Path, args: argparse.Namespace,
             mlflow_model: Path) -> Iterator[Server]:
     port = free_port()
-    env = tool_env(tool, workdir, args.mlflow_venv)
-    log = workdir / f"{tool}-serve.log"
     cwd = workdir / "project" if tool == "cairn" else workdir
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command(tool, port, args.workers, mlflow_model,
-                                           args.mlflow_venv),
-                                   cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Server(tool, port, process, log, MemorySampler(process.pid))
-    server.sampler.start()
-    try:
-        wait_ready(server, args.workers)  # type: ignore[arg-type]  # bench_server.Server's fields
+    with launched(tool, command(tool, port, args.workers, mlflow_model, args.mlflow_venv),
+                  port, cwd, tool_env(tool, workdir, args.mlflow_venv),
+                  workdir / f"{tool}-serve.log", args.workers) as server:
         yield server
-    finally:
-        server.sampler.stopped.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
 
 
 def tool_env(tool: str, workdir: Path, mlflow_venv: Path) -> dict[str, str]:
