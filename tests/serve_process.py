@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.server_process import HOST, START_TIMEOUT_S, free_port, until_stopped
 
 
@@ -74,6 +76,17 @@ class ServedModels:
     root: Path
     rows: list[list[float]]
     expected: dict[str, list[Any]]
+
+
+@contextmanager
+def models_in_a_home(factory: pytest.TempPathFactory, name: str) -> Iterator[ServedModels]:
+    """`make_models` in a new project, under a HOME of its own (no user config leaks in)
+    while the context lasts: a module-scoped fixture's whole module."""
+    home = factory.mktemp(f"{name}-home")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HOME", str(home))
+        env.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+        yield make_models(factory.mktemp(name) / "project")
 
 
 def make_models(root: Path) -> ServedModels:

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.compat.mlflow_client import run_client
-from tests.serve_process import IRIS_COLUMNS, LiveScoring, ServedModels, make_models, serving
+from tests.serve_process import (
+    IRIS_COLUMNS,
+    LiveScoring,
+    ServedModels,
+    models_in_a_home,
+    serving,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -69,11 +75,8 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedModels]:
-    home = tmp_path_factory.mktemp("scoring-home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("HOME", str(home))
-        env.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-        yield make_models(tmp_path_factory.mktemp("scoring") / "project")
+    with models_in_a_home(tmp_path_factory, "scoring") as models:
+        yield models
 
 
 @pytest.fixture(scope="module")

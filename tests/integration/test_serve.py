@@ -20,8 +20,8 @@ from tests.serve_process import (
     IRIS_COLUMNS,
     LiveScoring,
     ServedModels,
-    make_models,
     make_package,
+    models_in_a_home,
     refused,
     serving,
 )
@@ -31,11 +31,8 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedModels]:
-    home = tmp_path_factory.mktemp("serve-home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("HOME", str(home))
-        env.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-        yield make_models(tmp_path_factory.mktemp("serve") / "project")
+    with models_in_a_home(tmp_path_factory, "serve") as models:
+        yield models
 
 
 @pytest.fixture(scope="module")
