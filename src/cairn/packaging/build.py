@@ -45,12 +45,10 @@ from cairn.store.base import PackageRecord
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_RESOURCES = {"cpu": 1, "memory_mb": 1024}
-# What the registry may change about a version after it was made — its stage, aliases,
-# description, tags and their history — is left out, so promoting a version never
-# changes its package: the lineage kept is how the version was made.
-# What may change after a version was registered, left out of its package so that a
-# rebuild gives the same bytes: the registry's later state, the run's progress and
-# names, and the git tags a clone happens to have at the commit.
+# What may change after a version was registered is left out of its package, so that a
+# rebuild gives the same bytes and the lineage kept is how the version was made: the
+# registry's later state (stage, aliases, description, tags and their history), the
+# run's progress and names, and the git tags a clone happens to have at the commit.
 VOLATILE_LINEAGE = ("transitions", "requests", "reproduction", "packages")
 MUTABLE_MODEL_FIELDS = ("stage", "aliases", "description", "tags")
 MUTABLE_RUN_FIELDS = ("run_name", "status", "end_time", "lifecycle_stage", "experiment")
