@@ -725,3 +725,19 @@ def test_multipart_parts_are_sent_as_the_user_who_started_the_upload(world: Worl
     assert httpx.put(credential["url"], content=b"part").status_code == 401
     sent = httpx.put(credential["url"], content=b"part", headers=credential["headers"])
     assert sent.status_code == 200, sent.text
+
+
+def test_only_admins_list_every_referenced_digest(world: World) -> None:
+    """gc's and retention's question names objects of every experiment and model, so it
+    is an admin's, whatever a user holds on one of them."""
+    asks = [("GET", f"{V1}/objects/referenced", None),
+            ("POST", f"{V1}/objects/referenced", {"excluding_runs": [world.run_id]})]
+    for method, path, body in asks:
+        refused = world.call("MANAGE", method, path, body)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error_code"] == "PERMISSION_DENIED"
+    everything = world.call("admin", "GET", f"{V1}/objects/referenced")
+    without = world.call("admin", "POST", f"{V1}/objects/referenced",
+                         {"excluding_runs": [world.run_id]})
+    assert everything.status_code == without.status_code == 200
+    assert set(without.json()) <= set(everything.json())

@@ -465,9 +465,9 @@ class AuthorizedStore(MetadataStore):
         # the database itself): a yes or no, for anyone.
         return self.inner.has_due_deliveries(now)
 
-    def referenced_digests(self) -> set[str]:
+    def referenced_digests(self, excluding_runs: Sequence[str] = ()) -> set[str]:
         self.require_admin("listing every referenced digest")
-        return self.inner.referenced_digests()
+        return self.inner.referenced_digests(excluding_runs)
 
     def close(self) -> None:
         """The inner store is the server's, open for its lifetime: not closed here."""

@@ -394,9 +394,10 @@ class MetadataStore(ABC):
         registry change)."""
 
     @abstractmethod
-    def referenced_digests(self) -> set[str]:
+    def referenced_digests(self, excluding_runs: Sequence[str] = ()) -> set[str]:
         """Digests of every registered model version and every artifact of runs that are
-        not deleted: what retention and gc must never delete."""
+        not deleted: what retention and gc must never delete. `excluding_runs`: as if
+        those runs were deleted (retention's question before it deletes them)."""
 
     # -- model packages: the immutable files built from versions -----------------------
 

@@ -445,8 +445,11 @@ class RestStore(MetadataStore):
     def has_due_deliveries(self, now: int) -> bool:
         return bool(self._get(bool, "GET", "/webhooks/deliveries/due", params={"now": now}))
 
-    def referenced_digests(self) -> set[str]:
-        return set(self._get(list[str], "GET", "/objects/referenced"))
+    def referenced_digests(self, excluding_runs: Sequence[str] = ()) -> set[str]:
+        if not excluding_runs:
+            return set(self._get(list[str], "GET", "/objects/referenced"))
+        return set(self._get(list[str], "POST", "/objects/referenced",
+                             {"excluding_runs": list(excluding_runs)}))
 
     # -- model packages ------------------------------------------------------------------------
 

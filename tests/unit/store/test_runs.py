@@ -209,3 +209,18 @@ def test_referenced_digests(store: MetadataStore) -> None:
     store.create_model_version("m", "/some/path", "digest-model")
     store.delete_run(dropped)
     assert store.referenced_digests() == {"digest-a", "digest-model"}
+
+
+def test_referenced_digests_as_if_runs_were_deleted(store: MetadataStore) -> None:
+    """Retention's question before it deletes: what stays named without these runs. A
+    digest another live run (or a version) also names stays."""
+    old, shared, live = new_run(store), new_run(store), new_run(store)
+    store.log_artifacts(old, [Artifact(old, "a", "digest-a", 1),
+                              Artifact(old, "s", "digest-shared", 1)])
+    store.log_artifacts(shared, [Artifact(shared, "s", "digest-shared", 1)])
+    store.log_artifacts(live, [Artifact(live, "m", "digest-model", 1)])
+    store.create_model_version("m", "/some/path", "digest-model")
+    assert store.referenced_digests([old, shared]) == {"digest-model"}
+    assert store.referenced_digests([old]) == {"digest-shared", "digest-model"}
+    assert store.referenced_digests([old, live]) == {"digest-shared", "digest-model"}
+    assert store.referenced_digests() == {"digest-a", "digest-shared", "digest-model"}

@@ -6,6 +6,7 @@ artifacts or a model, and fetches before materializing one.
                                refused (400) unless they hash to `digest`
     GET  /objects/{digest}     the bytes, streamed, hashed on the way out
     GET  /objects/referenced   every digest a version or a live run names (gc's question)
+    POST /objects/referenced   the same, as if the runs in the body were deleted
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ class Digests(BaseModel):
 @router.get("/objects/referenced", response_model=list[str])
 def referenced_digests(request: Request) -> Response:
     return answer(list[str], sorted(store_of(request).referenced_digests()))
+
+
+class Excluding(BaseModel):
+    excluding_runs: list[str] = Field(max_length=MAX_ASKED)
+
+
+@router.post("/objects/referenced", response_model=list[str])
+def referenced_digests_excluding(body: Excluding, request: Request) -> Response:
+    """As GET, as if these runs were deleted (`cairn retention apply` asks before it
+    deletes them)."""
+    return answer(list[str], sorted(store_of(request).referenced_digests(body.excluding_runs)))
 
 
 @router.post("/objects/missing", response_model=Digests)
