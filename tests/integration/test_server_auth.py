@@ -271,6 +271,8 @@ ENDPOINTS = [
         "POST", f"{V1}/runs/{w.run_id}/batch",
         {"metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": 0}]})),
     Endpoint("v1 delete run", "MANAGE", lambda w: ("DELETE", f"{V1}/runs/{w.new_run()}", None)),
+    Endpoint("v1 delete runs", "MANAGE", lambda w: (
+        "POST", f"{V1}/runs/delete", {"run_ids": [w.new_run(), w.new_run()]})),
     Endpoint("v1 get model", "READ", lambda w: ("GET", f"{V1}/models/{w.model}", None)),
     Endpoint("v1 audit log", "READ", lambda w: ("GET", f"{V1}/models/{w.model}/audit", None)),
     Endpoint("v1 lineage", "READ", lambda w: (
@@ -728,10 +730,11 @@ def test_multipart_parts_are_sent_as_the_user_who_started_the_upload(world: Worl
 
 
 def test_only_admins_list_every_referenced_digest(world: World) -> None:
-    """gc's and retention's question names objects of every experiment and model, so it
+    """gc's and retention's questions name objects of every experiment and model, so it
     is an admin's, whatever a user holds on one of them."""
     asks = [("GET", f"{V1}/objects/referenced", None),
-            ("POST", f"{V1}/objects/referenced", {"excluding_runs": [world.run_id]})]
+            ("POST", f"{V1}/objects/referenced", {"excluding_runs": [world.run_id]}),
+            ("POST", f"{V1}/objects/of-runs", {"run_ids": [world.run_id]})]
     for method, path, body in asks:
         refused = world.call("MANAGE", method, path, body)
         assert refused.status_code == 403, refused.text

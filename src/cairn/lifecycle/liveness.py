@@ -127,11 +127,48 @@ def pipeline_locks(sources: Sources) -> Iterator[Reference]:
 
 def registered_versions_and_runs(sources: Sources) -> list[Reference]:
     """What the metadata store names: model versions and artifacts of live runs."""
+    return _registry_references(sources, ())
+
+
+def registry_without(run_ids: Iterable[str]) -> Provider:
+    """`registered_versions_and_runs` as if the runs `run_ids` were deleted: retention's
+    question, asked before it deletes them, so its dry run lists what the apply does."""
+    excluded = tuple(sorted(set(run_ids)))
+    return lambda sources: _registry_references(sources, excluded)
+
+
+def registry_without_versions(versions: Iterable[tuple[str, int]],
+                              run_ids: Iterable[str] = ()) -> Provider:
+    """`registered_versions_and_runs` as if `versions` (model name, number) were not
+    registered and the runs `run_ids` deleted: tiering's question, what else names the
+    objects of Archived versions (and of the runs they came from)."""
+    excluded = tuple(sorted(set(run_ids)))
+    without = tuple(sorted(set(versions)))
+    return lambda sources: _registry_references(sources, excluded, without)
+
+
+def packages_without_versions(versions: Iterable[tuple[str, int]]) -> Provider:
+    """`packages` but those built from `versions` (model name, number)."""
+    without = set(versions)
+
+    def provide(sources: Sources) -> list[Reference]:
+        project, scope = sources.project, sources.scope
+        if not scope.registry or not project.has_store():
+            return []
+        return [Reference(p.object_id, False, f"package {p.name} v{p.version}", REGISTRY,
+                          p.size)
+                for p in project.store.list_packages() if (p.name, p.version) not in without]
+
+    return provide
+
+
+def _registry_references(sources: Sources, excluding_runs: tuple[str, ...],
+                         excluding_versions: tuple[tuple[str, int], ...] = ()
+                         ) -> list[Reference]:
     project, scope = sources.project, sources.scope
     if not scope.registry or not project.has_store():
         return []  # nothing tracked yet: do not create a database to say so
-    store = project.store
-    digests = store.referenced_digests()
+    digests = project.store.referenced_digests(excluding_runs, excluding_versions)
     dirs = _known_dirs(project, digests)
     return [Reference(d, d in dirs, "", REGISTRY) for d in sorted(digests)]
 
@@ -147,6 +184,20 @@ def packages(sources: Sources) -> list[Reference]:
 
 PROVIDERS: tuple[Provider, ...] = (workspace_pointers, pipeline_locks,
                                    registered_versions_and_runs, packages)
+
+
+def run_cache_entries(sources: Sources) -> Iterator[Reference]:
+    """The outs the local run cache would restore. Not in `PROVIDERS` (for gc the run
+    cache is a shortcut); retention keeps them, as it deletes only what expired runs
+    alone named."""
+    from cairn.pipeline import runcache
+
+    root = sources.project.odb.root
+    for key in runcache.keys(root):
+        entry = runcache.lookup(root, key)
+        if entry is not None:
+            yield from (Reference(o.digest, o.is_dir, o.path, "the run cache", o.size, o.nfiles)
+                        for o in entry.outs)
 
 
 def in_scope(project: ProjectContext, scope: Scope,

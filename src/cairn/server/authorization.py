@@ -195,6 +195,11 @@ class AuthorizedStore(MetadataStore):
         self.require_run(run_id, MANAGE, "deleting a run")
         self.inner.delete_run(run_id)
 
+    def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        for run_id in run_ids:
+            self.require_run(run_id, MANAGE, "deleting a run")
+        return self.inner.delete_runs(run_ids)
+
     def restore_run(self, run_id: str) -> None:
         self.require_run(run_id, MANAGE, "restoring a run")
         self.inner.restore_run(run_id)
@@ -465,9 +470,14 @@ class AuthorizedStore(MetadataStore):
         # the database itself): a yes or no, for anyone.
         return self.inner.has_due_deliveries(now)
 
-    def referenced_digests(self, excluding_runs: Sequence[str] = ()) -> set[str]:
+    def referenced_digests(self, excluding_runs: Sequence[str] = (),
+                           excluding_versions: Sequence[tuple[str, int]] = ()) -> set[str]:
         self.require_admin("listing every referenced digest")
-        return self.inner.referenced_digests(excluding_runs)
+        return self.inner.referenced_digests(excluding_runs, excluding_versions)
+
+    def digests_of_runs(self, run_ids: Sequence[str]) -> dict[str, bool]:
+        self.require_admin("listing the objects of runs of every experiment")
+        return self.inner.digests_of_runs(run_ids)
 
     def close(self) -> None:
         """The inner store is the server's, open for its lifetime: not closed here."""

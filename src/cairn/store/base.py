@@ -155,6 +155,12 @@ class MetadataStore(ABC):
         version references the run — deleting it would break that version's lineage."""
 
     @abstractmethod
+    def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        """Soft delete many runs in one transaction, but those a registered version
+        references: their ids are returned, those runs left as they were. Unknown ids
+        are a NotFoundError, and then nothing is deleted."""
+
+    @abstractmethod
     def restore_run(self, run_id: str) -> None: ...
 
     @abstractmethod
@@ -394,10 +400,18 @@ class MetadataStore(ABC):
         registry change)."""
 
     @abstractmethod
-    def referenced_digests(self, excluding_runs: Sequence[str] = ()) -> set[str]:
+    def referenced_digests(self, excluding_runs: Sequence[str] = (),
+                           excluding_versions: Sequence[tuple[str, int]] = ()) -> set[str]:
         """Digests of every registered model version and every artifact of runs that are
         not deleted: what retention and gc must never delete. `excluding_runs`: as if
-        those runs were deleted (retention's question before it deletes them)."""
+        those runs were deleted (retention's question before it deletes them);
+        `excluding_versions` (model name, version): as if those versions were not
+        registered (tiering's question: what else names an Archived version's objects)."""
+
+    @abstractmethod
+    def digests_of_runs(self, run_ids: Sequence[str]) -> dict[str, bool]:
+        """Every digest the artifacts of these runs (deleted or not) name → whether it is
+        a directory manifest: what retention would delete, in one question."""
 
     # -- model packages: the immutable files built from versions -----------------------
 

@@ -63,6 +63,7 @@ T = TypeVar("T")
 API = "/api/v1"
 TIMEOUT_S = 60.0
 CHUNK = 1 << 20
+MAX_ASKED_RUNS = 10_000  # run ids per request (the server takes up to 100,000)
 
 # The server's error codes (cairn.server.errors.TABLE), back to the errors they came from.
 ERRORS: dict[str, type[errors.CairnError]] = {
@@ -221,6 +222,14 @@ class RestStore(MetadataStore):
 
     def delete_run(self, run_id: str) -> None:
         self._send("DELETE", f"/runs/{seg(run_id, 'run')}")
+
+    def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        refused: list[str] = []
+        ids = list(run_ids)
+        for start in range(0, len(ids), MAX_ASKED_RUNS):  # the server's cap per request
+            refused += self._get(list[str], "POST", "/runs/delete",
+                                 {"run_ids": ids[start:start + MAX_ASKED_RUNS]})
+        return refused
 
     def restore_run(self, run_id: str) -> None:
         self._send("POST", f"/runs/{seg(run_id, 'run')}/restore")
@@ -445,11 +454,23 @@ class RestStore(MetadataStore):
     def has_due_deliveries(self, now: int) -> bool:
         return bool(self._get(bool, "GET", "/webhooks/deliveries/due", params={"now": now}))
 
-    def referenced_digests(self, excluding_runs: Sequence[str] = ()) -> set[str]:
-        if not excluding_runs:
+    def referenced_digests(self, excluding_runs: Sequence[str] = (),
+                           excluding_versions: Sequence[tuple[str, int]] = ()) -> set[str]:
+        if not excluding_runs and not excluding_versions:
             return set(self._get(list[str], "GET", "/objects/referenced"))
-        return set(self._get(list[str], "POST", "/objects/referenced",
-                             {"excluding_runs": list(excluding_runs)}))
+        body: dict[str, object] = {"excluding_runs": list(excluding_runs)}
+        if excluding_versions:
+            body["excluding_versions"] = [{"name": name, "version": int(version)}
+                                          for name, version in excluding_versions]
+        return set(self._get(list[str], "POST", "/objects/referenced", body))
+
+    def digests_of_runs(self, run_ids: Sequence[str]) -> dict[str, bool]:
+        found: dict[str, bool] = {}
+        ids = list(run_ids)
+        for start in range(0, len(ids), MAX_ASKED_RUNS):  # the server's cap per request
+            found.update(self._get(dict[str, bool], "POST", "/objects/of-runs",
+                                   {"run_ids": ids[start:start + MAX_ASKED_RUNS]}))
+        return found
 
     # -- model packages ------------------------------------------------------------------------
 

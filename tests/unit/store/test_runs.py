@@ -224,3 +224,51 @@ def test_referenced_digests_as_if_runs_were_deleted(store: MetadataStore) -> Non
     assert store.referenced_digests([old]) == {"digest-shared", "digest-model"}
     assert store.referenced_digests([old, live]) == {"digest-shared", "digest-model"}
     assert store.referenced_digests() == {"digest-a", "digest-shared", "digest-model"}
+
+
+def test_referenced_digests_as_if_versions_were_not_registered(store: MetadataStore) -> None:
+    """Tiering's question: what still names an Archived version's model when that version
+    (and its run) are left out. Another version naming the same digest keeps it, and a
+    version is named by model and number."""
+    run = new_run(store)
+    store.log_artifacts(run, [Artifact(run, "model", "digest-old", 1)])
+    store.create_model_version("fraud", "/p", "digest-old", run)  # fraud v1
+    store.create_model_version("fraud", "/p", "digest-new")  # fraud v2
+    store.create_model_version("churn", "/p", "digest-shared")  # churn v1
+    store.create_model_version("fraud", "/p", "digest-shared")  # fraud v3
+    everything = {"digest-old", "digest-new", "digest-shared"}
+    assert store.referenced_digests() == everything
+    assert store.referenced_digests([run], [("fraud", 1)]) == {"digest-new", "digest-shared"}
+    assert store.referenced_digests((), [("fraud", 1)]) == everything  # its run still names it
+    assert store.referenced_digests((), [("fraud", 3)]) == everything  # churn v1 too
+    assert store.referenced_digests((), [("churn", 1), ("fraud", 3)]) == {"digest-old",
+                                                                          "digest-new"}
+    assert store.referenced_digests((), [("churn", 3)]) == everything  # no such version
+
+
+def test_digests_of_runs_deleted_or_not(store: MetadataStore) -> None:
+    """Retention's candidates in one question, however many runs (past any bind limit)."""
+    first, second = new_run(store), new_run(store)
+    store.log_artifacts(first, [Artifact(first, "model", "digest-dir", 10, True),
+                                Artifact(first, "model/w", "digest-w", 10),
+                                Artifact(first, "s", "digest-shared", 1)])
+    store.log_artifacts(second, [Artifact(second, "s", "digest-shared", 1)])
+    store.delete_run(second)
+    many = [f"no-such-run-{i}" for i in range(1200)]
+    assert store.digests_of_runs([first, second, *many]) == {
+        "digest-dir": True, "digest-w": False, "digest-shared": False}
+    assert store.digests_of_runs([second]) == {"digest-shared": False}
+    assert store.digests_of_runs([]) == {}
+
+
+def test_delete_runs_at_once_but_those_a_version_keeps(store: MetadataStore) -> None:
+    kept, *gone = [new_run(store) for _ in range(4)]
+    store.create_model_version("m", f"runs:/{kept}/model", "digest", run_id=kept)
+    assert store.delete_runs([kept, *gone]) == [kept]
+    assert store.get_run(kept).info.lifecycle_stage == "active"
+    assert {store.get_run(r).info.lifecycle_stage for r in gone} == {"deleted"}
+    assert store.delete_runs(gone) == []  # deleting the deleted again is harmless
+    fresh = new_run(store)
+    with pytest.raises(NotFoundError):
+        store.delete_runs([fresh, "no-such-run"])
+    assert store.get_run(fresh).info.lifecycle_stage == "active"  # all or nothing

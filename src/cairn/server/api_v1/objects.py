@@ -6,7 +6,9 @@ artifacts or a model, and fetches before materializing one.
                                refused (400) unless they hash to `digest`
     GET  /objects/{digest}     the bytes, streamed, hashed on the way out
     GET  /objects/referenced   every digest a version or a live run names (gc's question)
-    POST /objects/referenced   the same, as if the runs in the body were deleted
+    POST /objects/referenced   the same, as if the runs in the body were deleted and the
+                               versions in it not registered
+    POST /objects/of-runs      the digests the artifacts of these runs name (retention)
 """
 
 from __future__ import annotations
@@ -33,15 +35,35 @@ def referenced_digests(request: Request) -> Response:
     return answer(list[str], sorted(store_of(request).referenced_digests()))
 
 
+class VersionRef(BaseModel):
+    name: str
+    version: int
+
+
 class Excluding(BaseModel):
-    excluding_runs: list[str] = Field(max_length=MAX_ASKED)
+    excluding_runs: list[str] = Field(default_factory=list, max_length=MAX_ASKED)
+    excluding_versions: list[VersionRef] = Field(default_factory=list, max_length=MAX_ASKED)
 
 
 @router.post("/objects/referenced", response_model=list[str])
 def referenced_digests_excluding(body: Excluding, request: Request) -> Response:
     """As GET, as if these runs were deleted (`cairn retention apply` asks before it
-    deletes them)."""
-    return answer(list[str], sorted(store_of(request).referenced_digests(body.excluding_runs)))
+    deletes them) and these versions not registered (`cairn tier apply` asks what else
+    names an Archived version's objects)."""
+    versions = [(v.name, v.version) for v in body.excluding_versions]
+    return answer(list[str], sorted(store_of(request).referenced_digests(body.excluding_runs,
+                                                                        versions)))
+
+
+class RunIds(BaseModel):
+    run_ids: list[str] = Field(max_length=MAX_ASKED)
+
+
+@router.post("/objects/of-runs", response_model=dict[str, bool])
+def digests_of_runs(body: RunIds, request: Request) -> Response:
+    """Every digest these runs' artifacts name → whether it is a directory manifest
+    (`cairn retention apply`'s candidates, in one question)."""
+    return answer(dict[str, bool], store_of(request).digests_of_runs(body.run_ids))
 
 
 @router.post("/objects/missing", response_model=Digests)

@@ -14,6 +14,7 @@ from cairn.store.entities import Artifact, Experiment, Metric, Param, Run, RunTa
 
 Strings = Annotated[list[str] | None, Query()]  # a repeated query parameter
 router = APIRouter(tags=["tracking"])
+MAX_DELETED = 100_000  # run ids in one POST /runs/delete
 
 
 class ExperimentCreate(BaseModel):
@@ -167,6 +168,17 @@ def finish_run(run_id: str, body: RunFinish, request: Request) -> Response:
 def delete_run(run_id: str, request: Request) -> Response:
     store_of(request).delete_run(run_id)
     return done()
+
+
+class RunIds(BaseModel):
+    run_ids: list[str] = Field(max_length=MAX_DELETED)
+
+
+@router.post("/runs/delete", response_model=list[str])
+def delete_runs(body: RunIds, request: Request) -> Response:
+    """Soft-delete these runs in one transaction; the ids of those a registered version
+    keeps, left as they were (`cairn retention apply`)."""
+    return answer(list[str], store_of(request).delete_runs(body.run_ids))
 
 
 @router.post("/runs/{run_id}/restore")

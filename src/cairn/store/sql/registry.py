@@ -326,9 +326,21 @@ class RegistryStore(MetadataStore):
                                r.user_id, r.timestamp, r.reason, json.loads(r.details))
                     for r in conn.execute(query)]
 
-    def referenced_digests(self, excluding_runs: Sequence[str] = ()) -> set[str]:
+    def referenced_digests(self, excluding_runs: Sequence[str] = (),
+                           excluding_versions: Sequence[tuple[str, int]] = ()) -> set[str]:
         excluded = set(excluding_runs)
+        without = {(name, int(version)) for name, version in excluding_versions}
         with transaction(self._engine, write=False) as conn:
+            if without:  # by name and number, filtered here as the runs are
+                found = {row.digest for row in conn.execute(
+                    select(rm.c.name, mv.c.version, mv.c.digest)
+                    .join(rm, rm.c.model_id == mv.c.model_id))
+                    if (row.name, row.version) not in without}
+                found.update(row.digest for row in conn.execute(
+                    select(run_artifacts.c.run_id, run_artifacts.c.digest)
+                    .join(runs, runs.c.run_id == run_artifacts.c.run_id)
+                    .where(runs.c.lifecycle_stage == ACTIVE)) if row.run_id not in excluded)
+                return {d for d in found if d}
             if not excluded:
                 artifacts = (select(run_artifacts.c.digest)
                              .join(runs, runs.c.run_id == run_artifacts.c.run_id)
@@ -342,6 +354,17 @@ class RegistryStore(MetadataStore):
                 .join(runs, runs.c.run_id == run_artifacts.c.run_id)
                 .where(runs.c.lifecycle_stage == ACTIVE)) if row.run_id not in excluded)
             return {d for d in found if d}
+
+    def digests_of_runs(self, run_ids: Sequence[str]) -> dict[str, bool]:
+        found: dict[str, bool] = {}
+        ids = sorted(set(run_ids))
+        a = run_artifacts
+        with transaction(self._engine, write=False) as conn:
+            for chunk in chunks(ids):
+                for row in conn.execute(select(a.c.digest, a.c.is_dir).distinct()
+                                        .where(a.c.run_id.in_(chunk))):
+                    found[row.digest] = found.get(row.digest, False) or bool(row.is_dir)
+        return found
 
 
 # -- helpers ------------------------------------------------------------------------

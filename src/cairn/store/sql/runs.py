@@ -210,6 +210,23 @@ class RunStore(MetadataStore):
             conn.execute(runs.update().where(runs.c.run_id == run_id)
                          .values(lifecycle_stage=DELETED))
 
+    def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        ids = sorted(set(run_ids))
+        refused: set[str] = set()
+        with transaction(self._engine, write=True) as conn:
+            for chunk in chunks(ids):
+                known = set(conn.execute(select(runs.c.run_id)
+                                         .where(runs.c.run_id.in_(chunk))).scalars())
+                if len(known) < len(chunk):
+                    missing = next(i for i in chunk if i not in known)
+                    raise NotFoundError(f"run {missing!r} not found")
+                refused.update(conn.execute(select(model_versions.c.run_id)
+                                            .where(model_versions.c.run_id.in_(chunk)))
+                               .scalars())
+                conn.execute(runs.update().where(runs.c.run_id.in_(sorted(set(chunk) - refused)))
+                             .values(lifecycle_stage=DELETED))
+        return sorted(refused)
+
     def restore_run(self, run_id: str) -> None:
         with transaction(self._engine, write=True) as conn:
             _run_row(conn, run_id)
