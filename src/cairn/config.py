@@ -33,9 +33,13 @@ SCHEMA: dict[str, type] = {
     "tracking.uri": str,
     "tracking.flush_interval": float,
     "tracking.flush_rows": int,
+    "retention.runs.max_age": str,
+    "retention.runs.keep_if_stage": list,
+    "retention.runs.keep_if_tagged": list,
 }
 REMOTE_TYPES: dict[str, type] = {"url": str, "jobs": int, "tier": str}
-TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+              list: "a list of strings"}
 
 
 def global_config_path() -> Path:
@@ -49,6 +53,8 @@ def coerce(key: str, value: Any) -> Any:
     if not isinstance(value, str) or kind is str:
         return value
     text = value.strip()
+    if kind is list:  # CLI and environment: comma-separated
+        return [part.strip() for part in text.split(",") if part.strip()]
     try:
         if kind is bool:
             if text.lower() in ("true", "yes", "1", "on"):

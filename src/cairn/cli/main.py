@@ -20,6 +20,7 @@ LAZY_COMMANDS = {
     "config": "config_cmd",
     "fetch": "transfer", "pull": "transfer", "push": "transfer", "remote": "transfer",
     "du": "maintenance", "fsck": "maintenance", "gc": "maintenance",
+    "retention": "maintenance",
     "dag": "pipeline", "stage": "pipeline",
     "repro": "repro",
     "metrics": "metrics", "params": "metrics", "plots": "metrics",

@@ -1,4 +1,4 @@
-"""Maintenance commands: gc, fsck, du."""
+"""Maintenance commands: gc, retention, fsck, du."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 import click
 
 from cairn.cli import output
+from cairn.cli._client import when
 
 if TYPE_CHECKING:
     from cairn.lifecycle.gc import GcResult
+    from cairn.lifecycle.retention import RetentionResult
 
 @click.command()
 @click.option("-w", "--workspace", is_flag=True,
@@ -138,4 +140,63 @@ def du(remote: str | None, jobs: int | None, as_json: bool) -> None:
     output.table(["", "count", "size", "dedup ratio"], rows)
 
 
-COMMANDS = [gc, fsck, du]
+@click.group()
+def retention() -> None:
+    """Delete old runs and what only they referenced, by the [retention.runs] policy."""
+
+
+@retention.command("apply")
+@click.option("-c", "--cloud", is_flag=True,
+              help="Also delete the objects' copies on the remotes (every one, or those of -r).")
+@click.option("-r", "--remote", "remotes", multiple=True,
+              help="With --cloud: only this remote (repeatable).")
+@click.option("-A", "--all-commits", is_flag=True,
+              help="Also keep what every git commit references (tags and branches always are).")
+@click.option("--dry-run", is_flag=True, help="List the runs and objects that would go; change "
+                                             "nothing.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel requests to remotes.")
+@output.json_option
+def retention_apply(cloud: bool, remotes: tuple[str, ...], all_commits: bool, dry_run: bool,
+                    jobs: int | None, as_json: bool) -> None:
+    """Delete the runs the policy expires and the objects only they referenced."""
+    from cairn.commands import data
+
+    if remotes and not cloud:
+        from cairn.errors import UserError
+
+        raise UserError("-r/--remote names remotes to clean, which --cloud does; add --cloud")
+    result = data.retention_apply(cloud=cloud, remotes=remotes, all_commits=all_commits,
+                                  dry_run=dry_run, jobs=jobs)
+    if as_json:
+        output.emit_json(result.to_dict())
+        return
+    _show_retention(result)
+
+
+def _show_retention(result: RetentionResult) -> None:
+    verb = "would delete" if result.dry_run else "deleted"
+    if result.dry_run:  # one line per run and object: full ids, greppable
+        for run in result.runs_to_delete:
+            output.echo(f"would delete run {run.run_id}  {run.run_name or '-'}  "
+                        f"(experiment {run.experiment_id}, started "
+                        f"{when(run.start_time)})")
+        for place, found in result.objects.items():
+            where = "the cache" if place == "cache" else f"remote {place!r}"
+            for oid, size in sorted(found.items()):
+                output.echo(f"would remove {oid}  {output.human_size(size):>10}  from {where}")
+    gone = len(result.runs_to_delete)
+    again = len(result.runs) - gone
+    earlier = f" (and the objects of {again} run(s) deleted before)" if again else ""
+    output.echo(f"Policy: {result.policy}. {verb.capitalize()} {gone} run(s){earlier}; kept "
+                f"{len(result.kept)} old run(s) the policy keeps.")
+    for place, found in result.objects.items():
+        where = "the cache" if place == "cache" else f"remote {place!r}"
+        size = sum(found.values())
+        output.echo(f"{'Would remove' if result.dry_run else 'Removed'} {len(found)} object(s) "
+                    f"from {where}, freeing {output.human_size(size)} ({size} bytes).")
+    if result.skipped_runs:
+        output.warn(f"kept {len(result.skipped_runs)} run(s) registered as a version's source "
+                    f"while retention ran: {', '.join(result.skipped_runs)}")
+
+
+COMMANDS = [gc, retention, fsck, du]

@@ -1,5 +1,5 @@
-"""The data operations: add, commit, checkout, status, push, fetch, pull, gc, fsck, du,
-get, unprotect — as the CLI, the git hooks and the server call them.
+"""The data operations: add, commit, checkout, status, push, fetch, pull, gc, retention,
+fsck, du, get, unprotect — as the CLI, the git hooks and the server call them.
 
 Each opens the project (`root`, default: found from the working directory), does one
 thing and returns a result object; nothing is printed. What push, fetch, gc, fsck, du and
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cairn.lifecycle.fsck import FsckResult
     from cairn.lifecycle.gc import GcResult
     from cairn.lifecycle.liveness import Provider, Reference, Scope
+    from cairn.lifecycle.retention import RetentionResult
     from cairn.objects.transfer import TransferResult
     from cairn.pipeline.runcache_remote import RunCacheTransfer
     from cairn.workspace.add import AddResult
@@ -294,6 +295,18 @@ def gc(*, all_tags: bool = False, all_branches: bool = False, all_commits: bool 
     with opened(root) as project:
         return do_gc(project, _revisions(revs, all_tags, all_branches, all_commits),
                      cloud=cloud, remote=remote, force=force, dry_run=dry_run, jobs=jobs)
+
+
+def retention_apply(*, cloud: bool = False, remotes: Iterable[str] = (),
+                    all_commits: bool = False, dry_run: bool = False, jobs: int | None = None,
+                    root: Path | None = None) -> RetentionResult:
+    """Delete the runs the `[retention.runs]` policy expires and the objects only they
+    named, in the cache (and with `cloud`, on the remotes)."""
+    from cairn.lifecycle.retention import apply
+
+    with opened(root) as project:
+        return apply(project, cloud=cloud, remotes=tuple(remotes), all_commits=all_commits,
+                     dry_run=dry_run, jobs=jobs)
 
 
 def fsck(*, remote: str | None = None, jobs: int | None = None, root: Path | None = None,

@@ -79,3 +79,13 @@ def test_a_truncated_object_is_replaced_by_a_good_copy(odb: ObjectDB, tmp_path: 
     odb.add_file(src)
     assert obj.read_bytes() == src.read_bytes()
     assert odb.verify(oid) and stat.S_IMODE(obj.stat().st_mode) == 0o444
+
+
+@pytest.mark.parametrize("count", [3, 2500])  # one thread, and the threaded unlink
+def test_remove_deletes_exactly_those_objects(odb: ObjectDB, count: int) -> None:
+    oids = [odb.add_bytes(f"object {i}".encode()) for i in range(count + 1)]
+    kept, doomed = oids[0], oids[1:]
+    odb.remove([*doomed, hash_bytes(b"never stored")])  # one already gone is fine
+    assert set(odb.list_oids()) == {kept}
+    odb.remove(doomed)  # and again
+    assert odb.read_bytes(kept) == b"object 0"
