@@ -14,6 +14,8 @@
     ├── IntegrityError               bytes whose digest is not their name
     ├── LockError                    another Cairn process holds the repository lock
     ├── RemoteError                  a remote is unreachable, refuses us, or misbehaves
+    │   └── ObjectArchived           an object in a storage class that needs a restore
+    │                                (S3 GLACIER, DEEP_ARCHIVE) before it can be read
     ├── DatabaseError                the metadata database is unreachable or refuses us
     ├── MachineError                 the machine refused: disk full, file too large, no
     │                                permission, read-only filesystem (`from_os_error`)
@@ -110,6 +112,19 @@ class RemoteError(CairnError):
     def __init__(self, message: str, remote: str | None = None) -> None:
         super().__init__(message)
         self.remote = remote
+
+
+class ObjectArchived(RemoteError):
+    """Object `oid` on `remote` is archived (S3 GLACIER or DEEP_ARCHIVE): a restore must
+    be requested, and finish, before its bytes can be read. `storage_class` where known;
+    `restore_requested` once Cairn has asked for it."""
+
+    def __init__(self, message: str, oid: str = "", remote: str | None = None,
+                 storage_class: str | None = None, restore_requested: bool = False) -> None:
+        super().__init__(message, remote)
+        self.oid = oid
+        self.storage_class = storage_class
+        self.restore_requested = restore_requested
 
 
 class DatabaseError(CairnError):

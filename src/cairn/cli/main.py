@@ -30,6 +30,7 @@ LAZY_COMMANDS = {
     "server": "server",
     "serve": "serve",
     "reproduce": "reproduce",
+    "tier": "tier",
 }
 
 

@@ -40,3 +40,8 @@ def missing_bucket(error: BaseException) -> bool:
 
 def range_refused(error: BaseException) -> bool:
     return "InvalidRange" in error_names(error)
+
+
+def needs_restore(error: BaseException) -> bool:
+    """An archived object (S3 GLACIER, DEEP_ARCHIVE) read before a restore made it readable."""
+    return "InvalidObjectState" in error_names(error)

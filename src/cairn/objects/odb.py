@@ -36,12 +36,13 @@ from cairn.errors import (
     CairnError,
     IntegrityError,
     NotFoundError,
+    ObjectArchived,
     ObjectNotFound,
     RemoteError,
     UserError,
 )
 from cairn.fsutil import RenameBatch, fsync_dir, list_dir, write_all, write_new
-from cairn.objects.backend_errors import missing_bucket, range_refused
+from cairn.objects.backend_errors import missing_bucket, needs_restore, range_refused
 from cairn.objects.hashing import hash_bytes, hash_file, is_digest
 from cairn.objects.links import try_reflink
 from cairn.objects.parallel import run_parallel
@@ -282,8 +283,9 @@ class ObjectDB:
         return data
 
     def verify(self, oid: str) -> bool:
-        if not self.is_local:
-            with self.open(oid) as f:
+        if not self.is_local:  # the reads too: an archived object fails on the first one
+            with self.talking(f"read object {oid}"), self._not_found_as_error(oid), \
+                    self.open(oid) as f:
                 return copy_hashing(f, None)[0] == oid
         with self._not_found_as_error(oid):
             return hash_file(self.oid_to_path(oid)) == oid
@@ -573,12 +575,19 @@ class ObjectDB:
 
     @contextmanager
     def _not_found_as_error(self, oid: str) -> Iterator[None]:
+        """One object's failures as its own errors: not here, or archived (readable only
+        after a restore); anything else is the store's."""
         try:
             yield
         except FileNotFoundError as e:
             if missing_bucket(e):
                 raise  # the whole store is missing, not one object
             raise self._not_found(oid) from None
+        except Exception as e:  # a backend's own type (s3fs: PermissionError)
+            if isinstance(e, CairnError) or not needs_restore(e):
+                raise
+            raise ObjectArchived(f"{self.label}: object {oid} is archived and must be "
+                                 "restored before it can be read", oid, self.name) from None
 
     def _not_found(self, oid: str) -> ObjectNotFound:
         if not self.name:

@@ -4,25 +4,34 @@ Only missing objects move, so an interrupted transfer resumes by running it agai
 caller may also name objects known to be corrupt at the destination, to replace them.
 Bytes are verified on the way: they are hashed as they are read, and only bytes that
 hash to their name appear at the destination. A failure of one object (corrupt,
-missing) is reported and the rest carry on; a failure of a store itself (unreachable,
-access denied) stops the transfer.
+missing, archived) is reported and the rest carry on; a failure of a store itself
+(unreachable, access denied) stops the transfer. `fallbacks` are further sources, asked
+in turn for what the first one lacks (a cold tier: cairn.remotes.tiers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import blake3
 
-from cairn.errors import CairnError, FormatError, IntegrityError, NotFoundError, RemoteError
+from cairn.errors import (
+    CairnError,
+    FormatError,
+    IntegrityError,
+    NotFoundError,
+    ObjectArchived,
+    RemoteError,
+)
 from cairn.objects.odb import ObjectDB
 from cairn.objects.parallel import run_parallel
 from cairn.objects.tree import read_tree
 
 DEFAULT_JOBS = 8
 # Errors that concern one object; anything else concerns a store and stops the run.
-PER_OBJECT_ERRORS: tuple[type[BaseException], ...] = (IntegrityError, NotFoundError)
+PER_OBJECT_ERRORS: tuple[type[BaseException], ...] = (IntegrityError, NotFoundError,
+                                                       ObjectArchived)
 
 Progress = Callable[[int], None]
 
@@ -35,9 +44,11 @@ class TransferResult:
     bytes: int = 0
     replaced: list[str] = field(default_factory=list)  # corrupt at the destination, now good
     unrepaired: list[str] = field(default_factory=list)  # corrupt there, not in the source
+    via: dict[str, str] = field(default_factory=dict)  # transferred oid → fallback's url
 
     def merge(self, other: TransferResult) -> None:
         self.transferred.extend(other.transferred)
+        self.via.update(other.via)
         self.present += other.present
         self.failed.update(other.failed)
         self.bytes += other.bytes
@@ -62,11 +73,13 @@ def unique(oids: Iterable[str]) -> list[str]:
 def transfer(src: ObjectDB, dst: ObjectDB, oids: Iterable[str], jobs: int = DEFAULT_JOBS,
              progress: Progress | None = None,
              on_total: Callable[[int], None] | None = None,
-             replace: Iterable[str] = ()) -> TransferResult:
+             replace: Iterable[str] = (), fallbacks: Sequence[ObjectDB] = ()
+             ) -> TransferResult:
     """Copy to `dst` those of `oids` it lacks; `on_total` hears how many will move.
 
     `replace`: objects known to be corrupt at `dst` (they may be outside `oids`); each
     is copied over the bad copy when `src` has it, else listed `unrepaired`.
+    `fallbacks`: asked in turn for the objects `src` does not have.
     """
     dst.check_writable()
     damaged = set(replace)
@@ -90,7 +103,25 @@ def transfer(src: ObjectDB, dst: ObjectDB, oids: Iterable[str], jobs: int = DEFA
         _move(lambda oid: copy_object(src, dst, oid, replace=oid in damaged), todo, jobs,
               progress, on_total, result)
     result.replaced = [oid for oid in result.transferred if oid in damaged]
+    for fallback in fallbacks:
+        _from_fallback(fallback, dst, result, jobs, progress, on_total)
     return result
+
+
+def _from_fallback(src: ObjectDB, dst: ObjectDB, result: TransferResult, jobs: int,
+                   progress: Progress | None, on_total: Callable[[int], None] | None) -> None:
+    """What the first source lacked, from `src`; its errors say more than "not found"."""
+    lacking = [oid for oid, e in result.failed.items() if isinstance(e, NotFoundError)]
+    if not lacking:
+        return
+    found = transfer(src, dst, lacking, jobs, progress, on_total)
+    for oid in found.transferred:
+        del result.failed[oid]
+    result.transferred.extend(found.transferred)
+    result.via.update({oid: src.url for oid in found.transferred})
+    result.bytes += found.bytes
+    result.failed.update({oid: e for oid, e in found.failed.items()
+                          if not isinstance(e, NotFoundError)})
 
 
 def copy_object(src: ObjectDB, dst: ObjectDB, oid: str, replace: bool = False) -> int:
@@ -136,14 +167,15 @@ def _move(one: Callable[[str], int], oids: list[str], jobs: int, progress: Progr
 def transfer_trees(src: ObjectDB, dst: ObjectDB, roots: Iterable[tuple[str, bool]],
                    jobs: int = DEFAULT_JOBS, progress: Progress | None = None,
                    on_total: Callable[[int], None] | None = None,
-                   on_level: Callable[[TransferResult], None] | None = None
-                   ) -> TransferResult:
+                   on_level: Callable[[TransferResult], None] | None = None,
+                   fallbacks: Sequence[ObjectDB] = ()) -> TransferResult:
     """Copy (digest, is_directory) `roots` and everything below them, level by level:
     a manifest arrives before the objects it names, so `dst` never holds a manifest
     whose children it could not learn. Manifests are read at `dst` once there.
 
     `on_total` hears each level's count as it becomes known, so the total grows;
-    `on_level` hears each level's result (and may stop the walk by raising).
+    `on_level` hears each level's result (and may stop the walk by raising);
+    `fallbacks` are asked for what `src` lacks, as in `transfer`.
     """
     roots = list(roots)
     result = TransferResult()
@@ -151,7 +183,7 @@ def transfer_trees(src: ObjectDB, dst: ObjectDB, roots: Iterable[tuple[str, bool
     trees = {oid for oid, is_dir in roots if is_dir}
     walked: set[str] = set()
     while level:
-        moved = transfer(src, dst, level, jobs, progress, on_total)
+        moved = transfer(src, dst, level, jobs, progress, on_total, fallbacks=fallbacks)
         if on_level is not None:
             on_level(moved)
         result.merge(moved)

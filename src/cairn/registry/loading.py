@@ -69,17 +69,18 @@ def model_path(model_uri: str, b: Backend | None = None) -> tuple[Path, dict[str
                         "name the directory log_model wrote (e.g. runs:/<id>/model)")
     from cairn.registry.lineage import load_lineage
 
-    return materialized(b, resolved.digest), load_lineage(b.store, resolved)
+    return materialized(b, resolved.digest, model_uri), load_lineage(b.store, resolved)
 
 
-def materialized(b: Backend, digest: str) -> Path:
-    """The read-only, verified directory of manifest `digest`, built if needed."""
+def materialized(b: Backend, digest: str, label: str = "") -> Path:
+    """The read-only, verified directory of manifest `digest` (`label`: its URI, for
+    messages), built if needed."""
 
     def build(built: Path) -> None:
         try:
             materialize(b.odb, digest, True, built)
         except ObjectNotFound:
-            if not fetch_tree(b, digest):
+            if not fetch_tree(b, digest, label):
                 raise
             materialize(b.odb, digest, True, built)
 
@@ -115,12 +116,14 @@ def read_only_dir(root: Path, name: str, build: Callable[[Path], None]) -> Path:
     return final
 
 
-def fetch_tree(b: Backend, digest: str) -> bool:
+def fetch_tree(b: Backend, digest: str, label: str = "") -> bool:
     """Fetch a model's missing objects from the tracking server, else from the project's
-    default remote, level by level (a manifest names its children). False when there is
-    neither to ask."""
-    from cairn.objects.transfer import TransferResult, transfer_trees
-    from cairn.remotes.connect import has_remote, open_remote
+    default remote and its cold remotes, level by level (a manifest names its children).
+    False when there is neither to ask. An archived object (S3 GLACIER) has its restore
+    requested and fails saying when to retry."""
+    from cairn.objects.transfer import TransferResult
+    from cairn.remotes.connect import configured_remote, has_remote
+    from cairn.remotes.tiers import fetch_trees, open_cold
     from cairn.tracking import server_objects
 
     if server_objects.fetch(b, [(digest, True)]):
@@ -131,10 +134,12 @@ def fetch_tree(b: Backend, digest: str) -> bool:
     def stop_at_failures(level: TransferResult) -> None:
         level.raise_for_failures("fetched")
 
-    remote = open_remote(b.repo.config)
+    found = configured_remote(b.repo.config)
     # Failures stop the walk at their level; a manifest that cannot be read, at the end.
-    transfer_trees(remote, b.odb, [(digest, True)], on_level=stop_at_failures
-                   ).raise_for_failures("fetched")
+    fetch_trees(found.connect(), b.odb, [(digest, True)],
+                cold=open_cold(b.repo.config, besides=[found.name]),
+                restore_days=found.restore_days, on_level=stop_at_failures,
+                labels={digest: label} if label else None).raise_for_failures("fetched")
     return True
 
 

@@ -2,8 +2,9 @@
 ObjectDB, with its URL scheme, fsspec options and missing backends explained.
 
 ``remote.NAME.url`` picks the filesystem; every other ``remote.NAME.*`` key except
-``jobs`` and ``tier`` is passed to it (for S3, ``endpoint_url`` and ``region`` go into
-``client_kwargs`` as s3fs wants, and DVC's option names are accepted too).
+``jobs``, ``tier`` and ``restore_days`` is passed to it (for S3, ``endpoint_url`` and
+``region`` go into ``client_kwargs`` as s3fs wants, ``storage_class`` becomes the
+``StorageClass`` of every upload, and DVC's option names are accepted too).
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ SCHEMES: dict[str, tuple[str, str | None]] = {
     "http": ("http", None), "https": ("https", None),
 }
 # Keys of remote.NAME.* that Cairn reads itself; every other one goes to fsspec.
-CAIRN_OPTIONS = frozenset({"url", "jobs", "tier"})
+CAIRN_OPTIONS = frozenset({"url", "jobs", "tier", "restore_days"})
+# remote.NAME.tier: "cold" holds what only Archived versions need (cairn.remotes.tiers).
+TIERS = ("hot", "cold")
+# remote.NAME.storage_class (S3 only): what s3fs gives each upload as its StorageClass.
+S3_STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                      "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY")
+DEFAULT_RESTORE_DAYS = 7  # how long S3 keeps a restored copy of an archived object
 S3_CONNECT_TIMEOUT = 3
 S3_READ_TIMEOUT = 30
 S3_MAX_ATTEMPTS = 2
@@ -47,6 +54,8 @@ class RemoteConfig:
     url: str  # resolved: relative local paths made absolute
     options: dict[str, Any]
     jobs: int | None
+    tier: str = "hot"
+    restore_days: int = DEFAULT_RESTORE_DAYS
 
     def connect(self) -> ObjectDB:
         return connect(self.name, self.url, self.options, self.jobs)
@@ -86,7 +95,38 @@ def configured_remote(config: Config, name: str | None = None,
     jobs = options.get("jobs")
     fs_options = {k: v for k, v in options.items() if k not in CAIRN_OPTIONS}
     return RemoteConfig(name, resolve_url(url, config.dot_dir), fs_options,
-                        jobs if isinstance(jobs, int) else None)
+                        jobs if isinstance(jobs, int) else None,
+                        check_tier(name, options.get("tier", "hot")),
+                        check_restore_days(name, options.get("restore_days",
+                                                             DEFAULT_RESTORE_DAYS)))
+
+
+def check_tier(name: str, tier: object) -> str:
+    if tier not in TIERS:
+        raise ConfigError(f"remote.{name}.tier is {tier!r}; it takes \"hot\" (the default) or "
+                          f"\"cold\" — fix it with `cairn remote modify {name} tier cold`")
+    return str(tier)
+
+
+def check_restore_days(name: str, days: object) -> int:
+    text = str(days).strip()
+    if isinstance(days, bool) or not text.isdigit() or not 1 <= int(text) <= 365:
+        raise ConfigError(f"remote.{name}.restore_days is {days!r}; it takes a number of days "
+                          "from 1 to 365 (how long S3 keeps a restored copy)")
+    return int(text)
+
+
+def check_storage_class(name: str, url: str, storage_class: object) -> str:
+    """`remote.NAME.storage_class`: an S3 class, on an s3:// remote only."""
+    if url_scheme(url) != "s3":
+        raise ConfigError(
+            f"remote.{name}.storage_class applies to s3:// remotes only; for gs:// set the "
+            "bucket's default storage class instead (`gcloud storage buckets update gs://BUCKET "
+            "--default-storage-class=COLDLINE`), which every object written there takes")
+    if storage_class not in S3_STORAGE_CLASSES:
+        raise ConfigError(f"remote.{name}.storage_class is {storage_class!r}; S3 takes one of "
+                          f"{', '.join(S3_STORAGE_CLASSES)}")
+    return str(storage_class)
 
 
 def resolve_url(url: str, config_dir: Path | None) -> str:
@@ -108,6 +148,8 @@ def connect(name: str, url: str, options: Mapping[str, Any] | None = None,
                           "local path, s3://, gs://, azure://, ssh:// or http(s)://", name)
     protocol, extra = SCHEMES[scheme]
     fs_url = url if not scheme else f"{protocol}://{url.split('://', 1)[1]}"
+    if options and "storage_class" in options:
+        check_storage_class(name, url, options["storage_class"])
     try:
         kwargs = fs_options(protocol, dict(options or {}))
         if protocol == "file":
@@ -141,6 +183,9 @@ def _s3_options(options: dict[str, Any]) -> dict[str, Any]:
     for alias, key in S3_ALIASES.items():  # the names DVC users know
         if alias in options:
             options.setdefault(key, options.pop(alias))
+    if "storage_class" in options:  # every put and multipart upload, filtered by s3fs
+        extra = dict(options.pop("s3_additional_kwargs", None) or {})
+        options["s3_additional_kwargs"] = {**extra, "StorageClass": options.pop("storage_class")}
     client = dict(options.pop("client_kwargs", None) or {})
     if "endpoint_url" in options:
         client["endpoint_url"] = options.pop("endpoint_url")

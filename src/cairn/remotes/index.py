@@ -40,6 +40,10 @@ class RemoteIndex:
         known = self._oids("present", url) - self.damaged(url)
         return all(oid in known for oid in oids)
 
+    def present(self, url: str) -> set[str]:
+        """The objects this clone knows the remote at `url` holds (damaged ones too)."""
+        return self._oids("present", url)
+
     def damaged(self, url: str) -> set[str]:
         """The objects this clone found corrupt on the remote at `url`."""
         return self._oids("damaged", url)

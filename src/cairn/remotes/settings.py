@@ -15,7 +15,13 @@ from typing import Any
 
 from cairn.config import Config, read_toml
 from cairn.errors import ConfigError, NotFoundError, UserError
-from cairn.remotes.connect import SCHEMES, url_scheme
+from cairn.remotes.connect import (
+    SCHEMES,
+    check_restore_days,
+    check_storage_class,
+    check_tier,
+    url_scheme,
+)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -57,6 +63,12 @@ def remote_modify(config: Config, name: str, option: str, value: str | None = No
         raise UserError(f"give a value for {option}, or --unset to remove it")
     if option == "url":
         value = store_url(config, value, level, cwd)
+    elif option == "tier":
+        check_tier(name, value)
+    elif option == "restore_days":
+        check_restore_days(name, value)
+    elif option == "storage_class":
+        check_storage_class(name, str(config.remotes()[name].get("url", "")), value)
     config.set(key, value, level)
 
 

@@ -9,7 +9,7 @@ the cache always has whole bytes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cairn.errors import (
@@ -23,9 +23,10 @@ from cairn.objects.transfer import Progress, TransferResult, unique
 from cairn.objects.tree import read_tree
 from cairn.project.context import ProjectContext
 from cairn.project.tracked import TrackedPath
-from cairn.remotes.connect import configured_remote, open_remote, url_scheme
+from cairn.remotes.connect import RemoteConfig, configured_remote, open_remote, url_scheme
 from cairn.remotes.index import RemoteIndex
 from cairn.remotes.settings import check_local_location
+from cairn.remotes.tiers import ColdRemote, cold_remotes, fetch_trees, open_cold
 
 
 def push(project: ProjectContext, outs: Iterable[TrackedPath], remote: str | None = None,
@@ -36,39 +37,63 @@ def push(project: ProjectContext, outs: Iterable[TrackedPath], remote: str | Non
     When this clone knows the remote has every one of them (it pushed, fetched or saw
     them there), the remote is not asked at all; otherwise it is asked about all.
     Objects this clone found corrupt there (`cairn fsck -r`, a failed fetch) are
-    uploaded over the bad copies when the cache has them, whatever the outs.
+    uploaded over the bad copies when the cache has them, whatever the outs. Objects a
+    cold remote holds (`cairn tier apply` moved them there) are not sent again.
     """
     found = configured_remote(project.config, remote)
     if not url_scheme(found.url):  # a remote once stored as '..' must not fill the workspace
         check_local_location(found.url, found.url, project.config.dot_dir, found.name)
     oids = unique(objects_of(project.odb, outs))
+    cold = cold_remotes(project.config, besides=[found.name])
     index = project.remote_index()
     try:
         damaged = index.damaged(found.url)
         repairable = any(project.odb.exists(oid) for oid in damaged)
-        if oids and not repairable and index.has_all(found.url, oids):
+        tiered = set().union(*(index.present(c.url) for c in cold))
+        wanted = [oid for oid in oids if oid not in tiered]
+        if oids and not repairable and index.has_all(found.url, wanted):
             return TransferResult(present=len(oids), unrepaired=sorted(damaged))
         store = found.connect()
-        result = transfer.transfer(project.odb, store, oids,
-                                   transfer_jobs(project, store, jobs), progress, on_total,
+        jobs = transfer_jobs(project, store, jobs)
+        if cold:
+            wanted = _not_on_cold(wanted, store, cold, index, jobs)
+        result = transfer.transfer(project.odb, store, wanted, jobs, progress, on_total,
                                    replace=damaged)
-        index.add(found.url, (oid for oid in oids if oid not in result.failed))
+        result.present += len(oids) - len(wanted)
+        index.add(found.url, (oid for oid in wanted if oid not in result.failed))
         index.verified(found.url, result.transferred)  # hashed on the way: good bytes
         return result
     finally:
         index.close()
 
 
+def _not_on_cold(oids: list[str], store: ObjectDB, cold: list[RemoteConfig],
+                 index: RemoteIndex, jobs: int) -> list[str]:
+    """`oids` but those that `store` lacks and a cold remote holds."""
+    lacking = set(oids) - store.exists_many(oids, jobs)
+    on_cold: set[str] = set()
+    for remote in cold:
+        if not lacking - on_cold:
+            break
+        held = remote.connect().exists_many(lacking - on_cold, jobs)
+        index.add(remote.url, held)
+        on_cold |= held
+    return [oid for oid in oids if oid not in on_cold]
+
+
 def fetch(project: ProjectContext, outs: Iterable[TrackedPath], remote: str | None = None,
           jobs: int | None = None, progress: Progress | None = None,
           on_total: Callable[[int], None] | None = None) -> TransferResult:
-    """Download every object of `outs` (directories level by level) the cache lacks."""
-    store = open_remote(project.config, remote)
+    """Download every object of `outs` (directories level by level) the cache lacks,
+    what the remote lacks from the cold remotes (archived ones: restores requested)."""
+    found = configured_remote(project.config, remote)
+    store = found.connect()
+    cold = open_cold(project.config, besides=[found.name])
     index = project.remote_index()
     try:
         with project.lock():
             return fetch_outs(project.odb, store, outs, transfer_jobs(project, store, jobs),
-                              progress, on_total, index)
+                              progress, on_total, index, cold, found.restore_days)
     finally:
         index.close()
 
@@ -126,21 +151,29 @@ def _cached_size(odb: ObjectDB, oid: str) -> int:
 def fetch_outs(odb: ObjectDB, store: ObjectDB, outs: Iterable[TrackedPath], jobs: int,
                progress: Progress | None = None,
                on_total: Callable[[int], None] | None = None,
-               index: RemoteIndex | None = None) -> TransferResult:
-    """Fetch outs level by level: manifests first, then what each one names.
+               index: RemoteIndex | None = None, cold: Sequence[ColdRemote] = (),
+               restore_days: int | None = None) -> TransferResult:
+    """Fetch outs level by level: manifests first, then what each one names; what
+    `store` lacks from the `cold` remotes (`cairn.remotes.tiers.fetch_trees`).
 
     `on_total` hears of each level's count as it becomes known, so the total grows.
     """
 
     def learn(fetched: TransferResult) -> None:
-        if index is not None:
-            index.verified(store.url, fetched.transferred)
-            # Only the remote's bytes fail a download's hash check: a push replaces them.
-            index.mark_damaged(store.url, [oid for oid, e in fetched.failed.items()
-                                           if isinstance(e, IntegrityError)])
+        if index is None:
+            return
+        index.verified(store.url, [o for o in fetched.transferred if o not in fetched.via])
+        for oid, url in fetched.via.items():
+            index.verified(url, [oid])
+        # Only the remote's bytes fail a download's hash check: a push replaces them.
+        index.mark_damaged(store.url, [oid for oid, e in fetched.failed.items()
+                                       if isinstance(e, IntegrityError)])
 
-    return transfer.transfer_trees(store, odb, [(out.digest, out.is_dir) for out in outs],
-                                   jobs, progress, on_total, on_level=learn)
+    outs = list(outs)
+    return fetch_trees(store, odb, [(out.digest, out.is_dir) for out in outs], cold=cold,
+                       restore_days=restore_days, jobs=jobs, progress=progress,
+                       on_total=on_total, on_level=learn,
+                       labels={out.digest: out.path for out in outs})
 
 
 # -- status --cloud ---------------------------------------------------------------------
