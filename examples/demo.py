@@ -9,7 +9,9 @@ predict; its lineage is printed and `cairn reproduce` rebuilds it to the same di
 (which lets it take the protected `champion` alias); then git push sends the data
 through the pre-push hook, a fresh clone pulls every byte, and an older tagged model
 comes back; checkout --verify re-hashes it all, and a pointer file naming a path outside
-the workspace is refused unread.
+the workspace is refused unread; a retention policy deletes old exploratory runs and the
+objects only they named (`cairn du` before and after), keeping what is registered, tagged
+or live.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from demo_serve import serve_step
@@ -254,8 +257,39 @@ plan = data.gc(all_tags=True, dry_run=True)
 print("referenced", plan.referenced, "would remove", len(plan.removed))
 """)
     expect(from_python, f"referenced {json.loads(cli_plan)['referenced']} would remove 0")
+    retention(project)
     team_server(base)
     print(f"\nDemo finished; everything is left in {base} to explore.")
+
+
+def retention(project: Path) -> None:
+    """The seed's cleanup script as one safe command: old runs go with the objects only
+    they named; registered and tagged runs, and everything live, stay."""
+    print("\n# exploratory runs pile up; a retention policy deletes the old ones and the")
+    print("# objects only they referenced (registered runs and runs tagged `keep` stay)")
+    python(project, """
+import os, pathlib, cairn
+cairn.set_experiment("exploration")
+for i in range(3):
+    with cairn.start_run(run_name=f"sweep-{i}"):
+        debug = pathlib.Path(f"/tmp/cairn-demo-debug-{os.getpid()}-{i}.bin")
+        debug.write_bytes(os.urandom(1 << 20))
+        cairn.log_artifact(str(debug))
+        debug.unlink()
+        if i == 0:
+            cairn.set_tag("keep", "true")
+""")
+    time.sleep(1.1)  # the policy below expires runs older than a second
+    cairn(project, "config", "retention.runs.max_age", "1s")
+    cairn(project, "config", "retention.runs.keep_if_tagged", "keep")
+    cairn(project, "du")
+    plan = cairn(project, "retention", "apply", "--dry-run")
+    expect(plan, "Would delete 2 run(s)", "Would remove 2 object(s) from the cache")
+    done = cairn(project, "retention", "apply")
+    expect(done, "Deleted 2 run(s)")
+    cairn(project, "du")
+    cairn(project, "fsck")  # what stays is whole
+    cairn(project, "config", "--unset", "retention.runs.max_age")
 
 
 def package(base: Path, project: Path) -> Path:
