@@ -124,14 +124,14 @@ def fsck(remote: str | None, jobs: int | None, as_json: bool) -> None:
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel requests to the remote.")
 @output.json_option
 def du(remote: str | None, jobs: int | None, as_json: bool) -> None:
-    """Logical size of tracked data vs stored size (dedup ratio) in the cache and a remote."""
+    """Logical size of every live version vs stored size (dedup ratio), cache and a remote."""
     from cairn.commands import data
 
     usage = data.du(remote=remote, jobs=jobs)
     if as_json:
         output.emit_json(usage.to_dict())
         return
-    rows: list[tuple[str, str, str, str]] = [("tracked (logical)", f"{usage.files} file(s)",
+    rows: list[tuple[str, str, str, str]] = [("live data (logical)", f"{usage.files} file(s)",
                                               output.human_size(usage.logical_bytes), "")]
     for store in usage.stores:
         ratio = usage.dedup_ratio(store)
